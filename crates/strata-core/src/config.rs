@@ -1,0 +1,269 @@
+//! `Config`: every setting strata reads, its defaults, and how it is layered.
+//!
+//! Order, last wins: built-in defaults, a TOML file, `STRATA_*` environment
+//! variables (`STRATA_DB` for the path, `STRATA_POOL__READERS` style for the rest).
+//! Unknown keys in the file are an error; every error names the field (E1xxx).
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::retry::RetryPolicy;
+
+/// The database path used when neither `--db`, `STRATA_DB` nor the config names one.
+pub const DEFAULT_DB_PATH: &str = "strata.db";
+
+/// Everything strata can be configured with; `Config::default()` is ready to use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The database file. Environment: `STRATA_DB`.
+    pub path: PathBuf,
+    /// Connection pool sizes and timeouts.
+    pub pool: PoolConfig,
+    /// PRAGMAs applied to every connection.
+    pub sqlite: SqliteConfig,
+    /// Statements slower than `slow_query_ms` are reported through `tracing`.
+    pub slow_query_ms: u64,
+    /// How Busy and transient failures are retried.
+    pub retry: RetryPolicy,
+}
+
+/// Sizes and timeouts of the reader pool and the writer queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Reader connections (`query_only`), 1 to 64.
+    pub readers: usize,
+    /// How long `read` waits for a reader and `write` for room in the queue.
+    pub acquire_timeout_ms: u64,
+    /// Write closures that may wait for the writer thread; more is back-pressure.
+    pub write_queue: usize,
+    /// Most closures committed together in one group-commit transaction.
+    pub write_batch_max: usize,
+    /// How long the writer waits for more closures before committing a batch; 0 takes
+    /// only what is already queued.
+    pub write_batch_wait_us: u64,
+}
+
+/// The tunable PRAGMAs. `journal_mode=WAL`, `synchronous=NORMAL`, `foreign_keys=ON`
+/// and `temp_store=MEMORY` are fixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    /// `PRAGMA busy_timeout`, milliseconds.
+    pub busy_timeout_ms: u32,
+    /// `PRAGMA cache_size`: pages if positive, KiB if negative.
+    pub cache_size: i64,
+    /// `PRAGMA mmap_size`, bytes; 0 turns memory mapping off.
+    pub mmap_size: i64,
+    /// `PRAGMA journal_size_limit`, bytes; -1 for no limit.
+    pub journal_size_limit: i64,
+    /// `PRAGMA wal_autocheckpoint`, pages; 0 leaves checkpoints to someone else
+    /// (an external replicator such as Litestream).
+    pub wal_autocheckpoint: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: PathBuf::from(DEFAULT_DB_PATH),
+            pool: PoolConfig::default(),
+            sqlite: SqliteConfig::default(),
+            slow_query_ms: 100,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            readers: 4,
+            acquire_timeout_ms: 5_000,
+            write_queue: 1_024,
+            write_batch_max: 256,
+            write_batch_wait_us: 0,
+        }
+    }
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            busy_timeout_ms: 5_000,
+            cache_size: -16_384,
+            mmap_size: 256 * 1024 * 1024,
+            journal_size_limit: 64 * 1024 * 1024,
+            wal_autocheckpoint: 1_000,
+        }
+    }
+}
+
+/// The top-level keys an environment variable may address.
+const ENV_SECTIONS: &[&str] = &["path", "pool", "sqlite", "slow_query_ms", "retry"];
+
+impl Config {
+    /// Defaults with the database at `path`.
+    pub fn for_path(path: impl Into<PathBuf>) -> Self {
+        Config { path: path.into(), ..Config::default() }
+    }
+
+    /// Defaults, then `file` (when given), then `STRATA_*` variables; validated.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::ConfigRead { path: file.to_path_buf(), message: e.to_string() })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        let env = Env::prefixed("STRATA_")
+            .map(|key| {
+                if key == "db" {
+                    "path".into()
+                } else {
+                    key.as_str().to_ascii_lowercase().replace("__", ".").into()
+                }
+            })
+            .filter(|key| {
+                ENV_SECTIONS.iter().any(|s| key == *s || key.as_str().starts_with(&format!("{s}.")))
+            });
+        extract(figment.merge(env))
+    }
+
+    /// Parses a TOML document over the defaults (no environment); validated.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+    }
+
+    /// Checks every range; the error names the first offending field.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &str, reason: &str| {
+            Err(Error::ConfigInvalid { field: field.into(), reason: reason.into() })
+        };
+        if self.path.as_os_str().is_empty() {
+            return invalid("path", "must not be empty");
+        }
+        if !(1..=64).contains(&self.pool.readers) {
+            return invalid("pool.readers", "must be between 1 and 64");
+        }
+        if self.pool.acquire_timeout_ms == 0 {
+            return invalid("pool.acquire_timeout_ms", "must be at least 1");
+        }
+        if self.pool.write_queue == 0 {
+            return invalid("pool.write_queue", "must be at least 1");
+        }
+        if self.pool.write_batch_max == 0 {
+            return invalid("pool.write_batch_max", "must be at least 1");
+        }
+        if self.pool.write_batch_wait_us > 100_000 {
+            return invalid("pool.write_batch_wait_us", "must be at most 100000 (100 ms)");
+        }
+        if self.sqlite.mmap_size < 0 {
+            return invalid("sqlite.mmap_size", "must be 0 or more bytes");
+        }
+        if self.sqlite.journal_size_limit < -1 {
+            return invalid("sqlite.journal_size_limit", "must be -1 (no limit) or more");
+        }
+        self.retry.validate()
+    }
+}
+
+fn extract(figment: Figment) -> Result<Config> {
+    let config: Config = figment.extract().map_err(from_figment)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Turns figment's error into E1002 with the dotted field path.
+fn from_figment(err: figment::Error) -> Error {
+    let mut path = err.path.clone();
+    if let figment::error::Kind::UnknownField(name, _) = &err.kind
+        && path.last() != Some(name)
+    {
+        path.push(name.clone());
+    }
+    let source = err.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+    let message = match &err.kind {
+        figment::error::Kind::UnknownField(..) => "unknown key".to_string(),
+        kind => kind.to_string(),
+    };
+    Error::ConfigParse { field: path.join("."), message: format!("{message}{source}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_design() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.path, PathBuf::from("strata.db"));
+        assert_eq!(config.sqlite.busy_timeout_ms, 5_000);
+        assert_eq!(config.sqlite.wal_autocheckpoint, 1_000);
+    }
+
+    #[test]
+    fn toml_overrides_defaults_and_zero_autocheckpoint_is_allowed() {
+        let config = Config::from_toml_str(
+            "path = \"/tmp/x.db\"\n[pool]\nreaders = 2\n[sqlite]\nwal_autocheckpoint = 0\n[retry]\nmax_attempts = 3\n",
+        )
+        .unwrap();
+        assert_eq!(config.pool.readers, 2);
+        assert_eq!(config.sqlite.wal_autocheckpoint, 0);
+        assert_eq!(config.retry.max_attempts, 3);
+        assert_eq!(config.pool.acquire_timeout_ms, PoolConfig::default().acquire_timeout_ms);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_field() {
+        let err = Config::from_toml_str("[pool]\nreaders = \"many\"\n").unwrap_err();
+        assert_eq!(err.code(), "E1002");
+        assert!(err.to_string().contains("`pool.readers`"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let err = Config::from_toml_str("[sqlite]\nbusy_timout_ms = 10\n").unwrap_err();
+        assert_eq!(err.code(), "E1002");
+        assert!(err.to_string().contains("`sqlite.busy_timout_ms`"), "{err}");
+        let err = Config::from_toml_str("colour = \"blue\"\n").unwrap_err();
+        assert!(err.to_string().contains("`colour`"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_fail_validation_with_the_field() {
+        let err = Config::from_toml_str("[pool]\nreaders = 0\n").unwrap_err();
+        assert_eq!(err.code(), "E1003");
+        assert!(err.to_string().contains("`pool.readers`"), "{err}");
+        let err = Config::from_toml_str("[sqlite]\nmmap_size = -5\n").unwrap_err();
+        assert!(err.to_string().contains("`sqlite.mmap_size`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_e1001() {
+        let err = Config::load(Some(Path::new("/nonexistent/strata.toml"))).unwrap_err();
+        assert_eq!(err.code(), "E1001");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("strata.toml", "[pool]\nreaders = 2\n")?;
+            jail.set_env("STRATA_DB", "/data/app.db");
+            jail.set_env("STRATA_POOL__READERS", "7");
+            jail.set_env("STRATA_CONFIG", "ignored: not a setting");
+            let config = Config::load(Some(Path::new("strata.toml"))).expect("loads");
+            assert_eq!(config.path, PathBuf::from("/data/app.db"));
+            assert_eq!(config.pool.readers, 7);
+            jail.set_env("STRATA_POOL__READRS", "7");
+            let err = Config::load(None).expect_err("typo in an env key is an error");
+            assert!(err.to_string().contains("`pool.readrs`"), "{err}");
+            Ok(())
+        });
+    }
+}

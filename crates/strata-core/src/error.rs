@@ -1,0 +1,654 @@
+//! The error contract: one `Error` enum, stable `E####` codes, a kind and a hint each.
+//!
+//! Every code has one entry in [`CATALOG`]: its kind, the message as a template, the
+//! cause and the fix. `docs/errors.md` is generated from that table by
+//! `cargo xtask codegen`, so the table is the single place a code is described.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use rusqlite::ffi;
+
+/// `Result` with strata's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a failure should be handled by a caller; stable across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The database was locked by another connection; retrying later can succeed.
+    Busy,
+    /// A passing condition (interrupted statement, protocol race); retrying can succeed.
+    Transient,
+    /// A UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint refused the row.
+    Constraint,
+    /// The row or object asked for does not exist.
+    NotFound,
+    /// The request itself is wrong: bad SQL, bad argument, bad type.
+    Invalid,
+    /// The schema is not what the code expects (migrations, drift).
+    Schema,
+    /// The database file is damaged or is not a database.
+    Corruption,
+    /// The disk or the database is full.
+    Storage,
+    /// The database, or the location it lives in, only allows reading.
+    ReadOnly,
+    /// Configuration is missing or wrong.
+    Config,
+    /// The operating system failed a read or a write.
+    Io,
+    /// The database cannot be reached: cannot open, pool closed.
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The kind's name as written in `--json` output and in `docs/errors.md`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Busy => "busy",
+            ErrorKind::Transient => "transient",
+            ErrorKind::Constraint => "constraint",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Schema => "schema",
+            ErrorKind::Corruption => "corruption",
+            ErrorKind::Storage => "storage",
+            ErrorKind::ReadOnly => "read_only",
+            ErrorKind::Config => "config",
+            ErrorKind::Io => "io",
+            ErrorKind::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which constraint refused a row; kept from SQLite's extended result code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConstraintKind {
+    /// `SQLITE_CONSTRAINT_UNIQUE`.
+    Unique,
+    /// `SQLITE_CONSTRAINT_PRIMARYKEY`.
+    PrimaryKey,
+    /// `SQLITE_CONSTRAINT_FOREIGNKEY`.
+    ForeignKey,
+    /// `SQLITE_CONSTRAINT_CHECK`.
+    Check,
+    /// `SQLITE_CONSTRAINT_NOTNULL`.
+    NotNull,
+    /// Any other constraint (trigger, rowid, datatype of a STRICT table, ...).
+    Other,
+}
+
+impl fmt::Display for ConstraintKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConstraintKind::Unique => "unique",
+            ConstraintKind::PrimaryKey => "primary key",
+            ConstraintKind::ForeignKey => "foreign key",
+            ConstraintKind::Check => "check",
+            ConstraintKind::NotNull => "not null",
+            ConstraintKind::Other => "other",
+        })
+    }
+}
+
+/// Every failure strata reports. Each variant has a stable code (see [`CATALOG`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// E1001: the configuration file could not be read.
+    #[error("cannot read config file {path}: {message}")]
+    ConfigRead {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
+    /// E1002: a configuration value has the wrong type or the key is unknown.
+    #[error("config field `{field}`: {message}")]
+    ConfigParse {
+        /// The field, as a dotted path (`retry.max_attempts`); empty when unknown.
+        field: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// E1003: a configuration value parsed but is out of range.
+    #[error("config field `{field}` is invalid: {reason}")]
+    ConfigInvalid {
+        /// The field, as a dotted path.
+        field: String,
+        /// Why the value cannot be used.
+        reason: String,
+    },
+    /// E2001: the directory that should hold the database does not exist.
+    #[error("directory {} does not exist", path.display())]
+    DirectoryMissing {
+        /// The missing directory.
+        path: PathBuf,
+    },
+    /// E2002: the operating system refused access to the database file or directory.
+    #[error("permission denied for {}", path.display())]
+    PermissionDenied {
+        /// The file or directory access was refused for.
+        path: PathBuf,
+    },
+    /// E2003: the database file or its directory cannot be written.
+    #[error("{} is on a read-only location: {message}", path.display())]
+    ReadOnlyLocation {
+        /// The file or directory that cannot be written.
+        path: PathBuf,
+        /// What SQLite or the operating system said.
+        message: String,
+    },
+    /// E2004: SQLite could not open the database file.
+    #[error("cannot open database: {message}")]
+    CannotOpen {
+        /// SQLite's extended result code (`SQLITE_CANTOPEN_*`).
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E2005: no connection became free within the acquire timeout.
+    #[error("no {pool} connection free within {waited_ms} ms")]
+    AcquireTimeout {
+        /// `reader` or `writer`.
+        pool: &'static str,
+        /// How long the caller waited.
+        waited_ms: u64,
+    },
+    /// E2006: the pool was closed; no new work is taken.
+    #[error("the connection pool is closed")]
+    PoolClosed,
+    /// E2007: a write closure panicked; its savepoint was rolled back.
+    #[error("write closure panicked: {message}")]
+    WritePanicked {
+        /// The panic's message.
+        message: String,
+    },
+    /// E2008: the database stayed locked by another connection through every retry.
+    #[error("database is busy: {message}")]
+    Busy {
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E2009: a statement was interrupted or met a passing protocol error.
+    #[error("statement interrupted: {message}")]
+    Interrupted {
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E3001: the schema changed under a prepared statement or is not as expected.
+    #[error("schema error: {message}")]
+    Schema {
+        /// What was found.
+        message: String,
+    },
+    /// E4001: a constraint refused the row.
+    #[error("{constraint} constraint failed: {message}")]
+    Constraint {
+        /// Which constraint.
+        constraint: ConstraintKind,
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said (names the table and column).
+        message: String,
+    },
+    /// E4002: a query that must return a row returned none.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// E4003: a write was attempted where only reads are allowed.
+    #[error("attempt to write a read-only database: {message}")]
+    ReadOnly {
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E4004: SQLite refused the statement (syntax, missing table, bad argument, ...).
+    #[error("sql error: {message}")]
+    Sql {
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E4005: a value could not be converted between Rust and SQLite.
+    #[error("value conversion failed: {message}")]
+    Conversion {
+        /// What could not be converted.
+        message: String,
+    },
+    /// E5001: the database file is damaged.
+    #[error("database disk image is malformed: {message}")]
+    Corrupt {
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E5002: the file is not an SQLite database (or is encrypted).
+    #[error("file is not a database: {message}")]
+    NotADatabase {
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E5003: the disk or the database is full.
+    #[error("database or disk is full: {message}")]
+    DiskFull {
+        /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E5004: SQLite met an I/O error from the operating system.
+    #[error("disk i/o error: {message}")]
+    SqliteIo {
+        /// SQLite's extended result code (`SQLITE_IOERR_*`).
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E5005: a file operation of strata's own failed.
+    #[error("{action} {}: {message}", path.display())]
+    FileIo {
+        /// What strata was doing (`create`, `read`, `rename`, ...).
+        action: &'static str,
+        /// The file it was doing it to.
+        path: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
+    /// E6001: an argument is out of range or malformed.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The argument or field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The description of one error code: the row of `docs/errors.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// Stable code, `E` and four digits.
+    pub code: &'static str,
+    /// The classification of the code.
+    pub kind: ErrorKind,
+    /// The message as a template, placeholders in braces.
+    pub message: &'static str,
+    /// Why it happens.
+    pub cause: &'static str,
+    /// What to do about it; shown as `hint:` under the message.
+    pub hint: &'static str,
+}
+
+macro_rules! catalog {
+    ($($name:ident = $code:literal, $kind:ident, $message:literal, $cause:literal, $hint:literal;)*) => {
+        /// One constant per code, named after it.
+        pub mod codes {
+            use super::{ErrorInfo, ErrorKind};
+            $(
+                #[doc = concat!("`", $code, "`: ", $message)]
+                pub const $name: ErrorInfo = ErrorInfo {
+                    code: $code,
+                    kind: ErrorKind::$kind,
+                    message: $message,
+                    cause: $cause,
+                    hint: $hint,
+                };
+            )*
+        }
+        /// Every error code strata can return, in code order.
+        pub const CATALOG: &[ErrorInfo] = &[$(codes::$name),*];
+    };
+}
+
+catalog! {
+    E1001 = "E1001", Config, "cannot read config file {path}: {message}",
+        "the file given by --config or STRATA_CONFIG is missing or unreadable",
+        "check the path and its permissions, or leave --config out to use the defaults";
+    E1002 = "E1002", Config, "config field `{field}`: {message}",
+        "a value has the wrong type, or the key is not a known setting",
+        "fix or remove the named field; every key is listed in the Config docs";
+    E1003 = "E1003", Config, "config field `{field}` is invalid: {reason}",
+        "a value parsed but is out of its allowed range",
+        "set the named field to a value inside the range the message gives";
+    E2001 = "E2001", Unavailable, "directory {path} does not exist",
+        "the parent directory of the database path is missing",
+        "create the directory first (mkdir -p) or point --db / STRATA_DB elsewhere";
+    E2002 = "E2002", Unavailable, "permission denied for {path}",
+        "the process may not read or write the database file or its directory",
+        "run as the owner of the file, or fix its mode (strata creates files 0600)";
+    E2003 = "E2003", ReadOnly, "{path} is on a read-only location: {message}",
+        "the file system is mounted read-only, or the directory cannot hold the -wal and -shm files",
+        "move the database to a writable directory; WAL mode needs to create files beside it";
+    E2004 = "E2004", Unavailable, "cannot open database: {message}",
+        "the file could not be opened by SQLite (a directory, a broken path, too many open files)",
+        "check that the path names a regular file in an existing, writable directory";
+    E2005 = "E2005", Busy, "no {pool} connection free within {waited_ms} ms",
+        "every connection stayed in use, or the write queue stayed full, for the whole acquire timeout",
+        "shorten the work done inside read/write closures, or raise pool.readers / acquire_timeout_ms";
+    E2006 = "E2006", Unavailable, "the connection pool is closed",
+        "work was submitted after Database::close() or Pool::close() began",
+        "open the database again; do not share a handle past close()";
+    E2007 = "E2007", Invalid, "write closure panicked: {message}",
+        "a closure passed to write() panicked; only its own savepoint was rolled back",
+        "fix the panic in the closure; the other writes of the batch were committed";
+    E2008 = "E2008", Busy, "database is busy: {message}",
+        "another process held the database lock through busy_timeout and every retry",
+        "find the other writer (sqlite3 shell, a second service); raise busy_timeout_ms or retry.max_elapsed_ms";
+    E2009 = "E2009", Transient, "statement interrupted: {message}",
+        "the statement was interrupted or met a passing locking-protocol race",
+        "retry the operation; it is safe because nothing was committed";
+    E3001 = "E3001", Schema, "schema error: {message}",
+        "the schema changed while a statement was prepared, or is not what the code expects",
+        "run `strata migrate status` and `strata schema check` to compare the database with the migrations";
+    E4001 = "E4001", Constraint, "{constraint} constraint failed: {message}",
+        "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint refused the row",
+        "change the values named in the message; for a foreign key, insert the parent row first";
+    E4002 = "E4002", NotFound, "not found: {what}",
+        "a query that must return one row returned none",
+        "check the id or key; list what exists with the matching `strata ... list` command";
+    E4003 = "E4003", ReadOnly, "attempt to write a read-only database: {message}",
+        "a write was issued on a reader connection (query_only) or on a read-only file",
+        "send writes through pool.write(); check the file's mode and mount if it happens there";
+    E4004 = "E4004", Invalid, "sql error: {message}",
+        "the statement was refused by SQLite: a syntax error, a missing table or column, a wrong argument",
+        "read SQLite's message; run `strata schema show` to see the tables and columns that exist";
+    E4005 = "E4005", Invalid, "value conversion failed: {message}",
+        "a column value did not fit the Rust type it was read into, or a parameter could not be bound",
+        "match the Rust type to the column's declared type, or read it as an Option for NULLs";
+    E5001 = "E5001", Corruption, "database disk image is malformed: {message}",
+        "the database file is damaged (torn write, bad disk, a copy taken without the -wal file)",
+        "stop writing; run `strata check --full`, then `strata recover` to restore the newest verified backup";
+    E5002 = "E5002", Corruption, "file is not a database: {message}",
+        "the file exists but does not start with the SQLite header, or is encrypted",
+        "check the path: it points at some other file; strata left it untouched";
+    E5003 = "E5003", Storage, "database or disk is full: {message}",
+        "the volume has no free space, or max_page_count was reached",
+        "free disk space (old backups, the -wal file after a checkpoint) and retry; nothing was committed";
+    E5004 = "E5004", Io, "disk i/o error: {message}",
+        "the operating system failed a read, write, fsync or lock on the database files",
+        "check the disk and the kernel log; run `strata check --full` once the disk is healthy";
+    E5005 = "E5005", Io, "{action} {path}: {message}",
+        "a file operation of strata's own (config, backup, snapshot) failed",
+        "check that the path exists, has free space and that the process may write it";
+    E6001 = "E6001", Invalid, "invalid {field}: {reason}",
+        "an argument is out of range or malformed",
+        "correct the named argument as the message says";
+}
+
+impl Error {
+    /// The catalog entry of this error: code, kind, template, cause and hint.
+    pub fn info(&self) -> &'static ErrorInfo {
+        use codes::*;
+        match self {
+            Error::ConfigRead { .. } => &E1001,
+            Error::ConfigParse { .. } => &E1002,
+            Error::ConfigInvalid { .. } => &E1003,
+            Error::DirectoryMissing { .. } => &E2001,
+            Error::PermissionDenied { .. } => &E2002,
+            Error::ReadOnlyLocation { .. } => &E2003,
+            Error::CannotOpen { .. } => &E2004,
+            Error::AcquireTimeout { .. } => &E2005,
+            Error::PoolClosed => &E2006,
+            Error::WritePanicked { .. } => &E2007,
+            Error::Busy { .. } => &E2008,
+            Error::Interrupted { .. } => &E2009,
+            Error::Schema { .. } => &E3001,
+            Error::Constraint { .. } => &E4001,
+            Error::NotFound { .. } => &E4002,
+            Error::ReadOnly { .. } => &E4003,
+            Error::Sql { .. } => &E4004,
+            Error::Conversion { .. } => &E4005,
+            Error::Corrupt { .. } => &E5001,
+            Error::NotADatabase { .. } => &E5002,
+            Error::DiskFull { .. } => &E5003,
+            Error::SqliteIo { .. } => &E5004,
+            Error::FileIo { .. } => &E5005,
+            Error::InvalidInput { .. } => &E6001,
+        }
+    }
+
+    /// The stable code, such as `E2005`.
+    pub fn code(&self) -> &'static str {
+        self.info().code
+    }
+
+    /// The classification a caller branches on.
+    pub fn kind(&self) -> ErrorKind {
+        self.info().kind
+    }
+
+    /// One actionable sentence for the person who reads the error.
+    pub fn hint(&self) -> &'static str {
+        self.info().hint
+    }
+
+    /// Whether the same operation may succeed if tried again unchanged.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Busy | ErrorKind::Transient)
+    }
+
+    /// The constraint that refused a row, when this is a constraint error.
+    pub fn constraint(&self) -> Option<ConstraintKind> {
+        match self {
+            Error::Constraint { constraint, .. } => Some(*constraint),
+            _ => None,
+        }
+    }
+
+    /// SQLite's extended result code, when the error came from SQLite.
+    pub fn sqlite_code(&self) -> Option<i32> {
+        match self {
+            Error::Busy { code, .. }
+            | Error::Interrupted { code, .. }
+            | Error::Constraint { code, .. }
+            | Error::ReadOnly { code, .. }
+            | Error::Sql { code, .. }
+            | Error::Corrupt { code, .. }
+            | Error::SqliteIo { code, .. }
+            | Error::CannotOpen { code, .. }
+            | Error::NotADatabase { code, .. }
+            | Error::DiskFull { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A file operation failed; the message is the operating system's.
+    pub fn file_io(action: &'static str, path: impl Into<PathBuf>, err: &std::io::Error) -> Self {
+        Error::FileIo { action, path: path.into(), message: err.to_string() }
+    }
+
+    /// An argument was out of range or malformed.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput { field: field.into(), reason: reason.into() }
+    }
+
+    /// Classifies an SQLite extended result code and message into a variant.
+    pub fn from_sqlite_code(extended: i32, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let code = extended;
+        match extended & 0xff {
+            ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Error::Busy { code, message },
+            ffi::SQLITE_INTERRUPT | ffi::SQLITE_PROTOCOL => Error::Interrupted { code, message },
+            ffi::SQLITE_CONSTRAINT => {
+                let constraint = match extended {
+                    ffi::SQLITE_CONSTRAINT_UNIQUE => ConstraintKind::Unique,
+                    ffi::SQLITE_CONSTRAINT_PRIMARYKEY => ConstraintKind::PrimaryKey,
+                    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ConstraintKind::ForeignKey,
+                    ffi::SQLITE_CONSTRAINT_CHECK => ConstraintKind::Check,
+                    ffi::SQLITE_CONSTRAINT_NOTNULL => ConstraintKind::NotNull,
+                    _ => ConstraintKind::Other,
+                };
+                Error::Constraint { constraint, code, message }
+            }
+            ffi::SQLITE_CORRUPT => Error::Corrupt { code, message },
+            ffi::SQLITE_NOTADB => Error::NotADatabase { code, message },
+            ffi::SQLITE_FULL => Error::DiskFull { code, message },
+            ffi::SQLITE_IOERR => Error::SqliteIo { code, message },
+            ffi::SQLITE_CANTOPEN => Error::CannotOpen { code, message },
+            ffi::SQLITE_READONLY => Error::ReadOnly { code, message },
+            ffi::SQLITE_SCHEMA => Error::Schema { message },
+            _ => Error::Sql { code, message },
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        match err {
+            rusqlite::Error::SqliteFailure(e, msg) => {
+                let message = msg.unwrap_or_else(|| e.to_string());
+                Error::from_sqlite_code(e.extended_code, message)
+            }
+            rusqlite::Error::QueryReturnedNoRows => Error::NotFound { what: "query returned no rows".into() },
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::ToSqlConversionFailure(..)
+            | rusqlite::Error::NulError(..) => Error::Conversion { message: err.to_string() },
+            rusqlite::Error::InvalidPath(path) => Error::CannotOpen {
+                code: ffi::SQLITE_CANTOPEN,
+                message: format!("invalid path {}", path.display()),
+            },
+            other => Error::Sql { code: ffi::SQLITE_MISUSE, message: other.to_string() },
+        }
+    }
+}
+
+/// How an error is shown to a person: `E4001 message` then `hint: ...`.
+pub fn render(err: &Error) -> String {
+    format!("{} {}\nhint: {}", err.code(), err, err.hint())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(extended: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(extended), Some("m".into()))
+    }
+
+    #[test]
+    fn extended_result_codes_map_to_their_kind() {
+        use ffi::*;
+        let cases: &[(i32, ErrorKind, &str, Option<ConstraintKind>)] = &[
+            (SQLITE_BUSY, ErrorKind::Busy, "E2008", None),
+            (SQLITE_BUSY_RECOVERY, ErrorKind::Busy, "E2008", None),
+            (SQLITE_BUSY_SNAPSHOT, ErrorKind::Busy, "E2008", None),
+            (SQLITE_BUSY_TIMEOUT, ErrorKind::Busy, "E2008", None),
+            (SQLITE_LOCKED, ErrorKind::Busy, "E2008", None),
+            (SQLITE_LOCKED_SHAREDCACHE, ErrorKind::Busy, "E2008", None),
+            (SQLITE_LOCKED_VTAB, ErrorKind::Busy, "E2008", None),
+            (SQLITE_CONSTRAINT_UNIQUE, ErrorKind::Constraint, "E4001", Some(ConstraintKind::Unique)),
+            (SQLITE_CONSTRAINT_PRIMARYKEY, ErrorKind::Constraint, "E4001", Some(ConstraintKind::PrimaryKey)),
+            (SQLITE_CONSTRAINT_FOREIGNKEY, ErrorKind::Constraint, "E4001", Some(ConstraintKind::ForeignKey)),
+            (SQLITE_CONSTRAINT_CHECK, ErrorKind::Constraint, "E4001", Some(ConstraintKind::Check)),
+            (SQLITE_CONSTRAINT_NOTNULL, ErrorKind::Constraint, "E4001", Some(ConstraintKind::NotNull)),
+            (SQLITE_CONSTRAINT_TRIGGER, ErrorKind::Constraint, "E4001", Some(ConstraintKind::Other)),
+            (SQLITE_CORRUPT, ErrorKind::Corruption, "E5001", None),
+            (SQLITE_CORRUPT_INDEX, ErrorKind::Corruption, "E5001", None),
+            (SQLITE_CORRUPT_SEQUENCE, ErrorKind::Corruption, "E5001", None),
+            (SQLITE_NOTADB, ErrorKind::Corruption, "E5002", None),
+            (SQLITE_FULL, ErrorKind::Storage, "E5003", None),
+            (SQLITE_IOERR, ErrorKind::Io, "E5004", None),
+            (SQLITE_IOERR_READ, ErrorKind::Io, "E5004", None),
+            (SQLITE_IOERR_SHORT_READ, ErrorKind::Io, "E5004", None),
+            (SQLITE_IOERR_WRITE, ErrorKind::Io, "E5004", None),
+            (SQLITE_IOERR_FSYNC, ErrorKind::Io, "E5004", None),
+            (SQLITE_IOERR_NOMEM, ErrorKind::Io, "E5004", None),
+            (SQLITE_CANTOPEN, ErrorKind::Unavailable, "E2004", None),
+            (SQLITE_CANTOPEN_ISDIR, ErrorKind::Unavailable, "E2004", None),
+            (SQLITE_READONLY, ErrorKind::ReadOnly, "E4003", None),
+            (SQLITE_READONLY_RECOVERY, ErrorKind::ReadOnly, "E4003", None),
+            (SQLITE_READONLY_CANTLOCK, ErrorKind::ReadOnly, "E4003", None),
+            (SQLITE_READONLY_ROLLBACK, ErrorKind::ReadOnly, "E4003", None),
+            (SQLITE_READONLY_DBMOVED, ErrorKind::ReadOnly, "E4003", None),
+            (SQLITE_READONLY_CANTINIT, ErrorKind::ReadOnly, "E4003", None),
+            (SQLITE_READONLY_DIRECTORY, ErrorKind::ReadOnly, "E4003", None),
+            (SQLITE_INTERRUPT, ErrorKind::Transient, "E2009", None),
+            (SQLITE_SCHEMA, ErrorKind::Schema, "E3001", None),
+            (SQLITE_ERROR, ErrorKind::Invalid, "E4004", None),
+        ];
+        for &(extended, kind, code, constraint) in cases {
+            let err = crate::error::Error::from(failure(extended));
+            assert_eq!(err.kind(), kind, "kind of extended code {extended}");
+            assert_eq!(err.code(), code, "code of extended code {extended}");
+            assert_eq!(err.constraint(), constraint, "constraint of extended code {extended}");
+            if kind != ErrorKind::Schema {
+                assert_eq!(err.sqlite_code(), Some(extended), "sqlite code kept for {extended}");
+            }
+            assert_eq!(err.is_retryable(), matches!(kind, ErrorKind::Busy | ErrorKind::Transient));
+        }
+    }
+
+    #[test]
+    fn rusqlite_errors_without_a_result_code_are_classified() {
+        assert_eq!(Error::from(rusqlite::Error::QueryReturnedNoRows).kind(), ErrorKind::NotFound);
+        let conversion = rusqlite::Error::InvalidColumnType(0, "x".into(), rusqlite::types::Type::Text);
+        assert_eq!(Error::from(conversion).code(), "E4005");
+        assert_eq!(Error::from(rusqlite::Error::ExecuteReturnedResults).code(), "E4004");
+    }
+
+    #[test]
+    fn catalog_codes_are_unique_sorted_and_well_formed() {
+        let mut previous = "";
+        for info in CATALOG {
+            assert!(info.code.len() == 5 && info.code.starts_with('E'), "{}", info.code);
+            assert!(info.code[1..].chars().all(|c| c.is_ascii_digit()), "{}", info.code);
+            assert!(info.code > previous, "{} is out of order or duplicated", info.code);
+            previous = info.code;
+            for text in [info.message, info.cause, info.hint] {
+                assert!(!text.is_empty() && !text.ends_with('.'), "{}: `{text}`", info.code);
+                assert!(text.starts_with(|c: char| !c.is_uppercase()), "{}: lowercase `{text}`", info.code);
+            }
+        }
+    }
+
+    #[test]
+    fn codes_group_by_family() {
+        for info in CATALOG {
+            let family = &info.code[1..2];
+            let expected = match info.kind {
+                ErrorKind::Config => "1",
+                ErrorKind::Constraint | ErrorKind::NotFound => "4",
+                ErrorKind::Corruption | ErrorKind::Storage | ErrorKind::Io => "5",
+                ErrorKind::Schema => "3",
+                _ => family,
+            };
+            assert_eq!(family, expected, "{} has kind {}", info.code, info.kind);
+        }
+    }
+
+    #[test]
+    fn rendering_shows_code_message_and_hint() {
+        let err = Error::AcquireTimeout { pool: "reader", waited_ms: 250 };
+        assert_eq!(
+            render(&err),
+            "E2005 no reader connection free within 250 ms\nhint: shorten the work done inside \
+             read/write closures, or raise pool.readers / acquire_timeout_ms"
+        );
+        assert!(err.is_retryable());
+    }
+}
