@@ -251,6 +251,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err, reason = "figment::Jail's closure type is fixed by figment")]
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("strata.toml", "[pool]\nreaders = 2\n")?;

@@ -102,7 +102,9 @@ impl fmt::Display for ConstraintKind {
 }
 
 /// Every failure strata reports. Each variant has a stable code (see [`CATALOG`]).
-#[derive(Debug, thiserror::Error)]
+/// Errors own plain data only, so they are `Clone` and can be given to every caller
+/// of a failed batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// E1001: the configuration file could not be read.

@@ -1,1 +1,26 @@
-//! placeholder
+//! strata-pool, the connection layer (depends on strata-core only): the one place
+//! that opens connections for an application. Readers are a deadpool-sqlite pool of
+//! `query_only` connections; the writer is one thread that owns the only write
+//! connection and group-commits queued closures (a SAVEPOINT each inside one
+//! `BEGIN IMMEDIATE`), so callers never see `SQLITE_BUSY` from their own process.
+//! It applies the PRAGMAs of every connection, times every statement, reports slow
+//! ones through `tracing`, keeps metrics, and closes cleanly.
+
+#![deny(missing_docs)]
+
+mod connection;
+mod metrics;
+mod pool;
+mod timing;
+mod writer;
+
+pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
+pub use pool::Pool;
+pub use rusqlite;
+pub use timing::{StatementHook, StatementTiming, normalize_sql};
+pub use writer::CloseReport;
+
+/// An error as one line with its code; used where deadpool wants a string.
+fn render_error(err: &strata_core::Error) -> String {
+    format!("{} {}", err.code(), err)
+}

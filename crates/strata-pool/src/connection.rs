@@ -1,0 +1,129 @@
+//! Opening connections: checks of the path before SQLite sees it, creation of a new
+//! database file with mode 0600, the PRAGMAs every connection gets, and the typed
+//! errors for each way opening can fail.
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind as IoKind;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use strata_core::{Error, Result, SqliteConfig};
+
+/// The PRAGMAs every connection gets besides `busy_timeout` and the journal mode,
+/// in the order they are applied. Values come from typed config fields, never from
+/// user strings.
+fn common_pragmas(cfg: &SqliteConfig) -> String {
+    format!(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = {};
+         PRAGMA mmap_size = {};
+         PRAGMA journal_size_limit = {};
+         PRAGMA wal_autocheckpoint = {};",
+        cfg.cache_size, cfg.mmap_size, cfg.journal_size_limit, cfg.wal_autocheckpoint
+    )
+}
+
+/// Makes sure the database file exists, creating it empty with mode 0600 when it
+/// does not. Returns whether it was created.
+pub(crate) fn ensure_file(path: &Path) -> Result<bool> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::DirectoryMissing { path: parent });
+    }
+    if path.is_dir() {
+        return Err(Error::CannotOpen {
+            code: rusqlite::ffi::SQLITE_CANTOPEN_ISDIR,
+            message: format!("{} is a directory", path.display()),
+        });
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == IoKind::AlreadyExists => Ok(false),
+        Err(e) => Err(classify_io(path, &e, "create")),
+    }
+}
+
+/// Maps an operating-system error on `path` to the open-failure family.
+fn classify_io(path: &Path, err: &std::io::Error, action: &'static str) -> Error {
+    match err.kind() {
+        IoKind::PermissionDenied => Error::PermissionDenied { path: path.to_path_buf() },
+        IoKind::ReadOnlyFilesystem => {
+            Error::ReadOnlyLocation { path: path.to_path_buf(), message: err.to_string() }
+        }
+        IoKind::NotFound => Error::DirectoryMissing { path: path.parent().unwrap_or(path).to_path_buf() },
+        _ if err.raw_os_error() == Some(1) => Error::PermissionDenied { path: path.to_path_buf() },
+        _ => Error::file_io(action, path, err),
+    }
+}
+
+/// Opens the one write connection: busy_timeout first, then WAL (set once here),
+/// then the common PRAGMAs. A file that is not a database is left untouched.
+pub(crate) fn open_writer(path: &Path, cfg: &SqliteConfig) -> Result<Connection> {
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    // SQLite silently falls back to read-only when the file cannot be written.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(Error::from)? {
+        return Err(match OpenOptions::new().append(true).open(path) {
+            Err(e) => classify_io(path, &e, "open"),
+            Ok(_) => Error::ReadOnlyLocation {
+                path: path.to_path_buf(),
+                message: "sqlite opened the file read-only".into(),
+            },
+        });
+    }
+    conn.busy_timeout(Duration::from_millis(u64::from(cfg.busy_timeout_ms)))?;
+    let mode: String =
+        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(|e| open_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::ReadOnlyLocation {
+            path: path.to_path_buf(),
+            message: format!("journal_mode stayed `{mode}`, WAL could not be enabled"),
+        });
+    }
+    conn.execute_batch(&common_pragmas(cfg))?;
+    Ok(conn)
+}
+
+/// Prepares a reader connection: busy_timeout, the common PRAGMAs, `query_only`.
+pub(crate) fn prepare_reader(conn: &Connection, cfg: &SqliteConfig) -> Result<()> {
+    conn.busy_timeout(Duration::from_millis(u64::from(cfg.busy_timeout_ms)))?;
+    conn.execute_batch(&common_pragmas(cfg))?;
+    conn.execute_batch("PRAGMA query_only = ON;")?;
+    Ok(())
+}
+
+/// Open failures that concern the location are reported as such.
+fn open_error(path: &Path, err: rusqlite::Error) -> Error {
+    let err = Error::from(err);
+    match err {
+        Error::CannotOpen { .. } | Error::ReadOnly { .. } => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let probe = dir.join(format!(".strata-probe-{}", std::process::id()));
+            match OpenOptions::new().write(true).create_new(true).open(&probe) {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&probe);
+                    err
+                }
+                Err(e) if e.kind() == IoKind::PermissionDenied || e.raw_os_error() == Some(1) => {
+                    Error::ReadOnlyLocation {
+                        path: dir.to_path_buf(),
+                        message: format!("{err}; directory not writable"),
+                    }
+                }
+                Err(e) => classify_io(dir, &e, "write"),
+            }
+        }
+        other => other,
+    }
+}

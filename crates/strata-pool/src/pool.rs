@@ -1,0 +1,304 @@
+//! `Pool`: the public handle over the reader pool and the writer thread, with
+//! `read`, `write`, `metrics` and `close`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use deadpool_sqlite::{Hook, HookError, Manager, Object, PoolError, Runtime, Timeouts};
+use rusqlite::Connection;
+use strata_core::{Config, Error, Result};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::connection;
+use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
+use crate::timing::{self, StatementHook, Timing};
+use crate::writer::{self, CloseReport, Job, Msg, Writer};
+
+/// A connection pool for one SQLite database file: N `query_only` readers and one
+/// writer thread with group commit. Cheap to clone; every clone is the same pool.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    readers: deadpool_sqlite::Pool,
+    writes: mpsc::Sender<Msg>,
+    counters: Arc<Counters>,
+    timing: Arc<Timing>,
+    closed: AtomicBool,
+    created: bool,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("path", &self.inner.config.path).finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Opens (creating with mode 0600 if missing) the database at `config.path`,
+    /// starts the writer thread and checks that a reader can connect. Fails with a
+    /// typed error for a missing directory, a permission problem, a read-only
+    /// location, or a file that is not a database (left untouched).
+    pub async fn open(config: &Config) -> Result<Pool> {
+        config.validate()?;
+        let config = config.clone();
+        let path = config.path.clone();
+        let created = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || connection::ensure_file(&path))
+                .await
+                .map_err(join_error)??
+        };
+        let counters = Arc::new(Counters::default());
+        let timing = Timing::new(Duration::from_millis(config.slow_query_ms));
+
+        let (writes, rx) = mpsc::channel(config.pool.write_queue);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        {
+            let config = config.clone();
+            let counters = Arc::clone(&counters);
+            let timing = Arc::clone(&timing);
+            std::thread::Builder::new()
+                .name("strata-writer".into())
+                .spawn(move || {
+                    let opened = connection::open_writer(&config.path, &config.sqlite).and_then(|conn| {
+                        timing::install(&conn);
+                        writer::count_commits(&conn, &counters)?;
+                        Ok(conn)
+                    });
+                    match opened {
+                        Ok(conn) => {
+                            let _ = ready_tx.send(Ok(()));
+                            Writer { conn, rx, config, counters, timing }.run();
+                        }
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                        }
+                    }
+                })
+                .map_err(|e| Error::file_io("spawn writer thread for", &path, &e))?;
+        }
+        let opened = ready_rx.await.unwrap_or(Err(Error::PoolClosed));
+        if let Err(err) = opened {
+            if created {
+                // Nothing of ours is in the empty file we made; do not leave it behind.
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(err);
+        }
+
+        let readers = build_readers(&config)?;
+        let pool = Pool {
+            inner: Arc::new(Inner {
+                config,
+                readers,
+                writes,
+                counters,
+                timing,
+                closed: AtomicBool::new(false),
+                created,
+            }),
+        };
+        // Connect one reader now so that a reader problem shows at open.
+        pool.read(|_| Ok(())).await?;
+        Ok(pool)
+    }
+
+    /// Runs `f` on a reader connection (`query_only`, so writes fail with E4003).
+    /// Waits at most `pool.acquire_timeout_ms` for a free reader. A reader that `f`
+    /// leaves inside a transaction is discarded, never lent again.
+    pub async fn read<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        let started = Instant::now();
+        let conn = inner.readers.get().await.map_err(|e| self.acquire_error(e, started))?;
+        inner.counters.record_acquire(started.elapsed());
+        Counters::bump(&inner.counters.reader_acquires);
+        let timing = Arc::clone(&inner.timing);
+        let outcome = conn
+            .interact(move |conn| {
+                let result = timing::scoped(&timing, || f(conn));
+                (result, conn.is_autocommit())
+            })
+            .await;
+        match outcome {
+            Ok((result, true)) => result,
+            Ok((result, false)) => {
+                Counters::bump(&inner.counters.discarded_readers);
+                tracing::warn!(target: "strata::pool", "a read closure left a transaction open; reader discarded");
+                drop(Object::take(conn));
+                result
+            }
+            Err(deadpool_sqlite::InteractError::Panic(panic)) => {
+                drop(Object::take(conn));
+                std::panic::resume_unwind(panic)
+            }
+            Err(deadpool_sqlite::InteractError::Cancelled) => Err(Error::PoolClosed),
+        }
+    }
+
+    /// Runs `f` on the writer connection inside its own SAVEPOINT of a group-commit
+    /// transaction, and answers after the transaction committed. `Ok` keeps the
+    /// closure's changes, `Err` and a panic roll back only its savepoint (a panic
+    /// becomes E2007). `f` is `FnMut` because a batch that meets Busy is run again
+    /// whole. When the write queue stays full for `pool.acquire_timeout_ms`, the
+    /// call fails with E2005 instead of queueing without bound.
+    pub async fn write<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnMut(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Job { f, value: None, reply });
+        let started = Instant::now();
+        let timeout = Duration::from_millis(inner.config.pool.acquire_timeout_ms);
+        match inner.writes.send_timeout(Msg::Write(job), timeout).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                Counters::bump(&inner.counters.acquire_timeouts);
+                return Err(Error::AcquireTimeout {
+                    pool: "writer",
+                    waited_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(Error::PoolClosed),
+        }
+        inner.counters.record_acquire(started.elapsed());
+        Counters::bump(&inner.counters.writer_acquires);
+        inner.counters.queued_writes.fetch_add(1, Ordering::Relaxed);
+        let result = answer.await.unwrap_or(Err(Error::PoolClosed));
+        inner.counters.queued_writes.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    /// A copy of the pool's metrics now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let status = self.inner.readers.status();
+        let gauges = ReaderGauges {
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            in_use: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        };
+        metrics::snapshot(&self.inner.counters, gauges, self.inner.timing.counts())
+    }
+
+    /// Sets the function every timed statement is reported to (for query statistics
+    /// in a higher layer). Only one hook per pool: a second call is E6001.
+    pub fn set_statement_hook(&self, hook: StatementHook) -> Result<()> {
+        self.inner.timing.set_hook(hook)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.config.path
+    }
+
+    /// The configuration the pool was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether `open` created the database file.
+    pub fn created(&self) -> bool {
+        self.inner.created
+    }
+
+    /// Whether `close` has begun.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Stops new work, waits for reads and queued writes in flight, then runs
+    /// `PRAGMA optimize` and `wal_checkpoint(TRUNCATE)` on the writer and closes it
+    /// last, so that SQLite removes the `-wal` and `-shm` files when it can.
+    pub async fn close(&self) -> Result<CloseReport> {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::PoolClosed);
+        }
+        inner.readers.close();
+        let deadline = Instant::now() + Duration::from_millis(inner.config.pool.acquire_timeout_ms);
+        while inner.readers.status().size > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let (reply, answer) = oneshot::channel();
+        inner.writes.send(Msg::Close(reply)).await.map_err(|_| Error::PoolClosed)?;
+        answer.await.unwrap_or(Err(Error::PoolClosed))
+    }
+
+    fn acquire_error(&self, err: PoolError, started: Instant) -> Error {
+        match err {
+            PoolError::Timeout(_) => {
+                Counters::bump(&self.inner.counters.acquire_timeouts);
+                Error::AcquireTimeout { pool: "reader", waited_ms: started.elapsed().as_millis() as u64 }
+            }
+            PoolError::Closed => Error::PoolClosed,
+            PoolError::Backend(e) => e.into(),
+            PoolError::PostCreateHook(HookError::Backend(e)) => e.into(),
+            PoolError::PostCreateHook(HookError::Message(m)) => {
+                Error::CannotOpen { code: rusqlite::ffi::SQLITE_CANTOPEN, message: m.into_owned() }
+            }
+            PoolError::NoRuntimeSpecified => Error::CannotOpen {
+                code: rusqlite::ffi::SQLITE_MISUSE,
+                message: "reader pool built without a runtime".into(),
+            },
+        }
+    }
+}
+
+/// The deadpool-sqlite reader pool: PRAGMAs and `query_only` after create, statement
+/// timing, and a recycle check that drops any connection left in a transaction.
+fn build_readers(config: &Config) -> Result<deadpool_sqlite::Pool> {
+    let manager = Manager::from_config(&deadpool_sqlite::Config::new(config.path.clone()), Runtime::Tokio1);
+    let sqlite = config.sqlite.clone();
+    let wait = Duration::from_millis(config.pool.acquire_timeout_ms);
+    deadpool_sqlite::Pool::builder(manager)
+        .max_size(config.pool.readers)
+        .timeouts(Timeouts { wait: Some(wait), create: Some(wait), recycle: Some(wait) })
+        .runtime(Runtime::Tokio1)
+        .post_create(Hook::async_fn(move |conn, _| {
+            let sqlite = sqlite.clone();
+            Box::pin(async move {
+                let prepared = conn
+                    .interact(move |conn| {
+                        connection::prepare_reader(conn, &sqlite)?;
+                        timing::install(conn);
+                        Ok::<_, Error>(())
+                    })
+                    .await
+                    .map_err(|e| HookError::message(format!("reader setup did not run: {e}")))?;
+                prepared.map_err(|e| HookError::message(crate::render_error(&e)))
+            })
+        }))
+        .pre_recycle(Hook::sync_fn(|conn, _| {
+            let guard = conn.lock().map_err(|_| HookError::message("reader mutex poisoned"))?;
+            if guard.is_autocommit() {
+                Ok(())
+            } else {
+                Err(HookError::message("reader left inside a transaction"))
+            }
+        }))
+        .build()
+        .map_err(|e| Error::CannotOpen { code: rusqlite::ffi::SQLITE_CANTOPEN, message: e.to_string() })
+}
+
+fn join_error(err: tokio::task::JoinError) -> Error {
+    Error::Interrupted { code: rusqlite::ffi::SQLITE_ABORT, message: format!("open task failed: {err}") }
+}

@@ -1,0 +1,247 @@
+//! Statement timing: SQLite's profile trace on every pooled connection, the
+//! slow-query report through `tracing`, and the hook a higher layer collects with.
+//!
+//! SQLite calls the trace function on the thread that ran the statement, so the pool
+//! puts the pool's [`Timing`] in a thread-local for the length of each closure; a
+//! statement run outside a pool closure is not attributed to any pool.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
+use rusqlite::{Connection, StatementStatus};
+use strata_core::{Error, Result};
+
+/// What the pool knows about one finished statement.
+#[derive(Debug, Clone, Copy)]
+pub struct StatementTiming<'a> {
+    /// The statement's SQL as prepared (parameters as placeholders).
+    pub sql: &'a str,
+    /// Wall time from first step to reset, as SQLite measured it.
+    pub duration: Duration,
+    /// Rows stepped through in full-table scans (`SQLITE_STMTSTATUS_FULLSCAN_STEP`).
+    pub full_scan_steps: i32,
+    /// Sort operations (`SQLITE_STMTSTATUS_SORT`).
+    pub sorts: i32,
+    /// Rows inserted into automatic indexes (`SQLITE_STMTSTATUS_AUTOINDEX`).
+    pub autoindex_rows: i32,
+    /// Virtual machine steps (`SQLITE_STMTSTATUS_VM_STEP`).
+    pub vm_steps: i32,
+}
+
+/// A function that receives every timed statement; set once per pool with
+/// [`crate::Pool::set_statement_hook`]. It runs on the thread of the statement: keep
+/// it short and non-blocking.
+pub type StatementHook = Arc<dyn Fn(&StatementTiming<'_>) + Send + Sync>;
+
+/// The per-pool timing state the trace callback reports into.
+pub(crate) struct Timing {
+    slow: Duration,
+    hook: OnceLock<StatementHook>,
+    statements: AtomicU64,
+    slow_statements: AtomicU64,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Timing>>> = const { RefCell::new(None) };
+}
+
+impl Timing {
+    pub(crate) fn new(slow: Duration) -> Arc<Self> {
+        Arc::new(Timing {
+            slow,
+            hook: OnceLock::new(),
+            statements: AtomicU64::new(0),
+            slow_statements: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn set_hook(&self, hook: StatementHook) -> Result<()> {
+        self.hook
+            .set(hook)
+            .map_err(|_| Error::invalid("statement hook", "a statement hook is already set on this pool"))
+    }
+
+    /// Statements timed so far, and how many of them were slow.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.statements.load(Ordering::Relaxed), self.slow_statements.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, stmt: &rusqlite::trace::StmtRef<'_>, duration: Duration) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let slow = duration >= self.slow;
+        let hook = self.hook.get();
+        if !slow && hook.is_none() {
+            return;
+        }
+        let sql = stmt.sql();
+        if slow {
+            self.slow_statements.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                target: "strata::slow_query",
+                sql = %normalize_sql(&sql),
+                duration_ms = duration.as_secs_f64() * 1e3,
+                threshold_ms = self.slow.as_millis() as u64,
+                "slow query"
+            );
+        }
+        if let Some(hook) = hook {
+            hook(&StatementTiming {
+                sql: &sql,
+                duration,
+                full_scan_steps: stmt.get_status(StatementStatus::FullscanStep),
+                sorts: stmt.get_status(StatementStatus::Sort),
+                autoindex_rows: stmt.get_status(StatementStatus::AutoIndex),
+                vm_steps: stmt.get_status(StatementStatus::VmStep),
+            });
+        }
+    }
+}
+
+/// Registers the profile callback on a connection the pool owns.
+pub(crate) fn install(conn: &Connection) {
+    conn.trace_v2(TraceEventCodes::SQLITE_TRACE_PROFILE, Some(on_trace));
+}
+
+fn on_trace(event: TraceEvent<'_>) {
+    if let TraceEvent::Profile(stmt, duration) = event {
+        CURRENT.with(|current| {
+            if let Some(timing) = current.borrow().as_ref() {
+                timing.record(&stmt, duration);
+            }
+        });
+    }
+}
+
+/// Runs `f` with `timing` as the current thread's pool; restores the previous one
+/// afterwards, also when `f` panics.
+pub(crate) fn scoped<R>(timing: &Arc<Timing>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Arc<Timing>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CURRENT.with(|current| *current.borrow_mut() = previous);
+        }
+    }
+    let previous = CURRENT.with(|current| current.borrow_mut().replace(Arc::clone(timing)));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Normalises SQL for grouping: literals and parameters (`?NNN`, `:name`, `$name`,
+/// `@name`) become `?`, comments go, tokens are separated by one space except around
+/// `(`, `)`, `,`, `.` and `;`, and keywords keep their case. One statement called
+/// with different literals or layout normalises to one text.
+pub fn normalize_sql(sql: &str) -> String {
+    let tokens = tokenize(sql);
+    let mut out = String::with_capacity(sql.len());
+    let mut previous: Option<&str> = None;
+    for token in &tokens {
+        let glue =
+            matches!(token.as_str(), "," | ")" | "." | ";" | "(") || matches!(previous, Some("(" | "."));
+        if previous.is_some() && !glue {
+            out.push(' ');
+        }
+        out.push_str(token);
+        previous = Some(token);
+    }
+    while out.ends_with(';') {
+        out.pop();
+    }
+    out
+}
+
+/// Splits SQL into tokens, with literals and parameters already replaced by `?`.
+fn tokenize(sql: &str) -> Vec<String> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && next == Some('-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            i += 2;
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i = (i + 2).min(chars.len());
+        } else if c == '\'' {
+            i += 1;
+            while i < chars.len() && !(chars[i] == '\'' && chars.get(i + 1) != Some(&'\'')) {
+                i += if chars[i] == '\'' { 2 } else { 1 };
+            }
+            i += 1;
+            tokens.push("?".to_string());
+        } else if matches!(c, '"' | '`' | '[') {
+            let close = if c == '[' { ']' } else { c };
+            let start = i;
+            i += 1;
+            while i < chars.len() && chars[i] != close {
+                i += 1;
+            }
+            i = (i + 1).min(chars.len());
+            tokens.push(chars[start..i].iter().collect());
+        } else if c == '?' || (matches!(c, ':' | '$' | '@') && next.is_some_and(word)) {
+            i += 1;
+            while i < chars.len() && word(chars[i]) {
+                i += 1;
+            }
+            tokens.push("?".to_string());
+        } else if c.is_ascii_digit() || (c == '.' && next.is_some_and(|n| n.is_ascii_digit())) {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+            tokens.push("?".to_string());
+        } else if word(c) {
+            let start = i;
+            while i < chars.len() && word(chars[i]) {
+                i += 1;
+            }
+            tokens.push(chars[start..i].iter().collect());
+        } else {
+            tokens.push(c.to_string());
+            i += 1;
+        }
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_sql;
+
+    #[test]
+    fn literals_and_parameters_become_placeholders() {
+        assert_eq!(
+            normalize_sql(
+                "SELECT count(*)  FROM t\n WHERE id = 42 AND name = 'o''brien' AND x = ?1 AND y = :y;"
+            ),
+            "SELECT count(*) FROM t WHERE id = ? AND name = ? AND x = ? AND y = ?"
+        );
+    }
+
+    #[test]
+    fn same_statement_with_other_literals_normalises_alike() {
+        assert_eq!(
+            normalize_sql("insert into t(a, b) values (1, 'x') -- note"),
+            normalize_sql("insert into t (a,b)   values(2.5,'yy')")
+        );
+    }
+
+    #[test]
+    fn identifiers_with_digits_and_quoted_names_are_kept() {
+        assert_eq!(
+            normalize_sql("SELECT col1 FROM \"t 2\" /* c */ WHERE v2 > 3"),
+            "SELECT col1 FROM \"t 2\" WHERE v2 > ?"
+        );
+    }
+}

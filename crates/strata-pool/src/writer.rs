@@ -1,0 +1,286 @@
+//! The writer: one thread that owns the only write connection and group-commits.
+//!
+//! Callers send write closures through a bounded channel. The thread takes what is
+//! queued (up to `write_batch_max`, waiting up to `write_batch_wait_us` for more),
+//! runs each closure inside its own SAVEPOINT within one `BEGIN IMMEDIATE`
+//! transaction, rolls back only the savepoint of a closure that fails or panics,
+//! commits once, and only then answers each caller. A batch that meets Busy is
+//! rolled back and run again whole, as the retry policy allows.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use strata_core::{Config, Error, Result};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Counters;
+use crate::timing::{self, Timing};
+
+/// A queued write, its closure type erased.
+pub(crate) trait WriteJob: Send {
+    /// Runs the closure on `conn`; keeps the value for `answer`.
+    fn run(&mut self, conn: &Connection) -> Result<()>;
+    /// Sends the kept value (or `err`) to the caller.
+    fn answer(self: Box<Self>, err: Option<Error>);
+}
+
+/// A write closure and the channel its caller waits on.
+pub(crate) struct Job<F, T> {
+    pub(crate) f: F,
+    pub(crate) value: Option<T>,
+    pub(crate) reply: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> WriteJob for Job<F, T>
+where
+    F: FnMut(&Connection) -> Result<T> + Send,
+    T: Send,
+{
+    fn run(&mut self, conn: &Connection) -> Result<()> {
+        self.value = Some((self.f)(conn)?);
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>, err: Option<Error>) {
+        let result = match (err, self.value) {
+            (Some(err), _) => Err(err),
+            (None, Some(value)) => Ok(value),
+            (None, None) => Err(Error::PoolClosed),
+        };
+        // The caller may have given up waiting; then nobody needs the answer.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// What the writer thread receives.
+pub(crate) enum Msg {
+    /// A write closure.
+    Write(Box<dyn WriteJob>),
+    /// Finish the queue, optimise, checkpoint, close; answer with the report.
+    Close(oneshot::Sender<Result<CloseReport>>),
+}
+
+/// What closing the writer connection did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CloseReport {
+    /// `PRAGMA optimize` ran without error.
+    pub optimized: bool,
+    /// Frames in the WAL when the final checkpoint ran.
+    pub wal_frames: i64,
+    /// Frames the final checkpoint copied into the database.
+    pub checkpointed_frames: i64,
+    /// The checkpoint could not finish because a reader held the WAL.
+    pub checkpoint_busy: bool,
+    /// No `-wal` or `-shm` file was left beside the database.
+    pub wal_removed: bool,
+}
+
+/// Everything the writer thread needs.
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    pub(crate) rx: mpsc::Receiver<Msg>,
+    pub(crate) config: Config,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) timing: Arc<Timing>,
+}
+
+/// Counts every COMMIT SQLite performs on the writer connection.
+pub(crate) fn count_commits(conn: &Connection, counters: &Arc<Counters>) -> Result<()> {
+    let counters = Arc::clone(counters);
+    conn.commit_hook(Some(move || {
+        Counters::bump(&counters.commits);
+        false
+    }))?;
+    Ok(())
+}
+
+/// State of one job inside a batch attempt.
+struct Slot {
+    job: Box<dyn WriteJob>,
+    outcome: Option<Error>,
+    panicked: bool,
+}
+
+impl Writer {
+    /// The thread's body: batches until the channel closes or `Close` arrives.
+    pub(crate) fn run(mut self) {
+        // A current-thread runtime only to wait on the channel with a deadline.
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
+            tracing::error!(target: "strata::pool", "writer thread could not build its runtime");
+            return;
+        };
+        let timing = Arc::clone(&self.timing);
+        timing::scoped(&timing, || {
+            let mut close = None;
+            while close.is_none() {
+                let Some(first) = self.rx.blocking_recv() else { break };
+                let mut batch = Vec::new();
+                match first {
+                    Msg::Write(job) => batch.push(job),
+                    Msg::Close(reply) => close = Some(reply),
+                }
+                if close.is_none() {
+                    close = runtime.block_on(self.collect(&mut batch));
+                }
+                if !batch.is_empty() {
+                    self.commit_batch(batch);
+                }
+            }
+            // Answer everything still queued, then close the connection.
+            self.rx.close();
+            while let Ok(msg) = self.rx.try_recv() {
+                match msg {
+                    Msg::Write(job) => job.answer(Some(Error::PoolClosed)),
+                    Msg::Close(reply) => {
+                        let _ = reply.send(Err(Error::PoolClosed));
+                    }
+                }
+            }
+            if let Some(reply) = close {
+                let report = self.shutdown();
+                let _ = reply.send(report);
+            }
+        });
+    }
+
+    /// Fills `batch` with what is queued, waiting up to the batch wait for more.
+    async fn collect(
+        &mut self,
+        batch: &mut Vec<Box<dyn WriteJob>>,
+    ) -> Option<oneshot::Sender<Result<CloseReport>>> {
+        let max = self.config.pool.write_batch_max;
+        let deadline = Instant::now() + Duration::from_micros(self.config.pool.write_batch_wait_us);
+        while batch.len() < max {
+            let msg = match self.rx.try_recv() {
+                Ok(msg) => msg,
+                Err(_) if self.config.pool.write_batch_wait_us == 0 => return None,
+                Err(_) => match tokio::time::timeout_at(deadline.into(), self.rx.recv()).await {
+                    Ok(Some(msg)) => msg,
+                    Ok(None) | Err(_) => return None,
+                },
+            };
+            match msg {
+                Msg::Write(job) => batch.push(job),
+                Msg::Close(reply) => return Some(reply),
+            }
+        }
+        None
+    }
+
+    /// Runs one batch to its answers.
+    fn commit_batch(&mut self, jobs: Vec<Box<dyn WriteJob>>) {
+        let mut slots: Vec<Slot> =
+            jobs.into_iter().map(|job| Slot { job, outcome: None, panicked: false }).collect();
+        Counters::bump(&self.counters.batches);
+        let policy = self.config.retry.clone();
+        let result = policy.run_blocking(|attempt| {
+            if attempt > 1 {
+                Counters::bump(&self.counters.busy_retries);
+            }
+            self.attempt(&mut slots)
+        });
+        let batch_err = result.err();
+        for slot in slots {
+            Counters::bump(&self.counters.writes);
+            let err = match (&batch_err, slot.outcome) {
+                (_, Some(own)) => Some(own),
+                (Some(batch), None) => Some(batch.clone()),
+                (None, None) => None,
+            };
+            if slot.panicked {
+                Counters::bump(&self.counters.panicked_writes);
+            } else if err.is_some() {
+                Counters::bump(&self.counters.failed_writes);
+            }
+            slot.job.answer(err);
+        }
+    }
+
+    /// One try at the whole batch: BEGIN IMMEDIATE, a savepoint per closure, COMMIT.
+    /// A Busy anywhere rolls everything back and returns it, so that the policy
+    /// runs the batch again.
+    fn attempt(&self, slots: &mut [Slot]) -> Result<()> {
+        let conn = &self.conn;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for slot in slots.iter_mut().filter(|s| !s.panicked) {
+            slot.outcome = None;
+            conn.execute_batch("SAVEPOINT strata_write")?;
+            let outcome = match catch_unwind(AssertUnwindSafe(|| slot.job.run(conn))) {
+                Ok(Ok(())) => None,
+                Ok(Err(err)) => Some(err),
+                Err(panic) => {
+                    slot.panicked = true;
+                    Some(Error::WritePanicked { message: panic_message(&*panic) })
+                }
+            };
+            if conn.is_autocommit() {
+                // The closure ended the transaction itself (raw COMMIT/ROLLBACK), or
+                // SQLite rolled it back after an error: earlier savepoints are gone.
+                slot.outcome = Some(outcome.unwrap_or_else(|| {
+                    Error::invalid("write closure", "the closure ended the batch transaction itself")
+                }));
+                slot.panicked = true; // never run this closure again
+                return Err(Error::Interrupted {
+                    code: rusqlite::ffi::SQLITE_ABORT,
+                    message: "batch transaction ended by a closure; batch runs again without it".into(),
+                });
+            }
+            match outcome {
+                None => conn.execute_batch("RELEASE strata_write")?,
+                Some(err) => {
+                    conn.execute_batch("ROLLBACK TO strata_write; RELEASE strata_write")?;
+                    if err.is_retryable() && !slot.panicked {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        return Err(err);
+                    }
+                    slot.outcome = Some(err);
+                }
+            }
+        }
+        if let Err(err) = conn.execute_batch("COMMIT") {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(err.into());
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA optimize`, a TRUNCATE checkpoint, and closing the connection.
+    fn shutdown(self) -> Result<CloseReport> {
+        let mut report = CloseReport {
+            optimized: self.conn.execute_batch("PRAGMA optimize").is_ok(),
+            ..Default::default()
+        };
+        let (busy, log, done): (i64, i64, i64) =
+            self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        report.checkpoint_busy = busy != 0;
+        report.wal_frames = log;
+        report.checkpointed_frames = done;
+        let path = self.conn.path().map(std::path::PathBuf::from);
+        self.conn.close().map_err(|(_, e)| Error::from(e))?;
+        if let Some(path) = path {
+            let sidecar = |suffix: &str| {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                std::path::PathBuf::from(p)
+            };
+            report.wal_removed = !sidecar("-wal").exists() && !sidecar("-shm").exists();
+        }
+        Ok(report)
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

@@ -1,0 +1,170 @@
+//! Many writers at once: no Busy reaches callers, group commit batches them, and
+//! another process holding the lock is waited out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{TestDb, count_items};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_tasks_of_500_writes_never_see_busy_and_lose_nothing() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..500 {
+                let v = format!("{task}-{i}");
+                pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [&v])?)).await?;
+            }
+            Ok::<_, strata_core::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task ran").expect("no write failed, Busy included");
+    }
+    assert_eq!(count_items(&pool).await, 8_000);
+    let check: String =
+        pool.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)).await.unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(pool.metrics().failed_writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_uses_far_fewer_commits_than_write_calls() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let before = pool.metrics();
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..200 {
+                let v = format!("{task}-{i}");
+                pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [&v])?)).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let after = pool.metrics();
+    let writes = after.writes - before.writes;
+    let commits = after.commits - before.commits;
+    assert_eq!(writes, 1_600);
+    assert_eq!(count_items(&pool).await, 1_600);
+    assert!(commits * 2 <= writes, "{commits} commits for {writes} writes: group commit is not batching");
+    assert_eq!(after.batches - before.batches, commits, "one COMMIT per batch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_by_another_process_is_retried_not_returned() {
+    let mut db = TestDb::new();
+    db.config.sqlite.busy_timeout_ms = 20;
+    db.config.retry.initial_delay_ms = 10;
+    db.config.retry.max_delay_ms = 50;
+    let pool = db.open_with_items().await;
+
+    let other = rusqlite::Connection::open(db.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE; INSERT INTO items(v) VALUES ('other')").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('ours')", [])?))
+        .await
+        .expect("write waits the lock out");
+    holder.join().unwrap();
+    assert_eq!(count_items(&pool).await, 2);
+    assert!(pool.metrics().busy_retries > 0, "the batch met Busy and was retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_past_the_retry_policy_is_a_typed_busy_error() {
+    let mut db = TestDb::new();
+    db.config.sqlite.busy_timeout_ms = 10;
+    db.config.retry.initial_delay_ms = 5;
+    db.config.retry.max_delay_ms = 10;
+    db.config.retry.max_attempts = 3;
+    let pool = db.open_with_items().await;
+    let other = rusqlite::Connection::open(db.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('x')", [])?)).await.unwrap_err();
+    assert_eq!(err.code(), "E2008");
+    assert!(err.is_retryable());
+    other.execute_batch("ROLLBACK").unwrap();
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('y')", [])?))
+        .await
+        .expect("the next write works");
+    assert_eq!(count_items(&pool).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_exhaustion_times_out_within_the_bound() {
+    let mut db = TestDb::new();
+    db.config.pool.readers = 1;
+    db.config.pool.acquire_timeout_ms = 200;
+    let pool = db.open().await;
+    let gate = Arc::new(std::sync::Barrier::new(2));
+    let held = {
+        let pool = pool.clone();
+        let gate = Arc::clone(&gate);
+        tokio::spawn(async move {
+            pool.read(move |_| {
+                gate.wait();
+                std::thread::sleep(Duration::from_millis(1_500));
+                Ok(())
+            })
+            .await
+        })
+    };
+    tokio::task::spawn_blocking(move || gate.wait()).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = pool.read(|_| Ok(())).await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.code(), "E2005", "{err}");
+    assert!(err.is_retryable());
+    assert!(
+        waited >= Duration::from_millis(190) && waited < Duration::from_millis(1_000),
+        "waited {waited:?}"
+    );
+    held.await.unwrap().unwrap();
+    assert_eq!(pool.metrics().acquire_timeouts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_is_back_pressure_ending_in_the_timeout_error() {
+    let mut db = TestDb::new();
+    db.config.pool.write_queue = 1;
+    db.config.pool.acquire_timeout_ms = 150;
+    let pool = db.open_with_items().await;
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let blocker = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.write(move |_| {
+                let _ = started_tx.send(());
+                std::thread::sleep(Duration::from_millis(1_000));
+                Ok(())
+            })
+            .await
+        })
+    };
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap()).await.unwrap();
+    // The writer is busy; one write fits in the queue, the next one cannot.
+    let queued = {
+        let pool = pool.clone();
+        tokio::spawn(
+            async move { pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('q')", [])?)).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = std::time::Instant::now();
+    let err = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('late')", [])?)).await.unwrap_err();
+    assert_eq!(err.code(), "E2005");
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    blocker.await.unwrap().unwrap();
+    queued.await.unwrap().unwrap();
+    assert_eq!(count_items(&pool).await, 1, "the timed-out write did not run");
+}

@@ -1,0 +1,188 @@
+//! What `read` and `write` promise: readers cannot write, a failing or panicking
+//! closure loses only its own savepoint, open transactions are never lent again,
+//! statements are timed, and close leaves a clean file.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strata_core::{ConstraintKind, Error, ErrorKind};
+
+use crate::{TestDb, count_items};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_cannot_write_and_gets_a_typed_error() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let err = pool.read(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('x')", [])?)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReadOnly, "{err}");
+    assert_eq!(err.code(), "E4003");
+    assert!(!err.hint().is_empty());
+    assert_eq!(count_items(&pool).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
+    let mut db = TestDb::new();
+    // Wait long enough that the four writes below share one batch.
+    db.config.pool.write_batch_wait_us = 100_000;
+    let pool = db.open_with_items().await;
+    let batches_before = pool.metrics().batches;
+
+    let ok1 = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('kept-1')", [])?));
+    let failing = pool.write(|c| {
+        c.execute("INSERT INTO items(v) VALUES ('gone-err')", [])?;
+        Err::<(), _>(Error::invalid("demo", "the closure refuses"))
+    });
+    let panicking = pool.write(|c| -> strata_core::Result<()> {
+        c.execute("INSERT INTO items(v) VALUES ('gone-panic')", [])?;
+        panic!("closure panicked on purpose");
+    });
+    let ok2 = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('kept-2')", [])?));
+    let (ok1, failing, panicking, ok2) = tokio::join!(ok1, failing, panicking, ok2);
+
+    ok1.unwrap();
+    ok2.unwrap();
+    assert_eq!(failing.unwrap_err().code(), "E6001");
+    let panicked = panicking.unwrap_err();
+    assert_eq!(panicked.code(), "E2007");
+    assert!(panicked.to_string().contains("closure panicked on purpose"), "{panicked}");
+    assert_eq!(pool.metrics().batches - batches_before, 1, "the four writes shared one transaction");
+
+    let rows: Vec<String> = pool
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT v FROM items ORDER BY v")?;
+            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, vec!["kept-1", "kept-2"]);
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('next')", [])?))
+        .await
+        .expect("the next write works");
+    assert_eq!(count_items(&pool).await, 3);
+    assert_eq!(pool.metrics().panicked_writes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_constraint_failure_is_typed_and_keeps_the_committed_row() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('a')", [])?)).await.unwrap();
+    let err = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('a')", [])?)).await.unwrap_err();
+    assert_eq!(err.constraint(), Some(ConstraintKind::Unique));
+    assert_eq!(err.code(), "E4001");
+    assert_eq!(count_items(&pool).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_that_commits_by_hand_fails_alone() {
+    let mut db = TestDb::new();
+    db.config.pool.write_batch_wait_us = 50_000;
+    let pool = db.open_with_items().await;
+    let rogue = pool.write(|c| Ok(c.execute_batch("INSERT INTO items(v) VALUES ('rogue'); COMMIT;")?));
+    let fine = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('fine')", [])?));
+    let (rogue, fine) = tokio::join!(rogue, fine);
+    assert!(rogue.is_err(), "a closure may not end the batch transaction");
+    fine.unwrap();
+    let n: i64 = pool
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM items WHERE v = 'fine'", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_is_never_handed_to_the_next_reader() {
+    let mut db = TestDb::new();
+    db.config.pool.readers = 1;
+    let pool = db.open_with_items().await;
+    pool.read(|c| {
+        c.execute_batch("BEGIN; SELECT count(*) FROM items;")?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // A writer commits in between: a reader stuck in the old transaction would not see it.
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('new')", [])?)).await.unwrap();
+    let (autocommit, n) = pool
+        .read(|c| {
+            Ok((c.is_autocommit(), c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
+        })
+        .await
+        .unwrap();
+    assert!(autocommit, "the next reader is not inside a transaction");
+    assert_eq!(n, 1, "and sees the committed row");
+    assert_eq!(pool.metrics().discarded_readers, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_statement_is_timed_and_slow_ones_are_counted() {
+    let mut db = TestDb::new();
+    db.config.slow_query_ms = 0; // every statement counts as slow
+    let pool = db.open_with_items().await;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let calls = Arc::new(AtomicU64::new(0));
+    {
+        let seen = Arc::clone(&seen);
+        let calls = Arc::clone(&calls);
+        pool.set_statement_hook(Arc::new(move |t: &strata_pool::StatementTiming<'_>| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            seen.lock().unwrap().push(t.sql.to_string());
+        }))
+        .unwrap();
+    }
+    let again = pool.set_statement_hook(Arc::new(|_: &strata_pool::StatementTiming<'_>| {}));
+    assert_eq!(again.unwrap_err().code(), "E6001", "one hook per pool");
+
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", ["w"])?)).await.unwrap();
+    pool.read(|c| Ok(c.query_row("SELECT v FROM items WHERE id = ?1", [1], |r| r.get::<_, String>(0))?))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|s| s.contains("INSERT INTO items")), "{seen:?}");
+    assert!(seen.iter().any(|s| s.contains("SELECT v FROM items WHERE id = ?1")), "{seen:?}");
+    let metrics = pool.metrics();
+    assert!(metrics.statements >= 2 && metrics.slow_statements == metrics.statements, "{metrics:?}");
+    assert!(calls.load(Ordering::Relaxed) >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_finishes_work_checkpoints_and_removes_the_wal() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let pending: Vec<_> = (0..20)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [i])?)).await
+            })
+        })
+        .collect();
+    for p in pending {
+        p.await.unwrap().unwrap();
+    }
+    let report = pool.close().await.expect("close");
+    assert!(report.optimized);
+    assert!(!report.checkpoint_busy);
+    assert!(report.wal_removed, "{report:?}");
+    let wal = db.dir.path().join("test.db-wal");
+    assert!(!wal.exists() && !db.dir.path().join("test.db-shm").exists());
+    assert_eq!(pool.write(|_| Ok(())).await.unwrap_err().code(), "E2006");
+    assert_eq!(pool.read(|_| Ok(())).await.unwrap_err().code(), "E2006");
+    let raw = rusqlite::Connection::open(db.path()).unwrap();
+    let n: i64 = raw.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 20, "everything written before close is in the file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_see_committed_writes_immediately() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    for i in 0..10 {
+        pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [i])?)).await.unwrap();
+        assert_eq!(count_items(&pool).await, i + 1);
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
