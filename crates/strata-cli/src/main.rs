@@ -1,1 +1,40 @@
-fn main() {}
+//! The `strata` binary (top layer; depends on the `strata` facade only): parses the
+//! command line, calls the library, renders the result for a person or, with
+//! `--json`, for a machine. It is the only crate that knows about the terminal.
+//!
+//! Exit codes: 0 success; 1 the command ran and found problems; 2 usage error (clap);
+//! 3 failure, with the error's code and hint printed.
+
+mod cli;
+mod init;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_tracing(cli.verbose, cli.quiet);
+    let out = Output::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let err = strata::Error::file_io("start the async runtime for", "strata", &e);
+            return out.failure(&err);
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = cli.config()?;
+        match &cli.command {
+            Command::Init => init::run(&config, &out).await,
+        }
+    });
+    match result {
+        Ok(outcome) => outcome.exit_code(),
+        Err(err) => out.failure(&err),
+    }
+}

@@ -127,3 +127,56 @@ fn open_error(path: &Path, err: rusqlite::Error) -> Error {
         other => other,
     }
 }
+
+/// The settings a connection actually runs with, read back from SQLite.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// SQLite library version, e.g. `3.50.2`.
+    pub sqlite_version: String,
+    /// `PRAGMA journal_mode`.
+    pub journal_mode: String,
+    /// `PRAGMA synchronous` as a name (`OFF`, `NORMAL`, `FULL`, `EXTRA`).
+    pub synchronous: String,
+    /// `PRAGMA foreign_keys`.
+    pub foreign_keys: bool,
+    /// `PRAGMA busy_timeout`, milliseconds.
+    pub busy_timeout_ms: i64,
+    /// `PRAGMA temp_store` as a name (`DEFAULT`, `FILE`, `MEMORY`).
+    pub temp_store: String,
+    /// `PRAGMA cache_size`.
+    pub cache_size: i64,
+    /// `PRAGMA mmap_size`, bytes.
+    pub mmap_size: i64,
+    /// `PRAGMA journal_size_limit`, bytes.
+    pub journal_size_limit: i64,
+    /// `PRAGMA wal_autocheckpoint`, pages.
+    pub wal_autocheckpoint: i64,
+    /// `PRAGMA query_only`.
+    pub query_only: bool,
+    /// `PRAGMA page_size`, bytes.
+    pub page_size: i64,
+    /// `PRAGMA page_count`.
+    pub page_count: i64,
+}
+
+/// Reads back the settings of `conn`.
+pub(crate) fn settings(conn: &Connection) -> Result<Settings> {
+    let int = |pragma: &str| -> Result<i64> { Ok(conn.query_row(pragma, [], |r| r.get(0))?) };
+    let named =
+        |value: i64, names: &[&str]| names.get(value as usize).copied().unwrap_or("UNKNOWN").to_string();
+    Ok(Settings {
+        sqlite_version: rusqlite::version().to_string(),
+        journal_mode: conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+        synchronous: named(int("PRAGMA synchronous")?, &["OFF", "NORMAL", "FULL", "EXTRA"]),
+        foreign_keys: int("PRAGMA foreign_keys")? != 0,
+        busy_timeout_ms: int("PRAGMA busy_timeout")?,
+        temp_store: named(int("PRAGMA temp_store")?, &["DEFAULT", "FILE", "MEMORY"]),
+        cache_size: int("PRAGMA cache_size")?,
+        mmap_size: int("PRAGMA mmap_size")?,
+        journal_size_limit: int("PRAGMA journal_size_limit")?,
+        wal_autocheckpoint: int("PRAGMA wal_autocheckpoint")?,
+        query_only: int("PRAGMA query_only")? != 0,
+        page_size: int("PRAGMA page_size")?,
+        page_count: int("PRAGMA page_count")?,
+    })
+}

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use strata_core::{Config, Error, Result};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::connection;
+use crate::connection::{self, Settings};
 use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
 use crate::timing::{self, StatementHook, Timing};
 use crate::writer::{self, CloseReport, Job, Msg, Writer};
@@ -205,6 +205,14 @@ impl Pool {
         self.inner.timing.set_hook(hook)
     }
 
+    /// The settings the writer connection and one reader run with, as SQLite
+    /// reports them: `(writer, reader)`.
+    pub async fn settings(&self) -> Result<(Settings, Settings)> {
+        let writer = self.write(connection::settings).await?;
+        let reader = self.read(connection::settings).await?;
+        Ok((writer, reader))
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.config.path
@@ -233,11 +241,29 @@ impl Pool {
         if inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::PoolClosed);
         }
-        inner.readers.close();
+        // Let reads in flight finish, then close every reader here and now:
+        // deadpool would drop them on a background thread, and the writer must be
+        // the last connection for SQLite to remove the -wal and -shm files.
         let deadline = Instant::now() + Duration::from_millis(inner.config.pool.acquire_timeout_ms);
-        while inner.readers.status().size > 0 && Instant::now() < deadline {
+        loop {
+            let status = inner.readers.status();
+            if status.available >= status.size || Instant::now() >= deadline {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        for reader in inner.readers.retain(|_, _| false).removed {
+            let closed = reader
+                .interact(|conn| {
+                    let placeholder = Connection::open_in_memory()?;
+                    std::mem::replace(conn, placeholder).close().map_err(|(_, e)| e)
+                })
+                .await;
+            if !matches!(closed, Ok(Ok(()))) {
+                tracing::warn!(target: "strata::pool", "a reader connection did not close cleanly");
+            }
+        }
+        inner.readers.close();
         let (reply, answer) = oneshot::channel();
         inner.writes.send(Msg::Close(reply)).await.map_err(|_| Error::PoolClosed)?;
         answer.await.unwrap_or(Err(Error::PoolClosed))
