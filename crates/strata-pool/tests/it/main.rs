@@ -2,6 +2,7 @@
 
 #![allow(missing_docs, reason = "test helpers are not public API")]
 
+mod atomicity;
 mod concurrency;
 mod open;
 mod pragmas;
