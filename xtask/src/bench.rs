@@ -1,0 +1,477 @@
+//! `cargo xtask bench`: runs the criterion benches and writes `target/bench-report.md`.
+//!
+//! Every bench that matters runs beside a raw-rusqlite baseline of the same work; this
+//! module owns the list of those comparisons ([`COMPARISONS`]) with their targets, reads
+//! criterion's `estimates.json` files and renders one table row per comparison. A
+//! missing result is reported as "not run", never a crash. The report measures; it
+//! does not gate: a missed target is shown as FAIL and the task still succeeds.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use crate::Result;
+
+/// One row of the report: strata's way of doing some work against the raw baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// The criterion group, such as `point_read_1m`.
+    pub group: &'static str,
+    /// The function measuring strata, such as `pool_batched`.
+    pub strata: &'static str,
+    /// The function measuring raw rusqlite doing the same work, such as `raw`.
+    pub baseline: &'static str,
+    /// What counts as good enough.
+    pub target: Target,
+}
+
+/// The bar a comparison is held to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// Reported for information; no bar.
+    None,
+    /// strata's time over the baseline's time must be at most this.
+    RatioAtMost(f64),
+    /// The baseline's time over strata's time must be at least this.
+    SpeedupAtLeast(f64),
+}
+
+/// Every comparison the report shows, in order. A new bench adds a row here.
+pub const COMPARISONS: &[Comparison] = &[
+    Comparison {
+        group: "point_read_1m",
+        strata: "pool_batched",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.10),
+    },
+    Comparison { group: "point_read_1m", strata: "pool_per_call", baseline: "raw", target: Target::None },
+    Comparison {
+        group: "insert_single_row_txn",
+        strata: "pool",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.5),
+    },
+    Comparison {
+        group: "bulk_insert_100k",
+        strata: "pool",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.10),
+    },
+    Comparison {
+        group: "concurrent_writes_8_tasks",
+        strata: "pool_group_commit",
+        baseline: "raw_loop",
+        target: Target::SpeedupAtLeast(3.0),
+    },
+];
+
+/// The command whose results the report reads; extra arguments are appended.
+const BENCH_COMMAND: &[&str] = &["bench", "-p", "strata", "--bench", "pool"];
+
+/// The report's file name inside the target directory.
+const REPORT_FILE: &str = "bench-report.md";
+
+/// `cargo xtask bench [--report-only] [ARGS]...` for the project at `root`.
+pub fn run(root: &Path, args: &[String]) -> Result {
+    let report_only = args.first().is_some_and(|arg| arg == "--report-only");
+    let fresh_since = if report_only {
+        if args.len() > 1 {
+            return Err("--report-only takes no other arguments".into());
+        }
+        None
+    } else {
+        let started = SystemTime::now();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let shown: Vec<&str> = BENCH_COMMAND.iter().copied().chain(args.iter().map(String::as_str)).collect();
+        println!("running: cargo {}", shown.join(" "));
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args(BENCH_COMMAND)
+            .args(args)
+            .status()
+            .map_err(|e| format!("cannot run cargo bench: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo bench failed ({status}); no report written"));
+        }
+        Some(started)
+    };
+
+    let target_dir = target_dir(root);
+    let report = render_report(&criterion_dir(&target_dir), COMPARISONS, fresh_since);
+    let path = target_dir.join(REPORT_FILE);
+    fs::create_dir_all(&target_dir).map_err(|e| format!("cannot create {}: {e}", target_dir.display()))?;
+    fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("{report}");
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The report for `comparisons` from the results under `criterion_dir`. With
+/// `fresh_since`, results written before that moment are marked as from an earlier run.
+pub fn render_report(
+    criterion_dir: &Path,
+    comparisons: &[Comparison],
+    fresh_since: Option<SystemTime>,
+) -> String {
+    let mut out = String::new();
+    let mut tally = Tally::default();
+    // Writing into a String cannot fail, so the `fmt::Result`s below are always `Ok`.
+    let _ = writeln!(out, "# strata bench report\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench` from criterion's results in `{}`.\n\
+         Times are criterion's mean estimates. A ratio is strata's time over the raw rusqlite\n\
+         baseline's (lower is better); a speedup is the baseline's time over strata's (higher\n\
+         is better).\n",
+        criterion_dir.display()
+    );
+    let _ = writeln!(
+        out,
+        "| Bench | strata | Baseline | strata time | Baseline time | Measured | Target | Result |"
+    );
+    let _ = writeln!(
+        out,
+        "|-------|--------|----------|-------------|---------------|----------|--------|--------|"
+    );
+    for comparison in comparisons {
+        let strata = read_estimate(criterion_dir, comparison.group, comparison.strata, fresh_since);
+        let baseline = read_estimate(criterion_dir, comparison.group, comparison.baseline, fresh_since);
+        let row = Row::new(comparison, &strata, &baseline);
+        tally.add(&row.outcome);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            comparison.group,
+            comparison.strata,
+            comparison.baseline,
+            strata.cell(),
+            baseline.cell(),
+            row.measured,
+            target_cell(comparison.target),
+            row.outcome.cell(strata.is_stale() || baseline.is_stale()),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{} passed, {} failed, {} reported without a target, {} not run.",
+        tally.passed, tally.failed, tally.reported, tally.not_run
+    );
+    out
+}
+
+/// The directory criterion writes into: `$CRITERION_HOME`, else `<target>/criterion`.
+pub fn criterion_dir(target_dir: &Path) -> PathBuf {
+    match std::env::var_os("CRITERION_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => target_dir.join("criterion"),
+    }
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to `root`), else `root/target`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The directory name criterion gives an id: the characters that file systems refuse
+/// become `_`, and the name is cut to 64 bytes (criterion's `make_filename_safe`).
+pub fn criterion_dir_name(id: &str) -> String {
+    const MAX_LEN: usize = 64;
+    let mut name = id.replace(['?', '"', '/', '\\', '*', '<', '>', ':', '|', '^'], "_");
+    let mut end = name.len().min(MAX_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    if cfg!(windows) {
+        name = name.trim_end().to_lowercase();
+    }
+    name
+}
+
+/// One measured function, as far as the report is concerned.
+#[derive(Debug, Clone, PartialEq)]
+enum Estimate {
+    /// No `estimates.json`: the bench was not run (or filtered out).
+    NotRun,
+    /// The file exists but holds no usable mean.
+    Unreadable(String),
+    /// The mean time in nanoseconds; `stale` when written before this run started.
+    Measured { nanos: f64, stale: bool },
+}
+
+impl Estimate {
+    fn nanos(&self) -> Option<f64> {
+        match self {
+            Estimate::Measured { nanos, .. } => Some(*nanos),
+            _ => None,
+        }
+    }
+
+    fn is_stale(&self) -> bool {
+        matches!(self, Estimate::Measured { stale: true, .. })
+    }
+
+    fn cell(&self) -> String {
+        match self {
+            Estimate::NotRun => "not run".into(),
+            Estimate::Unreadable(_) => "unreadable".into(),
+            Estimate::Measured { nanos, .. } => format_time(*nanos),
+        }
+    }
+}
+
+fn read_estimate(
+    criterion_dir: &Path,
+    group: &str,
+    function: &str,
+    fresh_since: Option<SystemTime>,
+) -> Estimate {
+    let path = criterion_dir
+        .join(criterion_dir_name(group))
+        .join(criterion_dir_name(function))
+        .join("new")
+        .join("estimates.json");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Estimate::NotRun,
+        Err(e) => return Estimate::Unreadable(format!("{}: {e}", path.display())),
+    };
+    let mean = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|json| json.pointer("/mean/point_estimate").and_then(serde_json::Value::as_f64));
+    let Some(nanos) = mean.filter(|n| n.is_finite() && *n > 0.0) else {
+        return Estimate::Unreadable(format!("{}: no positive mean.point_estimate", path.display()));
+    };
+    // File times can be coarser than the clock; a second of slack keeps this run's
+    // results from looking older than the moment the run started.
+    let stale = fresh_since.is_some_and(|since| {
+        let written = fs::metadata(&path).and_then(|m| m.modified()).ok();
+        written.is_none_or(|written| written + Duration::from_secs(1) < since)
+    });
+    Estimate::Measured { nanos, stale }
+}
+
+/// What a comparison came to.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Reported,
+    NotRun,
+    Unreadable,
+}
+
+impl Outcome {
+    fn cell(&self, stale: bool) -> String {
+        let text = match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Reported => "reported",
+            Outcome::NotRun => "not run",
+            Outcome::Unreadable => "unreadable estimates.json",
+        };
+        if stale { format!("{text} (earlier run)") } else { text.to_string() }
+    }
+}
+
+/// The computed columns of one row.
+struct Row {
+    measured: String,
+    outcome: Outcome,
+}
+
+impl Row {
+    fn new(comparison: &Comparison, strata: &Estimate, baseline: &Estimate) -> Row {
+        let (Some(strata_ns), Some(baseline_ns)) = (strata.nanos(), baseline.nanos()) else {
+            let unreadable =
+                matches!(strata, Estimate::Unreadable(_)) || matches!(baseline, Estimate::Unreadable(_));
+            let outcome = if unreadable { Outcome::Unreadable } else { Outcome::NotRun };
+            return Row { measured: "—".into(), outcome };
+        };
+        let ratio = strata_ns / baseline_ns;
+        let speedup = baseline_ns / strata_ns;
+        let (measured, outcome) = match comparison.target {
+            Target::None => (format!("ratio {ratio:.2}"), Outcome::Reported),
+            Target::RatioAtMost(most) => {
+                (format!("ratio {ratio:.2}"), if ratio <= most { Outcome::Pass } else { Outcome::Fail })
+            }
+            Target::SpeedupAtLeast(least) => (
+                format!("speedup {speedup:.2}×"),
+                if speedup >= least { Outcome::Pass } else { Outcome::Fail },
+            ),
+        };
+        Row { measured, outcome }
+    }
+}
+
+fn target_cell(target: Target) -> String {
+    match target {
+        Target::None => "—".into(),
+        Target::RatioAtMost(most) => format!("ratio ≤ {most:.2}"),
+        Target::SpeedupAtLeast(least) => format!("speedup ≥ {least:.1}×"),
+    }
+}
+
+/// Nanoseconds in the unit that keeps the number readable, three significant digits.
+fn format_time(nanos: f64) -> String {
+    let (value, unit) = if nanos < 1e3 {
+        (nanos, "ns")
+    } else if nanos < 1e6 {
+        (nanos / 1e3, "µs")
+    } else if nanos < 1e9 {
+        (nanos / 1e6, "ms")
+    } else {
+        (nanos / 1e9, "s")
+    };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
+/// Counts of outcomes for the summary line.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    reported: usize,
+    not_run: usize,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Pass => self.passed += 1,
+            Outcome::Fail => self.failed += 1,
+            Outcome::Reported => self.reported += 1,
+            Outcome::NotRun | Outcome::Unreadable => self.not_run += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_estimate(criterion_dir: &Path, group: &str, function: &str, mean_ns: f64) {
+        let dir = criterion_dir.join(group).join(function).join("new");
+        fs::create_dir_all(&dir).expect("create estimate dir");
+        let json = format!(
+            "{{\"mean\":{{\"confidence_interval\":{{\"confidence_level\":0.95,\"lower_bound\":{lo},\
+             \"upper_bound\":{hi}}},\"point_estimate\":{mean_ns},\"standard_error\":1.0}},\
+             \"median\":{{\"point_estimate\":1.0}}}}",
+            lo = mean_ns * 0.99,
+            hi = mean_ns * 1.01
+        );
+        fs::write(dir.join("estimates.json"), json).expect("write estimates.json");
+    }
+
+    fn row<'a>(report: &'a str, group: &str, strata: &str) -> &'a str {
+        let prefix = format!("| {group} | {strata} |");
+        report
+            .lines()
+            .find(|line| line.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no row {prefix} in\n{report}"))
+    }
+
+    #[test]
+    fn the_report_has_a_row_per_comparison_with_times_ratio_target_and_result() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let criterion = dir.path();
+        write_estimate(criterion, "point_read_1m", "raw", 1_000.0);
+        write_estimate(criterion, "point_read_1m", "pool_batched", 1_050.0);
+        write_estimate(criterion, "point_read_1m", "pool_per_call", 3_000.0);
+        write_estimate(criterion, "insert_single_row_txn", "raw", 10_000.0);
+        write_estimate(criterion, "insert_single_row_txn", "pool", 20_000.0);
+        write_estimate(criterion, "concurrent_writes_8_tasks", "raw_loop", 80_000_000.0);
+        write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
+
+        let report = render_report(criterion, COMPARISONS, None);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 5);
+        assert_eq!(
+            row(&report, "point_read_1m", "pool_batched"),
+            "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | ratio ≤ 1.10 | PASS |"
+        );
+        assert_eq!(
+            row(&report, "point_read_1m", "pool_per_call"),
+            "| point_read_1m | pool_per_call | raw | 3.00 µs | 1.00 µs | ratio 3.00 | — | reported |"
+        );
+        assert_eq!(
+            row(&report, "insert_single_row_txn", "pool"),
+            "| insert_single_row_txn | pool | raw | 20.0 µs | 10.0 µs | ratio 2.00 | ratio ≤ 1.50 | FAIL |"
+        );
+        assert_eq!(
+            row(&report, "bulk_insert_100k", "pool"),
+            "| bulk_insert_100k | pool | raw | not run | not run | — | ratio ≤ 1.10 | not run |"
+        );
+        assert_eq!(
+            row(&report, "concurrent_writes_8_tasks", "pool_group_commit"),
+            "| concurrent_writes_8_tasks | pool_group_commit | raw_loop | 20.0 ms | 80.0 ms | speedup 4.00× \
+             | speedup ≥ 3.0× | PASS |"
+        );
+        assert!(
+            report.contains("\n2 passed, 1 failed, 1 reported without a target, 1 not run.\n"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_missing_baseline_or_a_broken_file_is_reported_not_a_crash() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let criterion = dir.path();
+        write_estimate(criterion, "bulk_insert_100k", "pool", 5.0e8);
+        let broken = criterion.join("insert_single_row_txn/pool/new");
+        fs::create_dir_all(&broken).expect("create dir");
+        fs::write(broken.join("estimates.json"), "{\"mean\": {}}").expect("write");
+        write_estimate(criterion, "insert_single_row_txn", "raw", 1.0);
+
+        let report = render_report(criterion, COMPARISONS, None);
+        assert!(
+            row(&report, "bulk_insert_100k", "pool")
+                .ends_with("| 500 ms | not run | — | ratio ≤ 1.10 | not run |")
+        );
+        assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
+        let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 5 not run."), "{empty}");
+    }
+
+    #[test]
+    fn results_older_than_this_run_are_marked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_estimate(dir.path(), "point_read_1m", "raw", 1_000.0);
+        write_estimate(dir.path(), "point_read_1m", "pool_batched", 1_000.0);
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let report = render_report(dir.path(), COMPARISONS, Some(later));
+        assert!(
+            row(&report, "point_read_1m", "pool_batched").ends_with("| PASS (earlier run) |"),
+            "{report}"
+        );
+        let report =
+            render_report(dir.path(), COMPARISONS, Some(SystemTime::now() - Duration::from_secs(60)));
+        assert!(row(&report, "point_read_1m", "pool_batched").ends_with("| PASS |"), "{report}");
+    }
+
+    #[test]
+    fn directory_names_follow_criterion() {
+        assert_eq!(criterion_dir_name("point_read_1m"), "point_read_1m");
+        assert_eq!(criterion_dir_name("a/b:c*d"), "a_b_c_d");
+        assert_eq!(criterion_dir_name(&"x".repeat(80)).len(), 64);
+    }
+
+    #[test]
+    fn times_use_a_readable_unit() {
+        assert_eq!(format_time(12.345), "12.3 ns");
+        assert_eq!(format_time(1_500.0), "1.50 µs");
+        assert_eq!(format_time(250_000_000.0), "250 ms");
+        assert_eq!(format_time(2.5e9), "2.50 s");
+    }
+}
