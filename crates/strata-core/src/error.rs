@@ -198,6 +198,137 @@ pub enum Error {
         /// What was found.
         message: String,
     },
+    /// E3002: a statement of a migration failed; the whole batch was rolled back.
+    #[error("migration V{version} failed: {file} line {line}: {message} in `{statement}`")]
+    MigrationFailed {
+        /// The migration's version.
+        version: i64,
+        /// The file that failed (`V7__add_owner.sql` or its `.down.sql`).
+        file: String,
+        /// The line of the statement in the file, 1-based.
+        line: usize,
+        /// The first line of the statement that failed, shortened.
+        statement: String,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E3003: an applied migration's file changed after it was applied.
+    #[error(
+        "migration V{version} ({name}) was edited after it was applied: checksum {file_checksum} differs from applied {applied_checksum}"
+    )]
+    MigrationDivergent {
+        /// The version.
+        version: i64,
+        /// The name in the file.
+        name: String,
+        /// The checksum (and name) recorded in refinery_schema_history.
+        applied_checksum: String,
+        /// The checksum of the file now.
+        file_checksum: u64,
+    },
+    /// E3004: a migration recorded as applied has no file in the set.
+    #[error("migration V{version} ({name}) is applied but missing from the migration set")]
+    MigrationMissing {
+        /// The version.
+        version: i64,
+        /// The name it was applied under.
+        name: String,
+    },
+    /// E3005: a migration older than the newest applied one was never applied.
+    #[error("migration V{version} is not applied but the database is already at V{current}")]
+    MigrationOutOfOrder {
+        /// The unapplied version.
+        version: i64,
+        /// The newest applied version.
+        current: i64,
+    },
+    /// E3006: a rollback needs a down file that does not exist; nothing ran.
+    #[error("migration V{version} ({name}) has no down file; nothing was rolled back")]
+    DownMissing {
+        /// The version.
+        version: i64,
+        /// The name.
+        name: String,
+    },
+    /// E3007: foreign_key_check found rows after the batch; the batch was rolled back.
+    #[error("{batch} left {count} dangling foreign key reference(s): {rows}")]
+    ForeignKeyViolations {
+        /// The batch, e.g. `migration batch V3, V4`.
+        batch: String,
+        /// How many rows foreign_key_check reported.
+        count: usize,
+        /// The first rows, `posts rowid 11 (user_id) has no parent in users; ...`.
+        rows: String,
+    },
+    /// E3008: a migration set is malformed: file name, duplicate version, stray down file.
+    #[error("invalid migration set: {what}: {reason}")]
+    MigrationSetInvalid {
+        /// The file or name at fault.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E3009: a migration holds a statement that cannot run inside a transaction.
+    #[error("migration V{version} cannot run in a transaction: {file} line {line}: `{statement}`")]
+    MigrationNotTransactional {
+        /// The version.
+        version: i64,
+        /// The file.
+        file: String,
+        /// The line of the statement.
+        line: usize,
+        /// The statement, shortened.
+        statement: String,
+    },
+    /// E3010: `--to` names a version the set or the history does not have.
+    #[error("target V{version} {reason}")]
+    MigrationTargetUnknown {
+        /// The version asked for.
+        version: i64,
+        /// Why it cannot be used (`is not in the migration set`, ...).
+        reason: String,
+    },
+    /// E3011: repair was asked to accept a change beyond comments and whitespace.
+    #[error("cannot repair migration V{version}: {reason}")]
+    RepairRefused {
+        /// The version.
+        version: i64,
+        /// Why.
+        reason: String,
+    },
+    /// E3012: refinery_schema_history holds a row strata cannot read.
+    #[error("refinery_schema_history is unreadable: {reason}")]
+    HistoryUnreadable {
+        /// What is wrong.
+        reason: String,
+    },
+    /// E3013: migrations were asked to run on a connection already inside a transaction.
+    #[error("the connection is inside a transaction; migrations need to manage their own")]
+    MigrationInTransaction,
+    /// E3014: the live schema differs from what the migration set produces.
+    #[error("schema drift: {changes} difference(s) from the migration set:\n{diff}")]
+    DriftDetected {
+        /// How many differences.
+        changes: usize,
+        /// The rendered diff, one change per line.
+        diff: String,
+    },
+    /// E3015: a schema change cannot be expressed as SQL.
+    #[error("cannot generate sql for {object}: {reason}")]
+    GenerateUnsupported {
+        /// The object (`table notes`).
+        object: String,
+        /// Why.
+        reason: String,
+    },
+    /// E3016: a migration's down does not restore the schema its up started from.
+    #[error("migration V{version} is not reversible: up, down, up differs:\n{diff}")]
+    NotReversible {
+        /// The version.
+        version: i64,
+        /// The rendered diff.
+        diff: String,
+    },
     /// E4001: a constraint refused the row.
     #[error("{constraint} constraint failed: {message}")]
     Constraint {
@@ -364,6 +495,51 @@ catalog! {
     E3001 = "E3001", Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";
+    E3002 = "E3002", Schema, "migration V{version} failed: {file} line {line}: {message} in `{statement}`",
+        "a statement of the migration was refused by SQLite; the whole batch and its history rows were rolled back",
+        "fix the statement named in the message and run `strata migrate up` again; the database is unchanged";
+    E3003 = "E3003", Schema, "migration V{version} ({name}) was edited after it was applied: checksum {file_checksum} differs from applied {applied_checksum}",
+        "an applied migration file changed (or was renamed) after it ran, so the file no longer describes the database",
+        "restore the file from version control and put the change in a new migration; `strata migrate repair` accepts comment or whitespace edits";
+    E3004 = "E3004", Schema, "migration V{version} ({name}) is applied but missing from the migration set",
+        "the history records a migration whose file is not in the set (deleted, renamed, or a binary older than the database)",
+        "restore the missing file, or run the binary that matches this database";
+    E3005 = "E3005", Schema, "migration V{version} is not applied but the database is already at V{current}",
+        "a migration was added with a version lower than one already applied, usually after a merge",
+        "renumber the new migration above the current version with `strata migrate new`";
+    E3006 = "E3006", Schema, "migration V{version} ({name}) has no down file; nothing was rolled back",
+        "a rollback needs the down file of every migration it reverts, and this one has none",
+        "write V{n}__{name}.down.sql beside the up file, or roll back to a version above this one";
+    E3007 = "E3007", Schema, "{batch} left {count} dangling foreign key reference(s): {rows}",
+        "after the batch, foreign_key_check found child rows whose parent row is gone; the batch was rolled back",
+        "copy the parent rows in the migration, or delete or fix the rows named in the message first";
+    E3008 = "E3008", Schema, "invalid migration set: {what}: {reason}",
+        "a migration file is misnamed, two files share a version, or a down file has no up file beside it",
+        "name files V{n}__{name}.sql and V{n}__{name}.down.sql, use each version once and keep downs beside their ups";
+    E3009 = "E3009", Schema, "migration V{version} cannot run in a transaction: {file} line {line}: `{statement}`",
+        "the migration holds BEGIN, COMMIT, ROLLBACK, END or VACUUM, which would end the batch's transaction",
+        "remove the statement; strata wraps every batch in one transaction, and VACUUM can run afterwards on its own";
+    E3010 = "E3010", Invalid, "target V{version} {reason}",
+        "`--to` names a version that the migration set or the history does not have, or one in the wrong direction",
+        "run `strata migrate status` to list the versions, then pass one of them (or 0 to roll back everything)";
+    E3011 = "E3011", Schema, "cannot repair migration V{version}: {reason}",
+        "repair only accepts files that changed in comments, whitespace or line endings since they were applied",
+        "restore the applied file from version control and put the real change in a new migration";
+    E3012 = "E3012", Schema, "refinery_schema_history is unreadable: {reason}",
+        "a row of the history table has a checksum or version that is not a number",
+        "inspect the table with `sqlite3`; restore the pre-migration snapshot if it was edited by hand";
+    E3013 = "E3013", Schema, "the connection is inside a transaction; migrations need to manage their own",
+        "migrate was called on a connection with an open transaction, where foreign keys cannot be switched off",
+        "commit or roll back first, or give the migration its own connection";
+    E3014 = "E3014", Schema, "schema drift: {changes} difference(s) from the migration set:\n{diff}",
+        "the live schema is not what the applied migrations produce: someone changed it by hand, or a migration was edited",
+        "put the change into a migration (`strata schema generate` writes the sql), or revert it; `strata schema check` shows the diff";
+    E3015 = "E3015", Schema, "cannot generate sql for {object}: {reason}",
+        "the change needs something strata cannot write as sql (a virtual table rebuild, a schema without its CREATE text)",
+        "write that part of the migration by hand";
+    E3016 = "E3016", Schema, "migration V{version} is not reversible: up, down, up differs:\n{diff}",
+        "the down file does not undo its up exactly, so a rollback would leave a different schema",
+        "make the down file drop or restore exactly what the up file creates or changes, then run `strata migrate lint --reversible`";
     E4001 = "E4001", Constraint, "{constraint} constraint failed: {message}",
         "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint refused the row",
         "change the values named in the message; for a foreign key, insert the parent row first";
@@ -417,6 +593,21 @@ impl Error {
             Error::Busy { .. } => &E2008,
             Error::Interrupted { .. } => &E2009,
             Error::Schema { .. } => &E3001,
+            Error::MigrationFailed { .. } => &E3002,
+            Error::MigrationDivergent { .. } => &E3003,
+            Error::MigrationMissing { .. } => &E3004,
+            Error::MigrationOutOfOrder { .. } => &E3005,
+            Error::DownMissing { .. } => &E3006,
+            Error::ForeignKeyViolations { .. } => &E3007,
+            Error::MigrationSetInvalid { .. } => &E3008,
+            Error::MigrationNotTransactional { .. } => &E3009,
+            Error::MigrationTargetUnknown { .. } => &E3010,
+            Error::RepairRefused { .. } => &E3011,
+            Error::HistoryUnreadable { .. } => &E3012,
+            Error::MigrationInTransaction => &E3013,
+            Error::DriftDetected { .. } => &E3014,
+            Error::GenerateUnsupported { .. } => &E3015,
+            Error::NotReversible { .. } => &E3016,
             Error::Constraint { .. } => &E4001,
             Error::NotFound { .. } => &E4002,
             Error::ReadOnly { .. } => &E4003,

@@ -1,1 +1,48 @@
-//! placeholder
+//! strata-schema: migrations that roll back, introspection, diff, SQL generation, drift.
+//!
+//! Layer: strata-schema <- strata-core only; it opens no pooled connection but works on
+//! the `rusqlite::Connection` it is given (in-memory scratch databases aside). It owns
+//! migration sets (embedded or a directory of `V{n}__{name}.sql` + `.down.sql` pairs),
+//! the all-or-nothing runner and `refinery_schema_history`, pre-migration snapshots,
+//! repair, scaffolding new migrations, the lint of unsafe statements, the `Schema` model read by introspection with
+//! its fingerprint, `diff`, `generate`, the drift check and the reversibility check.
+//! Every entry point is a plain function returning a serialisable report, so the
+//! `strata migrate` and `strata schema` commands are only parsing and rendering.
+
+#![deny(missing_docs)]
+
+pub mod diff;
+pub mod drift;
+mod errors;
+pub mod generate;
+pub mod history;
+pub mod introspect;
+pub mod lint;
+pub mod migrate;
+pub mod reversible;
+pub mod scaffold;
+pub mod set;
+pub mod snapshot;
+mod sql;
+
+/// A migration version: `n` of `V{n}__name`.
+pub type Version = i64;
+
+pub use diff::{Change, ChangeKind, ObjectKind, diff, render};
+pub use drift::{DriftReport, drift_check, expected_schema};
+pub use generate::generate;
+pub use history::{AppliedMigration, CHECKSUM_TABLE, HISTORY_TABLE, applied_migrations};
+pub use introspect::{
+    Check, Column, ColumnKind, ForeignKey, Index, IndexColumn, Schema, SourceSql, Table, Trigger, View,
+    introspect,
+};
+pub use lint::{Finding, RULES, Severity, lint, lint_down, lint_up};
+pub use migrate::{
+    DownOptions, DownReport, DownTarget, ForeignKeyViolation, MigrationState, Plan, RepairReport, Repaired,
+    Status, StatusEntry, UpOptions, UpReport, down, foreign_key_violations, plan, plan_down, repair, status,
+    up,
+};
+pub use reversible::{ReversibilityProblem, ReversibilityReport, check_reversible};
+pub use scaffold::{NewMigration, new_migration};
+pub use set::{Migration, MigrationInfo, MigrationSet};
+pub use snapshot::{snapshot_path, snapshot_to};

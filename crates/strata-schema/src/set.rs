@@ -1,0 +1,304 @@
+//! Migration sets: paired up/down files from a directory or embedded in the binary.
+//!
+//! File naming follows refinery: `V{n}__{name}.sql` is the up of version `n`;
+//! `V{n}__{name}.down.sql` beside it is its down (refinery's scan does not match that
+//! name, strata pairs it). Checksums are refinery's, so `refinery_schema_history`
+//! written by strata reads back in refinery and the other way round.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use strata_core::Result;
+
+use crate::{Version, errors, sql};
+
+/// The suffix of an up file.
+pub const UP_SUFFIX: &str = ".sql";
+/// The suffix of a down file.
+pub const DOWN_SUFFIX: &str = ".down.sql";
+
+/// One migration: a version, a name, its up SQL and (ideally) its down SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    stem: String,
+    version: Version,
+    name: String,
+    up: String,
+    down: Option<String>,
+    checksum: u64,
+    normalized_checksum: u64,
+}
+
+impl Migration {
+    /// Builds a migration from its file stem (`V3__add_owner`), up SQL and down SQL.
+    pub fn new(stem: &str, up: &str, down: Option<&str>) -> Result<Migration> {
+        let stem = stem.strip_suffix(DOWN_SUFFIX).or_else(|| stem.strip_suffix(UP_SUFFIX)).unwrap_or(stem);
+        let parsed = refinery::Migration::unapplied(stem, up)
+            .map_err(|e| errors::migration_set_invalid(stem, &format!("{e}; expected V{{n}}__{{name}}")))?;
+        if parsed.prefix().to_string() != "V" {
+            return Err(errors::migration_set_invalid(stem, "unversioned (U) migrations are not supported"));
+        }
+        if !stem.ends_with(&format!("__{}", parsed.name())) {
+            return Err(errors::migration_set_invalid(
+                stem,
+                "the name may hold only letters, digits and `_`",
+            ));
+        }
+        let version = Version::from(parsed.version());
+        let name = parsed.name().to_string();
+        let normalized_checksum = checksum_of(stem, &sql::normalize(up))?;
+        Ok(Migration {
+            stem: stem.to_string(),
+            version,
+            name,
+            up: up.to_string(),
+            down: down.map(str::to_string),
+            checksum: parsed.checksum(),
+            normalized_checksum,
+        })
+    }
+
+    /// The version, `n` of `V{n}__name`.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The name, `name` of `V{n}__name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The up file's name: `V{n}__{name}.sql`.
+    pub fn up_file(&self) -> String {
+        format!("{}{UP_SUFFIX}", self.stem)
+    }
+
+    /// The down file's name: `V{n}__{name}.down.sql`.
+    pub fn down_file(&self) -> String {
+        format!("{}{DOWN_SUFFIX}", self.stem)
+    }
+
+    /// The file stem, `V{n}__{name}`; the name refinery hashes.
+    pub fn stem(&self) -> &str {
+        &self.stem
+    }
+
+    /// The up SQL.
+    pub fn up(&self) -> &str {
+        &self.up
+    }
+
+    /// The down SQL, if the migration has a down file.
+    pub fn down(&self) -> Option<&str> {
+        self.down.as_deref()
+    }
+
+    /// refinery's checksum of the up file (SipHash-1-3 of name, version and SQL).
+    pub fn checksum(&self) -> u64 {
+        self.checksum
+    }
+
+    /// The checksum of the up file with comments and whitespace normalised away.
+    pub fn normalized_checksum(&self) -> u64 {
+        self.normalized_checksum
+    }
+
+    /// A serialisable summary (no SQL).
+    pub fn info(&self) -> MigrationInfo {
+        MigrationInfo {
+            version: self.version,
+            name: self.name.clone(),
+            file: self.up_file(),
+            checksum: self.checksum,
+            has_down: self.down.is_some(),
+        }
+    }
+}
+
+/// What reports say about one migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationInfo {
+    /// The version.
+    pub version: Version,
+    /// The name.
+    pub name: String,
+    /// The up file's name.
+    pub file: String,
+    /// refinery's checksum of the up file.
+    pub checksum: u64,
+    /// Whether a down file exists.
+    pub has_down: bool,
+}
+
+/// refinery's checksum of `sql` under the migration name `stem`.
+pub(crate) fn checksum_of(stem: &str, sql: &str) -> Result<u64> {
+    refinery::Migration::unapplied(stem, sql)
+        .map(|m| m.checksum())
+        .map_err(|e| errors::migration_set_invalid(stem, &e.to_string()))
+}
+
+/// An ordered set of migrations with unique versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationSet {
+    migrations: Vec<Migration>,
+}
+
+impl MigrationSet {
+    /// Builds a set from migrations in any order; versions must be unique.
+    pub fn new(migrations: impl IntoIterator<Item = Migration>) -> Result<MigrationSet> {
+        let mut by_version: BTreeMap<Version, Migration> = BTreeMap::new();
+        for migration in migrations {
+            if let Some(other) = by_version.get(&migration.version) {
+                return Err(errors::migration_set_invalid(
+                    &migration.up_file(),
+                    &format!("version {} is also used by {}", migration.version, other.up_file()),
+                ));
+            }
+            by_version.insert(migration.version, migration);
+        }
+        Ok(MigrationSet { migrations: by_version.into_values().collect() })
+    }
+
+    /// Builds a set from `(stem, up_sql, down_sql)` triples, typically made with
+    /// [`embedded_migration!`](crate::embedded_migration) / `include_str!`.
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a str>)>,
+    ) -> Result<MigrationSet> {
+        let migrations: Result<Vec<Migration>> =
+            sources.into_iter().map(|(stem, up, down)| Migration::new(stem, up, down)).collect();
+        MigrationSet::new(migrations?)
+    }
+
+    /// Builds a set from the ups of a refinery runner (`embed_migrations!` output:
+    /// `migrations::runner()`) and down files given as `(file name or stem, sql)`.
+    ///
+    /// A down that matches no up is an error, so a typo cannot silently drop a down.
+    pub fn from_refinery(runner: &refinery::Runner, downs: &[(&str, &str)]) -> Result<MigrationSet> {
+        let mut down_by_stem: BTreeMap<String, &str> = BTreeMap::new();
+        for (file, sql) in downs {
+            let stem = file.strip_suffix(DOWN_SUFFIX).unwrap_or(file);
+            down_by_stem.insert(stem.to_string(), sql);
+        }
+        let mut migrations = Vec::new();
+        for up in runner.get_migrations() {
+            let stem = format!("{}{}__{}", up.prefix(), up.version(), up.name());
+            let sql =
+                up.sql().ok_or_else(|| errors::migration_set_invalid(&stem, "the runner holds no sql"))?;
+            let down = down_by_stem.remove(&stem);
+            migrations.push(Migration::new(&stem, sql, down)?);
+        }
+        if let Some(orphan) = down_by_stem.keys().next() {
+            return Err(errors::migration_set_invalid(
+                &format!("{orphan}{DOWN_SUFFIX}"),
+                "down file without a matching up file",
+            ));
+        }
+        MigrationSet::new(migrations)
+    }
+
+    /// Reads `V{n}__{name}.sql` and `V{n}__{name}.down.sql` files from a directory.
+    ///
+    /// Ups are found the way refinery finds them (recursively); a down must sit beside
+    /// its up. A down file without an up, or any other `.sql` file whose name does not
+    /// follow the convention, is an error rather than a file silently skipped.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<MigrationSet> {
+        let dir = dir.as_ref();
+        let mut files = Vec::new();
+        collect_sql_files(dir, &mut files)?;
+        files.sort();
+        let mut ups = Vec::new();
+        let mut downs = BTreeMap::new();
+        for path in files {
+            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+                return Err(errors::migration_set_invalid(
+                    &path.display().to_string(),
+                    "file name is not utf-8",
+                ));
+            };
+            let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| errors::file_io("read", p, &e));
+            if let Some(stem) = file_name.strip_suffix(DOWN_SUFFIX) {
+                downs.insert(path.with_file_name(stem), (path.clone(), read(&path)?));
+            } else if let Some(stem) = file_name.strip_suffix(UP_SUFFIX) {
+                ups.push((path.with_file_name(stem), stem.to_string(), read(&path)?));
+            }
+        }
+        let mut migrations = Vec::new();
+        for (key, stem, up) in ups {
+            let down = downs.remove(&key).map(|(_, sql)| sql);
+            migrations.push(Migration::new(&stem, &up, down.as_deref())?);
+        }
+        if let Some((path, _)) = downs.values().next() {
+            return Err(errors::migration_set_invalid(
+                &path.display().to_string(),
+                "down file without a matching up file beside it",
+            ));
+        }
+        MigrationSet::new(migrations)
+    }
+
+    /// The migrations, ordered by version.
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// The migration of `version`, if the set has it.
+    pub fn get(&self, version: Version) -> Option<&Migration> {
+        self.migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &self.migrations[i])
+    }
+
+    /// The highest version, if the set is not empty.
+    pub fn latest(&self) -> Option<Version> {
+        self.migrations.last().map(|m| m.version)
+    }
+
+    /// Whether the set holds no migration.
+    pub fn is_empty(&self) -> bool {
+        self.migrations.is_empty()
+    }
+
+    /// The migrations up to and including `version`.
+    pub fn up_to(&self, version: Version) -> MigrationSet {
+        MigrationSet {
+            migrations: self.migrations.iter().filter(|m| m.version <= version).cloned().collect(),
+        }
+    }
+}
+
+fn collect_sql_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| errors::file_io("read directory", dir, &e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| errors::file_io("read directory", dir, &e))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(|e| errors::file_io("stat", &path, &e))?;
+        if file_type.is_dir() {
+            collect_sql_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// A `(stem, up, Some(down))` triple for [`MigrationSet::from_sources`], read at
+/// compile time from `$dir` (relative to the calling crate's manifest directory).
+///
+/// ```
+/// use strata_schema::MigrationSet;
+/// let set = MigrationSet::from_sources([
+///     strata_schema::embedded_migration!("tests/fixtures/basic", "V1__users"),
+///     strata_schema::embedded_migration!("tests/fixtures/basic", "V2__posts"),
+/// ])?;
+/// assert_eq!(set.latest(), Some(2));
+/// # Ok::<(), strata_core::Error>(())
+/// ```
+#[macro_export]
+macro_rules! embedded_migration {
+    ($dir:literal, $stem:literal) => {
+        (
+            $stem,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $stem, ".sql")),
+            Some(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $stem, ".down.sql"))),
+        )
+    };
+}

@@ -1,0 +1,7 @@
+//! Integration tests of strata-schema against real SQLite files in temporary directories.
+
+mod generate_prop;
+mod lint;
+mod migrate;
+mod schema;
+mod support;
