@@ -180,3 +180,23 @@ pub(crate) fn settings(conn: &Connection) -> Result<Settings> {
         page_count: int("PRAGMA page_count")?,
     })
 }
+
+/// Opens any SQLite file read-only for inspection (schema dumps, diffs, checks of
+/// files strata does not manage). Nothing is created and the journal mode is left
+/// as it is; the file must exist and be a database.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(Error::CannotOpen {
+            code: rusqlite::ffi::SQLITE_CANTOPEN,
+            message: format!("{} does not exist or is not a file", path.display()),
+        });
+    }
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(Duration::from_millis(5_000))?;
+    // Reading the header proves it is a database (E5002 otherwise).
+    conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))?;
+    conn.execute_batch("PRAGMA query_only = ON;")?;
+    Ok(conn)
+}

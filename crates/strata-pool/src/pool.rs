@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::connection::{self, Settings};
 use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
 use crate::timing::{self, StatementHook, Timing};
-use crate::writer::{self, CloseReport, Job, Msg, Writer};
+use crate::writer::{self, CloseReport, Exclusive, Job, Msg, Writer};
 
 /// A connection pool for one SQLite database file: N `query_only` readers and one
 /// writer thread with group commit. Cheap to clone; every clone is the same pool.
@@ -160,14 +160,38 @@ impl Pool {
         T: Send + 'static,
     {
         let inner = &self.inner;
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Msg::Write(Box::new(Job { f, value: None, reply }))).await?;
+        inner.counters.queued_writes.fetch_add(1, Ordering::Relaxed);
+        let result = answer.await.unwrap_or(Err(Error::PoolClosed));
+        inner.counters.queued_writes.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Runs `f` alone on the writer connection, between group-commit batches and
+    /// outside any transaction, for work that manages its own transactions or needs
+    /// settings that cannot change inside one (migrations turn `foreign_keys` off
+    /// before `BEGIN`). The connection must be back in autocommit mode when `f`
+    /// returns; a transaction left open is rolled back and the call fails (E6001).
+    pub async fn exclusive<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Msg::Exclusive(Box::new(Exclusive { f, reply }))).await?;
+        answer.await.unwrap_or(Err(Error::PoolClosed))
+    }
+
+    /// Puts a message on the writer's queue, waiting at most the acquire timeout.
+    async fn enqueue(&self, msg: Msg) -> Result<()> {
+        let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job { f, value: None, reply });
         let started = Instant::now();
         let timeout = Duration::from_millis(inner.config.pool.acquire_timeout_ms);
-        match inner.writes.send_timeout(Msg::Write(job), timeout).await {
+        match inner.writes.send_timeout(msg, timeout).await {
             Ok(()) => {}
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                 Counters::bump(&inner.counters.acquire_timeouts);
@@ -180,10 +204,7 @@ impl Pool {
         }
         inner.counters.record_acquire(started.elapsed());
         Counters::bump(&inner.counters.writer_acquires);
-        inner.counters.queued_writes.fetch_add(1, Ordering::Relaxed);
-        let result = answer.await.unwrap_or(Err(Error::PoolClosed));
-        inner.counters.queued_writes.fetch_sub(1, Ordering::Relaxed);
-        result
+        Ok(())
     }
 
     /// A copy of the pool's metrics now.

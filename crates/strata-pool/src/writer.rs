@@ -54,10 +54,55 @@ where
     }
 }
 
+/// A closure that gets the writer connection to itself, outside any transaction.
+pub(crate) trait ExclusiveJob: Send {
+    /// Runs the closure and answers the caller.
+    fn run(self: Box<Self>, conn: &Connection);
+    /// Answers the caller with `err` without running.
+    fn refuse(self: Box<Self>, err: Error);
+}
+
+/// An exclusive closure and the channel its caller waits on.
+pub(crate) struct Exclusive<F, T> {
+    pub(crate) f: F,
+    pub(crate) reply: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> ExclusiveJob for Exclusive<F, T>
+where
+    F: FnOnce(&Connection) -> Result<T> + Send,
+    T: Send,
+{
+    fn run(self: Box<Self>, conn: &Connection) {
+        let Exclusive { f, reply } = *self;
+        let mut result = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+            Ok(result) => result,
+            Err(panic) => Err(Error::WritePanicked { message: panic_message(&*panic) }),
+        };
+        if !conn.is_autocommit() {
+            // Nothing may stay open across closures: roll back what was left.
+            let _ = conn.execute_batch("ROLLBACK");
+            if result.is_ok() {
+                result = Err(Error::invalid(
+                    "exclusive closure",
+                    "it left a transaction open; it was rolled back",
+                ));
+            }
+        }
+        let _ = reply.send(result);
+    }
+
+    fn refuse(self: Box<Self>, err: Error) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
 /// What the writer thread receives.
 pub(crate) enum Msg {
     /// A write closure.
     Write(Box<dyn WriteJob>),
+    /// A closure that runs alone on the writer connection, between batches.
+    Exclusive(Box<dyn ExclusiveJob>),
     /// Finish the queue, optimise, checkpoint, close; answer with the report.
     Close(oneshot::Sender<Result<CloseReport>>),
 }
@@ -114,18 +159,27 @@ impl Writer {
         let timing = Arc::clone(&self.timing);
         timing::scoped(&timing, || {
             let mut close = None;
-            while close.is_none() {
-                let Some(first) = self.rx.blocking_recv() else { break };
-                let mut batch = Vec::new();
-                match first {
-                    Msg::Write(job) => batch.push(job),
-                    Msg::Close(reply) => close = Some(reply),
-                }
-                if close.is_none() {
-                    close = runtime.block_on(self.collect(&mut batch));
-                }
-                if !batch.is_empty() {
-                    self.commit_batch(batch);
+            // A message other than a write that ended the previous batch.
+            let mut pending: Option<Msg> = None;
+            loop {
+                let msg = match pending.take() {
+                    Some(msg) => msg,
+                    None => match self.rx.blocking_recv() {
+                        Some(msg) => msg,
+                        None => break,
+                    },
+                };
+                match msg {
+                    Msg::Write(job) => {
+                        let mut batch = vec![job];
+                        pending = runtime.block_on(self.collect(&mut batch));
+                        self.commit_batch(batch);
+                    }
+                    Msg::Exclusive(job) => job.run(&self.conn),
+                    Msg::Close(reply) => {
+                        close = Some(reply);
+                        break;
+                    }
                 }
             }
             // Answer everything still queued, then close the connection.
@@ -133,6 +187,7 @@ impl Writer {
             while let Ok(msg) = self.rx.try_recv() {
                 match msg {
                     Msg::Write(job) => job.answer(Some(Error::PoolClosed)),
+                    Msg::Exclusive(job) => job.refuse(Error::PoolClosed),
                     Msg::Close(reply) => {
                         let _ = reply.send(Err(Error::PoolClosed));
                     }
@@ -145,11 +200,9 @@ impl Writer {
         });
     }
 
-    /// Fills `batch` with what is queued, waiting up to the batch wait for more.
-    async fn collect(
-        &mut self,
-        batch: &mut Vec<Box<dyn WriteJob>>,
-    ) -> Option<oneshot::Sender<Result<CloseReport>>> {
+    /// Fills `batch` with the writes that are queued, waiting up to the batch wait
+    /// for more; returns the first message that is not a write, which ends the batch.
+    async fn collect(&mut self, batch: &mut Vec<Box<dyn WriteJob>>) -> Option<Msg> {
         let max = self.config.pool.write_batch_max;
         let deadline = Instant::now() + Duration::from_micros(self.config.pool.write_batch_wait_us);
         while batch.len() < max {
@@ -163,7 +216,7 @@ impl Writer {
             };
             match msg {
                 Msg::Write(job) => batch.push(job),
-                Msg::Close(reply) => return Some(reply),
+                other => return Some(other),
             }
         }
         None

@@ -186,3 +186,53 @@ async fn reads_see_committed_writes_immediately() {
     }
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_work_runs_outside_any_transaction_between_batches() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let fk_off_inside = pool
+        .exclusive(|c| {
+            assert!(c.is_autocommit(), "no batch transaction around an exclusive closure");
+            c.execute_batch("PRAGMA foreign_keys = OFF")?;
+            let off: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+            c.execute_batch(
+                "BEGIN IMMEDIATE; INSERT INTO items(v) VALUES ('own-tx'); COMMIT; PRAGMA foreign_keys = ON;",
+            )?;
+            Ok(off)
+        })
+        .await
+        .unwrap();
+    assert_eq!(fk_off_inside, 0, "a PRAGMA that is a no-op inside a transaction takes effect");
+    assert_eq!(count_items(&pool).await, 1);
+
+    let err =
+        pool.exclusive(|c| Ok(c.execute_batch("BEGIN; INSERT INTO items(v) VALUES ('left-open');")?)).await;
+    assert_eq!(err.unwrap_err().code(), "E6001", "a transaction left open is refused");
+    assert_eq!(count_items(&pool).await, 1, "and rolled back");
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('after')", [])?)).await.expect("writes go on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_inspection_changes_nothing_and_refuses_writes() {
+    let db = TestDb::new();
+    {
+        let raw = rusqlite::Connection::open(db.path()).unwrap();
+        raw.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+    }
+    let before = std::fs::read(db.path()).unwrap();
+    let conn = strata_pool::open_read_only(&db.path()).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete", "the journal mode of someone else's file is left alone");
+    let err = strata_core::Error::from(conn.execute("INSERT INTO t VALUES (2)", []).unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::ReadOnly);
+    drop(conn);
+    assert_eq!(std::fs::read(db.path()).unwrap(), before);
+
+    let missing = strata_pool::open_read_only(&db.dir.path().join("nope.db")).unwrap_err();
+    assert_eq!(missing.code(), "E2004");
+    std::fs::write(db.dir.path().join("notes.txt"), "not a database at all, just some text to fill a page")
+        .unwrap();
+    let text = strata_pool::open_read_only(&db.dir.path().join("notes.txt")).unwrap_err();
+    assert_eq!(text.code(), "E5002");
+}
