@@ -30,6 +30,49 @@ pub struct Config {
     pub slow_query_ms: u64,
     /// How Busy and transient failures are retried.
     pub retry: RetryPolicy,
+    /// What `Database::open` does about migrations and drift.
+    pub schema: SchemaConfig,
+}
+
+/// What `Database::open` does about the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaConfig {
+    /// Which migrations to apply at open: the reference schema built into strata, or
+    /// none (an application can also pass its own embedded set through the API).
+    pub migrations: MigrationSource,
+    /// What a schema that drifted from its migrations does at open.
+    pub drift: DriftPolicy,
+    /// Take a `<db>.pre-V{n}.bak` snapshot before migrating an existing database.
+    pub snapshot: bool,
+}
+
+/// Which migration set `Database::open` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationSource {
+    /// The reference schema in strata's `migrations/`, built into the library.
+    Reference,
+    /// No migrations and no drift check.
+    None,
+}
+
+/// What a drift between the live schema and the migrations does at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftPolicy {
+    /// Opening fails with E3014 and the diff.
+    Error,
+    /// Opening goes on; the diff is logged as a warning.
+    Warn,
+    /// No drift check.
+    Off,
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        SchemaConfig { migrations: MigrationSource::Reference, drift: DriftPolicy::Error, snapshot: true }
+    }
 }
 
 /// Sizes and timeouts of the reader pool and the writer queue.
@@ -44,8 +87,9 @@ pub struct PoolConfig {
     pub write_queue: usize,
     /// Most closures committed together in one group-commit transaction.
     pub write_batch_max: usize,
-    /// How long the writer waits for more closures before committing a batch; 0 takes
-    /// only what is already queued.
+    /// How long the writer may wait for more closures before committing a batch, when
+    /// the previous batch held several (writers are concurrent); a lone writer never
+    /// waits. 0 takes only what is already queued.
     pub write_batch_wait_us: u64,
 }
 
@@ -75,6 +119,7 @@ impl Default for Config {
             sqlite: SqliteConfig::default(),
             slow_query_ms: 100,
             retry: RetryPolicy::default(),
+            schema: SchemaConfig::default(),
         }
     }
 }
@@ -86,7 +131,7 @@ impl Default for PoolConfig {
             acquire_timeout_ms: 5_000,
             write_queue: 1_024,
             write_batch_max: 256,
-            write_batch_wait_us: 0,
+            write_batch_wait_us: 200,
         }
     }
 }
@@ -104,7 +149,7 @@ impl Default for SqliteConfig {
 }
 
 /// The top-level keys an environment variable may address.
-const ENV_SECTIONS: &[&str] = &["path", "pool", "sqlite", "slow_query_ms", "retry"];
+const ENV_SECTIONS: &[&str] = &["path", "pool", "sqlite", "slow_query_ms", "retry", "schema"];
 
 impl Config {
     /// Defaults with the database at `path`.
@@ -217,6 +262,16 @@ mod tests {
         assert_eq!(config.sqlite.wal_autocheckpoint, 0);
         assert_eq!(config.retry.max_attempts, 3);
         assert_eq!(config.pool.acquire_timeout_ms, PoolConfig::default().acquire_timeout_ms);
+    }
+
+    #[test]
+    fn schema_policies_parse_by_name_and_refuse_unknown_ones() {
+        let config = Config::from_toml_str("[schema]\nmigrations = \"none\"\ndrift = \"warn\"\n").unwrap();
+        assert_eq!(config.schema.migrations, MigrationSource::None);
+        assert_eq!(config.schema.drift, DriftPolicy::Warn);
+        let err = Config::from_toml_str("[schema]\ndrift = \"sometimes\"\n").unwrap_err();
+        assert_eq!(err.code(), "E1002");
+        assert!(err.to_string().contains("`schema.drift`"), "{err}");
     }
 
     #[test]

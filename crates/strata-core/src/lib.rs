@@ -9,6 +9,8 @@ pub mod config;
 pub mod error;
 pub mod retry;
 
-pub use config::{Config, DEFAULT_DB_PATH, PoolConfig, SqliteConfig};
+pub use config::{
+    Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, PoolConfig, SchemaConfig, SqliteConfig,
+};
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use retry::RetryPolicy;

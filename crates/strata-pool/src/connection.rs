@@ -92,14 +92,19 @@ pub(crate) fn open_writer(path: &Path, cfg: &SqliteConfig) -> Result<Connection>
         });
     }
     conn.execute_batch(&common_pragmas(cfg))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
+
+/// Prepared statements kept per connection by `prepare_cached`.
+const STATEMENT_CACHE: usize = 128;
 
 /// Prepares a reader connection: busy_timeout, the common PRAGMAs, `query_only`.
 pub(crate) fn prepare_reader(conn: &Connection, cfg: &SqliteConfig) -> Result<()> {
     conn.busy_timeout(Duration::from_millis(u64::from(cfg.busy_timeout_ms)))?;
     conn.execute_batch(&common_pragmas(cfg))?;
     conn.execute_batch("PRAGMA query_only = ON;")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
 

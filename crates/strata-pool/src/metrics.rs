@@ -79,8 +79,6 @@ pub struct MetricsSnapshot {
     pub batches: u64,
     /// COMMITs SQLite performed on the writer connection (counted by its commit hook).
     pub commits: u64,
-    /// Statements timed on pooled connections.
-    pub statements: u64,
     /// Statements at or above the slow-query threshold.
     pub slow_statements: u64,
     /// Acquire latency histogram over readers and the writer queue.
@@ -112,11 +110,7 @@ pub struct LatencyBucket {
     pub count: u64,
 }
 
-pub(crate) fn snapshot(
-    counters: &Counters,
-    readers: ReaderGauges,
-    statements: (u64, u64),
-) -> MetricsSnapshot {
+pub(crate) fn snapshot(counters: &Counters, readers: ReaderGauges, slow_statements: u64) -> MetricsSnapshot {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     MetricsSnapshot {
         readers,
@@ -131,8 +125,7 @@ pub(crate) fn snapshot(
         panicked_writes: load(&counters.panicked_writes),
         batches: load(&counters.batches),
         commits: load(&counters.commits),
-        statements: statements.0,
-        slow_statements: statements.1,
+        slow_statements,
         acquire_latency: counters.latency(),
     }
 }

@@ -74,7 +74,7 @@ impl Pool {
                     match opened {
                         Ok(conn) => {
                             let _ = ready_tx.send(Ok(()));
-                            Writer { conn, rx, config, counters, timing }.run();
+                            Writer { conn, rx, config, counters, timing, last_batch: 1 }.run();
                         }
                         Err(err) => {
                             let _ = ready_tx.send(Err(err));
@@ -217,7 +217,7 @@ impl Pool {
             in_use: status.size.saturating_sub(status.available),
             waiting: status.waiting,
         };
-        metrics::snapshot(&self.inner.counters, gauges, self.inner.timing.counts())
+        metrics::snapshot(&self.inner.counters, gauges, self.inner.timing.slow_count())
     }
 
     /// Sets the function every timed statement is reported to (for query statistics

@@ -129,6 +129,8 @@ pub(crate) struct Writer {
     pub(crate) config: Config,
     pub(crate) counters: Arc<Counters>,
     pub(crate) timing: Arc<Timing>,
+    /// Writes in the previous batch; more than one means concurrent writers.
+    pub(crate) last_batch: usize,
 }
 
 /// Counts every COMMIT SQLite performs on the writer connection.
@@ -140,6 +142,14 @@ pub(crate) fn count_commits(conn: &Connection, counters: &Arc<Counters>) -> Resu
     }))?;
     Ok(())
 }
+
+/// The statements that frame a batch and its closures.
+const BEGIN: &str = "BEGIN IMMEDIATE";
+const COMMIT: &str = "COMMIT";
+const ROLLBACK: &str = "ROLLBACK";
+const SAVEPOINT: &str = "SAVEPOINT strata_write";
+const RELEASE: &str = "RELEASE strata_write";
+const ROLLBACK_TO: &str = "ROLLBACK TO strata_write";
 
 /// State of one job inside a batch attempt.
 struct Slot {
@@ -200,26 +210,44 @@ impl Writer {
         });
     }
 
-    /// Fills `batch` with the writes that are queued, waiting up to the batch wait
-    /// for more; returns the first message that is not a write, which ends the batch.
+    /// Fills `batch` with the writes that are queued; returns the first message that
+    /// is not a write, which ends the batch. When the last batch held several writes
+    /// (writers are running concurrently), waits up to `write_batch_wait_us` for as
+    /// many to arrive again, so that they share one commit; a lone writer never waits.
     async fn collect(&mut self, batch: &mut Vec<Box<dyn WriteJob>>) -> Option<Msg> {
         let max = self.config.pool.write_batch_max;
-        let deadline = Instant::now() + Duration::from_micros(self.config.pool.write_batch_wait_us);
-        while batch.len() < max {
-            let msg = match self.rx.try_recv() {
-                Ok(msg) => msg,
-                Err(_) if self.config.pool.write_batch_wait_us == 0 => return None,
-                Err(_) => match tokio::time::timeout_at(deadline.into(), self.rx.recv()).await {
-                    Ok(Some(msg)) => msg,
-                    Ok(None) | Err(_) => return None,
-                },
-            };
-            match msg {
-                Msg::Write(job) => batch.push(job),
-                other => return Some(other),
+        let wait = Duration::from_micros(self.config.pool.write_batch_wait_us);
+        let target = self.last_batch.clamp(1, max);
+        let started = Instant::now();
+        let stop = loop {
+            if batch.len() >= max {
+                break None;
             }
-        }
-        None
+            match self.rx.try_recv() {
+                Ok(Msg::Write(job)) => batch.push(job),
+                Ok(other) => break Some(other),
+                Err(mpsc::error::TryRecvError::Disconnected) => break None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let waited = started.elapsed();
+                    if batch.len() >= target || waited >= wait {
+                        break None;
+                    }
+                    if wait - waited > Duration::from_millis(2) {
+                        // A long configured wait: sleep on the channel instead of spinning.
+                        match tokio::time::timeout(wait - waited, self.rx.recv()).await {
+                            Ok(Some(Msg::Write(job))) => batch.push(job),
+                            Ok(Some(other)) => break Some(other),
+                            Ok(None) | Err(_) => break None,
+                        }
+                    } else {
+                        // Timers are too coarse below a millisecond: yield and look again.
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        };
+        self.last_batch = batch.len();
+        stop
     }
 
     /// Runs one batch to its answers.
@@ -253,13 +281,17 @@ impl Writer {
 
     /// One try at the whole batch: BEGIN IMMEDIATE, a savepoint per closure, COMMIT.
     /// A Busy anywhere rolls everything back and returns it, so that the policy
-    /// runs the batch again.
+    /// runs the batch again. A batch of one closure needs no savepoint: the
+    /// transaction is its savepoint.
     fn attempt(&self, slots: &mut [Slot]) -> Result<()> {
         let conn = &self.conn;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let savepoints = slots.iter().filter(|s| !s.panicked).count() > 1;
+        self.exec(BEGIN)?;
         for slot in slots.iter_mut().filter(|s| !s.panicked) {
             slot.outcome = None;
-            conn.execute_batch("SAVEPOINT strata_write")?;
+            if savepoints {
+                self.exec(SAVEPOINT)?;
+            }
             let outcome = match catch_unwind(AssertUnwindSafe(|| slot.job.run(conn))) {
                 Ok(Ok(())) => None,
                 Ok(Err(err)) => Some(err),
@@ -281,24 +313,40 @@ impl Writer {
                 });
             }
             match outcome {
-                None => conn.execute_batch("RELEASE strata_write")?,
+                None if savepoints => self.exec(RELEASE)?,
+                None => {}
                 Some(err) => {
-                    conn.execute_batch("ROLLBACK TO strata_write; RELEASE strata_write")?;
+                    if savepoints {
+                        self.exec(ROLLBACK_TO)?;
+                        self.exec(RELEASE)?;
+                    } else {
+                        self.exec(ROLLBACK)?;
+                    }
                     if err.is_retryable() && !slot.panicked {
-                        let _ = conn.execute_batch("ROLLBACK");
+                        if savepoints {
+                            let _ = self.exec(ROLLBACK);
+                        }
                         return Err(err);
                     }
                     slot.outcome = Some(err);
+                    if !savepoints {
+                        return Ok(()); // the one closure failed: nothing to commit
+                    }
                 }
             }
         }
-        if let Err(err) = conn.execute_batch("COMMIT") {
+        if let Err(err) = self.exec(COMMIT) {
             if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = self.exec(ROLLBACK);
             }
             return Err(err.into());
         }
         Ok(())
+    }
+
+    /// Runs one of the control statements, prepared once and cached.
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(drop)
     }
 
     /// `PRAGMA optimize`, a TRUNCATE checkpoint, and closing the connection.

@@ -23,12 +23,22 @@ async fn a_reader_cannot_write_and_gets_a_typed_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
-    let mut db = TestDb::new();
-    // Wait long enough that the four writes below share one batch.
-    db.config.pool.write_batch_wait_us = 100_000;
+    let db = TestDb::new();
     let pool = db.open_with_items().await;
     let batches_before = pool.metrics().batches;
 
+    // Hold the writer busy so that the four writes below queue up and share a batch.
+    let gate = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.write(|_| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let ok1 = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('kept-1')", [])?));
     let failing = pool.write(|c| {
         c.execute("INSERT INTO items(v) VALUES ('gone-err')", [])?;
@@ -40,6 +50,7 @@ async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
     });
     let ok2 = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('kept-2')", [])?));
     let (ok1, failing, panicking, ok2) = tokio::join!(ok1, failing, panicking, ok2);
+    gate.await.unwrap().unwrap();
 
     ok1.unwrap();
     ok2.unwrap();
@@ -47,7 +58,11 @@ async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
     let panicked = panicking.unwrap_err();
     assert_eq!(panicked.code(), "E2007");
     assert!(panicked.to_string().contains("closure panicked on purpose"), "{panicked}");
-    assert_eq!(pool.metrics().batches - batches_before, 1, "the four writes shared one transaction");
+    assert_eq!(
+        pool.metrics().batches - batches_before,
+        2,
+        "the gate, then the four writes in one transaction"
+    );
 
     let rows: Vec<String> = pool
         .read(|c| {
@@ -78,12 +93,23 @@ async fn a_constraint_failure_is_typed_and_keeps_the_committed_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closure_that_commits_by_hand_fails_alone() {
-    let mut db = TestDb::new();
-    db.config.pool.write_batch_wait_us = 50_000;
+    let db = TestDb::new();
     let pool = db.open_with_items().await;
+    let gate = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.write(|_| {
+                std::thread::sleep(Duration::from_millis(200));
+                Ok(())
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let rogue = pool.write(|c| Ok(c.execute_batch("INSERT INTO items(v) VALUES ('rogue'); COMMIT;")?));
     let fine = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('fine')", [])?));
     let (rogue, fine) = tokio::join!(rogue, fine);
+    gate.await.unwrap().unwrap();
     assert!(rogue.is_err(), "a closure may not end the batch transaction");
     fine.unwrap();
     let n: i64 = pool
@@ -136,6 +162,7 @@ async fn every_statement_is_timed_and_slow_ones_are_counted() {
     let again = pool.set_statement_hook(Arc::new(|_: &strata_pool::StatementTiming<'_>| {}));
     assert_eq!(again.unwrap_err().code(), "E6001", "one hook per pool");
 
+    let slow_before = pool.metrics().slow_statements;
     pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", ["w"])?)).await.unwrap();
     pool.read(|c| Ok(c.query_row("SELECT v FROM items WHERE id = ?1", [1], |r| r.get::<_, String>(0))?))
         .await
@@ -144,8 +171,13 @@ async fn every_statement_is_timed_and_slow_ones_are_counted() {
     assert!(seen.iter().any(|s| s.contains("INSERT INTO items")), "{seen:?}");
     assert!(seen.iter().any(|s| s.contains("SELECT v FROM items WHERE id = ?1")), "{seen:?}");
     let metrics = pool.metrics();
-    assert!(metrics.statements >= 2 && metrics.slow_statements == metrics.statements, "{metrics:?}");
-    assert!(calls.load(Ordering::Relaxed) >= 2);
+    let timed = calls.load(Ordering::Relaxed);
+    assert!(timed >= 2);
+    assert_eq!(
+        metrics.slow_statements - slow_before,
+        timed,
+        "with a 0 ms threshold every timed statement is slow"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
