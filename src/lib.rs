@@ -1,34 +1,115 @@
 //! strata, the facade (top library layer; depends on every library crate, and only
 //! strata-cli depends on it): re-exports the layers and offers [`Database`], the one
-//! handle an application opens. Today `Database::open` opens the pool; later layers
-//! add migrations, the drift check, repositories and background monitoring to it.
+//! handle an application opens. `Database::open` opens the pool, applies the
+//! migrations (the reference schema built into the library, an application's own
+//! embedded set, or none) and checks the live schema for drift.
 
 #![deny(missing_docs)]
 
-pub use strata_core::{self as core, Config, ConstraintKind, Error, ErrorKind, Result, RetryPolicy};
+use std::sync::Arc;
+
+pub use strata_core::{
+    self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, Result, RetryPolicy,
+};
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
 pub use strata_repo as repo;
-pub use strata_schema as schema;
+pub use strata_schema::{self as schema, DriftReport, MigrationSet, UpReport};
 
-/// An open strata database: the pool and, as later layers arrive, what runs around it.
+/// The reference migrations of `migrations/`, embedded at build time as
+/// `(stem, up, down)`.
+const REFERENCE_MIGRATIONS: &[(&str, &str, Option<&str>)] =
+    include!(concat!(env!("OUT_DIR"), "/reference_migrations.rs"));
+
+/// The reference schema (`migrations/` of this repository) as a migration set.
+pub fn reference_migrations() -> Result<MigrationSet> {
+    MigrationSet::from_sources(REFERENCE_MIGRATIONS.iter().copied())
+}
+
+/// Which migrations [`Database::open_with`] applies.
+#[derive(Debug, Clone)]
+pub enum Migrations {
+    /// The reference schema built into strata.
+    Reference,
+    /// An application's own set (embedded with `embed_migrations!` or
+    /// `MigrationSet::from_sources`).
+    Set(MigrationSet),
+    /// No migrations and no drift check.
+    None,
+}
+
+/// What opening did besides connecting.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OpenReport {
+    /// The file did not exist and was created.
+    pub created: bool,
+    /// The migrations applied, when a set was given.
+    pub migrated: Option<UpReport>,
+    /// The drift check, when a set was given and the policy is not `off`.
+    pub drift: Option<DriftReport>,
+}
+
+/// An open strata database: the pool, the migration set it was opened with, and,
+/// as later layers arrive, what runs around it.
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: Pool,
+    migrations: Option<Arc<MigrationSet>>,
+    report: OpenReport,
 }
 
 impl Database {
-    /// Validates `config`, opens (creating if missing) the database file with the
-    /// PRAGMAs of every connection, and starts the writer.
+    /// Opens the database of `config`: the pool, then the migrations that
+    /// `config.schema.migrations` names, then the drift check.
     pub async fn open(config: &Config) -> Result<Database> {
-        let pool = Pool::open(config).await?;
-        tracing::debug!(target: "strata", path = %config.path.display(), created = pool.created(), "database opened");
-        Ok(Database { pool })
+        let migrations = match config.schema.migrations {
+            MigrationSource::Reference => Migrations::Reference,
+            MigrationSource::None => Migrations::None,
+        };
+        Database::open_with(config, migrations).await
     }
 
-    /// The connection pool: `read`, `write`, `metrics`.
+    /// Opens the database of `config` with `migrations`: validates the config, opens
+    /// (creating if missing) the file with the PRAGMAs of every connection, applies
+    /// the pending migrations in one transaction (after a snapshot of an existing
+    /// file, unless `schema.snapshot` is off), and compares the live schema with the
+    /// set. Drift is E3014 unless `schema.drift` says to warn or not to check.
+    pub async fn open_with(config: &Config, migrations: Migrations) -> Result<Database> {
+        let set = match migrations {
+            Migrations::Reference => Some(reference_migrations()?),
+            Migrations::Set(set) => Some(set),
+            Migrations::None => None,
+        };
+        let pool = Pool::open(config).await?;
+        let mut report = OpenReport { created: pool.created(), ..OpenReport::default() };
+        let set = set.map(Arc::new);
+        if let Some(set) = &set {
+            match prepare_schema(&pool, config, Arc::clone(set), &mut report).await {
+                Ok(()) => {}
+                Err(err) => {
+                    // Nothing is half-done: the migration batch rolled back whole.
+                    let _ = pool.close().await;
+                    return Err(err);
+                }
+            }
+        }
+        tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
+        Ok(Database { pool, migrations: set, report })
+    }
+
+    /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The migration set the database was opened with, if any.
+    pub fn migrations(&self) -> Option<&MigrationSet> {
+        self.migrations.as_deref()
+    }
+
+    /// What opening did: created, migrated, drift.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
     }
 
     /// Stops new work, finishes work in flight, optimises and checkpoints, and closes
@@ -36,4 +117,35 @@ impl Database {
     pub async fn close(&self) -> Result<CloseReport> {
         self.pool.close().await
     }
+}
+
+/// Applies the pending migrations of `set`, then runs the drift check per policy.
+async fn prepare_schema(
+    pool: &Pool,
+    config: &Config,
+    set: Arc<MigrationSet>,
+    report: &mut OpenReport,
+) -> Result<()> {
+    let options =
+        schema::UpOptions { to: None, dry_run: false, snapshot: config.schema.snapshot && !report.created };
+    let up_set = Arc::clone(&set);
+    report.migrated = Some(pool.exclusive(move |conn| schema::up(conn, &up_set, &options)).await?);
+    if config.schema.drift == DriftPolicy::Off {
+        return Ok(());
+    }
+    let drift = pool.read(move |conn| schema::drift_check(conn, &set)).await?;
+    if !drift.is_clean() {
+        if config.schema.drift == DriftPolicy::Error {
+            // A report with changes always turns into the E3014 error here.
+            return drift.into_result().map(drop);
+        }
+        tracing::warn!(
+            target: "strata::schema",
+            changes = drift.changes.len(),
+            diff = %schema::render(&drift.changes),
+            "schema drift: the database differs from its migrations"
+        );
+    }
+    report.drift = Some(drift);
+    Ok(())
 }

@@ -1,16 +1,25 @@
 //! Workspace integration tests through the facade: what an application sees when it
-//! opens a strata database.
+//! opens a strata database with its own migrations, the reference schema, or none.
 
-use strata::{Config, Database, ErrorKind};
+use strata::{Config, Database, DriftPolicy, ErrorKind, MigrationSet, Migrations};
+
+const NOTES_UP: &str = "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);";
+const NOTES_DOWN: &str = "DROP TABLE notes;";
+
+fn app_migrations() -> MigrationSet {
+    MigrationSet::from_sources([("V1__notes", NOTES_UP, Some(NOTES_DOWN))]).unwrap()
+}
+
+fn config(dir: &tempfile::TempDir) -> Config {
+    Config::for_path(dir.path().join("app.db"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_application_opens_writes_reads_and_closes() {
+async fn an_application_migrates_writes_reads_and_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(&Config::for_path(dir.path().join("app.db"))).await.unwrap();
-    db.pool()
-        .write(|c| Ok(c.execute_batch("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL)")?))
-        .await
-        .unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    assert!(db.open_report().created);
+    assert_eq!(db.open_report().migrated.as_ref().unwrap().applied.len(), 1);
     db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", ["hello"])?)).await.unwrap();
     let body: String = db
         .pool()
@@ -21,7 +30,12 @@ async fn an_application_opens_writes_reads_and_closes() {
     let report = db.close().await.unwrap();
     assert!(report.wal_removed);
 
-    let reopened = Database::open(&Config::for_path(dir.path().join("app.db"))).await.unwrap();
+    let reopened = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    assert!(
+        reopened.open_report().migrated.as_ref().unwrap().applied.is_empty(),
+        "nothing pending the second time"
+    );
+    assert!(reopened.open_report().drift.as_ref().unwrap().is_clean());
     let n: i64 = reopened
         .pool()
         .read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?))
@@ -31,16 +45,64 @@ async fn an_application_opens_writes_reads_and_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_null_in_a_not_null_column_is_a_constraint_error_and_loses_nothing() {
+async fn a_schema_changed_by_hand_is_drift_and_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(&Config::for_path(dir.path().join("app.db"))).await.unwrap();
-    db.pool()
-        .write(|c| {
-            c.execute_batch("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL); INSERT INTO notes(body) VALUES ('kept');")?;
-            Ok(())
-        })
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    db.pool().write(|c| Ok(c.execute_batch("CREATE INDEX notes_by_body ON notes(body)")?)).await.unwrap();
+    db.close().await.unwrap();
+
+    let err = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap_err();
+    assert_eq!(err.code(), "E3014", "{err}");
+    assert!(err.to_string().contains("notes_by_body"), "the diff names the index: {err}");
+
+    let mut warn_only = config(&dir);
+    warn_only.schema.drift = DriftPolicy::Warn;
+    let db = Database::open_with(&warn_only, Migrations::Set(app_migrations())).await.expect("warn opens");
+    assert!(!db.open_report().drift.as_ref().unwrap().is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_migration_leaves_the_database_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
+    db.close().await.unwrap();
+
+    let broken = MigrationSet::from_sources([
+        ("V1__notes", NOTES_UP, Some(NOTES_DOWN)),
+        ("V2__tags", "CREATE TABLE tags(id INTEGER PRIMARY KEY);", Some("DROP TABLE tags;")),
+        (
+            "V3__broken",
+            "ALTER TABLE notes ADD COLUMN owner_id INTEGER REFERENCES nobody(id) NOT NULL;",
+            Some(""),
+        ),
+    ])
+    .unwrap();
+    let err = Database::open_with(&config(&dir), Migrations::Set(broken)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert!(err.to_string().contains("V3"), "{err}");
+
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations()))
+        .await
+        .expect("still at V1, no drift");
+    let tags: i64 = db
+        .pool()
+        .read(
+            |c| Ok(c.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'tags'", [], |r| r.get(0))?),
+        )
         .await
         .unwrap();
+    assert_eq!(tags, 0, "V2 of the failed batch was rolled back with V3");
+    let n: i64 =
+        db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)).await.unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_in_a_not_null_column_is_a_constraint_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
     let err =
         db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (NULL)", [])?)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Constraint);
@@ -48,4 +110,16 @@ async fn a_null_in_a_not_null_column_is_a_constraint_error_and_loses_nothing() {
     let n: i64 =
         db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)).await.unwrap();
     assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_schema_is_applied_by_default_and_reopens_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = strata::reference_migrations().unwrap();
+    let db = Database::open(&config(&dir)).await.unwrap();
+    let applied = db.open_report().migrated.as_ref().unwrap().applied.len();
+    assert_eq!(applied, reference.migrations().len());
+    db.close().await.unwrap();
+    let db = Database::open(&config(&dir)).await.unwrap();
+    assert!(db.open_report().drift.as_ref().unwrap().is_clean());
 }

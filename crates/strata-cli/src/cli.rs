@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use strata::Config;
 
 /// strata: operate an SQLite database the way a server database is operated.
@@ -32,8 +32,111 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the database if missing and open it with strata's PRAGMAs.
+    /// Create the database if missing, open it with strata's PRAGMAs and apply the
+    /// reference migrations.
     Init,
+    /// Apply, roll back, inspect and lint migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Show, check, diff and generate schemas.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+/// Where migrations come from.
+#[derive(Debug, Clone, Args)]
+pub struct MigrationDir {
+    /// A directory of V{n}__{name}.sql files with their .down.sql [default: the
+    /// reference migrations built into strata].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `strata migrate ...`
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Every migration with its state: applied, pending, divergent, missing.
+    Status(MigrationDir),
+    /// What `up` would run, in order, with checksums.
+    Plan {
+        #[command(flatten)]
+        dir: MigrationDir,
+        /// Stop at this version.
+        #[arg(long, value_name = "V")]
+        to: Option<i64>,
+    },
+    /// Apply pending migrations in one transaction.
+    Up {
+        #[command(flatten)]
+        dir: MigrationDir,
+        /// Stop at this version.
+        #[arg(long, value_name = "V")]
+        to: Option<i64>,
+        /// Run the batch inside a transaction, report, and roll it back.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not take the `<db>.pre-V{n}.bak` snapshot first.
+        #[arg(long)]
+        no_snapshot: bool,
+    },
+    /// Roll back with the down files, newest first, in one transaction.
+    Down {
+        #[command(flatten)]
+        dir: MigrationDir,
+        /// Roll back to this version (0: everything).
+        #[arg(long, value_name = "V", conflicts_with = "steps", required_unless_present = "steps")]
+        to: Option<i64>,
+        /// Roll back this many migrations.
+        #[arg(long, value_name = "N")]
+        steps: Option<usize>,
+        /// Run the rollback inside a transaction, report, and roll it back.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not take the `<db>.pre-down-V{n}.bak` snapshot first.
+        #[arg(long)]
+        no_snapshot: bool,
+    },
+    /// Write the next V{n}__{name}.sql and .down.sql with a header comment.
+    New {
+        /// The migration's name (letters, digits, underscores).
+        name: String,
+        /// The directory to write into.
+        #[arg(long, value_name = "DIR", default_value = "migrations")]
+        dir: PathBuf,
+    },
+    /// Find unsafe statements; exit 1 when there are findings.
+    Lint {
+        #[command(flatten)]
+        dir: MigrationDir,
+        /// Also check that up, down, up gives the same schema for every migration.
+        #[arg(long)]
+        reversible: bool,
+    },
+    /// Accept applied files that changed only in comments, whitespace or line endings.
+    Repair(MigrationDir),
+}
+
+/// `strata schema ...`
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Tables, columns, indexes, foreign keys, triggers and views of the database.
+    Show,
+    /// Compare the database with what its migrations produce; exit 1 on drift.
+    Check(MigrationDir),
+    /// The differences between two database files; exit 1 when they differ.
+    Diff {
+        /// The database to compare from.
+        a: PathBuf,
+        /// The database to compare to.
+        b: PathBuf,
+    },
+    /// SQL that turns the schema of database A into that of database B.
+    Generate {
+        /// The database to start from.
+        a: PathBuf,
+        /// The database whose schema to reach.
+        b: PathBuf,
+    },
 }
 
 impl Cli {

@@ -1,8 +1,8 @@
-//! `strata init`: create the database if missing, open it with the PRAGMAs, say what
-//! was done, and close it cleanly.
+//! `strata init`: create the database if missing, open it with the PRAGMAs, apply
+//! the reference migrations, say what was done, and close it cleanly.
 
 use serde::Serialize;
-use strata::{CloseReport, Config, Database, Settings};
+use strata::{CloseReport, Config, Database, Settings, UpReport};
 
 use crate::output::{Outcome, Output};
 
@@ -10,6 +10,7 @@ use crate::output::{Outcome, Output};
 struct InitReport {
     path: String,
     created: bool,
+    migrated: Option<UpReport>,
     writer: Settings,
     reader: Settings,
     close: CloseReport,
@@ -19,9 +20,11 @@ struct InitReport {
 pub async fn run(config: &Config, out: &Output) -> strata::Result<Outcome> {
     let db = Database::open(config).await?;
     let (writer, reader) = db.pool().settings().await?;
-    let created = db.pool().created();
+    let created = db.open_report().created;
+    let migrated = db.open_report().migrated.clone();
     let close = db.close().await?;
-    let report = InitReport { path: config.path.display().to_string(), created, writer, reader, close };
+    let report =
+        InitReport { path: config.path.display().to_string(), created, migrated, writer, reader, close };
     out.print(&report, render);
     Ok(Outcome::Success)
 }
@@ -43,8 +46,22 @@ fn render(r: &InitReport) -> String {
         w.cache_size, w.mmap_size, w.journal_size_limit, w.wal_autocheckpoint
     );
     text += &format!("readers: query_only={}\n", if r.reader.query_only { "on" } else { "off" });
+    text += &match &r.migrated {
+        None => "migrations: none configured\n".to_string(),
+        Some(m) if m.applied.is_empty() => format!("migrations: up to date at {}\n", version(m.to)),
+        Some(m) => format!(
+            "migrations: applied {} ({}), now at {}\n",
+            m.applied.len(),
+            m.applied.iter().map(|a| a.file.trim_end_matches(".sql")).collect::<Vec<_>>().join(", "),
+            version(m.to)
+        ),
+    };
     text += &format!("size: {} pages of {} bytes\n", w.page_count, w.page_size);
     let wal = if r.close.wal_removed { "no -wal/-shm left" } else { "-wal/-shm still present" };
     text += &format!("closed: optimized, checkpointed, {wal}\n");
     text
+}
+
+fn version(v: Option<i64>) -> String {
+    v.map_or_else(|| "no version".to_string(), |v| format!("V{v}"))
 }

@@ -7,7 +7,9 @@
 
 mod cli;
 mod init;
+mod migrate;
 mod output;
+mod schema;
 
 use std::process::ExitCode;
 
@@ -31,6 +33,8 @@ fn main() -> ExitCode {
         let config = cli.config()?;
         match &cli.command {
             Command::Init => init::run(&config, &out).await,
+            Command::Migrate(command) => migrate::run(command, &config, &out).await,
+            Command::Schema(command) => schema::run(command, &config, &out).await,
         }
     });
     match result {

@@ -12,7 +12,6 @@ pub enum Outcome {
     /// Exit 0.
     Success,
     /// Exit 1: the command ran and found problems.
-    #[allow(dead_code, reason = "check, lint and drift commands of later issues return it")]
     Problems,
 }
 
@@ -94,4 +93,20 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// A plain text table: a header row and aligned columns, independent of the
+/// terminal's width so that output is the same in a pipe and in a snapshot.
+pub fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .force_no_tty()
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| h.to_uppercase()));
+    for row in rows {
+        table.add_row(row);
+    }
+    let text: Vec<String> = table.to_string().lines().map(|l| l.trim_end().to_string()).collect();
+    text.join("\n") + "\n"
 }

@@ -1,25 +1,10 @@
-//! The `strata` binary as a script sees it: output, `--json`, exit codes, and what
-//! happens on bad input.
+//! `strata init` and the contract every command shares: output, `--json`, exit
+//! codes, and what happens on bad input.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn strata(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("strata runs")
-}
-
-fn text(bytes: &[u8], dir: &Path) -> String {
-    let version = strata::pool::rusqlite::version();
-    String::from_utf8_lossy(bytes).replace(&dir.display().to_string(), "[DIR]").replace(version, "[VERSION]")
-}
+use crate::{strata, text};
 
 #[test]
 fn init_creates_the_default_database_and_says_what_it_did() {

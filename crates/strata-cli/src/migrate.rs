@@ -1,0 +1,243 @@
+//! `strata migrate status|plan|up|down|new|lint|repair`: calls strata-schema on the
+//! database (or on the migration files alone) and renders its reports.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use strata::schema::{
+    self, DownOptions, DownReport, DownTarget, Finding, MigrationInfo, MigrationState, NewMigration, Plan,
+    RepairReport, ReversibilityReport, Severity, Status, UpOptions,
+};
+use strata::{Config, Database, MigrationSet, Migrations, UpReport};
+
+use crate::cli::{MigrateCommand, MigrationDir};
+use crate::output::{Outcome, Output, table};
+
+/// The migration set of `--dir`, or the reference migrations built into strata.
+pub fn migration_set(dir: &MigrationDir) -> strata::Result<MigrationSet> {
+    match &dir.dir {
+        Some(dir) => MigrationSet::from_dir(dir),
+        None => strata::reference_migrations(),
+    }
+}
+
+/// Runs one `strata migrate` subcommand.
+pub async fn run(command: &MigrateCommand, config: &Config, out: &Output) -> strata::Result<Outcome> {
+    match command {
+        MigrateCommand::Status(dir) => {
+            let set = migration_set(dir)?;
+            let conn = strata::pool::open_read_only(&config.path)?;
+            let status = schema::status(&conn, &set)?;
+            out.print(&status, render_status);
+            Ok(if status.is_consistent() { Outcome::Success } else { Outcome::Problems })
+        }
+        MigrateCommand::Plan { dir, to } => {
+            let set = migration_set(dir)?;
+            let plan = match strata::pool::open_read_only(&config.path) {
+                Ok(conn) => schema::plan(&conn, &set, *to)?,
+                // No database yet: everything up to `to` would run.
+                Err(err) if !config.path.exists() && err.code() == "E2004" => {
+                    let conn = strata::pool::rusqlite::Connection::open_in_memory()?;
+                    schema::plan(&conn, &set, *to)?
+                }
+                Err(err) => return Err(err),
+            };
+            out.print(&plan, |p| render_plan(p, "would apply"));
+            Ok(Outcome::Success)
+        }
+        MigrateCommand::Up { dir, to, dry_run, no_snapshot } => {
+            let set = migration_set(dir)?;
+            let (to, dry_run, snapshot) = (*to, *dry_run, !no_snapshot);
+            let report = on_writer(config, set, move |conn, set, created| {
+                // A file created just now holds nothing worth a snapshot.
+                schema::up(conn, set, &UpOptions { to, dry_run, snapshot: snapshot && !created })
+            })
+            .await?;
+            out.print(&report, render_up);
+            Ok(Outcome::Success)
+        }
+        MigrateCommand::Down { dir, to, steps, dry_run, no_snapshot } => {
+            let set = migration_set(dir)?;
+            let target = match (to, steps) {
+                (Some(to), _) => DownTarget::To(*to),
+                (None, Some(steps)) => DownTarget::Steps(*steps),
+                (None, None) => return Err(strata::Error::invalid("--to/--steps", "give one of them")),
+            };
+            let options = DownOptions { target, dry_run: *dry_run, snapshot: !no_snapshot };
+            let report =
+                on_writer(config, set, move |conn, set, _| schema::down(conn, set, &options)).await?;
+            out.print(&report, render_down);
+            Ok(Outcome::Success)
+        }
+        MigrateCommand::New { name, dir } => {
+            let created = schema::new_migration(dir, name)?;
+            out.print(&created, render_new);
+            Ok(Outcome::Success)
+        }
+        MigrateCommand::Lint { dir, reversible } => {
+            let set = migration_set(dir)?;
+            let report = LintReport {
+                findings: schema::lint(&set),
+                reversibility: if *reversible { Some(schema::check_reversible(&set)?) } else { None },
+            };
+            out.print(&report, render_lint);
+            let reversible_ok = report.reversibility.as_ref().is_none_or(|r| r.problems.is_empty());
+            Ok(if report.findings.is_empty() && reversible_ok { Outcome::Success } else { Outcome::Problems })
+        }
+        MigrateCommand::Repair(dir) => {
+            let set = migration_set(dir)?;
+            let report = on_writer(config, set, |conn, set, _| schema::repair(conn, set)).await?;
+            out.print(&report, render_repair);
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// Opens the database without migrating it and runs `f` alone on the writer
+/// connection, where the migration runner manages its own transaction. `f` also
+/// learns whether the file was created by this open.
+async fn on_writer<T, F>(config: &Config, set: MigrationSet, f: F) -> strata::Result<T>
+where
+    F: FnOnce(&strata::pool::rusqlite::Connection, &MigrationSet, bool) -> strata::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let db = Database::open_with(config, Migrations::None).await?;
+    let created = db.open_report().created;
+    let set = Arc::new(set);
+    let result = db.pool().exclusive(move |conn| f(conn, &set, created)).await;
+    db.close().await?;
+    result
+}
+
+#[derive(Serialize)]
+struct LintReport {
+    findings: Vec<Finding>,
+    reversibility: Option<ReversibilityReport>,
+}
+
+fn version(v: Option<i64>) -> String {
+    v.map_or_else(|| "none".to_string(), |v| format!("V{v}"))
+}
+
+fn render_status(status: &Status) -> String {
+    let rows = status.entries.iter().map(|e| {
+        let state = match &e.state {
+            MigrationState::Applied => "applied".to_string(),
+            MigrationState::Pending => "pending".to_string(),
+            MigrationState::Divergent { repairable: true, .. } => {
+                "edited (comments only: repair)".to_string()
+            }
+            MigrationState::Divergent { .. } => "edited after apply".to_string(),
+            MigrationState::Missing => "missing file".to_string(),
+            MigrationState::OutOfOrder => "out of order".to_string(),
+        };
+        vec![
+            format!("V{}", e.version),
+            e.name.clone(),
+            state,
+            e.applied_on.clone().unwrap_or_default(),
+            if e.has_down { "yes" } else { "no" }.to_string(),
+        ]
+    });
+    let mut text = table(&["version", "name", "state", "applied on", "down"], rows);
+    text += &format!("current: {}  latest: {}\n", version(status.current), version(status.latest));
+    text
+}
+
+fn steps(steps: &[MigrationInfo]) -> String {
+    table(
+        &["version", "file", "checksum", "down"],
+        steps.iter().map(|s| {
+            vec![
+                format!("V{}", s.version),
+                s.file.clone(),
+                s.checksum.to_string(),
+                if s.has_down { "yes" } else { "no" }.to_string(),
+            ]
+        }),
+    )
+}
+
+fn render_plan(plan: &Plan, verb: &str) -> String {
+    if plan.steps.is_empty() {
+        return format!("nothing to do: at {}\n", version(plan.from));
+    }
+    format!("{verb} {} -> {}:\n{}", version(plan.from), version(plan.to), steps(&plan.steps))
+}
+
+fn snapshot_line(snapshot: &Option<std::path::PathBuf>) -> String {
+    snapshot
+        .as_ref()
+        .map(|p| format!("snapshot: {} (restore it to get back)\n", p.display()))
+        .unwrap_or_default()
+}
+
+fn render_up(r: &UpReport) -> String {
+    if r.applied.is_empty() {
+        return format!("nothing to apply: at {}\n", version(r.from));
+    }
+    let verb = if r.dry_run { "dry run, rolled back:" } else { "applied" };
+    format!(
+        "{verb} {} -> {}\n{}{}",
+        version(r.from),
+        version(r.to),
+        steps(&r.applied),
+        snapshot_line(&r.snapshot)
+    )
+}
+
+fn render_down(r: &DownReport) -> String {
+    if r.reverted.is_empty() {
+        return format!("nothing to roll back: at {}\n", version(r.from));
+    }
+    let verb = if r.dry_run { "dry run, rolled back:" } else { "rolled back" };
+    format!(
+        "{verb} {} -> {}\n{}{}",
+        version(r.from),
+        version(r.to),
+        steps(&r.reverted),
+        snapshot_line(&r.snapshot)
+    )
+}
+
+fn render_new(n: &NewMigration) -> String {
+    format!("created {}\n        {}\n", n.up.display(), n.down.display())
+}
+
+fn render_lint(r: &LintReport) -> String {
+    let mut text = String::new();
+    for f in &r.findings {
+        let severity = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        text += &format!("{}:{}: {severity}[{}] {}\n  hint: {}\n", f.file, f.line, f.rule, f.message, f.hint);
+    }
+    if let Some(rev) = &r.reversibility {
+        for p in &rev.problems {
+            text += &format!("V{}: not reversible ({}):\n{}", p.version, p.stage, schema::render(&p.changes));
+        }
+        if rev.problems.is_empty() {
+            text +=
+                &format!("reversible: up, down, up is the identity for {} migration(s)\n", rev.checked.len());
+        }
+    }
+    if r.findings.is_empty() {
+        text += "lint: no findings\n";
+    }
+    text
+}
+
+fn render_repair(r: &RepairReport) -> String {
+    if r.repaired.is_empty() {
+        return "nothing to repair\n".to_string();
+    }
+    let mut text = String::new();
+    for f in &r.repaired {
+        text += &format!(
+            "repaired V{} ({}): checksum {} -> {} (comments/whitespace only)\n",
+            f.version, f.name, f.old_checksum, f.new_checksum
+        );
+    }
+    text
+}

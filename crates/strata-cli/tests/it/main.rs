@@ -1,0 +1,62 @@
+//! The `strata` binary as a script sees it, one module per command family; every
+//! test runs the real binary in its own temp directory.
+
+mod init;
+mod migrate;
+mod schema;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `strata` in `dir` with a clean environment.
+pub fn strata(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STRATA_DB")
+        .env_remove("STRATA_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("strata runs")
+}
+
+/// Output as text with the temp dir, the SQLite version and timestamps replaced,
+/// so that snapshots are stable.
+pub fn text(bytes: &[u8], dir: &Path) -> String {
+    let version = strata::pool::rusqlite::version();
+    let text = String::from_utf8_lossy(bytes)
+        .replace(&dir.display().to_string(), "[DIR]")
+        .replace(version, "[VERSION]");
+    mask_timestamps(&text)
+}
+
+/// Replaces RFC 3339 timestamps (`2026-11-23T09:26:13.812Z`) with `[TIME]`.
+fn mask_timestamps(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let looks_like_date = bytes.len() - i >= 20
+            && bytes[i..i + 4].iter().all(u8::is_ascii_digit)
+            && bytes[i + 4] == b'-'
+            && bytes[i + 10] == b'T';
+        if looks_like_date && let Some(end) = text[i..].find('Z') {
+            out.push_str("[TIME]");
+            i += end + 1;
+            continue;
+        }
+        let ch = text[i..].chars().next().unwrap_or_default();
+        out.push(ch);
+        i += ch.len_utf8().max(1);
+    }
+    out
+}
+
+/// Writes a migration pair into `dir`.
+pub fn write_migration(dir: &Path, stem: &str, up: &str, down: Option<&str>) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(format!("{stem}.sql")), up).unwrap();
+    if let Some(down) = down {
+        std::fs::write(dir.join(format!("{stem}.down.sql")), down).unwrap();
+    }
+}

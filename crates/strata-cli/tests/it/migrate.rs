@@ -1,0 +1,146 @@
+//! `strata migrate`: status, plan, up, down, new, lint and repair on a directory of
+//! migrations, with exit codes and the database left intact on failure.
+
+use std::path::Path;
+
+use crate::{strata, text, write_migration};
+
+fn notes_and_tags(dir: &Path) {
+    let m = dir.join("m");
+    write_migration(
+        &m,
+        "V1__notes",
+        "-- notes\nCREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
+        Some("DROP TABLE notes;\n"),
+    );
+    write_migration(
+        &m,
+        "V2__tags",
+        "CREATE TABLE tags(id INTEGER PRIMARY KEY, note_id INTEGER NOT NULL REFERENCES notes(id), tag TEXT NOT NULL);\nCREATE INDEX tags_by_note ON tags(note_id);\n",
+        Some("DROP TABLE tags;\n"),
+    );
+}
+
+#[test]
+fn up_status_down_round_trip_with_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    let plan = strata(d, &["--db", "app.db", "migrate", "plan", "--dir", "m"]);
+    assert_eq!(plan.status.code(), Some(0));
+    insta::assert_snapshot!("plan_on_a_new_database", text(&plan.stdout, d));
+
+    let up = strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up.stderr, d));
+    insta::assert_snapshot!("up", text(&up.stdout, d));
+    assert!(!d.join("app.db.pre-V1.bak").exists(), "no snapshot of a file created just now");
+
+    let status = strata(d, &["--db", "app.db", "migrate", "status", "--dir", "m"]);
+    assert_eq!(status.status.code(), Some(0));
+    insta::assert_snapshot!("status_applied", text(&status.stdout, d));
+
+    let down = strata(d, &["--db", "app.db", "migrate", "down", "--dir", "m", "--steps", "1"]);
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr, d));
+    insta::assert_snapshot!("down_one_step", text(&down.stdout, d));
+    assert!(d.join("app.db.pre-down-V2.bak").exists(), "a snapshot before the rollback");
+
+    let json = strata(d, &["--db", "app.db", "--json", "migrate", "status", "--dir", "m"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["current"], 1);
+    assert_eq!(doc["latest"], 2);
+}
+
+#[test]
+fn a_failing_migration_exits_3_names_the_file_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    assert_eq!(
+        strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m", "--to", "1"]).status.code(),
+        Some(0)
+    );
+    write_migration(
+        &d.join("m"),
+        "V3__broken",
+        "CREATE TABLE ok(x);\nINSERT INTO nowhere VALUES (1);\n",
+        Some("DROP TABLE ok;\n"),
+    );
+    let before = strata(d, &["--db", "app.db", "schema", "show"]);
+
+    let up = strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m", "--no-snapshot"]);
+    assert_eq!(up.status.code(), Some(3));
+    let stderr = text(&up.stderr, d);
+    assert!(stderr.starts_with("E3002 migration V3 failed: V3__broken.sql line 2"), "{stderr}");
+    assert!(stderr.contains("no such table: nowhere"), "{stderr}");
+    let after = strata(d, &["--db", "app.db", "schema", "show"]);
+    assert_eq!(before.stdout, after.stdout, "V2 of the failed batch was rolled back too");
+}
+
+#[test]
+fn rolling_back_without_a_down_file_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    std::fs::remove_file(d.join("m/V1__notes.down.sql")).unwrap();
+    assert_eq!(strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]).status.code(), Some(0));
+    let down = strata(d, &["--db", "app.db", "--json", "migrate", "down", "--dir", "m", "--to", "0"]);
+    assert_eq!(down.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
+    assert_eq!(doc["code"], "E3006");
+    let status = strata(d, &["--db", "app.db", "--json", "migrate", "status", "--dir", "m"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["current"], 2, "V2 was not rolled back either");
+}
+
+#[test]
+fn an_edited_applied_migration_is_refused_and_a_comment_edit_is_repairable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    assert_eq!(strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]).status.code(), Some(0));
+    let v1 = d.join("m/V1__notes.sql");
+    let original = std::fs::read_to_string(&v1).unwrap();
+    std::fs::write(&v1, original.replace("-- notes", "-- notes, one per row")).unwrap();
+    let status = strata(d, &["--db", "app.db", "migrate", "status", "--dir", "m"]);
+    assert_eq!(status.status.code(), Some(1), "an inconsistent history is a problem found");
+    assert!(text(&status.stdout, d).contains("edited (comments only: repair)"));
+    let repair = strata(d, &["--db", "app.db", "migrate", "repair", "--dir", "m"]);
+    assert_eq!(repair.status.code(), Some(0), "{}", text(&repair.stderr, d));
+    assert!(text(&repair.stdout, d).starts_with("repaired V1 (notes)"));
+    assert_eq!(strata(d, &["--db", "app.db", "migrate", "status", "--dir", "m"]).status.code(), Some(0));
+
+    std::fs::write(&v1, original.replace("body TEXT NOT NULL", "body TEXT")).unwrap();
+    let repair = strata(d, &["--db", "app.db", "migrate", "repair", "--dir", "m"]);
+    assert_eq!(repair.status.code(), Some(3));
+    assert!(text(&repair.stderr, d).starts_with("E3011 cannot repair migration V1"));
+}
+
+#[test]
+fn new_writes_the_next_pair_and_lint_finds_unsafe_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    let new = strata(d, &["migrate", "new", "drop_tags", "--dir", "m"]);
+    assert_eq!(new.status.code(), Some(0));
+    assert!(d.join("m/V3__drop_tags.sql").exists() && d.join("m/V3__drop_tags.down.sql").exists());
+
+    let clean = strata(d, &["migrate", "lint", "--dir", "m", "--reversible"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stdout, d));
+
+    std::fs::write(d.join("m/V3__drop_tags.sql"), "DROP TABLE tags;\n").unwrap();
+    let lint = strata(d, &["migrate", "lint", "--dir", "m"]);
+    assert_eq!(lint.status.code(), Some(1));
+    let out = text(&lint.stdout, d);
+    assert!(out.contains("V3__drop_tags.sql:1: ") && out.contains("drop-table"), "{out}");
+}
+
+#[test]
+fn the_reference_migrations_are_built_in_and_lint_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let lint = strata(dir.path(), &["migrate", "lint", "--reversible"]);
+    assert_eq!(lint.status.code(), Some(0), "{}", text(&lint.stdout, dir.path()));
+    assert_eq!(strata(dir.path(), &["init"]).status.code(), Some(0));
+    let status = strata(dir.path(), &["--json", "migrate", "status"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["current"], doc["latest"], "init applied every reference migration");
+}
