@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::introspect::{Column, Index, Schema, Table, Trigger, View};
+use crate::introspect::{Column, ColumnKind, Index, Schema, Table, Trigger, View};
 
 /// Whether something was added, removed or altered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,10 +195,19 @@ fn column_delta(a: &Column, b: &Column) -> String {
     field("not null", a.not_null.to_string(), b.not_null.to_string());
     field("default", opt(&a.default), opt(&b.default));
     field("primary key position", a.primary_key.to_string(), b.primary_key.to_string());
-    field("kind", format!("{:?}", a.kind).to_lowercase(), format!("{:?}", b.kind).to_lowercase());
+    field("kind", kind_name(a.kind).into(), kind_name(b.kind).into());
     field("generated", opt(&a.generated), opt(&b.generated));
     field("collation", opt(&a.collation), opt(&b.collation));
     parts.join(", ")
+}
+
+fn kind_name(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Normal => "normal",
+        ColumnKind::Hidden => "hidden",
+        ColumnKind::GeneratedVirtual => "generated virtual",
+        ColumnKind::GeneratedStored => "generated stored",
+    }
 }
 
 fn simple<T: PartialEq>(

@@ -5,7 +5,8 @@
 //! migration sets (embedded or a directory of `V{n}__{name}.sql` + `.down.sql` pairs),
 //! the all-or-nothing runner and `refinery_schema_history`, pre-migration snapshots,
 //! repair, scaffolding new migrations, the lint of unsafe statements, the `Schema` model read by introspection with
-//! its fingerprint, `diff`, `generate`, the drift check and the reversibility check.
+//! its fingerprint, `diff`, `generate`, the drift check, the reversibility check and
+//! `explain` (EXPLAIN QUERY PLAN read into a tree of typed nodes).
 //! Every entry point is a plain function returning a serialisable report, so the
 //! `strata migrate` and `strata schema` commands are only parsing and rendering.
 
@@ -14,6 +15,7 @@
 pub mod diff;
 pub mod drift;
 mod errors;
+pub mod explain;
 pub mod generate;
 pub mod history;
 pub mod introspect;
@@ -30,6 +32,7 @@ pub type Version = i64;
 
 pub use diff::{Change, ChangeKind, ObjectKind, diff, render};
 pub use drift::{DriftReport, drift_check, expected_schema};
+pub use explain::{NodeKind, PlanNode, QueryPlan, SubqueryKind, TempBTreePurpose, explain};
 pub use generate::generate;
 pub use history::{AppliedMigration, CHECKSUM_TABLE, HISTORY_TABLE, applied_migrations};
 pub use introspect::{

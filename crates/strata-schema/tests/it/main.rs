@@ -1,5 +1,6 @@
 //! Integration tests of strata-schema against real SQLite files in temporary directories.
 
+mod explain;
 mod generate_prop;
 mod lint;
 mod migrate;

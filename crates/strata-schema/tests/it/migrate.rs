@@ -1,5 +1,6 @@
 //! The migration runner: all-or-nothing batches, history, rollback, repair, snapshots.
 
+use strata_core::{Error, ErrorKind};
 use strata_schema::{
     DownOptions, DownTarget, MigrationSet, MigrationState, UpOptions, applied_migrations, down,
     new_migration, plan, plan_down, repair, status, up,
@@ -61,6 +62,7 @@ fn embedded_refinery_runner_pairs_with_down_files() {
     );
 
     let err = MigrationSet::from_refinery(&runner, &[("V9__nope.down.sql", "")]).unwrap_err();
+    assert_eq!(err.code(), "E3008");
     assert!(err.to_string().contains("V9__nope.down.sql"), "{err}");
 }
 
@@ -80,19 +82,28 @@ fn a_failing_migration_in_the_middle_of_a_batch_leaves_the_database_identical() 
     let s = Scratch::with_fixture("basic");
     let conn = s.open();
     up(&conn, &s.set().up_to(1), &no_snapshot()).unwrap();
+    // The batch is V2, V3, V4; V3 fails on its second statement, after its first ran.
     s.write(
         "V3__user_email.sql",
         "ALTER TABLE users ADD COLUMN email TEXT;\n\nUPDATE users SET owner_id = 1;\n",
     );
+    s.write("V4__tags.sql", "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT);\n");
     let before = dump(&conn);
 
     let err = up(&conn, &s.set(), &no_snapshot()).unwrap_err();
+    assert_eq!(err.code(), "E3002");
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert!(
+        matches!(&err, Error::MigrationFailed { version: 3, file, line: 3, .. } if file == "V3__user_email.sql"),
+        "{err:?}"
+    );
     let message = err.to_string();
     assert!(message.contains("migration V3 failed"), "{message}");
     assert!(message.contains("V3__user_email.sql line 3"), "{message}");
     assert!(message.contains("no such column: owner_id"), "{message}");
     assert!(message.contains("UPDATE users SET owner_id = 1"), "{message}");
-    assert_eq!(dump(&conn), before, "V2 and the history rows were rolled back with V3");
+    assert_eq!(dump(&conn), before, "V2 and the history rows were rolled back with V3, V4 never ran");
+    assert_eq!(applied_migrations(&conn).unwrap().iter().map(|m| m.version).collect::<Vec<_>>(), [1]);
     assert!(conn.is_autocommit());
     let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
     assert!(fk, "foreign keys are back on after a failed batch");
@@ -137,6 +148,8 @@ fn a_rebuild_that_leaves_dangling_references_is_rolled_back_naming_the_rows() {
     std::fs::remove_file(s.migrations().join("V3__user_email.down.sql")).unwrap();
     let before = dump(&conn);
     let err = up(&conn, &s.set(), &no_snapshot()).unwrap_err();
+    assert_eq!(err.code(), "E3007");
+    assert!(matches!(&err, Error::ForeignKeyViolations { count: 1, .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("V3"), "{message}");
     assert!(message.contains("posts rowid 11 (user_id) has no parent in users"), "{message}");
@@ -150,8 +163,12 @@ fn an_edited_applied_migration_is_refused_with_its_version() {
     up(&conn, &s.set(), &no_snapshot()).unwrap();
     s.write("V2__posts.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY);");
     let err = up(&conn, &s.set(), &no_snapshot()).unwrap_err();
+    assert_eq!(err.code(), "E3003");
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert!(matches!(&err, Error::MigrationDivergent { version: 2, .. }), "{err:?}");
     assert!(err.to_string().contains("migration V2 (posts) was edited after it was applied"), "{err}");
     let err = plan(&conn, &s.set(), None).unwrap_err();
+    assert_eq!(err.code(), "E3003");
     assert!(err.to_string().contains("V2"), "{err}");
 
     let st = status(&conn, &s.set()).unwrap();
@@ -168,12 +185,14 @@ fn a_missing_or_out_of_order_migration_is_an_error_with_its_version() {
     let without_v2 =
         MigrationSet::new(full.migrations().iter().filter(|m| m.version() != 2).cloned()).unwrap();
     let err = up(&conn, &without_v2, &no_snapshot()).unwrap_err();
+    assert_eq!(err.code(), "E3004");
     assert!(err.to_string().contains("migration V2 (posts) is applied but missing"), "{err}");
 
     let s2 = Scratch::with_fixture("basic");
     let conn2 = s2.open();
     up(&conn2, &without_v2, &no_snapshot()).unwrap();
     let err = up(&conn2, &full, &no_snapshot()).unwrap_err();
+    assert_eq!(err.code(), "E3005");
     assert!(
         err.to_string().contains("migration V2 is not applied but the database is already at V3"),
         "{err}"
@@ -196,8 +215,11 @@ fn up_to_stops_at_the_target_and_plan_lists_what_would_run() {
     assert_eq!(status(&conn, &s.set()).unwrap().pending(), [3]);
 
     let err = up(&conn, &s.set(), &UpOptions { to: Some(7), ..no_snapshot() }).unwrap_err();
+    assert_eq!(err.code(), "E3010");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
     assert!(err.to_string().contains("target V7"), "{err}");
     let err = up(&conn, &s.set(), &UpOptions { to: Some(1), ..no_snapshot() }).unwrap_err();
+    assert_eq!(err.code(), "E3010");
     assert!(err.to_string().contains("older than the current V2"), "{err}");
 }
 
@@ -243,10 +265,13 @@ fn a_missing_down_file_refuses_the_whole_rollback_before_anything_runs() {
     std::fs::remove_file(s.migrations().join("V2__posts.down.sql")).unwrap();
     let before = dump(&conn);
     let err = down(&conn, &s.set(), &DownOptions::new(DownTarget::To(0))).unwrap_err();
+    assert_eq!(err.code(), "E3006");
+    assert!(matches!(&err, Error::DownMissing { version: 2, .. }), "{err:?}");
     assert!(err.to_string().contains("migration V2 (posts) has no down file"), "{err}");
     assert_eq!(dump(&conn), before, "V3's down did not run either");
     assert!(!s.dir.path().join("app.db.pre-down-V3.bak").exists(), "refused before the snapshot");
     let err = down(&conn, &s.set(), &DownOptions::new(DownTarget::To(5))).unwrap_err();
+    assert_eq!(err.code(), "E3010");
     assert!(err.to_string().contains("target V5"), "{err}");
 }
 
@@ -278,6 +303,7 @@ fn repair_refuses_any_change_beyond_comments_and_whitespace() {
     let original = std::fs::read_to_string(s.migrations().join("V2__posts.sql")).unwrap();
     s.write("V2__posts.sql", &original.replace("'notes'", "'Notes'"));
     let err = repair(&conn, &s.set()).unwrap_err();
+    assert_eq!(err.code(), "E3011");
     assert!(err.to_string().contains("cannot repair migration V2"), "{err}");
     assert!(!status(&conn, &s.set()).unwrap().is_consistent(), "nothing was changed");
 }
@@ -317,13 +343,14 @@ fn statements_that_end_the_transaction_are_refused_before_anything_runs() {
     s.write("V4__vacuum.sql", "CREATE TABLE t (a);\nVACUUM;");
     let conn = s.open();
     let err = up(&conn, &s.set(), &no_snapshot()).unwrap_err();
+    assert_eq!(err.code(), "E3009");
     assert!(
         err.to_string().contains("migration V4 cannot run in a transaction: V4__vacuum.sql line 2"),
         "{err}"
     );
     assert!(tables(&conn).is_empty());
     s.write("V4__vacuum.sql", "BEGIN; CREATE TABLE t (a); COMMIT;");
-    assert!(up(&conn, &s.set(), &no_snapshot()).is_err());
+    assert_eq!(up(&conn, &s.set(), &no_snapshot()).unwrap_err().code(), "E3009");
     s.write("V4__vacuum.sql", "SAVEPOINT a; CREATE TABLE t (a); ROLLBACK TO a; RELEASE a;");
     up(&conn, &s.set(), &no_snapshot()).unwrap();
 }
@@ -351,13 +378,15 @@ fn a_directory_with_a_stray_down_file_or_bad_name_is_refused() {
     let s = Scratch::with_fixture("basic");
     s.write("V9__orphan.down.sql", "SELECT 1;");
     let err = MigrationSet::from_dir(s.migrations()).unwrap_err();
+    assert_eq!(err.code(), "E3008");
     assert!(err.to_string().contains("V9__orphan.down.sql"), "{err}");
     std::fs::remove_file(s.migrations().join("V9__orphan.down.sql")).unwrap();
     s.write("V4__bad-name.sql", "SELECT 1;");
-    assert!(MigrationSet::from_dir(s.migrations()).is_err());
+    assert_eq!(MigrationSet::from_dir(s.migrations()).unwrap_err().code(), "E3008");
     std::fs::remove_file(s.migrations().join("V4__bad-name.sql")).unwrap();
     s.write("V3__again.sql", "SELECT 1;");
     let err = MigrationSet::from_dir(s.migrations()).unwrap_err();
+    assert_eq!(err.code(), "E3008");
     assert!(err.to_string().contains("version 3 is also used"), "{err}");
 }
 
@@ -371,5 +400,5 @@ fn new_writes_the_next_pair_of_files() {
     assert_eq!(s.set().latest(), Some(4));
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(new_migration(&empty.path().join("m"), "init").unwrap().version, 1);
-    assert!(new_migration(&s.migrations(), "drop; table").is_err());
+    assert_eq!(new_migration(&s.migrations(), "drop; table").unwrap_err().code(), "E6001", "a bad argument");
 }

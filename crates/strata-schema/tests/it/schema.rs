@@ -86,6 +86,60 @@ fn diff_lists_changes_by_object_and_renders_them() {
 }
 
 #[test]
+fn diff_renders_a_change_to_every_object_kind() {
+    let a = introspect(&every_kind()).unwrap();
+    let conn = every_kind();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         DROP VIEW heavy_pets;
+         DROP TRIGGER pets_audit;
+         -- pets: rowid table now, FK action, CHECK and generated column changed.
+         CREATE TABLE pets_new (
+             id INTEGER NOT NULL,
+             owner_id INTEGER NOT NULL REFERENCES owners (id) ON DELETE RESTRICT,
+             name TEXT NOT NULL CHECK (length(name) > 1),
+             weight_g INTEGER NOT NULL DEFAULT 0,
+             weight_kg REAL GENERATED ALWAYS AS (weight_g / 1000.0) STORED,
+             name_upper TEXT AS (upper(name)) STORED,
+             PRIMARY KEY (owner_id, id),
+             CONSTRAINT heavy_enough CHECK (weight_g >= 0)
+         );
+         DROP TABLE pets;
+         ALTER TABLE pets_new RENAME TO pets;
+         CREATE INDEX pets_by_name ON pets (name);
+         -- events: STRICT dropped, a column added.
+         CREATE TABLE events_new (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload ANY,
+             at INTEGER NOT NULL DEFAULT 0, source TEXT);
+         DROP TABLE events;
+         ALTER TABLE events_new RENAME TO events;
+         CREATE UNIQUE INDEX events_kind_at ON events (kind, at) WHERE kind NOT IN ('noise', 'debug');
+         DROP INDEX owners_email_domain;
+         CREATE INDEX owners_email_domain ON owners (lower(substr(email, instr(email, '@') + 1)));
+         CREATE VIEW heavy_pets AS SELECT id, name, weight_kg FROM pets WHERE weight_g >= 10000;
+         CREATE TRIGGER pets_audit AFTER DELETE ON pets BEGIN
+             INSERT INTO events (kind, payload) VALUES ('gone', old.name);
+         END;
+         CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+         PRAGMA foreign_keys = ON;",
+    )
+    .unwrap();
+    let b = introspect(&conn).unwrap();
+    let changes = diff(&a, &b);
+    for object in [ObjectKind::Table, ObjectKind::Column, ObjectKind::Constraint, ObjectKind::Index] {
+        assert!(changes.iter().any(|c| c.object == object), "no {object:?} change: {changes:#?}");
+    }
+    for object in [ObjectKind::Trigger, ObjectKind::View] {
+        assert!(changes.iter().any(|c| c.object == object && c.kind == ChangeKind::Alter), "{changes:#?}");
+    }
+    insta::assert_snapshot!("schema_diff_every_kind", render(&changes));
+
+    // And the SQL generated from that diff turns a into b.
+    let target = every_kind();
+    apply(&target, &generate(&a, &b).unwrap());
+    assert_eq!(diff(&introspect(&target).unwrap(), &b), []);
+}
+
+#[test]
 fn generate_uses_alter_table_where_sqlite_allows_it() {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
@@ -157,6 +211,9 @@ fn drift_check_is_clean_for_a_migrated_database_and_reports_a_hand_made_change()
     assert!(!report.is_clean());
     assert_eq!(render(&report.changes), "+ index users_name: index users_name on users (name)\n");
     let err = report.into_result().unwrap_err();
+    assert_eq!(err.code(), "E3014");
+    assert_eq!(err.kind(), strata_core::ErrorKind::Schema);
+    assert!(matches!(err, strata_core::Error::DriftDetected { changes: 1, .. }), "{err:?}");
     assert!(err.to_string().contains("schema drift: 1 difference"), "{err}");
 }
 
@@ -176,5 +233,8 @@ fn a_down_that_forgets_something_is_not_reversible() {
     let report = check_reversible(&s.set()).unwrap();
     assert_eq!(report.problems.len(), 2, "down leaves `leftover`, so up again differs too: {report:#?}");
     assert_eq!((report.problems[0].version, report.problems[0].stage.as_str()), (2, "down"));
-    assert!(report.into_result().unwrap_err().to_string().contains("migration V2 is not reversible"));
+    let err = report.into_result().unwrap_err();
+    assert_eq!(err.code(), "E3016");
+    assert!(matches!(err, strata_core::Error::NotReversible { version: 2, .. }), "{err:?}");
+    assert!(err.to_string().contains("migration V2 is not reversible"), "{err}");
 }
