@@ -189,6 +189,16 @@ impl Pool {
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
+        // Room in the queue is the common case: take it without arming a timer.
+        let msg = match inner.writes.try_send(msg) {
+            Ok(()) => {
+                inner.counters.record_acquire(Duration::ZERO);
+                Counters::bump(&inner.counters.writer_acquires);
+                return Ok(());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::PoolClosed),
+            Err(mpsc::error::TrySendError::Full(msg)) => msg,
+        };
         let started = Instant::now();
         let timeout = Duration::from_millis(inner.config.pool.acquire_timeout_ms);
         match inner.writes.send_timeout(msg, timeout).await {

@@ -6,7 +6,7 @@
 //! statement run outside a pool closure is not attributed to any pool.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -47,12 +47,20 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Timing>>> = const { RefCell::new(None) };
 }
 
+/// The lowest slow-query threshold of any pool in the process, in nanoseconds, and
+/// whether any pool has a hook: a statement below the one with no hook anywhere is
+/// dismissed before the thread-local lookup, which keeps the profile callback cheap.
+static LOWEST_THRESHOLD_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+static ANY_HOOK: AtomicBool = AtomicBool::new(false);
+
 impl Timing {
     pub(crate) fn new(slow: Duration) -> Arc<Self> {
+        LOWEST_THRESHOLD_NS.fetch_min(u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
         Arc::new(Timing { slow, hook: OnceLock::new(), slow_statements: AtomicU64::new(0) })
     }
 
     pub(crate) fn set_hook(&self, hook: StatementHook) -> Result<()> {
+        ANY_HOOK.store(true, Ordering::Relaxed);
         self.hook
             .set(hook)
             .map_err(|_| Error::invalid("statement hook", "a statement hook is already set on this pool"))
@@ -102,6 +110,10 @@ pub(crate) fn install(conn: &Connection) {
 
 fn on_trace(event: TraceEvent<'_>) {
     if let TraceEvent::Profile(stmt, duration) = event {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        if nanos < LOWEST_THRESHOLD_NS.load(Ordering::Relaxed) && !ANY_HOOK.load(Ordering::Relaxed) {
+            return;
+        }
         CURRENT.with(|current| {
             if let Some(timing) = current.borrow().as_ref() {
                 timing.record(&stmt, duration);

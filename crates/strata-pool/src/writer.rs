@@ -143,6 +143,9 @@ pub(crate) fn count_commits(conn: &Connection, counters: &Arc<Counters>) -> Resu
     Ok(())
 }
 
+/// How long the writer polls for the next message before it parks its thread.
+const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
+
 /// The statements that frame a batch and its closures.
 const BEGIN: &str = "BEGIN IMMEDIATE";
 const COMMIT: &str = "COMMIT";
@@ -174,7 +177,7 @@ impl Writer {
             loop {
                 let msg = match pending.take() {
                     Some(msg) => msg,
-                    None => match self.rx.blocking_recv() {
+                    None => match self.next_message() {
                         Some(msg) => msg,
                         None => break,
                     },
@@ -210,6 +213,25 @@ impl Writer {
         });
     }
 
+    /// The next message: spins briefly first, because writers that were just
+    /// answered usually send their next write within microseconds and parking the
+    /// thread costs more than that; then blocks.
+    fn next_message(&mut self) -> Option<Msg> {
+        let started = Instant::now();
+        while started.elapsed() < SPIN_BEFORE_PARK {
+            match self.rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        }
+        self.rx.blocking_recv()
+    }
+
     /// Fills `batch` with the writes that are queued; returns the first message that
     /// is not a write, which ends the batch. When the last batch held several writes
     /// (writers are running concurrently), waits up to `write_batch_wait_us` for as
@@ -232,16 +254,13 @@ impl Writer {
                     if batch.len() >= target || waited >= wait {
                         break None;
                     }
-                    if wait - waited > Duration::from_millis(2) {
-                        // A long configured wait: sleep on the channel instead of spinning.
-                        match tokio::time::timeout(wait - waited, self.rx.recv()).await {
-                            Ok(Some(Msg::Write(job))) => batch.push(job),
-                            Ok(Some(other)) => break Some(other),
-                            Ok(None) | Err(_) => break None,
-                        }
-                    } else {
-                        // Timers are too coarse below a millisecond: yield and look again.
-                        std::thread::yield_now();
+                    // A message wakes the wait at once; only the deadline is as coarse
+                    // as the timer (1 ms), and it is reached only when fewer writers
+                    // than last time turn up.
+                    match tokio::time::timeout(wait - waited, self.rx.recv()).await {
+                        Ok(Some(Msg::Write(job))) => batch.push(job),
+                        Ok(Some(other)) => break Some(other),
+                        Ok(None) | Err(_) => break None,
                     }
                 }
             }
