@@ -144,3 +144,21 @@ fn the_reference_migrations_are_built_in_and_lint_clean() {
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["current"], doc["latest"], "init applied every reference migration");
 }
+
+#[test]
+fn json_documents_are_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    let plan = strata(d, &["--db", "app.db", "--json", "migrate", "plan", "--dir", "m"]);
+    insta::assert_snapshot!("json_plan", text(&plan.stdout, d));
+    let up = strata(d, &["--db", "app.db", "--json", "migrate", "up", "--dir", "m", "--to", "1"]);
+    insta::assert_snapshot!("json_up", text(&up.stdout, d));
+    let status = strata(d, &["--db", "app.db", "--json", "migrate", "status", "--dir", "m"]);
+    insta::assert_snapshot!("json_status", text(&status.stdout, d));
+    let lint = strata(d, &["--json", "migrate", "lint", "--dir", "m", "--reversible"]);
+    insta::assert_snapshot!("json_lint", text(&lint.stdout, d));
+    let error = strata(d, &["--db", "app.db", "--json", "migrate", "up", "--dir", "m", "--to", "7"]);
+    assert_eq!(error.status.code(), Some(3));
+    insta::assert_snapshot!("json_error", text(&error.stdout, d));
+}
