@@ -62,23 +62,8 @@ const PAYLOAD: &str = "strata benchmark payload";
 /// A raw connection with exactly the PRAGMAs the pool's connections get, in the
 /// pool's order: busy_timeout first, then WAL, then the rest.
 fn open_raw(path: &Path) -> Connection {
-    let cfg = Config::default().sqlite;
     let conn = Connection::open(path).expect("open the raw connection");
-    conn.busy_timeout(Duration::from_millis(u64::from(cfg.busy_timeout_ms))).expect("busy_timeout");
-    let mode: String =
-        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).expect("journal_mode");
-    assert!(mode.eq_ignore_ascii_case("wal"), "journal_mode stayed {mode}");
-    conn.execute_batch(&format!(
-        "PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = {};
-         PRAGMA mmap_size = {};
-         PRAGMA journal_size_limit = {};
-         PRAGMA wal_autocheckpoint = {};",
-        cfg.cache_size, cfg.mmap_size, cfg.journal_size_limit, cfg.wal_autocheckpoint
-    ))
-    .expect("pragmas");
+    strata_pool::apply_pragmas(&conn, &Config::default().sqlite).expect("the writer's pragmas");
     conn
 }
 

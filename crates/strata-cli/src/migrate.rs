@@ -173,31 +173,27 @@ fn snapshot_line(snapshot: &Option<std::path::PathBuf>) -> String {
 }
 
 fn render_up(r: &UpReport) -> String {
-    if r.applied.is_empty() {
-        return format!("nothing to apply: at {}\n", version(r.from));
-    }
-    let verb = if r.dry_run { "dry run, rolled back:" } else { "applied" };
-    format!(
-        "{verb} {} -> {}\n{}{}",
-        version(r.from),
-        version(r.to),
-        steps(&r.applied),
-        snapshot_line(&r.snapshot)
-    )
+    render_run(("apply", "applied"), r.from, r.to, &r.applied, r.dry_run, &r.snapshot)
 }
 
 fn render_down(r: &DownReport) -> String {
-    if r.reverted.is_empty() {
-        return format!("nothing to roll back: at {}\n", version(r.from));
+    render_run(("roll back", "rolled back"), r.from, r.to, &r.reverted, r.dry_run, &r.snapshot)
+}
+
+/// What `up` or `down` did: `(verb, past tense)`, the versions and the migrations.
+fn render_run(
+    (verb, done): (&str, &str),
+    from: Option<i64>,
+    to: Option<i64>,
+    ran: &[MigrationInfo],
+    dry_run: bool,
+    snapshot: &Option<std::path::PathBuf>,
+) -> String {
+    if ran.is_empty() {
+        return format!("nothing to {verb}: at {}\n", version(from));
     }
-    let verb = if r.dry_run { "dry run, rolled back:" } else { "rolled back" };
-    format!(
-        "{verb} {} -> {}\n{}{}",
-        version(r.from),
-        version(r.to),
-        steps(&r.reverted),
-        snapshot_line(&r.snapshot)
-    )
+    let done = if dry_run { "dry run, rolled back:" } else { done };
+    format!("{done} {} -> {}\n{}{}", version(from), version(to), steps(ran), snapshot_line(snapshot))
 }
 
 fn render_new(n: &NewMigration) -> String {

@@ -82,18 +82,29 @@ pub(crate) fn open_writer(path: &Path, cfg: &SqliteConfig) -> Result<Connection>
             },
         });
     }
+    apply_pragmas(&conn, cfg).map_err(|e| match e {
+        Error::CannotOpen { .. } | Error::ReadOnly { .. } => location_error(path, e),
+        other => other,
+    })?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Applies the writer's PRAGMAs to `conn` in strata's order: `busy_timeout` first,
+/// then `journal_mode = WAL`, then the rest. Public so that a raw baseline (benches)
+/// or a tool can configure a connection exactly like the pool's writer.
+pub fn apply_pragmas(conn: &Connection, cfg: &SqliteConfig) -> Result<()> {
     conn.busy_timeout(Duration::from_millis(u64::from(cfg.busy_timeout_ms)))?;
-    let mode: String =
-        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(|e| open_error(path, e))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
+        let path = conn.path().unwrap_or_default().into();
         return Err(Error::ReadOnlyLocation {
-            path: path.to_path_buf(),
+            path,
             message: format!("journal_mode stayed `{mode}`, WAL could not be enabled"),
         });
     }
     conn.execute_batch(&common_pragmas(cfg))?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
+    Ok(())
 }
 
 /// Prepared statements kept per connection by `prepare_cached`.
@@ -110,7 +121,11 @@ pub(crate) fn prepare_reader(conn: &Connection, cfg: &SqliteConfig) -> Result<()
 
 /// Open failures that concern the location are reported as such.
 fn open_error(path: &Path, err: rusqlite::Error) -> Error {
-    let err = Error::from(err);
+    location_error(path, Error::from(err))
+}
+
+/// A cannot-open or read-only error becomes E2003 when the directory refuses files.
+fn location_error(path: &Path, err: Error) -> Error {
     match err {
         Error::CannotOpen { .. } | Error::ReadOnly { .. } => {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -14,7 +14,7 @@ mod pool;
 mod timing;
 mod writer;
 
-pub use connection::{Settings, open_read_only};
+pub use connection::{Settings, apply_pragmas, open_read_only};
 pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
 pub use pool::Pool;
 pub use rusqlite;
