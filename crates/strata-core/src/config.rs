@@ -32,6 +32,92 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// What `Database::open` does about migrations and drift.
     pub schema: SchemaConfig,
+    /// The health thresholds and the background monitor.
+    pub monitor: MonitorConfig,
+    /// Where backups go, how often they are taken and how many are kept.
+    pub backup: BackupConfig,
+}
+
+/// Health thresholds (used by `strata check` too) and the background monitor that
+/// `Database::open` starts when `enabled`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Start the background monitor in `Database::open`.
+    pub enabled: bool,
+    /// Seconds between two health reports (quick_check).
+    pub interval_secs: u64,
+    /// Seconds between two full checks (integrity_check) of the monitor; 0 = never.
+    pub full_check_secs: u64,
+    /// A `-wal` file larger than this many MiB is a warning.
+    pub wal_warn_mb: u64,
+    /// Less free space than this many MiB on the volume is a warning.
+    pub free_disk_warn_mb: u64,
+    /// Less free space than this many MiB on the volume is critical.
+    pub free_disk_critical_mb: u64,
+    /// A database file larger than this many MiB is a warning; 0 = no limit.
+    pub db_size_warn_mb: u64,
+    /// Free pages above this percentage of the file are a warning (VACUUM would help).
+    pub freelist_warn_percent: u8,
+    /// Foreign key violations listed in a report (all are counted).
+    pub foreign_key_limit: usize,
+    /// Collect per-statement query statistics from the pool's timing hook.
+    pub query_stats: bool,
+    /// Distinct statements the query statistics keep; later ones are counted as dropped.
+    pub query_stats_capacity: usize,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            enabled: false,
+            interval_secs: 60,
+            full_check_secs: 86_400,
+            wal_warn_mb: 256,
+            free_disk_warn_mb: 1_024,
+            free_disk_critical_mb: 100,
+            db_size_warn_mb: 0,
+            freelist_warn_percent: 25,
+            foreign_key_limit: 20,
+            query_stats: false,
+            query_stats_capacity: 1_000,
+        }
+    }
+}
+
+/// Backups: directory, schedule and retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Where backups are written and looked for; `None` is `backups/` beside the
+    /// database.
+    pub dir: Option<PathBuf>,
+    /// Minutes between scheduled backups of the background monitor; 0 = none.
+    pub interval_minutes: u64,
+    /// The newest backups always kept by `prune`.
+    pub keep_last: usize,
+    /// Also keep the newest backup of each of this many most recent days.
+    pub keep_daily: usize,
+    /// Also keep the newest backup of each of this many most recent ISO weeks.
+    pub keep_weekly: usize,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig { dir: None, interval_minutes: 0, keep_last: 3, keep_daily: 7, keep_weekly: 4 }
+    }
+}
+
+impl BackupConfig {
+    /// The backup directory for the database at `db`: `dir`, or `backups/` beside it.
+    pub fn dir_for(&self, db: &Path) -> PathBuf {
+        match &self.dir {
+            Some(dir) => dir.clone(),
+            None => {
+                db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("backups")
+            }
+        }
+    }
 }
 
 /// What `Database::open` does about the schema.
@@ -120,6 +206,8 @@ impl Default for Config {
             slow_query_ms: 100,
             retry: RetryPolicy::default(),
             schema: SchemaConfig::default(),
+            monitor: MonitorConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -149,7 +237,8 @@ impl Default for SqliteConfig {
 }
 
 /// The top-level keys an environment variable may address.
-const ENV_SECTIONS: &[&str] = &["path", "pool", "sqlite", "slow_query_ms", "retry", "schema"];
+const ENV_SECTIONS: &[&str] =
+    &["path", "pool", "sqlite", "slow_query_ms", "retry", "schema", "monitor", "backup"];
 
 impl Config {
     /// Defaults with the database at `path`.
@@ -212,6 +301,24 @@ impl Config {
         }
         if self.sqlite.journal_size_limit < -1 {
             return invalid("sqlite.journal_size_limit", "must be -1 (no limit) or more");
+        }
+        if self.monitor.interval_secs == 0 {
+            return invalid("monitor.interval_secs", "must be at least 1");
+        }
+        if self.monitor.freelist_warn_percent > 100 {
+            return invalid("monitor.freelist_warn_percent", "must be between 0 and 100");
+        }
+        if self.monitor.free_disk_critical_mb > self.monitor.free_disk_warn_mb {
+            return invalid("monitor.free_disk_critical_mb", "must not exceed monitor.free_disk_warn_mb");
+        }
+        if self.monitor.query_stats_capacity == 0 {
+            return invalid("monitor.query_stats_capacity", "must be at least 1");
+        }
+        if self.backup.keep_last == 0 {
+            return invalid("backup.keep_last", "must be at least 1: prune never removes every backup");
+        }
+        if self.backup.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return invalid("backup.dir", "must not be empty; leave it out for backups/ beside the database");
         }
         self.retry.validate()
     }

@@ -409,6 +409,52 @@ pub enum Error {
         /// What the operating system said.
         message: String,
     },
+    /// E5006: a backup file failed verification (integrity, page count or checksum).
+    #[error("backup {} failed verification: {reason}", path.display())]
+    BackupInvalid {
+        /// The backup file.
+        path: PathBuf,
+        /// What did not verify.
+        reason: String,
+    },
+    /// E5007: no backup that verifies was found where backups were looked for.
+    #[error("no verified backup in {}: {reason}", dir.display())]
+    NoBackup {
+        /// The directory searched.
+        dir: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+    /// E5008: the database is open by a pool of this process, so it cannot be replaced.
+    #[error("{} is open by a pool of this process", path.display())]
+    DatabaseInUse {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// E5009: a restore would replace an existing database and was not forced.
+    #[error("restore refused for {}: {reason}", path.display())]
+    RestoreRefused {
+        /// The database file that would be replaced.
+        path: PathBuf,
+        /// Why nothing was replaced.
+        reason: String,
+    },
+    /// E5010: a backup manifest is missing, unreadable or does not match its file.
+    #[error("backup manifest {}: {reason}", path.display())]
+    ManifestInvalid {
+        /// The manifest (or the backup it should describe).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E6020: the index advisor cannot read a query.
+    #[error("cannot advise on `{sql}`: {reason}")]
+    AdviseUnsupported {
+        /// The query, shortened.
+        sql: String,
+        /// Why.
+        reason: String,
+    },
     /// E6001: an argument is out of range or malformed.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -570,9 +616,27 @@ catalog! {
     E5005 = "E5005", Io, "{action} {path}: {message}",
         "a file operation of strata's own (config, backup, snapshot) failed",
         "check that the path exists, has free space and that the process may write it";
+    E5006 = "E5006", Corruption, "backup {path} failed verification: {reason}",
+        "the backup copy is damaged, truncated, or differs from the sha256 or page count its manifest recorded",
+        "do not restore it; take a new backup with `strata backup create` and check the disk that holds backups";
+    E5007 = "E5007", Unavailable, "no verified backup in {dir}: {reason}",
+        "the backup directory holds no backup that passes verification (or does not exist)",
+        "point --from at the directory that holds the backups, or restore a known good copy by hand";
+    E5008 = "E5008", Invalid, "{path} is open by a pool of this process",
+        "a database cannot be replaced while this process still has connections to it",
+        "close the pool (Database::close) first, then restore or recover";
+    E5009 = "E5009", Invalid, "restore refused for {path}: {reason}",
+        "the restore would replace an existing database and was not forced",
+        "pass --force (RestoreOptions::force) to replace it; the old file is kept as <db>.replaced-<time>";
+    E5010 = "E5010", Corruption, "backup manifest {path}: {reason}",
+        "the JSON manifest beside a backup is missing, unreadable or describes another file",
+        "run `strata backup verify FILE` to re-check the backup itself; take a new backup if in doubt";
     E6001 = "E6001", Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";
+    E6020 = "E6020", Invalid, "cannot advise on `{sql}`: {reason}",
+        "the advisor reads single SELECT statements over tables of the database; this one is not",
+        "pass a SELECT (or the SELECT part of the statement) that runs against this database";
 }
 
 impl Error {
@@ -618,6 +682,12 @@ impl Error {
             Error::DiskFull { .. } => &E5003,
             Error::SqliteIo { .. } => &E5004,
             Error::FileIo { .. } => &E5005,
+            Error::BackupInvalid { .. } => &E5006,
+            Error::NoBackup { .. } => &E5007,
+            Error::DatabaseInUse { .. } => &E5008,
+            Error::RestoreRefused { .. } => &E5009,
+            Error::ManifestInvalid { .. } => &E5010,
+            Error::AdviseUnsupported { .. } => &E6020,
             Error::InvalidInput { .. } => &E6001,
         }
     }

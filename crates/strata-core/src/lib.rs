@@ -10,7 +10,8 @@ pub mod error;
 pub mod retry;
 
 pub use config::{
-    Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, PoolConfig, SchemaConfig, SqliteConfig,
+    BackupConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, MonitorConfig, PoolConfig,
+    SchemaConfig, SqliteConfig,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use retry::RetryPolicy;

@@ -1,1 +1,58 @@
-//! placeholder
+//! strata-ops, operating a database (layer: strata-ops <- strata-core, strata-schema,
+//! strata-pool; only the facade depends on it). It owns the health report
+//! ([`health`]), the background monitor ([`monitor`]), verified online backups with
+//! manifests and retention ([`backup`]), restore ([`restore`]), corruption recovery
+//! with salvage ([`recover`]), per-statement query statistics fed by the pool's
+//! timing hook ([`stats`]) and the index advisor ([`advisor`]). It is the only layer
+//! that writes backup files. Every entry point is a plain function (async where it
+//! works on a pool or does long file work) that returns a serialisable report.
+
+#![deny(missing_docs)]
+
+pub mod advisor;
+pub mod backup;
+mod clock;
+mod files;
+pub mod health;
+pub mod monitor;
+pub mod recover;
+pub mod restore;
+pub mod stats;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use advisor::{AdviceReport, AdviseOptions, QueryAdvice, Recommendation, advise, advise_pool};
+pub use backup::{BackupEntry, BackupReport, BackupState, Manifest, PruneReport, VerifyReport};
+pub use health::{CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status, check, check_path};
+pub use monitor::{Monitor, MonitorState};
+pub use recover::{RecoverOptions, RecoverReport, recover};
+pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use stats::{QueryStats, StatementStats, StatsReport};
+
+/// What a long file operation is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Copying pages or bytes.
+    Copy,
+    /// Checking integrity.
+    Verify,
+    /// Computing the sha256.
+    Hash,
+}
+
+/// Progress of a long file operation, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// What is being done.
+    pub stage: Stage,
+    /// Bytes done.
+    pub done: u64,
+    /// Bytes in all.
+    pub total: u64,
+}
+
+/// A progress callback (a CLI draws a bar with it); called from a blocking thread.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;

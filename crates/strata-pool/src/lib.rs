@@ -11,12 +11,14 @@
 mod connection;
 mod metrics;
 mod pool;
+mod registry;
 mod timing;
 mod writer;
 
 pub use connection::{Settings, apply_pragmas, open_read_only};
 pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
 pub use pool::Pool;
+pub use registry::is_open;
 pub use rusqlite;
 pub use timing::{StatementHook, StatementTiming, normalize_sql};
 pub use writer::CloseReport;

@@ -31,6 +31,24 @@ struct Inner {
     timing: Arc<Timing>,
     closed: AtomicBool,
     created: bool,
+    /// This pool's entry in the registry of open databases; taken when released.
+    registered: std::sync::Mutex<Option<std::path::PathBuf>>,
+}
+
+impl Inner {
+    /// Removes this pool from the registry of open databases (once).
+    fn release(&self) {
+        let key = self.registered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(key) = key {
+            crate::registry::release(&key);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -102,6 +120,7 @@ impl Pool {
                 timing,
                 closed: AtomicBool::new(false),
                 created,
+                registered: std::sync::Mutex::new(Some(crate::registry::register(&path))),
             }),
         };
         // Connect one reader now so that a reader problem shows at open.
@@ -296,8 +315,13 @@ impl Pool {
         }
         inner.readers.close();
         let (reply, answer) = oneshot::channel();
-        inner.writes.send(Msg::Close(reply)).await.map_err(|_| Error::PoolClosed)?;
-        answer.await.unwrap_or(Err(Error::PoolClosed))
+        let sent = inner.writes.send(Msg::Close(reply)).await.map_err(|_| Error::PoolClosed);
+        let closed = match sent {
+            Ok(()) => answer.await.unwrap_or(Err(Error::PoolClosed)),
+            Err(err) => Err(err),
+        };
+        inner.release();
+        closed
     }
 
     fn acquire_error(&self, err: PoolError, started: Instant) -> Error {

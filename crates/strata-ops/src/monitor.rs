@@ -1,0 +1,196 @@
+//! The background monitor: a tokio task that takes a health report every
+//! `monitor.interval_secs` (a full integrity check every `monitor.full_check_secs`),
+//! keeps the latest, emits `tracing` events when the status or the findings change,
+//! takes scheduled backups (`backup.interval_minutes`, then `prune`), and exports the
+//! query statistics beside the database for `strata stats` and `strata advise`.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use strata_core::Result;
+use strata_pool::Pool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::backup::{self, BackupReport};
+use crate::health::{self, CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status};
+use crate::stats::{self, QueryStats};
+
+/// What the monitor has seen so far.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MonitorState {
+    /// The latest health report.
+    pub last: Option<HealthReport>,
+    /// When the latest full check ran (RFC 3339).
+    pub last_full_check: Option<String>,
+    /// The latest scheduled backup.
+    pub last_backup: Option<BackupReport>,
+    /// The latest error of a check or a backup, rendered with its code.
+    pub last_error: Option<String>,
+    /// Health reports taken.
+    pub checks: u64,
+}
+
+/// A running monitor; stop it with [`Monitor::stop`] (dropping it stops it too).
+pub struct Monitor {
+    state: Arc<Mutex<MonitorState>>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor").finish_non_exhaustive()
+    }
+}
+
+impl Monitor {
+    /// Starts the monitor for `pool` with the pool's `monitor` and `backup` config;
+    /// `stats`, when given, is exported beside the database on every round. Must be
+    /// called inside a tokio runtime.
+    pub fn spawn(pool: Pool, stats: Option<QueryStats>) -> Monitor {
+        let state = Arc::new(Mutex::new(MonitorState::default()));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(pool, stats, Arc::clone(&state), stopped));
+        Monitor { state, stop, task: Mutex::new(Some(task)) }
+    }
+
+    /// A copy of what the monitor has seen.
+    pub fn state(&self) -> MonitorState {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The latest health report.
+    pub fn latest(&self) -> Option<HealthReport> {
+        self.state().last
+    }
+
+    /// Stops the task and waits for a round in progress to end.
+    pub async fn stop(&self) {
+        let _ = self.stop.send(true);
+        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn run(
+    pool: Pool,
+    stats: Option<QueryStats>,
+    state: Arc<Mutex<MonitorState>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let config = pool.config().clone();
+    let every = Duration::from_secs(config.monitor.interval_secs.max(1));
+    let full_every =
+        (config.monitor.full_check_secs > 0).then(|| Duration::from_secs(config.monitor.full_check_secs));
+    let backup_every = (config.backup.interval_minutes > 0)
+        .then(|| Duration::from_secs(config.backup.interval_minutes * 60));
+    let started = Instant::now();
+    let mut last_full = started;
+    let mut last_backup = started;
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped.changed() => break,
+        }
+        if *stopped.borrow() || pool.is_closed() {
+            break;
+        }
+        let full = full_every.is_some_and(|e| last_full.elapsed() >= e);
+        let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
+        let options = HealthOptions { level, limits: config.monitor.clone() };
+        match health::check(&pool, &options).await {
+            Ok(report) => {
+                if full {
+                    last_full = Instant::now();
+                }
+                let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                announce(state.last.as_ref(), &report);
+                if full {
+                    state.last_full_check = Some(report.checked_at.clone());
+                }
+                state.last = Some(report);
+                state.checks += 1;
+            }
+            Err(err) if pool.is_closed() => {
+                let _ = err;
+                break;
+            }
+            Err(err) => record_error(&state, "health check", &err),
+        }
+        if let Some(stats) = &stats
+            && let Err(err) = stats.export(&stats::export_path(pool.path()))
+        {
+            record_error(&state, "query statistics export", &err);
+        }
+        if backup_every.is_some_and(|e| last_backup.elapsed() >= e) {
+            last_backup = Instant::now();
+            match scheduled_backup(&pool).await {
+                Ok(report) => state.lock().unwrap_or_else(PoisonError::into_inner).last_backup = Some(report),
+                Err(err) => record_error(&state, "scheduled backup", &err),
+            }
+        }
+    }
+}
+
+/// A backup into the configured directory, then retention.
+async fn scheduled_backup(pool: &Pool) -> Result<BackupReport> {
+    let dir = backup::default_dir(pool);
+    let report = backup::create(pool, &dir, None).await?;
+    let policy = pool.config().backup.clone();
+    let pruned = tokio::task::spawn_blocking(move || backup::prune(&dir, &policy))
+        .await
+        .map_err(|e| strata_core::Error::invalid("prune", e.to_string()))??;
+    if !pruned.removed.is_empty() {
+        tracing::info!(target: "strata::backup", removed = pruned.removed.len(), "old backups pruned");
+    }
+    Ok(report)
+}
+
+fn record_error(state: &Mutex<MonitorState>, what: &str, err: &strata_core::Error) {
+    tracing::warn!(target: "strata::monitor", code = err.code(), error = %err, "{what} failed");
+    state.lock().unwrap_or_else(PoisonError::into_inner).last_error =
+        Some(format!("{what}: {} {err}", err.code()));
+}
+
+/// Emits the tracing events for what changed since `previous`.
+fn announce(previous: Option<&HealthReport>, report: &HealthReport) {
+    let known = |f: &Finding| previous.is_some_and(|p| p.findings.iter().any(|o| o.check == f.check));
+    for finding in report.findings.iter().filter(|f| !known(f)) {
+        match finding.severity {
+            Severity::Critical => tracing::error!(
+                target: "strata::monitor", check = %finding.check, path = %report.path.display(),
+                "{}", finding.message
+            ),
+            Severity::Warning => tracing::warn!(
+                target: "strata::monitor", check = %finding.check, path = %report.path.display(),
+                "{}", finding.message
+            ),
+        }
+    }
+    if let Some(previous) = previous {
+        for gone in previous.findings.iter().filter(|f| !report.findings.iter().any(|n| n.check == f.check)) {
+            tracing::info!(target: "strata::monitor", check = %gone.check, "resolved: {}", gone.message);
+        }
+    }
+    let before = previous.map(|p| p.status);
+    if before != Some(report.status) {
+        let status = match report.status {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+        };
+        tracing::info!(target: "strata::monitor", status, findings = report.findings.len(), "database health changed");
+    }
+}

@@ -1,0 +1,337 @@
+//! Query statistics: every statement the pool times, grouped by normalised SQL, with
+//! count, total, p50/p95/p99 and max time and the counters SQLite keeps per statement
+//! (full-scan steps, sorts, automatic-index rows, VM steps). Memory is bounded: at
+//! most `capacity` distinct statements (later ones are counted as dropped), and a
+//! fixed histogram per statement. Fed by `Pool::set_statement_hook`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use strata_core::{Error, Result};
+use strata_pool::{Pool, StatementTiming, normalize_sql};
+
+use crate::{clock, files};
+
+/// Histogram buckets: bucket `i` holds durations below `2^(i/4)` microseconds, so
+/// each bucket is about 19% wide; 112 buckets reach past 4 hours.
+const BUCKETS: usize = 112;
+/// Raw SQL texts remembered for their normalised form (a cache, cleared when full).
+const RAW_CACHE: usize = 4_096;
+
+/// Per-statement statistics collected from a pool. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct QueryStats {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for QueryStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryStats").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    capacity: usize,
+    since: String,
+    raw: HashMap<String, usize>,
+    by_sql: HashMap<String, usize>,
+    entries: Vec<Entry>,
+    dropped: u64,
+}
+
+struct Entry {
+    sql: String,
+    count: u64,
+    total: Duration,
+    max: Duration,
+    histogram: [u32; BUCKETS],
+    full_scan_steps: u64,
+    sorts: u64,
+    autoindex_rows: u64,
+    vm_steps: u64,
+}
+
+/// One statement's statistics, times in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatementStats {
+    /// The normalised SQL (literals and parameters as `?`).
+    pub sql: String,
+    /// How many times it ran.
+    pub count: u64,
+    /// Total time.
+    pub total_ms: f64,
+    /// Mean time.
+    pub mean_ms: f64,
+    /// Median (histogram upper bound, ~19% resolution).
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Slowest run.
+    pub max_ms: f64,
+    /// Rows stepped through in full-table scans, summed.
+    pub full_scan_steps: u64,
+    /// Sort operations, summed.
+    pub sorts: u64,
+    /// Rows inserted into automatic indexes, summed.
+    pub autoindex_rows: u64,
+    /// Virtual machine steps, summed (a measure of work done).
+    pub vm_steps: u64,
+}
+
+/// The statistics at one moment, slowest in total first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsReport {
+    /// Since when (creation or the last reset), RFC 3339.
+    pub since: String,
+    /// When this report was taken, RFC 3339.
+    pub taken_at: String,
+    /// Distinct statements kept at most.
+    pub capacity: usize,
+    /// Statement runs not recorded because the table was full.
+    pub dropped: u64,
+    /// The statements, by total time, slowest first.
+    pub statements: Vec<StatementStats>,
+}
+
+impl QueryStats {
+    /// An empty collector for at most `capacity` distinct statements.
+    pub fn new(capacity: usize) -> Self {
+        QueryStats {
+            inner: Arc::new(Mutex::new(Inner {
+                capacity: capacity.max(1),
+                since: clock::rfc3339(clock::now()),
+                raw: HashMap::new(),
+                by_sql: HashMap::new(),
+                entries: Vec::new(),
+                dropped: 0,
+            })),
+        }
+    }
+
+    /// A collector installed as `pool`'s statement hook (one hook per pool: E6001 if
+    /// one is set already).
+    pub fn install(pool: &Pool, capacity: usize) -> Result<Self> {
+        let stats = QueryStats::new(capacity);
+        let hook = stats.clone();
+        pool.set_statement_hook(Arc::new(move |t: &StatementTiming<'_>| hook.record(t)))?;
+        Ok(stats)
+    }
+
+    /// Records one finished statement.
+    pub fn record(&self, t: &StatementTiming<'_>) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = match inner.raw.get(t.sql) {
+            Some(&index) => Some(index),
+            None => {
+                let sql = normalize_sql(t.sql);
+                let index = match inner.by_sql.get(&sql) {
+                    Some(&index) => Some(index),
+                    None if inner.entries.len() < inner.capacity => {
+                        let index = inner.entries.len();
+                        inner.entries.push(Entry::new(sql.clone()));
+                        inner.by_sql.insert(sql, index);
+                        Some(index)
+                    }
+                    None => None,
+                };
+                if let Some(index) = index {
+                    if inner.raw.len() >= RAW_CACHE {
+                        inner.raw.clear();
+                    }
+                    inner.raw.insert(t.sql.to_string(), index);
+                }
+                index
+            }
+        };
+        match index {
+            Some(index) => inner.entries[index].add(t),
+            None => inner.dropped += 1,
+        }
+    }
+
+    /// The statistics now, slowest in total first.
+    pub fn report(&self) -> StatsReport {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut statements: Vec<StatementStats> = inner.entries.iter().map(Entry::stats).collect();
+        statements.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms).then_with(|| a.sql.cmp(&b.sql)));
+        StatsReport {
+            since: inner.since.clone(),
+            taken_at: clock::rfc3339(clock::now()),
+            capacity: inner.capacity,
+            dropped: inner.dropped,
+            statements,
+        }
+    }
+
+    /// Forgets everything recorded so far.
+    pub fn reset(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.raw.clear();
+        inner.by_sql.clear();
+        inner.entries.clear();
+        inner.dropped = 0;
+        inner.since = clock::rfc3339(clock::now());
+    }
+
+    /// Writes the report as JSON to `path` (through a temp file and a rename), where
+    /// `strata stats` and `strata advise` of another process can read it.
+    pub fn export(&self, path: &Path) -> Result<()> {
+        let report = self.report();
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::invalid("query statistics", e.to_string()))?;
+        let temp = files::sidecar(path, ".partial");
+        let _ = files::remove_if_exists(&temp);
+        let mut file = files::create_new(&temp)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())
+            .map_err(|e| Error::file_io("write", &temp, &e))?;
+        drop(file);
+        files::rename(&temp, path)
+    }
+}
+
+impl StatsReport {
+    /// Reads a report written by [`QueryStats::export`]; `Ok(None)` when there is none.
+    pub fn read(path: &Path) -> Result<Option<StatsReport>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::invalid("query statistics file", format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::file_io("read", path, &e)),
+        }
+    }
+}
+
+/// Where the monitor exports a database's query statistics: `<db>.query-stats.json`.
+pub fn export_path(db: &Path) -> std::path::PathBuf {
+    files::sidecar(db, ".query-stats.json")
+}
+
+impl Entry {
+    fn new(sql: String) -> Self {
+        Entry {
+            sql,
+            count: 0,
+            total: Duration::ZERO,
+            max: Duration::ZERO,
+            histogram: [0; BUCKETS],
+            full_scan_steps: 0,
+            sorts: 0,
+            autoindex_rows: 0,
+            vm_steps: 0,
+        }
+    }
+
+    fn add(&mut self, t: &StatementTiming<'_>) {
+        self.count += 1;
+        self.total += t.duration;
+        self.max = self.max.max(t.duration);
+        let bucket = bucket(t.duration);
+        self.histogram[bucket] = self.histogram[bucket].saturating_add(1);
+        self.full_scan_steps += t.full_scan_steps.max(0) as u64;
+        self.sorts += t.sorts.max(0) as u64;
+        self.autoindex_rows += t.autoindex_rows.max(0) as u64;
+        self.vm_steps += t.vm_steps.max(0) as u64;
+    }
+
+    fn stats(&self) -> StatementStats {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let max_ms = ms(self.max);
+        let percentile = |p: f64| -> f64 {
+            let wanted = ((self.count as f64) * p).ceil().max(1.0) as u64;
+            let mut seen = 0u64;
+            for (i, &n) in self.histogram.iter().enumerate() {
+                seen += u64::from(n);
+                if seen >= wanted {
+                    return (upper_bound_us(i) / 1e3).min(max_ms);
+                }
+            }
+            max_ms
+        };
+        StatementStats {
+            sql: self.sql.clone(),
+            count: self.count,
+            total_ms: ms(self.total),
+            mean_ms: if self.count == 0 { 0.0 } else { ms(self.total) / self.count as f64 },
+            p50_ms: percentile(0.50),
+            p95_ms: percentile(0.95),
+            p99_ms: percentile(0.99),
+            max_ms,
+            full_scan_steps: self.full_scan_steps,
+            sorts: self.sorts,
+            autoindex_rows: self.autoindex_rows,
+            vm_steps: self.vm_steps,
+        }
+    }
+}
+
+/// The bucket of a duration: the smallest `i` with `d < 2^(i/4)` µs.
+fn bucket(d: Duration) -> usize {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1.0 {
+        return 0;
+    }
+    ((us.log2() * 4.0).floor() as usize + 1).min(BUCKETS - 1)
+}
+
+/// The upper bound of bucket `i`, microseconds.
+fn upper_bound_us(i: usize) -> f64 {
+    2f64.powf(i as f64 / 4.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(sql: &str, ms: u64) -> StatementTiming<'_> {
+        StatementTiming {
+            sql,
+            duration: Duration::from_millis(ms),
+            full_scan_steps: 10,
+            sorts: 1,
+            autoindex_rows: 0,
+            vm_steps: 100,
+        }
+    }
+
+    #[test]
+    fn statements_group_by_normalised_sql_with_percentiles() {
+        let stats = QueryStats::new(10);
+        for i in 1..=100u64 {
+            let sql = format!("SELECT * FROM t WHERE id = {i}");
+            stats.record(&timing(&sql, i));
+        }
+        let report = stats.report();
+        assert_eq!(report.statements.len(), 1);
+        let s = &report.statements[0];
+        assert_eq!(s.sql, "SELECT * FROM t WHERE id = ?");
+        assert_eq!(s.count, 100);
+        assert_eq!(s.full_scan_steps, 1_000);
+        assert!((s.total_ms - 5_050.0).abs() < 1e-6);
+        // Each percentile is within one bucket (~19%) above the true value.
+        for (got, want) in [(s.p50_ms, 50.0), (s.p95_ms, 95.0), (s.p99_ms, 99.0)] {
+            assert!(got >= want && got <= want * 1.2, "{got} vs {want}");
+        }
+        assert_eq!(s.max_ms, 100.0);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_reset_forgets() {
+        let stats = QueryStats::new(2);
+        for table in ["a", "b", "c", "d"] {
+            stats.record(&timing(&format!("SELECT 1 FROM {table}"), 1));
+        }
+        let report = stats.report();
+        assert_eq!(report.statements.len(), 2);
+        assert_eq!(report.dropped, 2);
+        stats.reset();
+        let report = stats.report();
+        assert!(report.statements.is_empty());
+        assert_eq!(report.dropped, 0);
+    }
+}

@@ -1,0 +1,48 @@
+//! Query statistics collected from a live pool's statement hook.
+
+use strata_ops::stats::{QueryStats, StatsReport, export_path};
+
+use crate::pool;
+
+#[tokio::test]
+async fn statements_of_a_pool_are_counted_by_normalised_sql_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let pool = pool(&db).await;
+    let stats = QueryStats::install(&pool, 100).unwrap();
+    pool.write(|conn| Ok(conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")?))
+        .await
+        .unwrap();
+    for i in 0..20 {
+        pool.write(move |conn| {
+            conn.execute(&format!("INSERT INTO t(v) VALUES ('row {i}')"), [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+    for _ in 0..5 {
+        pool.read(|conn| {
+            Ok(conn.query_row("SELECT count(*) FROM t WHERE v LIKE 'row%'", [], |r| r.get::<_, i64>(0))?)
+        })
+        .await
+        .unwrap();
+    }
+    let report = stats.report();
+    let insert =
+        report.statements.iter().find(|s| s.sql == "INSERT INTO t(v) VALUES(?)").expect("{report:#?}");
+    assert_eq!(insert.count, 20);
+    let scan = report.statements.iter().find(|s| s.sql.starts_with("SELECT count(*)")).unwrap();
+    assert_eq!(scan.count, 5);
+    assert_eq!(scan.full_scan_steps, 5 * 19, "a full scan steps over every row but the last");
+    assert!(scan.p50_ms <= scan.p99_ms && scan.p99_ms <= scan.max_ms.max(scan.p99_ms));
+
+    let file = export_path(&db);
+    stats.export(&file).unwrap();
+    let read = StatsReport::read(&file).unwrap().unwrap();
+    assert_eq!(read.statements.len(), report.statements.len());
+    stats.reset();
+    assert!(stats.report().statements.is_empty());
+    assert_eq!(QueryStats::install(&pool, 10).unwrap_err().code(), "E6001", "one hook per pool");
+    pool.close().await.unwrap();
+}
