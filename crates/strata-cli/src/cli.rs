@@ -41,6 +41,41 @@ pub enum Command {
     /// Show, check, diff and generate schemas.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Health report: quick_check (integrity_check with --full), foreign keys,
+    /// PRAGMAs, WAL, freelist, disk space; exit 1 when it finds problems.
+    Check {
+        /// Run integrity_check, which also compares every index with its table.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Take, list, verify and prune verified online backups.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Replace the database with a backup, after verifying it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace an existing database (it is kept as <db>.replaced-<time>).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run a full check; if the database is damaged, move it aside, restore the newest
+    /// verified backup and salvage newer rows; exit 1 when it recovered.
+    Recover {
+        /// The backup directory [default: the config's backup.dir, or backups/ beside
+        /// the database].
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+    /// Sizes, rows per table, query statistics and pool metrics.
+    Stats,
+    /// Index recommendations with the plan before and after.
+    Advise {
+        /// A query to advise on (repeatable) [default: the slowest SELECTs of the
+        /// exported query statistics].
+        #[arg(long = "query", value_name = "SQL")]
+        queries: Vec<String>,
+    },
 }
 
 /// Where migrations come from.
@@ -160,4 +195,33 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// `strata backup ...`
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a verified online backup (the database stays usable meanwhile).
+    Create {
+        /// The directory to write into [default: the config's backup.dir, or backups/
+        /// beside the database].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// The backups of the backup directory, newest first.
+    List {
+        /// The directory [default: as for create].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Re-check one backup: sha256 and page count against its manifest, integrity_check.
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Apply the retention of the config (keep_last, keep_daily, keep_weekly).
+    Prune {
+        /// The directory [default: as for create].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }

@@ -5,11 +5,15 @@
 //! Exit codes: 0 success; 1 the command ran and found problems; 2 usage error (clap);
 //! 3 failure, with the error's code and hint printed.
 
+mod advise;
+mod backup;
+mod check;
 mod cli;
 mod init;
 mod migrate;
 mod output;
 mod schema;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -35,6 +39,12 @@ fn main() -> ExitCode {
             Command::Init => init::run(&config, &out).await,
             Command::Migrate(command) => migrate::run(command, &config, &out).await,
             Command::Schema(command) => schema::run(command, &config, &out).await,
+            Command::Check { full } => check::run(*full, &config, &out).await,
+            Command::Backup(command) => backup::run(command, &config, &out).await,
+            Command::Restore { file, force } => backup::restore(file, *force, &config, &out).await,
+            Command::Recover { from } => backup::recover(from.as_deref(), &config, &out).await,
+            Command::Stats => stats::run(&config, &out).await,
+            Command::Advise { queries } => advise::run(queries, &config, &out).await,
         }
     });
     match result {

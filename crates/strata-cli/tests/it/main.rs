@@ -1,6 +1,9 @@
 //! The `strata` binary as a script sees it, one module per command family; every
 //! test runs the real binary in its own temp directory.
 
+mod advise;
+mod backup;
+mod check;
 mod init;
 mod migrate;
 mod schema;

@@ -1,0 +1,108 @@
+//! `strata check [--full]`: the health report of a database file, read-only, with
+//! exit 1 when it finds problems; and the byte formatting the ops commands share.
+
+use strata::Config;
+use strata::ops::health::{self, CheckLevel, HealthOptions, HealthReport, Severity, Status};
+
+use crate::output::{Outcome, Output};
+
+/// Runs `strata check`.
+pub async fn run(full: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
+    let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
+    let options = HealthOptions { level, limits: config.monitor.clone() };
+    let path = config.path.clone();
+    let report = tokio::task::spawn_blocking(move || health::check_path(&path, &options))
+        .await
+        .map_err(|e| strata::Error::invalid("check", e.to_string()))??;
+    out.print(&report, render);
+    Ok(if report.has_problems() { Outcome::Problems } else { Outcome::Success })
+}
+
+fn render(r: &HealthReport) -> String {
+    let status = match r.status {
+        Status::Ok => "ok",
+        Status::Warning => "warning",
+        Status::Critical => "critical",
+    };
+    let check = match r.level {
+        CheckLevel::Quick => "quick_check",
+        CheckLevel::Full => "integrity_check",
+    };
+    let mut text = format!("database: {}\nstatus: {status}\n", r.path.display());
+    text += &match r.integrity.len() {
+        0 if r.is_corrupt() => format!("{check}: could not run to the end\n"),
+        0 => format!("{check}: ok\n"),
+        n => format!("{check}: {n} problem(s)\n{}", indent(&r.integrity)),
+    };
+    text += &match r.foreign_keys.count {
+        0 => "foreign keys: ok\n".to_string(),
+        n => {
+            let rows: Vec<String> = r
+                .foreign_keys
+                .shown
+                .iter()
+                .map(|f| match f.rowid {
+                    Some(rowid) => format!("{} rowid {rowid} -> {}", f.table, f.parent),
+                    None => format!("{} (without rowid) -> {}", f.table, f.parent),
+                })
+                .collect();
+            format!("foreign keys: {n} violation(s)\n{}", indent(&rows))
+        }
+    };
+    for p in &r.pragmas {
+        let verdict = if p.ok() { "ok".to_string() } else { format!("expected {}", p.expected) };
+        text += &format!("pragma: {} {}={} ({verdict})\n", p.scope, p.name, p.actual);
+    }
+    let s = &r.storage;
+    text += &format!(
+        "storage: {} pages of {} bytes ({}), {} free page(s), wal {}\n",
+        s.page_count,
+        s.page_size,
+        bytes(s.db_bytes),
+        s.freelist_count,
+        bytes(s.wal_bytes)
+    );
+    text += &match s.free_disk_bytes {
+        Some(free) => format!("free disk: {}\n", bytes(free)),
+        None => "free disk: unknown\n".to_string(),
+    };
+    if let Some(v) = &r.schema {
+        let migration = v.migration.map_or_else(|| "none".to_string(), |m| format!("V{m}"));
+        text += &format!(
+            "schema: {} table(s), migration {migration}, schema_version {}, user_version {}\n",
+            v.tables, v.schema_cookie, v.user_version
+        );
+    }
+    if r.findings.is_empty() {
+        text += "findings: none\n";
+    } else {
+        text += "findings:\n";
+        for f in &r.findings {
+            let severity = match f.severity {
+                Severity::Warning => "warning",
+                Severity::Critical => "critical",
+            };
+            text += &format!("  {severity} [{}] {}\n", f.check, f.message);
+        }
+        if r.is_corrupt() {
+            text += "hint: stop writing; run `strata recover` to restore the newest verified backup\n";
+        }
+    }
+    text
+}
+
+fn indent(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("  {l}\n")).collect()
+}
+
+/// `1.5 MiB`, `512 B`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

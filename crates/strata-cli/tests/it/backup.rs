@@ -1,0 +1,107 @@
+//! `strata backup create|list|verify|prune`, `strata restore` and `strata recover`
+//! as a script sees them.
+
+use std::path::Path;
+
+use crate::check::{damage_index, no_disk_limits, notes_db};
+use crate::{strata, text};
+
+/// Masks backup file stamps (`20261123T101336.686Z`), sha256 digests and durations.
+fn masked(bytes: &[u8], dir: &Path) -> String {
+    let text = text(bytes, dir);
+    let mut out = String::new();
+    for word in text.split_inclusive([' ', '\n', '/', '-']) {
+        let core = word.trim_end_matches([' ', '\n', '/', '-']);
+        let tail = &word[core.len()..];
+        if core.len() == 64 && core.chars().all(|c| c.is_ascii_hexdigit()) {
+            out += "[SHA256]";
+        } else if let Some(i) = core.find('T').filter(|&i| i == 8 && core.len() >= 20) {
+            // `20261123T101336.686Z` is 20 bytes; what follows (`.sqlite`) is kept.
+            out += &format!("[STAMP]{}", &core[i + 12..]);
+        } else {
+            out += core;
+        }
+        out += tail;
+    }
+    out.lines()
+        .map(|l| if l.trim_start().starts_with("took ") { "  took [N] ms" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn create_list_verify_and_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    let create = strata(d, &["--db", "app.db", "backup", "create"]);
+    assert_eq!(create.status.code(), Some(0), "{}", text(&create.stderr, d));
+    insta::assert_snapshot!("backup_create", masked(&create.stdout, d));
+
+    let list = strata(d, &["--db", "app.db", "--json", "backup", "list"]);
+    let doc: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let backups = doc["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(backups[0]["state"], "complete");
+    let file = backups[0]["path"].as_str().unwrap().to_string();
+
+    let verify = strata(d, &["--db", "app.db", "backup", "verify", &file]);
+    assert_eq!(verify.status.code(), Some(0));
+    assert!(text(&verify.stdout, d).contains(": ok\n"));
+
+    std::fs::OpenOptions::new().append(true).open(d.join(&file)).unwrap().set_len(4096).unwrap();
+    let verify = strata(d, &["--db", "app.db", "backup", "verify", &file]);
+    assert_eq!(verify.status.code(), Some(1), "a damaged backup is a problem found");
+
+    let prune = strata(d, &["--db", "app.db", "backup", "prune"]);
+    assert_eq!(prune.status.code(), Some(0));
+    assert!(text(&prune.stdout, d).contains("(last)"));
+}
+
+#[test]
+fn restore_needs_force_and_keeps_the_replaced_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    assert_eq!(strata(d, &["--db", "app.db", "backup", "create", "--out", "b"]).status.code(), Some(0));
+    let file = std::fs::read_dir(d.join("b"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .unwrap();
+    let file = file.display().to_string();
+    let refused = strata(d, &["--db", "app.db", "restore", &file]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(text(&refused.stderr, d).starts_with("E5009"), "{}", text(&refused.stderr, d));
+    let done = strata(d, &["--db", "app.db", "restore", &file, "--force"]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr, d));
+    assert!(text(&done.stdout, d).contains("the replaced database is kept as"));
+    let kept = std::fs::read_dir(d)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".replaced-"))
+        .count();
+    assert_eq!(kept, 1);
+}
+
+#[test]
+fn recover_restores_the_backup_of_a_damaged_database_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    let config = no_disk_limits(d);
+    assert_eq!(strata(d, &["--db", "app.db", "backup", "create"]).status.code(), Some(0));
+    let healthy = strata(d, &["--db", "app.db", "--config", &config, "recover"]);
+    assert_eq!(healthy.status.code(), Some(0));
+    assert!(text(&healthy.stdout, d).contains("nothing to recover"));
+
+    damage_index(&d.join("app.db"));
+    let out = strata(d, &["--db", "app.db", "--config", &config, "--json", "recover"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr, d));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["recovered"], true);
+    assert!(doc["loss_window"]["seconds"].as_i64().unwrap() >= 0);
+    assert!(doc["moved_aside"].as_str().unwrap().contains("app.db.corrupt-"));
+    let check = strata(d, &["--db", "app.db", "--config", &config, "check", "--full"]);
+    assert_eq!(check.status.code(), Some(0), "the restored database is healthy");
+}
