@@ -345,6 +345,25 @@ pub enum Error {
         /// What was looked for.
         what: String,
     },
+    /// E4006: a state change that the entity's lifecycle does not allow.
+    #[error("{what} cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// The entity, such as `session 7` or `task 12`.
+        what: String,
+        /// Its current state.
+        from: String,
+        /// The state that was asked for.
+        to: String,
+    },
+    /// E4007: a task's lease token does not match: the lease expired or another
+    /// worker holds the task now.
+    #[error("task {task_id}: the lease is not held: {reason}")]
+    LeaseLost {
+        /// The task.
+        task_id: i64,
+        /// Why the lease is not held (expired, claimed by another worker, not running).
+        reason: String,
+    },
     /// E4003: a write was attempted where only reads are allowed.
     #[error("attempt to write a read-only database: {message}")]
     ReadOnly {
@@ -601,6 +620,12 @@ catalog! {
     E4005 = "E4005", Invalid, "value conversion failed: {message}",
         "a column value did not fit the Rust type it was read into, or a parameter could not be bound",
         "match the Rust type to the column's declared type, or read it as an Option for NULLs";
+    E4006 = "E4006", Invalid, "{what} cannot go from {from} to {to}",
+        "the requested state change is not an edge of the entity's lifecycle (a terminated session cannot be resumed)",
+        "read the current state first; the allowed transitions are listed in the repository's docs";
+    E4007 = "E4007", Invalid, "task {task_id}: the lease is not held: {reason}",
+        "the worker's lease expired (or the task was cancelled) and another worker may hold the task now",
+        "drop this attempt's result; heartbeat more often than the lease lasts, or claim with a longer lease";
     E5001 = "E5001", Corruption, "database disk image is malformed: {message}",
         "the database file is damaged (torn write, bad disk, a copy taken without the -wal file)",
         "stop writing; run `strata check --full`, then `strata recover` to restore the newest verified backup";
@@ -675,6 +700,8 @@ impl Error {
             Error::Constraint { .. } => &E4001,
             Error::NotFound { .. } => &E4002,
             Error::ReadOnly { .. } => &E4003,
+            Error::InvalidTransition { .. } => &E4006,
+            Error::LeaseLost { .. } => &E4007,
             Error::Sql { .. } => &E4004,
             Error::Conversion { .. } => &E4005,
             Error::Corrupt { .. } => &E5001,
