@@ -56,6 +56,8 @@ pub struct Database {
     pool: Pool,
     migrations: Option<Arc<MigrationSet>>,
     report: OpenReport,
+    stats: Option<ops::QueryStats>,
+    monitor: Option<Arc<ops::Monitor>>,
 }
 
 impl Database {
@@ -93,8 +95,14 @@ impl Database {
                 }
             }
         }
+        let stats = match config.monitor.query_stats {
+            true => Some(ops::QueryStats::install(&pool, config.monitor.query_stats_capacity)?),
+            false => None,
+        };
+        let monitor =
+            config.monitor.enabled.then(|| Arc::new(ops::Monitor::spawn(pool.clone(), stats.clone())));
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
-        Ok(Database { pool, migrations: set, report })
+        Ok(Database { pool, migrations: set, report, stats, monitor })
     }
 
     /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
@@ -112,9 +120,43 @@ impl Database {
         &self.report
     }
 
-    /// Stops new work, finishes work in flight, optimises and checkpoints, and closes
-    /// every connection.
+    /// The per-statement query statistics, when `monitor.query_stats` is on.
+    pub fn query_stats(&self) -> Option<&ops::QueryStats> {
+        self.stats.as_ref()
+    }
+
+    /// The background monitor, when `monitor.enabled` is on.
+    pub fn monitor(&self) -> Option<&ops::Monitor> {
+        self.monitor.as_deref()
+    }
+
+    /// A health report of the live database (`quick_check`, or `integrity_check` at
+    /// [`ops::CheckLevel::Full`]) with the thresholds of `monitor` in the config.
+    pub async fn health(&self, level: ops::CheckLevel) -> Result<ops::HealthReport> {
+        let options = ops::HealthOptions { level, limits: self.pool.config().monitor.clone() };
+        ops::check(&self.pool, &options).await
+    }
+
+    /// A verified online backup into the configured directory (`backup.dir`, or
+    /// `backups/` beside the database).
+    pub async fn backup(&self) -> Result<ops::BackupReport> {
+        let dir = ops::backup::default_dir(&self.pool);
+        ops::backup::create(&self.pool, &dir, None).await
+    }
+
+    /// Stops the monitor, exports the query statistics beside the database, stops new
+    /// work, finishes work in flight, optimises and checkpoints, and closes every
+    /// connection.
     pub async fn close(&self) -> Result<CloseReport> {
+        if let Some(monitor) = &self.monitor {
+            monitor.stop().await;
+        }
+        if let Some(stats) = &self.stats {
+            let path = ops::stats::export_path(self.pool.path());
+            if let Err(err) = stats.export(&path) {
+                tracing::warn!(target: "strata", error = %err, "query statistics not exported");
+            }
+        }
         self.pool.close().await
     }
 }

@@ -123,3 +123,50 @@ async fn the_reference_schema_is_applied_by_default_and_reopens_clean() {
     let db = Database::open(&config(&dir)).await.unwrap();
     assert!(db.open_report().drift.as_ref().unwrap().is_clean());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_statistics_and_the_monitor_run_when_the_config_asks_and_stop_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.monitor.query_stats = true;
+    config.monitor.enabled = true;
+    config.monitor.free_disk_warn_mb = 0;
+    config.monitor.free_disk_critical_mb = 0;
+    let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+    for body in ["a", "b", "c"] {
+        db.pool()
+            .write(move |c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", [body])?))
+            .await
+            .unwrap();
+    }
+    let report = db.query_stats().expect("query_stats is on").report();
+    let insert =
+        report.statements.iter().find(|s| s.sql.starts_with("INSERT INTO notes")).expect("the insert");
+    assert_eq!(insert.count, 3);
+
+    let started = std::time::Instant::now();
+    while db.monitor().expect("the monitor is on").latest().is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the monitor takes a report at start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let health = db.health(strata::ops::CheckLevel::Full).await.unwrap();
+    assert_eq!(health.status, strata::ops::Status::Ok, "{:?}", health.findings);
+
+    db.close().await.unwrap();
+    let exported = strata::ops::stats::export_path(&config.path);
+    let saved = strata::ops::StatsReport::read(&exported).unwrap().expect("close exports the statistics");
+    assert!(saved.statements.iter().any(|s| s.sql.starts_with("INSERT INTO notes")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_config_asking_there_is_no_monitor_and_no_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    assert!(db.query_stats().is_none());
+    assert!(db.monitor().is_none());
+    db.close().await.unwrap();
+    assert!(!strata::ops::stats::export_path(&dir.path().join("app.db")).exists());
+}

@@ -175,12 +175,17 @@ pub enum SchemaCommand {
 }
 
 impl Cli {
-    /// The config: defaults, then `--config`, then `STRATA_*`, then `--db`.
+    /// The config: defaults, then `--config`, then `STRATA_*`, then `--db`. A command
+    /// runs for seconds, not as a service: the background monitor and the query
+    /// statistics of a service's config stay off (they would overwrite the statistics
+    /// the service exported), whatever the file says.
     pub fn config(&self) -> strata::Result<Config> {
         let mut config = Config::load(self.config.as_deref())?;
         if let Some(db) = &self.db {
             config.path = db.clone();
         }
+        config.monitor.enabled = false;
+        config.monitor.query_stats = false;
         Ok(config)
     }
 }
