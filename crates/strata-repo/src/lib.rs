@@ -11,14 +11,44 @@
 
 #![deny(missing_docs)]
 
+pub mod agents;
+pub mod audit;
+pub mod checkpoints;
 pub mod clock;
+pub mod flags;
+pub mod memory;
+pub mod metrics;
 mod page;
+pub mod queue;
+mod row;
+pub mod sessions;
+pub mod state;
 
+pub use agents::{Agent, AgentState, Agents};
+pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
+pub use checkpoints::{Checkpoint, Checkpoints};
+pub use flags::{Flag, Flags};
+pub use memory::{Memory, MemoryEntry, MemoryType};
+pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
+pub use queue::{Claimed, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus};
+pub use row::{KeyPage, KeyPageRequest};
+pub use sessions::{Session, SessionStatus, Sessions};
+pub use state::{StateEntry, TaskState};
 
 /// Every SQL statement strata-repo issues, as `(name, sql)`, for the explain test
 /// that fails on a full `SCAN` or a `TEMP B-TREE`. Each module lists its own.
 pub fn statements() -> Vec<(&'static str, &'static str)> {
-    let lists: &[&[(&str, &str)]] = &[];
+    let lists: &[&[(&str, &str)]] = &[
+        sessions::STATEMENTS,
+        agents::STATEMENTS,
+        checkpoints::STATEMENTS,
+        state::STATEMENTS,
+        audit::STATEMENTS,
+        memory::STATEMENTS,
+        flags::STATEMENTS,
+        metrics::STATEMENTS,
+        queue::STATEMENTS,
+    ];
     lists.iter().flat_map(|l| l.iter().copied()).collect()
 }

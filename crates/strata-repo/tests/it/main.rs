@@ -6,6 +6,20 @@ use std::path::Path;
 use strata_core::Config;
 use strata_pool::Pool;
 
+mod agents;
+mod audit;
+mod constraints;
+mod crash;
+mod explain;
+mod flags;
+mod memory;
+mod metrics;
+mod queue;
+mod queue_property;
+mod repo_statements;
+mod rows;
+mod sessions;
+
 /// The reference migrations of this repository's `migrations/`.
 pub fn reference() -> strata_schema::MigrationSet {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");

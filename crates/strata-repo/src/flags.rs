@@ -1,0 +1,145 @@
+//! Feature flags: one JSON value per flag name (table `flags`, migration V6). Every
+//! change is audited: [`Flags::set`] and [`Flags::delete`] append their audit row
+//! (actions `flag.set` and `flag.delete`, data with the old and new value) in the
+//! same write closure as the change, so both commit or neither does.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use strata_core::{Error, Result};
+use strata_pool::Pool;
+
+use crate::audit::{NewAuditEntry, append_in};
+use crate::clock::now_ms;
+use crate::row::{KeyPage, KeyPageRequest, json_column, json_text, plus_one};
+
+/// One row of `flags`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    /// The flag's name (never empty).
+    pub name: String,
+    /// Its value, a JSON value.
+    pub value: Value,
+    /// What it is for (`""` when never described).
+    pub description: String,
+    /// Who set it last.
+    pub updated_by: String,
+    /// When it was set last (ms since the Unix epoch).
+    pub updated_at: i64,
+}
+
+/// The feature flags repository.
+#[derive(Debug, Clone)]
+pub struct Flags {
+    pool: Pool,
+}
+
+impl Flags {
+    /// The repository over `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Flags { pool }
+    }
+
+    const LIST_FLAGS: &str = "SELECT name, value, description, updated_by, updated_at FROM flags \
+         WHERE name > ?1 ORDER BY name LIMIT ?2";
+
+    /// The flags in name order, keyset by name.
+    pub async fn list(&self, page: KeyPageRequest) -> Result<KeyPage<Flag>> {
+        let limit = page.sql_limit()?;
+        self.pool
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(Self::LIST_FLAGS)?;
+                let rows = stmt
+                    .query_map(params![page.sql_after(), plus_one(limit)], flag)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(KeyPage::from_rows(rows, limit, |f| f.name.clone()))
+            })
+            .await
+    }
+
+    /// The flag `name`; E4002 when there is none.
+    pub async fn get(&self, name: &str) -> Result<Flag> {
+        let name = name.to_owned();
+        self.pool.read(move |conn| get_in(conn, &name)?.ok_or_else(|| not_found(&name))).await
+    }
+
+    const UPSERT_FLAG: &str = "INSERT INTO flags (name, value, description, updated_by, updated_at) \
+         VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+         description = coalesce(?3, flags.description), updated_by = excluded.updated_by, \
+         updated_at = excluded.updated_at \
+         RETURNING name, value, description, updated_by, updated_at";
+
+    /// Sets flag `name` to `value` on behalf of `actor` (creating it if needed; a
+    /// `None` description keeps the current one) and appends a `flag.set` audit row
+    /// with the old value (`null` for a new flag) and the new one, in the same
+    /// transaction. An empty name or actor is E4001 (check) and writes nothing.
+    pub async fn set(
+        &self,
+        name: &str,
+        value: Value,
+        description: Option<&str>,
+        actor: &str,
+    ) -> Result<Flag> {
+        let (name, actor) = (name.to_owned(), actor.to_owned());
+        let description = description.map(str::to_owned);
+        self.pool
+            .write(move |conn| {
+                let old = get_in(conn, &name)?.map(|f| f.value);
+                let flag = conn
+                    .prepare_cached(Self::UPSERT_FLAG)?
+                    .query_row(params![name, json_text(&value), description, actor, now_ms()], flag)?;
+                let audit = NewAuditEntry::new(actor.as_str(), "flag.set")
+                    .data(json!({ "name": name, "old": old, "new": value }));
+                append_in(conn, &audit)?;
+                Ok(flag)
+            })
+            .await
+    }
+
+    const DELETE_FLAG: &str = "DELETE FROM flags WHERE name = ?1";
+
+    /// Deletes flag `name` on behalf of `actor` and appends a `flag.delete` audit row
+    /// with the old value, in the same transaction; E4002 when there is no such flag.
+    pub async fn delete(&self, name: &str, actor: &str) -> Result<()> {
+        let (name, actor) = (name.to_owned(), actor.to_owned());
+        self.pool
+            .write(move |conn| {
+                let old = get_in(conn, &name)?.ok_or_else(|| not_found(&name))?;
+                conn.prepare_cached(Self::DELETE_FLAG)?.execute([&name])?;
+                let audit = NewAuditEntry::new(actor.as_str(), "flag.delete")
+                    .data(json!({ "name": name, "old": old.value, "new": null }));
+                append_in(conn, &audit)?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+const GET_FLAG: &str = "SELECT name, value, description, updated_by, updated_at FROM flags WHERE name = ?1";
+
+/// Every statement this module issues, for the explain test.
+pub(crate) const STATEMENTS: &[(&str, &str)] = &[
+    ("flags.list", Flags::LIST_FLAGS),
+    ("flags.get", GET_FLAG),
+    ("flags.set", Flags::UPSERT_FLAG),
+    ("flags.delete", Flags::DELETE_FLAG),
+];
+
+fn get_in(conn: &Connection, name: &str) -> Result<Option<Flag>> {
+    Ok(conn.prepare_cached(GET_FLAG)?.query_row([name], flag).optional()?)
+}
+
+fn not_found(name: &str) -> Error {
+    Error::NotFound { what: format!("flag `{name}`") }
+}
+
+fn flag(row: &Row<'_>) -> rusqlite::Result<Flag> {
+    Ok(Flag {
+        name: row.get(0)?,
+        value: json_column(row, 1)?,
+        description: row.get(2)?,
+        updated_by: row.get(3)?,
+        updated_at: row.get(4)?,
+    })
+}

@@ -1,0 +1,891 @@
+//! The durable priority task queue over the `tasks` table: enqueue (with dedup and
+//! batches), atomic claims under leases with fencing tokens, complete / fail (retry
+//! with exponential backoff, then dead) / heartbeat, the operator calls (retry,
+//! cancel with cascade, purge, list, stats), and in-process wake-ups for idle workers.
+//!
+//! # Delivery
+//! Delivery is at least once. A claim commits before it returns, so a worker that
+//! crashes (or a `next` future that is dropped) loses nothing: the task stays running
+//! until its lease expires, and the next claim on its queue (or
+//! [`Queue::expire_leases`]) puts it back to pending, or makes it dead when its
+//! attempts are used up. A lease token is new for every claim, and `complete`,
+//! `fail` and `heartbeat` succeed only with the current token of a running task whose
+//! lease has not expired, so a worker that stalled past its lease can never complete
+//! a task another worker holds (E4007).
+//!
+//! # Statuses
+//! See [`TaskStatus`]: `failed` is only reached through [`Queue::fail_permanently`];
+//! an ordinary [`Queue::fail`] retries (pending with a backoff) until the attempts are
+//! used up, then the task is `dead`.
+
+mod task;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strata_core::{Error, Result};
+use strata_pool::Pool;
+use tokio::sync::Notify;
+
+pub use task::{
+    Claimed, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask, QueueStats, Task, TaskStatus,
+};
+
+use crate::clock::now_ms;
+use crate::page::MAX_PAGE;
+use crate::{Page, PageRequest};
+use task::{task_columns, task_from_row};
+
+/// How a [`Queue`] behaves; every time is in milliseconds. Deserializes from a
+/// partial table (missing fields take their defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// How long [`Queue::next`] waits, at most, before it looks again when nothing
+    /// woke it (default 1,000 ms).
+    pub poll_interval_ms: u64,
+    /// The lease [`Queue::default_lease`] suggests to workers (default 30,000 ms).
+    pub lease_ms: u64,
+    /// The first retry's backoff (default 1,000 ms); it doubles with every attempt.
+    pub retry_base_ms: u64,
+    /// The longest backoff (default 3,600,000 ms, one hour).
+    pub retry_max_ms: u64,
+    /// Claims a task gets when its [`NewTask`] does not say (default 3).
+    pub max_attempts: u32,
+    /// Tasks per write transaction in [`Queue::enqueue_batch`] and rows per
+    /// transaction in [`Queue::purge_dead`] (default 500).
+    pub batch_size: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            poll_interval_ms: 1_000,
+            lease_ms: 30_000,
+            retry_base_ms: 1_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 3,
+            batch_size: 500,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// Checks every field, naming the one at fault (E6001).
+    pub fn validate(&self) -> Result<()> {
+        let positive: [(&str, u64); 3] = [
+            ("poll_interval_ms", self.poll_interval_ms),
+            ("lease_ms", self.lease_ms),
+            ("retry_max_ms", self.retry_max_ms),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(Error::invalid(field, "must be greater than 0"));
+            }
+        }
+        if self.retry_base_ms > self.retry_max_ms {
+            return Err(Error::invalid("retry_base_ms", "must not be greater than retry_max_ms"));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        if self.batch_size == 0 || self.batch_size > 10_000 {
+            return Err(Error::invalid("batch_size", "must be between 1 and 10000"));
+        }
+        Ok(())
+    }
+}
+
+/// The durable priority task queue. Cheap to clone; every clone shares the pool and
+/// the wake-ups of idle workers.
+#[derive(Clone)]
+pub struct Queue {
+    pool: Pool,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: QueueConfig,
+    /// One wake-up per queue name that some worker has waited on.
+    wakers: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("pool", &self.pool).field("config", &self.shared.config).finish()
+    }
+}
+
+impl Queue {
+    /// A queue over `pool` (which must hold the reference schema) with `config`,
+    /// after validating it (E6001).
+    pub fn new(pool: Pool, config: QueueConfig) -> Result<Queue> {
+        config.validate()?;
+        Ok(Queue { pool, shared: Arc::new(Shared { config, wakers: Mutex::new(HashMap::new()) }) })
+    }
+
+    /// The pool the queue runs on.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &QueueConfig {
+        &self.shared.config
+    }
+
+    /// The lease of the configuration (`lease_ms`), for workers without their own.
+    pub fn default_lease(&self) -> Duration {
+        Duration::from_millis(self.shared.config.lease_ms)
+    }
+
+    /// Enqueues one task. When `task` has a dedup key that a live (pending, running or
+    /// failed) task holds, nothing is inserted and the existing task's id comes back
+    /// with `deduplicated` set; the lookup and the insert run in one write, so two
+    /// concurrent enqueues cannot both insert. Invalid input is E6001 before any SQL;
+    /// what only the database can check (an unknown parent or session) is E4001, and
+    /// then nothing was written.
+    pub async fn enqueue(&self, task: NewTask) -> Result<Enqueued> {
+        let mut ids = self.enqueue_batch(vec![task]).await?;
+        // enqueue_batch answers one entry per task given, and it was given one.
+        Ok(ids.pop().expect("one task in, one answer out"))
+    }
+
+    /// Enqueues many tasks, `batch_size` per write transaction, and answers in the
+    /// order given. Every task is validated before anything is written (E6001). A
+    /// chunk that the database refuses (E4001) is rolled back whole, but the chunks
+    /// before it stay committed; a dedup key repeated within the batch dedups against
+    /// the first task with it.
+    pub async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
+        for task in &tasks {
+            task.validate()?;
+        }
+        let config = &self.shared.config;
+        let rows: Vec<InsertRow> = tasks.into_iter().map(|task| InsertRow::new(task, config)).collect();
+        let mut answers = Vec::with_capacity(rows.len());
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<InsertRow> = rows.by_ref().take(config.batch_size).collect();
+            let mut queues: Vec<String> = chunk.iter().map(|row| row.queue.clone()).collect();
+            queues.sort_unstable();
+            queues.dedup();
+            let done = self.pool.write(move |conn| insert_chunk(conn, &chunk)).await?;
+            answers.extend(done);
+            for queue in &queues {
+                self.wake(queue);
+            }
+        }
+        Ok(answers)
+    }
+
+    /// Claims up to `limit` (1 to 1,000) ready tasks of `queue` for `worker`, highest
+    /// priority first, then oldest (`run_after`, then id), in one statement; each gets
+    /// a lease of `lease` and a fresh token. First, in the same write, the tasks of
+    /// `queue` whose lease expired go back to pending (or to dead when their attempts
+    /// are used up), so they can be claimed at once. An empty answer means nothing is
+    /// ready.
+    pub async fn claim(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>> {
+        Ok(self.claim_or_wake_time(queue, worker, limit, lease, false).await?.0)
+    }
+
+    /// Like [`Queue::claim`], but when nothing is ready waits and tries again until it
+    /// claims at least one task. It waits for an enqueue (or retry) on `queue` in this
+    /// process, the next `run_after` or lease expiry of the queue, or `poll_interval_ms`,
+    /// whichever comes first: an idle worker looks at most once per poll interval.
+    ///
+    /// Cancellation safe: dropping the future between claims loses nothing. A claim
+    /// commits before it returns, so the only thing a drop can lose is the answer of a
+    /// claim in flight; its tasks stay running until their lease expires and are then
+    /// claimed again (at least once delivery).
+    pub async fn next(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>> {
+        let waker = self.waker(queue);
+        let poll = Duration::from_millis(self.shared.config.poll_interval_ms);
+        loop {
+            // Registered before the claim looks, so an enqueue that commits after the
+            // look but before the wait still wakes this worker.
+            let mut notified = std::pin::pin!(waker.notified());
+            notified.as_mut().enable();
+            let (claimed, wake_at) = self.claim_or_wake_time(queue, worker, limit, lease, true).await?;
+            if !claimed.is_empty() {
+                return Ok(claimed);
+            }
+            let wait = match wake_at {
+                Some(at) => poll.min(Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).max(1))),
+                None => poll,
+            };
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Marks task `id` completed with `result`. `token` must be the current lease
+    /// token of the running task and the lease must not have expired; otherwise E4007
+    /// says which (not running, another claim holds it, expired). A missing task is
+    /// E4002.
+    pub async fn complete(&self, id: i64, token: &str, result: Value) -> Result<()> {
+        let token = token.to_string();
+        // Value's Display is its compact JSON and cannot fail (object keys are strings).
+        let result = result.to_string();
+        self.pool
+            .write(move |conn| {
+                let now = now_ms();
+                let changed = conn.prepare_cached(COMPLETE_TASK)?.execute(params![id, token, result, now])?;
+                if changed == 1 { Ok(()) } else { Err(lease_error(conn, id, &token, now)) }
+            })
+            .await
+    }
+
+    /// Reports that the attempt of task `id` failed with `error`. The task goes back
+    /// to pending with `run_after` = now + backoff, where the backoff is `retry_base_ms`
+    /// × 2^(attempts − 1), at most `retry_max_ms`, with equal jitter (between half
+    /// and all of it); when the task has used its `max_attempts`, it is dead instead.
+    /// The lease rules of [`Queue::complete`] apply. Answers the task as it is now.
+    pub async fn fail(&self, id: i64, token: &str, error: &str) -> Result<Task> {
+        let token = token.to_string();
+        let error = error.to_string();
+        let (base, max) = (self.shared.config.retry_base_ms, self.shared.config.retry_max_ms);
+        let task = self
+            .pool
+            .write(move |conn| {
+                let now = now_ms();
+                let task = held_task(conn, id, &token, now)?;
+                if task.attempts >= task.max_attempts {
+                    let mut stmt = conn.prepare_cached(FAIL_TO_DEAD)?;
+                    return Ok(stmt.query_row(params![id, token, error, now], task_from_row)?);
+                }
+                let run_after =
+                    now.saturating_add(backoff_ms(base, max, task.attempts, &mut fastrand::Rng::new()));
+                let mut stmt = conn.prepare_cached(FAIL_TO_RETRY)?;
+                Ok(stmt.query_row(params![id, token, error, run_after], task_from_row)?)
+            })
+            .await?;
+        if task.status == TaskStatus::Pending {
+            self.wake(&task.queue);
+        }
+        Ok(task)
+    }
+
+    /// Reports that task `id` cannot succeed, whatever the number of attempts left:
+    /// it becomes `failed` with `error`, is not retried, and keeps its dedup key until
+    /// an operator retries or cancels it. The lease rules of [`Queue::complete`] apply.
+    pub async fn fail_permanently(&self, id: i64, token: &str, error: &str) -> Result<Task> {
+        let token = token.to_string();
+        let error = error.to_string();
+        self.pool
+            .write(move |conn| {
+                let now = now_ms();
+                let mut stmt = conn.prepare_cached(FAIL_PERMANENTLY)?;
+                match stmt.query_row(params![id, token, error, now], task_from_row).optional()? {
+                    Some(task) => Ok(task),
+                    None => Err(lease_error(conn, id, &token, now)),
+                }
+            })
+            .await
+    }
+
+    /// Extends the lease of task `id` to now + `extend` and answers the new expiry
+    /// (ms). The lease rules of [`Queue::complete`] apply: an expired lease cannot be
+    /// extended, as another worker may already have claimed the task.
+    pub async fn heartbeat(&self, id: i64, token: &str, extend: Duration) -> Result<i64> {
+        let extend = duration_ms("extend", extend)?;
+        let token = token.to_string();
+        self.pool
+            .write(move |conn| {
+                let now = now_ms();
+                let expires = now.saturating_add(extend);
+                let mut stmt = conn.prepare_cached(EXTEND_LEASE)?;
+                match stmt.query_row(params![id, token, expires, now], |row| row.get(0)).optional()? {
+                    Some(expires) => Ok(expires),
+                    None => Err(lease_error(conn, id, &token, now)),
+                }
+            })
+            .await
+    }
+
+    /// Puts a dead, failed or cancelled task back to pending, claimable now, with its
+    /// attempts reset to 0 (its last error is kept). Any other status is E4006; a
+    /// missing task is E4002. A dedup key that another live task took meanwhile makes
+    /// the retry fail with E4001.
+    pub async fn retry(&self, id: i64) -> Result<Task> {
+        let task = self
+            .pool
+            .write(move |conn| {
+                let now = now_ms();
+                let mut stmt = conn.prepare_cached(RETRY_TASK)?;
+                match stmt.query_row(params![id, now], task_from_row).optional()? {
+                    Some(task) => Ok(task),
+                    None => {
+                        let task = get_task(conn, id)?;
+                        Err(transition_error(&task, TaskStatus::Pending))
+                    }
+                }
+            })
+            .await?;
+        self.wake(&task.queue);
+        Ok(task)
+    }
+
+    /// Cancels task `id` and every live (pending, running or failed) descendant, and
+    /// answers how many tasks were cancelled. A running task's worker finds its lease
+    /// gone (E4007) when it reports. Cancelling a task that is completed, cancelled or
+    /// dead is E4006; a missing task is E4002.
+    pub async fn cancel(&self, id: i64) -> Result<u64> {
+        self.pool
+            .write(move |conn| {
+                let task = get_task(conn, id)?;
+                if !task.status.is_live() {
+                    return Err(transition_error(&task, TaskStatus::Cancelled));
+                }
+                let changed = conn.prepare_cached(CANCEL_TREE)?.execute(params![id, now_ms()])?;
+                Ok(changed as u64)
+            })
+            .await
+    }
+
+    /// Deletes dead tasks, of `queue` or of every queue, `batch_size` per write
+    /// transaction, and answers how many. Children of a deleted task keep living with
+    /// no parent.
+    pub async fn purge_dead(&self, queue: Option<&str>) -> Result<u64> {
+        let chunk = i64::try_from(self.shared.config.batch_size).unwrap_or(i64::MAX);
+        let queue = queue.map(str::to_string);
+        let mut deleted = 0u64;
+        loop {
+            let queue = queue.clone();
+            let changed = self
+                .pool
+                .write(move |conn| {
+                    let changed = match &queue {
+                        Some(queue) => {
+                            conn.prepare_cached(PURGE_DEAD_IN_QUEUE)?.execute(params![queue, chunk])?
+                        }
+                        None => conn.prepare_cached(PURGE_DEAD)?.execute(params![chunk])?,
+                    };
+                    Ok(changed as u64)
+                })
+                .await?;
+            deleted += changed;
+            if changed < chunk as u64 {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Puts every task (of all queues) whose lease expired back to pending, or to dead
+    /// when its attempts are used up, and answers how many. Claims do this for their
+    /// own queue; this is for a sweeper or an operator.
+    pub async fn expire_leases(&self) -> Result<u64> {
+        let changed = self
+            .pool
+            .write(|conn| Ok(conn.prepare_cached(EXPIRE_LEASES)?.execute(params![now_ms()])? as u64))
+            .await?;
+        if changed > 0 {
+            let wakers: Vec<Arc<Notify>> = self.wakers().values().cloned().collect();
+            for waker in wakers {
+                waker.notify_waiters();
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Task `id` (E4002 if there is none).
+    pub async fn get(&self, id: i64) -> Result<Task> {
+        self.pool.read(move |conn| get_task(conn, id)).await
+    }
+
+    /// Tasks in id order, of `queue` and with `status` when given, one keyset page at
+    /// a time.
+    pub async fn list(
+        &self,
+        queue: Option<&str>,
+        status: Option<TaskStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Task>> {
+        let limit = page.sql_limit()?;
+        let after = page.after.unwrap_or(i64::MIN);
+        let queue = queue.map(str::to_string);
+        let rows = self
+            .pool
+            .read(move |conn| {
+                let fetch = limit + 1;
+                match (&queue, status) {
+                    (None, None) => query_tasks(conn, LIST_TASKS, params![after, fetch]),
+                    (Some(queue), None) => {
+                        query_tasks(conn, LIST_TASKS_IN_QUEUE, params![queue, after, fetch])
+                    }
+                    (Some(queue), Some(status)) => query_tasks(
+                        conn,
+                        LIST_TASKS_IN_QUEUE_WITH_STATUS,
+                        params![queue, status, after, fetch],
+                    ),
+                    (None, Some(TaskStatus::Dead)) => {
+                        query_tasks(conn, LIST_DEAD_TASKS, params![after, fetch])
+                    }
+                    (None, Some(status)) => {
+                        query_tasks(conn, LIST_TASKS_WITH_STATUS, params![status, after, fetch])
+                    }
+                }
+            })
+            .await?;
+        Ok(Page::from_rows(rows, page.limit, |task| task.id))
+    }
+
+    /// How many tasks each queue has in each state, and how many are ready now, in
+    /// queue name order. A queue with no tasks is not listed.
+    pub async fn stats(&self) -> Result<Vec<QueueStats>> {
+        self.pool
+            .read(|conn| {
+                let mut stats: BTreeMap<String, QueueStats> = BTreeMap::new();
+                let mut stmt = conn.prepare_cached(COUNT_BY_QUEUE_AND_STATUS)?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let queue: String = row.get(0)?;
+                    let status: TaskStatus = row.get(1)?;
+                    let count: i64 = row.get(2)?;
+                    let entry = stats
+                        .entry(queue.clone())
+                        .or_insert_with(|| QueueStats { queue, ..QueueStats::default() });
+                    *entry.count_mut(status) = count.unsigned_abs();
+                }
+                let mut stmt = conn.prepare_cached(COUNT_READY_BY_QUEUE)?;
+                let mut rows = stmt.query(params![now_ms()])?;
+                while let Some(row) = rows.next()? {
+                    let queue: String = row.get(0)?;
+                    let count: i64 = row.get(1)?;
+                    if let Some(entry) = stats.get_mut(&queue) {
+                        entry.ready_now = count.unsigned_abs();
+                    }
+                }
+                Ok(stats.into_values().collect())
+            })
+            .await
+    }
+
+    /// The claim of [`Queue::claim`]; when it claims nothing and `want_wake_time`,
+    /// also the next time something in the queue becomes claimable (the earliest
+    /// future `run_after` of a pending task or lease expiry of a running one).
+    async fn claim_or_wake_time(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        want_wake_time: bool,
+    ) -> Result<(Vec<Claimed>, Option<i64>)> {
+        if queue.is_empty() {
+            return Err(Error::invalid("queue", "must not be empty"));
+        }
+        if worker.is_empty() {
+            return Err(Error::invalid("worker", "must not be empty"));
+        }
+        let lease = duration_ms("lease", lease)?;
+        let limit = PageRequest::first(limit)
+            .sql_limit()
+            .map_err(|_| Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}, got {limit}")))?;
+        let queue = queue.to_string();
+        let worker = worker.to_string();
+        self.pool
+            .write(move |conn| {
+                let now = now_ms();
+                conn.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![queue, now])?;
+                let mut stmt = conn.prepare_cached(CLAIM_READY)?;
+                let mut tasks = stmt
+                    .query_map(params![worker, now.saturating_add(lease), now, queue, limit], task_from_row)?
+                    .collect::<rusqlite::Result<Vec<Task>>>()?;
+                // RETURNING gives no order: restore the claim order.
+                tasks.sort_by(|a, b| {
+                    b.priority.cmp(&a.priority).then(a.run_after.cmp(&b.run_after)).then(a.id.cmp(&b.id))
+                });
+                let claimed: Vec<Claimed> = tasks
+                    .into_iter()
+                    .map(|task| {
+                        // CHECK tasks_running_holds_lease: a running task has a token.
+                        let token = task.lease_token.clone().unwrap_or_default();
+                        Claimed { task, token }
+                    })
+                    .collect();
+                let wake_at =
+                    if claimed.is_empty() && want_wake_time { next_wake_time(conn, &queue)? } else { None };
+                Ok((claimed, wake_at))
+            })
+            .await
+    }
+
+    /// The wake-up of `queue`, created on first use.
+    fn waker(&self, queue: &str) -> Arc<Notify> {
+        Arc::clone(self.wakers().entry(queue.to_string()).or_default())
+    }
+
+    /// Wakes the workers waiting in [`Queue::next`] on `queue`, if any.
+    fn wake(&self, queue: &str) {
+        let waker = self.wakers().get(queue).cloned();
+        if let Some(waker) = waker {
+            waker.notify_waiters();
+        }
+    }
+
+    fn wakers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        // The map stays consistent whatever panicked while holding it (one insert).
+        self.shared.wakers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A task ready to bind, its defaults resolved (the time of a delay is resolved in
+/// the write, so it counts from the commit's clock).
+struct InsertRow {
+    queue: String,
+    kind: String,
+    payload: String,
+    priority: i64,
+    max_attempts: i64,
+    run_after: Option<i64>,
+    delay_ms: i64,
+    dedup_key: Option<String>,
+    parent: Option<i64>,
+    session: Option<i64>,
+}
+
+impl InsertRow {
+    fn new(task: NewTask, config: &QueueConfig) -> InsertRow {
+        InsertRow {
+            // Value's Display is its compact JSON and cannot fail.
+            payload: task.payload.to_string(),
+            queue: task.queue,
+            kind: task.kind,
+            priority: i64::from(task.priority),
+            max_attempts: i64::from(task.max_attempts.unwrap_or(config.max_attempts)),
+            run_after: task.run_after,
+            delay_ms: i64::try_from(task.delay_ms.unwrap_or(0)).unwrap_or(i64::MAX),
+            dedup_key: task.dedup_key,
+            parent: task.parent,
+            session: task.session,
+        }
+    }
+}
+
+/// The live task holding a dedup key (uses the partial unique `tasks_dedup_idx`).
+const FIND_LIVE_DEDUP: &str =
+    "SELECT id FROM tasks WHERE dedup_key = ?1 AND status IN ('pending', 'running', 'failed')";
+
+/// A new pending task.
+const INSERT_TASK: &str = "INSERT INTO tasks \
+     (queue, kind, payload, priority, max_attempts, run_after, dedup_key, parent_task_id, session_id, submitted_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
+
+fn insert_chunk(conn: &Connection, rows: &[InsertRow]) -> Result<Vec<Enqueued>> {
+    let now = now_ms();
+    let mut find = conn.prepare_cached(FIND_LIVE_DEDUP)?;
+    let mut insert = conn.prepare_cached(INSERT_TASK)?;
+    let mut answers = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(key) = &row.dedup_key
+            && let Some(id) = find.query_row(params![key], |r| r.get(0)).optional()?
+        {
+            answers.push(Enqueued { id, deduplicated: true });
+            continue;
+        }
+        let run_after = row.run_after.unwrap_or_else(|| now.saturating_add(row.delay_ms));
+        let id = insert.query_row(
+            params![
+                row.queue,
+                row.kind,
+                row.payload,
+                row.priority,
+                row.max_attempts,
+                run_after,
+                row.dedup_key,
+                row.parent,
+                row.session,
+                now
+            ],
+            |r| r.get(0),
+        )?;
+        answers.push(Enqueued { id, deduplicated: false });
+    }
+    Ok(answers)
+}
+
+/// Claims the ready tasks of a queue: ?1 worker, ?2 lease expiry, ?3 now, ?4 queue,
+/// ?5 limit. The subquery walks `tasks_claim_idx` in claim order.
+const CLAIM_READY: &str = concat!(
+    "UPDATE tasks SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
+     lease_token = lower(hex(randomblob(16))), attempts = attempts + 1, started_at = ?3 \
+     WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
+     ORDER BY priority DESC, run_after, id LIMIT ?5) RETURNING ",
+    task_columns!()
+);
+
+/// Expired leases of one queue back to pending, or to dead without attempts left:
+/// ?1 queue, ?2 now (uses `tasks_queue_lease_expiry_idx`). `run_after` is kept, so the
+/// task keeps its age in the claim order.
+const EXPIRE_LEASES_IN_QUEUE: &str = "UPDATE tasks SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
+     completed_at = CASE WHEN attempts >= max_attempts THEN ?2 END, \
+     last_error = 'lease of ' || lease_owner || ' expired', \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE queue = ?1 AND status = 'running' AND lease_expires_at <= ?2";
+
+/// Expired leases of every queue: ?1 now (uses `tasks_lease_expiry_idx`).
+const EXPIRE_LEASES: &str = "UPDATE tasks SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
+     completed_at = CASE WHEN attempts >= max_attempts THEN ?1 END, \
+     last_error = 'lease of ' || lease_owner || ' expired', \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE status = 'running' AND lease_expires_at <= ?1";
+
+/// The earliest `run_after` of the pending tasks of a queue (?1).
+const NEXT_RUN_AFTER: &str = "SELECT min(run_after) FROM tasks WHERE queue = ?1 AND status = 'pending'";
+
+/// The earliest lease expiry of the running tasks of a queue (?1).
+const NEXT_LEASE_EXPIRY: &str =
+    "SELECT min(lease_expires_at) FROM tasks WHERE queue = ?1 AND status = 'running'";
+
+fn next_wake_time(conn: &Connection, queue: &str) -> Result<Option<i64>> {
+    let run_after: Option<i64> =
+        conn.prepare_cached(NEXT_RUN_AFTER)?.query_row(params![queue], |r| r.get(0))?;
+    let expiry: Option<i64> =
+        conn.prepare_cached(NEXT_LEASE_EXPIRY)?.query_row(params![queue], |r| r.get(0))?;
+    Ok(match (run_after, expiry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Completes a task under its lease: ?1 id, ?2 token, ?3 result, ?4 now.
+const COMPLETE_TASK: &str = "UPDATE tasks SET status = 'completed', result = ?3, completed_at = ?4, \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?4";
+
+/// A failed attempt with attempts left: back to pending at ?4 (the backoff); ?1 id,
+/// ?2 token, ?3 error. The caller checked the lease in the same write.
+const FAIL_TO_RETRY: &str = concat!(
+    "UPDATE tasks SET status = 'pending', last_error = ?3, run_after = ?4, \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 RETURNING ",
+    task_columns!()
+);
+
+/// A failed last attempt: dead; ?1 id, ?2 token, ?3 error, ?4 now. The caller
+/// checked the lease in the same write.
+const FAIL_TO_DEAD: &str = concat!(
+    "UPDATE tasks SET status = 'dead', last_error = ?3, completed_at = ?4, \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 RETURNING ",
+    task_columns!()
+);
+
+/// The worker gives up: failed; ?1 id, ?2 token, ?3 error, ?4 now.
+const FAIL_PERMANENTLY: &str = concat!(
+    "UPDATE tasks SET status = 'failed', last_error = ?3, completed_at = ?4, \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?4 RETURNING ",
+    task_columns!()
+);
+
+/// A heartbeat: ?1 id, ?2 token, ?3 new expiry, ?4 now.
+const EXTEND_LEASE: &str = "UPDATE tasks SET lease_expires_at = ?3 \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?4 \
+     RETURNING lease_expires_at";
+
+/// An operator retry: ?1 id, ?2 now.
+const RETRY_TASK: &str = concat!(
+    "UPDATE tasks SET status = 'pending', attempts = 0, run_after = ?2, completed_at = NULL, \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status IN ('dead', 'failed', 'cancelled') RETURNING ",
+    task_columns!()
+);
+
+/// Cancels a task and its live descendants: ?1 id, ?2 now. Parents are always older
+/// than their children and never change, so the tree has no cycles and `UNION ALL`
+/// ends; each level is found through `tasks_parent_idx`.
+const CANCEL_TREE: &str = "WITH RECURSIVE tree(id) AS (\
+     SELECT ?1 UNION ALL SELECT tasks.id FROM tasks JOIN tree ON tasks.parent_task_id = tree.id) \
+     UPDATE tasks SET status = 'cancelled', completed_at = ?2, lease_token = NULL, lease_expires_at = NULL \
+     WHERE id IN (SELECT id FROM tree) AND status IN ('pending', 'running', 'failed')";
+
+/// Up to ?1 dead tasks of every queue (uses `tasks_dead_idx`).
+const PURGE_DEAD: &str =
+    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE status = 'dead' LIMIT ?1)";
+
+/// Up to ?2 dead tasks of queue ?1 (uses `tasks_queue_status_idx`).
+const PURGE_DEAD_IN_QUEUE: &str =
+    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE queue = ?1 AND status = 'dead' LIMIT ?2)";
+
+/// One task by id.
+const GET_TASK: &str = concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = ?1");
+
+/// A page of every task: ?1 after, ?2 limit.
+const LIST_TASKS: &str =
+    concat!("SELECT ", task_columns!(), " FROM tasks WHERE id > ?1 ORDER BY id LIMIT ?2");
+
+/// A page of one queue's tasks: ?1 queue, ?2 after, ?3 limit. No index leads with the
+/// queue alone in id order, so this walks the rowids from the cursor (`+queue` keeps
+/// SQLite from sorting the whole queue instead); it is an operator's listing.
+const LIST_TASKS_IN_QUEUE: &str =
+    concat!("SELECT ", task_columns!(), " FROM tasks WHERE +queue = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+
+/// A page of one queue's tasks in one status: ?1 queue, ?2 status, ?3 after, ?4 limit
+/// (uses `tasks_queue_status_idx`).
+const LIST_TASKS_IN_QUEUE_WITH_STATUS: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM tasks WHERE queue = ?1 AND status = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+);
+
+/// A page of the tasks in one status across queues: ?1 status, ?2 after, ?3 limit.
+/// Walks the rowids from the cursor, like [`LIST_TASKS_IN_QUEUE`].
+const LIST_TASKS_WITH_STATUS: &str =
+    concat!("SELECT ", task_columns!(), " FROM tasks WHERE +status = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+
+/// A page of the dead tasks across queues: ?1 after, ?2 limit (uses `tasks_dead_idx`).
+const LIST_DEAD_TASKS: &str =
+    concat!("SELECT ", task_columns!(), " FROM tasks WHERE status = 'dead' AND id > ?1 ORDER BY id LIMIT ?2");
+
+/// Tasks per queue and status (walks the covering `tasks_queue_status_idx`).
+const COUNT_BY_QUEUE_AND_STATUS: &str = "SELECT queue, status, count(*) FROM tasks GROUP BY queue, status";
+
+/// Pending tasks due at ?1, per queue (walks the covering `tasks_claim_idx`).
+const COUNT_READY_BY_QUEUE: &str =
+    "SELECT queue, count(*) FROM tasks WHERE status = 'pending' AND run_after <= ?1 GROUP BY queue";
+
+/// Every statement of this module, for the explain test.
+pub(crate) const STATEMENTS: &[(&str, &str)] = &[
+    ("queue.find_live_dedup", FIND_LIVE_DEDUP),
+    ("queue.insert_task", INSERT_TASK),
+    ("queue.claim_ready", CLAIM_READY),
+    ("queue.expire_leases_in_queue", EXPIRE_LEASES_IN_QUEUE),
+    ("queue.expire_leases", EXPIRE_LEASES),
+    ("queue.next_run_after", NEXT_RUN_AFTER),
+    ("queue.next_lease_expiry", NEXT_LEASE_EXPIRY),
+    ("queue.complete_task", COMPLETE_TASK),
+    ("queue.fail_to_retry", FAIL_TO_RETRY),
+    ("queue.fail_to_dead", FAIL_TO_DEAD),
+    ("queue.fail_permanently", FAIL_PERMANENTLY),
+    ("queue.extend_lease", EXTEND_LEASE),
+    ("queue.retry_task", RETRY_TASK),
+    ("queue.cancel_tree", CANCEL_TREE),
+    ("queue.purge_dead", PURGE_DEAD),
+    ("queue.purge_dead_in_queue", PURGE_DEAD_IN_QUEUE),
+    ("queue.get_task", GET_TASK),
+    ("queue.list_tasks", LIST_TASKS),
+    ("queue.list_tasks_in_queue", LIST_TASKS_IN_QUEUE),
+    ("queue.list_tasks_in_queue_with_status", LIST_TASKS_IN_QUEUE_WITH_STATUS),
+    ("queue.list_tasks_with_status", LIST_TASKS_WITH_STATUS),
+    ("queue.list_dead_tasks", LIST_DEAD_TASKS),
+    ("queue.count_by_queue_and_status", COUNT_BY_QUEUE_AND_STATUS),
+    ("queue.count_ready_by_queue", COUNT_READY_BY_QUEUE),
+];
+
+fn get_task(conn: &Connection, id: i64) -> Result<Task> {
+    conn.prepare_cached(GET_TASK)?
+        .query_row(params![id], task_from_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound { what: format!("task {id}") })
+}
+
+fn query_tasks(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Task>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let tasks = stmt.query_map(params, task_from_row)?.collect::<rusqlite::Result<Vec<Task>>>()?;
+    Ok(tasks)
+}
+
+/// Task `id` if `token` holds its lease at `now`; otherwise why not (E4007, E4002).
+fn held_task(conn: &Connection, id: i64, token: &str, now: i64) -> Result<Task> {
+    let task = get_task(conn, id)?;
+    match lease_problem(&task, token, now) {
+        None => Ok(task),
+        Some(reason) => Err(Error::LeaseLost { task_id: id, reason }),
+    }
+}
+
+/// Why a lease update matched no row: E4002 when the task is gone, else E4007 with
+/// the reason.
+fn lease_error(conn: &Connection, id: i64, token: &str, now: i64) -> Error {
+    match held_task(conn, id, token, now) {
+        Err(err) => err,
+        // The update's WHERE and lease_problem test the same conditions in the same
+        // write, so this arm only runs if they disagree; report it as lost anyway.
+        Ok(_) => Error::LeaseLost { task_id: id, reason: "the lease could not be confirmed".into() },
+    }
+}
+
+/// Why `token` does not hold the lease of `task` at `now`, or `None` when it does.
+fn lease_problem(task: &Task, token: &str, now: i64) -> Option<String> {
+    if task.status != TaskStatus::Running {
+        return Some(format!("the task is {}, not running", task.status));
+    }
+    if task.lease_token.as_deref() != Some(token) {
+        return Some("the token does not match: the task was claimed again by another worker".into());
+    }
+    match task.lease_expires_at {
+        Some(expires) if expires > now => None,
+        Some(expires) => Some(format!("the lease expired {} ms ago", now - expires)),
+        None => Some("the task has no lease".into()),
+    }
+}
+
+fn transition_error(task: &Task, to: TaskStatus) -> Error {
+    Error::InvalidTransition {
+        what: format!("task {}", task.id),
+        from: task.status.to_string(),
+        to: to.to_string(),
+    }
+}
+
+/// A duration as positive milliseconds, or E6001 naming `field`.
+fn duration_ms(field: &str, duration: Duration) -> Result<i64> {
+    let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    if ms <= 0 {
+        return Err(Error::invalid(field, "must be at least 1 ms"));
+    }
+    Ok(ms)
+}
+
+/// The backoff before the retry that follows attempt number `attempts` (1-based):
+/// `base` × 2^(attempts − 1), at most `max`, with equal jitter: half of it fixed and
+/// the other half random, so the retry lands between half and all of it.
+fn backoff_ms(base: u64, max: u64, attempts: u32, rng: &mut fastrand::Rng) -> i64 {
+    let doublings = attempts.saturating_sub(1).min(63);
+    let full = base.saturating_mul(1u64 << doublings).min(max);
+    let half = full / 2;
+    let jittered = half + rng.u64(0..=full - half);
+    i64::try_from(jittered).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_per_attempt_within_equal_jitter_and_stops_at_the_max() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for attempts in 1..=40u32 {
+            let full = (1_000u64 << (attempts - 1).min(40)).min(3_600_000) as i64;
+            for _ in 0..50 {
+                let delay = backoff_ms(1_000, 3_600_000, attempts, &mut rng);
+                assert!(
+                    delay >= full / 2 && delay <= full,
+                    "attempt {attempts}: {delay} not in [{}, {full}]",
+                    full / 2
+                );
+            }
+        }
+    }
+}

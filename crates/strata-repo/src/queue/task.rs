@@ -1,0 +1,406 @@
+//! The queue's value types: a task to enqueue ([`NewTask`]), a task as stored
+//! ([`Task`], [`TaskStatus`]), and what the queue calls answer with ([`Enqueued`],
+//! [`Claimed`], [`QueueStats`]); plus reading a `tasks` row into a [`Task`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strata_core::{Error, Result};
+
+/// The queue a task goes to when [`NewTask::queue`] is not called.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// The priority of a task when [`NewTask::priority`] is not called (0 lowest, 10 highest).
+pub const DEFAULT_PRIORITY: u8 = 5;
+
+/// The highest priority.
+pub const MAX_PRIORITY: u8 = 10;
+
+/// Where a task is in its life.
+///
+/// ```text
+/// pending --claim--> running --complete--> completed
+///    ^                  |  \--fail (attempts left) / lease expired--> pending
+///    |                  |  \--fail, lease expired (no attempts left)--> dead
+///    |                  \--fail_permanently--> failed
+///    \---------retry------- dead | failed | cancelled
+/// pending | running | failed --cancel--> cancelled
+/// ```
+///
+/// `failed` is the worker's verdict that retrying cannot help
+/// ([`crate::Queue::fail_permanently`]). Unlike `dead`, a failed task is not retried
+/// automatically but still counts as live: it keeps its dedup key (the
+/// `tasks_dedup_idx` covers pending, running and failed), so the same work is not
+/// enqueued again until an operator retries or cancels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    /// Waiting for a worker; claimable once `run_after` has passed.
+    Pending,
+    /// Held by a worker under a lease.
+    Running,
+    /// Finished successfully; `result` holds what the worker returned.
+    Completed,
+    /// Given up by its worker; waits for an operator (retry or cancel).
+    Failed,
+    /// Cancelled by an operator, directly or through an ancestor.
+    Cancelled,
+    /// Out of attempts (the dead-letter state); waits for an operator (retry or purge).
+    Dead,
+}
+
+impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: &'static [TaskStatus] = &[
+        TaskStatus::Pending,
+        TaskStatus::Running,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+        TaskStatus::Dead,
+    ];
+
+    /// The text stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Running => "running",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::Dead => "dead",
+        }
+    }
+
+    /// Whether the task still holds its dedup key and can be cancelled: pending,
+    /// running or failed.
+    pub fn is_live(self) -> bool {
+        matches!(self, TaskStatus::Pending | TaskStatus::Running | TaskStatus::Failed)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        TaskStatus::ALL.iter().copied().find(|status| status.as_str() == s).ok_or_else(|| {
+            Error::invalid(
+                "status",
+                format!(
+                    "unknown task status `{s}`, expected one of: {}",
+                    TaskStatus::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+}
+
+impl ToSql for TaskStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for TaskStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_str()?.parse().map_err(|e: Error| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// A task to enqueue, built with [`NewTask::new`] and the builder methods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// What the worker should do; not empty.
+    pub kind: String,
+    /// The task's input, any JSON value.
+    pub payload: Value,
+    /// The queue; [`DEFAULT_QUEUE`] unless set.
+    #[serde(default = "default_queue")]
+    pub queue: String,
+    /// 0 (lowest) to 10 (highest); [`DEFAULT_PRIORITY`] unless set.
+    #[serde(default = "default_priority")]
+    pub priority: u8,
+    /// Not claimable before this time (ms since the epoch); `None` for now or `delay_ms`.
+    #[serde(default)]
+    pub run_after: Option<i64>,
+    /// Not claimable before this many ms after the enqueue; `None` for now or `run_after`.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// Claims allowed before the task goes dead; the queue's default unless set.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// While a live (pending, running or failed) task has this key, enqueueing
+    /// another task with it returns the existing task instead.
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    /// The task this one is a child of; cancelling the parent cancels it too.
+    #[serde(default)]
+    pub parent: Option<i64>,
+    /// The session the task belongs to.
+    #[serde(default)]
+    pub session: Option<i64>,
+}
+
+fn default_queue() -> String {
+    DEFAULT_QUEUE.to_string()
+}
+
+fn default_priority() -> u8 {
+    DEFAULT_PRIORITY
+}
+
+impl NewTask {
+    /// A task of `kind` with `payload`, for the default queue, at the default
+    /// priority, claimable now.
+    pub fn new(kind: impl Into<String>, payload: Value) -> Self {
+        NewTask {
+            kind: kind.into(),
+            payload,
+            queue: default_queue(),
+            priority: DEFAULT_PRIORITY,
+            run_after: None,
+            delay_ms: None,
+            max_attempts: None,
+            dedup_key: None,
+            parent: None,
+            session: None,
+        }
+    }
+
+    /// Puts the task on `queue`.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = queue.into();
+        self
+    }
+
+    /// Sets the priority, 0 (lowest) to 10 (highest); more than 10 fails the enqueue (E6001).
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Makes the task claimable only from `at` (ms since the epoch); replaces a delay.
+    pub fn run_after(mut self, at: i64) -> Self {
+        self.run_after = Some(at);
+        self.delay_ms = None;
+        self
+    }
+
+    /// Makes the task claimable only `delay` after it is enqueued; replaces `run_after`.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay_ms = Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        self.run_after = None;
+        self
+    }
+
+    /// Allows `max_attempts` claims (at least 1) before the task goes dead.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// Sets the dedup key (see [`NewTask::dedup_key`](NewTask#structfield.dedup_key)).
+    pub fn dedup_key(mut self, key: impl Into<String>) -> Self {
+        self.dedup_key = Some(key.into());
+        self
+    }
+
+    /// Makes the task a child of task `parent`.
+    pub fn parent(mut self, parent: i64) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Attaches the task to session `session`.
+    pub fn session(mut self, session: i64) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// Checks what the database cannot (or should not have to) check, naming the
+    /// field at fault (E6001).
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.kind.is_empty() {
+            return Err(Error::invalid("kind", "must not be empty"));
+        }
+        if self.queue.is_empty() {
+            return Err(Error::invalid("queue", "must not be empty"));
+        }
+        if self.priority > MAX_PRIORITY {
+            return Err(Error::invalid(
+                "priority",
+                format!("must be between 0 and {MAX_PRIORITY}, got {}", self.priority),
+            ));
+        }
+        if self.max_attempts == Some(0) {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        if self.run_after.is_some() && self.delay_ms.is_some() {
+            return Err(Error::invalid("run_after", "set either run_after or delay_ms, not both"));
+        }
+        if self.dedup_key.as_deref() == Some("") {
+            return Err(Error::invalid("dedup_key", "must not be empty when set"));
+        }
+        Ok(())
+    }
+}
+
+/// A row of the `tasks` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task's id.
+    pub id: i64,
+    /// The queue it is on.
+    pub queue: String,
+    /// What the worker should do.
+    pub kind: String,
+    /// The task's input.
+    pub payload: Value,
+    /// 0 (lowest) to 10 (highest).
+    pub priority: u8,
+    /// Where the task is in its life.
+    pub status: TaskStatus,
+    /// Claims so far (reset to 0 by [`crate::Queue::retry`]).
+    pub attempts: u32,
+    /// Claims allowed before the task goes dead.
+    pub max_attempts: u32,
+    /// Not claimable before this time (ms); also the age that orders equal priorities.
+    pub run_after: i64,
+    /// The worker that holds (or last held) the task.
+    pub lease_owner: Option<String>,
+    /// When the current lease ends (ms); `None` unless running.
+    pub lease_expires_at: Option<i64>,
+    /// The token of the current lease; `None` unless running.
+    pub lease_token: Option<String>,
+    /// The last failure, as the worker (or the lease expiry) reported it.
+    pub last_error: Option<String>,
+    /// What the worker returned on completion.
+    pub result: Option<Value>,
+    /// The dedup key, if any.
+    pub dedup_key: Option<String>,
+    /// The parent task, if any.
+    pub parent_task_id: Option<i64>,
+    /// The session, if any.
+    pub session_id: Option<i64>,
+    /// When the task was enqueued (ms).
+    pub submitted_at: i64,
+    /// When the task was last claimed (ms).
+    pub started_at: Option<i64>,
+    /// When the task reached completed, failed, cancelled or dead (ms).
+    pub completed_at: Option<i64>,
+}
+
+/// The answer to an enqueue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enqueued {
+    /// The new task's id, or the existing task's when `deduplicated`.
+    pub id: i64,
+    /// Whether a live task with the same dedup key existed, so nothing was inserted.
+    pub deduplicated: bool,
+}
+
+/// A task a worker claimed, with the lease token that `complete`, `fail` and
+/// `heartbeat` must present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claimed {
+    /// The task, as it is after the claim (running, attempts counted).
+    pub task: Task,
+    /// The lease token of this claim (32 hex digits, new for every claim).
+    pub token: String,
+}
+
+/// How many tasks of one queue are in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// The queue.
+    pub queue: String,
+    /// Pending tasks, due or not.
+    pub pending: u64,
+    /// Running tasks.
+    pub running: u64,
+    /// Completed tasks.
+    pub completed: u64,
+    /// Failed tasks.
+    pub failed: u64,
+    /// Cancelled tasks.
+    pub cancelled: u64,
+    /// Dead tasks.
+    pub dead: u64,
+    /// Pending tasks whose `run_after` has passed: claimable now.
+    pub ready_now: u64,
+}
+
+impl QueueStats {
+    /// The counter of `status`.
+    pub(crate) fn count_mut(&mut self, status: TaskStatus) -> &mut u64 {
+        match status {
+            TaskStatus::Pending => &mut self.pending,
+            TaskStatus::Running => &mut self.running,
+            TaskStatus::Completed => &mut self.completed,
+            TaskStatus::Failed => &mut self.failed,
+            TaskStatus::Cancelled => &mut self.cancelled,
+            TaskStatus::Dead => &mut self.dead,
+        }
+    }
+}
+
+/// The columns of a [`Task`], in the order [`task_from_row`] reads them; every
+/// statement that returns tasks selects exactly these.
+macro_rules! task_columns {
+    () => {
+        "id, queue, kind, payload, priority, status, attempts, max_attempts, run_after, \
+         lease_owner, lease_expires_at, lease_token, last_error, result, dedup_key, \
+         parent_task_id, session_id, submitted_at, started_at, completed_at"
+    };
+}
+pub(crate) use task_columns;
+
+/// Reads a row of [`task_columns!`] into a [`Task`]; JSON that does not parse is E4005.
+pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+    Ok(Task {
+        id: row.get(0)?,
+        queue: row.get(1)?,
+        kind: row.get(2)?,
+        payload: json_column(row, 3)?,
+        priority: row.get(4)?,
+        status: row.get(5)?,
+        attempts: row.get(6)?,
+        max_attempts: row.get(7)?,
+        run_after: row.get(8)?,
+        lease_owner: row.get(9)?,
+        lease_expires_at: row.get(10)?,
+        lease_token: row.get(11)?,
+        last_error: row.get(12)?,
+        result: match row.get::<_, Option<String>>(13)? {
+            Some(text) => Some(parse_json(13, &text)?),
+            None => None,
+        },
+        dedup_key: row.get(14)?,
+        parent_task_id: row.get(15)?,
+        session_id: row.get(16)?,
+        submitted_at: row.get(17)?,
+        started_at: row.get(18)?,
+        completed_at: row.get(19)?,
+    })
+}
+
+fn json_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Value> {
+    let text: String = row.get(idx)?;
+    parse_json(idx, &text)
+}
+
+fn parse_json(idx: usize, text: &str) -> rusqlite::Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}

@@ -1,0 +1,116 @@
+//! Task state: a task's own key -> JSON value store (table `state`, migration V3),
+//! for what a task remembers between attempts. Rows belong to their task (deleted
+//! with it); the primary key `(task_id, key)` serves every statement.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strata_core::{Error, Result};
+use strata_pool::Pool;
+
+use crate::clock::now_ms;
+use crate::row::{KeyPage, KeyPageRequest, json_column, json_text, plus_one};
+
+/// One row of `state`: a key of a task and its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateEntry {
+    /// The task.
+    pub task_id: i64,
+    /// The key (never empty).
+    pub key: String,
+    /// The value, a JSON value.
+    pub value: Value,
+    /// When the value was last set (ms since the Unix epoch).
+    pub updated_at: i64,
+}
+
+/// The task state repository.
+#[derive(Debug, Clone)]
+pub struct TaskState {
+    pool: Pool,
+}
+
+impl TaskState {
+    /// The repository over `pool`.
+    pub fn new(pool: Pool) -> Self {
+        TaskState { pool }
+    }
+
+    const UPSERT_STATE: &str = "INSERT INTO state (task_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (task_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at \
+         RETURNING task_id, key, value, updated_at";
+
+    /// Sets `key` of `task_id` to `value` (inserting or replacing) and returns the
+    /// entry. An unknown task is E4001 (foreign key); an empty key is E4001 (check).
+    pub async fn set(&self, task_id: i64, key: &str, value: Value) -> Result<StateEntry> {
+        let key = key.to_owned();
+        let value = json_text(&value);
+        self.pool
+            .write(move |conn| {
+                let mut stmt = conn.prepare_cached(Self::UPSERT_STATE)?;
+                Ok(stmt.query_row(params![task_id, key, value, now_ms()], entry)?)
+            })
+            .await
+    }
+
+    const GET_STATE: &str =
+        "SELECT task_id, key, value, updated_at FROM state WHERE task_id = ?1 AND key = ?2";
+
+    /// The entry `key` of `task_id`; E4002 when there is none.
+    pub async fn get(&self, task_id: i64, key: &str) -> Result<StateEntry> {
+        let key = key.to_owned();
+        self.pool
+            .read(move |conn| {
+                conn.prepare_cached(Self::GET_STATE)?
+                    .query_row(params![task_id, key], entry)
+                    .optional()?
+                    .ok_or_else(|| Error::NotFound { what: format!("state key `{key}` of task {task_id}") })
+            })
+            .await
+    }
+
+    const DELETE_STATE: &str = "DELETE FROM state WHERE task_id = ?1 AND key = ?2";
+
+    /// Deletes `key` of `task_id`; `false` when there was no such key.
+    pub async fn delete(&self, task_id: i64, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.pool
+            .write(move |conn| {
+                Ok(conn.prepare_cached(Self::DELETE_STATE)?.execute(params![task_id, key])? > 0)
+            })
+            .await
+    }
+
+    const STATE_KEYS: &str = "SELECT key FROM state WHERE task_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3";
+
+    /// The keys of `task_id` in key order, keyset by key.
+    pub async fn keys(&self, task_id: i64, page: KeyPageRequest) -> Result<KeyPage<String>> {
+        let limit = page.sql_limit()?;
+        self.pool
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(Self::STATE_KEYS)?;
+                let rows = stmt
+                    .query_map(params![task_id, page.sql_after(), plus_one(limit)], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok(KeyPage::from_rows(rows, limit, Clone::clone))
+            })
+            .await
+    }
+}
+
+/// Every statement this module issues, for the explain test.
+pub(crate) const STATEMENTS: &[(&str, &str)] = &[
+    ("state.set", TaskState::UPSERT_STATE),
+    ("state.get", TaskState::GET_STATE),
+    ("state.delete", TaskState::DELETE_STATE),
+    ("state.keys", TaskState::STATE_KEYS),
+];
+
+fn entry(row: &Row<'_>) -> rusqlite::Result<StateEntry> {
+    Ok(StateEntry {
+        task_id: row.get(0)?,
+        key: row.get(1)?,
+        value: json_column(row, 2)?,
+        updated_at: row.get(3)?,
+    })
+}

@@ -1,0 +1,146 @@
+//! The audit log: append, follow, filtered keyset listing, and refusal of any change.
+
+use serde_json::json;
+use strata_core::{ConstraintKind, Error};
+use strata_repo::{Audit, AuditEntry, AuditFilter, NewAuditEntry, PageRequest, append_in};
+
+use crate::migrated;
+use crate::rows::{assert_constraint, count, raw_write};
+
+#[tokio::test]
+async fn appended_entries_read_back_in_order_through_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = Audit::new(migrated(dir.path()).await);
+    let first = audit
+        .append(NewAuditEntry::new("ann", "task.start").task(7).data(json!({"n": 1})).result("ok"))
+        .await
+        .unwrap();
+    assert_eq!((first.actor.as_str(), first.action.as_str(), first.task_id), ("ann", "task.start", Some(7)));
+    assert_eq!((first.data.clone(), first.result.as_deref()), (json!({"n": 1}), Some("ok")));
+    let second =
+        audit.append(NewAuditEntry::new("bob", "memory.put").memory("put", "ns", Some(3))).await.unwrap();
+    assert_eq!(second.memory_operation.as_deref(), Some("put"));
+    assert_eq!((second.memory_namespace.as_deref(), second.memory_entry_id), (Some("ns"), Some(3)));
+
+    assert_eq!(audit.tail(0, 10).await.unwrap(), vec![first.clone(), second.clone()]);
+    assert_eq!(audit.tail(first.id, 10).await.unwrap(), vec![second.clone()]);
+    assert_eq!(audit.tail(second.id, 10).await.unwrap(), vec![]);
+    assert_eq!(audit.tail(0, 1).await.unwrap(), vec![first]);
+}
+
+#[tokio::test]
+async fn audit_rows_cannot_be_updated_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let audit = Audit::new(pool.clone());
+    let entry = audit.append(NewAuditEntry::new("ann", "flag.set")).await.unwrap();
+
+    let err = raw_write(&pool, "UPDATE audit SET actor = 'mallory'").await.unwrap_err();
+    assert_constraint(&err, ConstraintKind::Other);
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = raw_write(&pool, "DELETE FROM audit").await.unwrap_err();
+    assert_constraint(&err, ConstraintKind::Other);
+
+    assert_eq!(audit.tail(0, 10).await.unwrap(), vec![entry]);
+}
+
+#[tokio::test]
+async fn a_bad_entry_is_a_check_violation_and_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let audit = Audit::new(pool.clone());
+    assert_constraint(&audit.append(NewAuditEntry::new("", "x")).await.unwrap_err(), ConstraintKind::Check);
+    assert_constraint(&audit.append(NewAuditEntry::new("ann", "")).await.unwrap_err(), ConstraintKind::Check);
+    let mut orphan_memory_fields = NewAuditEntry::new("ann", "x");
+    orphan_memory_fields.memory_namespace = Some("ns".into());
+    assert_constraint(&audit.append(orphan_memory_fields).await.unwrap_err(), ConstraintKind::Check);
+    assert_eq!(count(&pool, "audit").await, 0);
+}
+
+#[tokio::test]
+async fn append_in_rolls_back_with_the_callers_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let err = pool
+        .write(|conn| {
+            append_in(conn, &NewAuditEntry::new("ann", "doomed"))?;
+            Err::<(), _>(Error::invalid("test", "the caller fails after appending"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E6001");
+    assert_eq!(count(&pool, "audit").await, 0);
+}
+
+/// Inserts 60 entries with chosen times (not in id order), actors, actions and tasks.
+async fn seed(pool: &strata_pool::Pool) -> Vec<AuditEntry> {
+    pool.write(|c| {
+        for i in 0..60_i64 {
+            let ts = 1_000 + (i * 37 % 60) * 10;
+            let actor = ["ann", "bob", "cy"][(i % 3) as usize];
+            let action = ["a.x", "a.y"][(i % 2) as usize];
+            let task = if i % 4 == 0 { None } else { Some(i % 5) };
+            c.execute(
+                "INSERT INTO audit (ts, actor, task_id, action) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![ts, actor, task, action],
+            )?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    Audit::new(pool.clone()).tail(0, 1_000).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_filter_combination_lists_each_matching_entry_once_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let audit = Audit::new(pool.clone());
+    let all = seed(&pool).await;
+    for mask in 0..32 {
+        let filter = AuditFilter {
+            task_id: (mask & 1 != 0).then_some(2),
+            actor: (mask & 2 != 0).then(|| "bob".to_string()),
+            action: (mask & 4 != 0).then(|| "a.y".to_string()),
+            since: (mask & 8 != 0).then_some(1_150),
+            until: (mask & 16 != 0).then_some(1_420),
+        };
+        let mut expected: Vec<&AuditEntry> = all
+            .iter()
+            .filter(|e| filter.task_id.is_none_or(|t| e.task_id == Some(t)))
+            .filter(|e| filter.actor.as_ref().is_none_or(|a| &e.actor == a))
+            .filter(|e| filter.action.as_ref().is_none_or(|a| &e.action == a))
+            .filter(|e| filter.since.is_none_or(|s| e.ts >= s))
+            .filter(|e| filter.until.is_none_or(|u| e.ts < u))
+            .collect();
+        let time_only = mask >= 8 && mask & 7 == 0;
+        if time_only {
+            expected.sort_by_key(|e| std::cmp::Reverse((e.ts, e.id)));
+        } else {
+            expected.sort_by_key(|e| std::cmp::Reverse(e.id));
+        }
+        let expected: Vec<i64> = expected.iter().map(|e| e.id).collect();
+
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(4);
+        loop {
+            let got = audit.list(&filter, page).await.unwrap();
+            assert!(got.items.len() <= 4);
+            seen.extend(got.items.iter().map(|e| e.id));
+            match got.next {
+                Some(after) => page = PageRequest::after(after, 4),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "filter {filter:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_time_listing_cursor_must_name_an_existing_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = Audit::new(migrated(dir.path()).await);
+    let filter = AuditFilter { since: Some(0), ..AuditFilter::default() };
+    assert_eq!(audit.list(&filter, PageRequest::after(77, 10)).await.unwrap_err().code(), "E6001");
+}

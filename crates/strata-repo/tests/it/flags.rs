@@ -1,0 +1,81 @@
+//! Feature flags: set/get/list/delete, each change audited in the same transaction.
+
+use serde_json::json;
+use strata_core::ConstraintKind;
+use strata_repo::{Audit, AuditFilter, Flags, KeyPageRequest, PageRequest};
+
+use crate::migrated;
+use crate::rows::{assert_constraint, count};
+
+#[tokio::test]
+async fn each_set_upserts_the_flag_and_writes_exactly_one_audit_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let (flags, audit) = (Flags::new(pool.clone()), Audit::new(pool.clone()));
+    let created = flags.set("dark_mode", json!(false), Some("the dark theme"), "ann").await.unwrap();
+    assert_eq!((created.value.clone(), created.description.as_str()), (json!(false), "the dark theme"));
+    assert_eq!(count(&pool, "audit").await, 1);
+
+    let updated = flags.set("dark_mode", json!({"rollout": 0.5}), None, "bob").await.unwrap();
+    assert_eq!(updated.description, "the dark theme", "a None description keeps the old one");
+    assert_eq!(updated.updated_by, "bob");
+    assert_eq!(flags.get("dark_mode").await.unwrap(), updated);
+    assert_eq!(count(&pool, "audit").await, 2);
+
+    let filter = AuditFilter { action: Some("flag.set".into()), ..AuditFilter::default() };
+    let rows = audit.list(&filter, PageRequest::first(10)).await.unwrap().items;
+    assert_eq!(rows[0].actor, "bob");
+    assert_eq!(rows[0].data, json!({"name": "dark_mode", "old": false, "new": {"rollout": 0.5}}));
+    assert_eq!(rows[1].data, json!({"name": "dark_mode", "old": null, "new": false}));
+}
+
+#[tokio::test]
+async fn a_failed_set_writes_neither_the_flag_nor_an_audit_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let flags = Flags::new(pool.clone());
+    flags.set("beta", json!(1), None, "ann").await.unwrap();
+    // The upsert runs first, then the audit row's CHECK (actor <> '') refuses: the
+    // whole write closure rolls back, the upsert included.
+    assert_constraint(&flags.set("beta", json!(2), None, "").await.unwrap_err(), ConstraintKind::Check);
+    assert_constraint(&flags.set("", json!(2), None, "ann").await.unwrap_err(), ConstraintKind::Check);
+    assert_eq!(flags.get("beta").await.unwrap().value, json!(1));
+    assert_eq!((count(&pool, "flags").await, count(&pool, "audit").await), (1, 1));
+}
+
+#[tokio::test]
+async fn delete_removes_the_flag_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let flags = Flags::new(pool.clone());
+    flags.set("beta", json!("on"), None, "ann").await.unwrap();
+    flags.delete("beta", "bob").await.unwrap();
+    assert_eq!(flags.get("beta").await.unwrap_err().code(), "E4002");
+    assert_eq!(flags.delete("beta", "bob").await.unwrap_err().code(), "E4002");
+    let rows = Audit::new(pool.clone()).tail(0, 10).await.unwrap();
+    assert_eq!(rows.len(), 2, "the failed delete wrote no audit row");
+    assert_eq!((rows[1].action.as_str(), rows[1].actor.as_str()), ("flag.delete", "bob"));
+    assert_eq!(rows[1].data, json!({"name": "beta", "old": "on", "new": null}));
+}
+
+#[tokio::test]
+async fn flags_list_by_name_across_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = Flags::new(migrated(dir.path()).await);
+    let mut names: Vec<String> = (0..8).map(|i| format!("flag_{}", 7 - i)).collect();
+    for name in &names {
+        flags.set(name, json!(true), None, "ann").await.unwrap();
+    }
+    names.sort();
+    let mut seen = Vec::new();
+    let mut page = KeyPageRequest::first(3);
+    loop {
+        let got = flags.list(page).await.unwrap();
+        seen.extend(got.items.into_iter().map(|f| f.name));
+        match got.next {
+            Some(after) => page = KeyPageRequest::after(after, 3),
+            None => break,
+        }
+    }
+    assert_eq!(seen, names);
+}

@@ -1,0 +1,535 @@
+//! The task queue, call by call: claim order, delays, dedup, cancel cascades, leases
+//! and their tokens, retries with backoff, dead letters, operator calls, wake-ups and
+//! the refusal of bad input.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use strata_core::{ConstraintKind, Error};
+use strata_pool::Pool;
+use strata_repo::clock::now_ms;
+use strata_repo::{NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn queue_with(dir: &std::path::Path, config: QueueConfig) -> (Pool, Queue) {
+    let pool = crate::migrated(dir).await;
+    let queue = Queue::new(pool.clone(), config).unwrap();
+    (pool, queue)
+}
+
+async fn task_count(pool: &Pool) -> i64 {
+    pool.read(|c| Ok(c.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))?)).await.unwrap()
+}
+
+fn lease_reason(err: Error) -> String {
+    match err {
+        Error::LeaseLost { reason, .. } => reason,
+        other => panic!("expected E4007 lease lost, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn claims_take_the_highest_priority_first_then_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let now = now_ms();
+    let low =
+        queue.enqueue(NewTask::new("low", json!(1)).priority(1).run_after(now - 3_000)).await.unwrap().id;
+    let high_young =
+        queue.enqueue(NewTask::new("hy", json!(2)).priority(9).run_after(now - 1_000)).await.unwrap().id;
+    let high_old =
+        queue.enqueue(NewTask::new("ho", json!(3)).priority(9).run_after(now - 2_000)).await.unwrap().id;
+    let mid = queue.enqueue(NewTask::new("mid", json!(4))).await.unwrap().id;
+    queue.enqueue(NewTask::new("elsewhere", json!(5)).queue("other").priority(10)).await.unwrap();
+
+    let first = queue.claim("default", "w1", 3, LEASE).await.unwrap();
+    let ids: Vec<i64> = first.iter().map(|c| c.task.id).collect();
+    assert_eq!(ids, vec![high_old, high_young, mid]);
+    let rest = queue.claim("default", "w1", 3, LEASE).await.unwrap();
+    assert_eq!(rest.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![low]);
+    assert!(queue.claim("default", "w1", 3, LEASE).await.unwrap().is_empty());
+
+    let one = &first[0];
+    assert_eq!(one.task.status, TaskStatus::Running);
+    assert_eq!(one.task.attempts, 1);
+    assert_eq!(one.task.lease_owner.as_deref(), Some("w1"));
+    assert_eq!(one.task.lease_token.as_deref(), Some(one.token.as_str()));
+    assert_eq!(one.token.len(), 32);
+    let tokens: std::collections::HashSet<&str> = first.iter().map(|c| c.token.as_str()).collect();
+    assert_eq!(tokens.len(), 3, "every claimed task gets its own token");
+}
+
+#[tokio::test]
+async fn delayed_tasks_are_not_claimed_before_run_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let delayed =
+        queue.enqueue(NewTask::new("later", json!({})).delay(Duration::from_millis(500))).await.unwrap();
+    let future =
+        queue.enqueue(NewTask::new("much later", json!({})).run_after(now_ms() + 60_000)).await.unwrap();
+    assert!(queue.claim("default", "w", 10, LEASE).await.unwrap().is_empty());
+    let task = queue.get(delayed.id).await.unwrap();
+    assert!(task.run_after >= task.submitted_at + 500);
+
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![delayed.id]);
+    assert_eq!(queue.get(future.id).await.unwrap().status, TaskStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_live_dedup_key_returns_the_existing_task_and_a_finished_one_frees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let first = queue.enqueue(NewTask::new("scrape", json!({"url": "a"})).dedup_key("url:a")).await.unwrap();
+    assert!(!first.deduplicated);
+    let again = queue.enqueue(NewTask::new("scrape", json!({"url": "a"})).dedup_key("url:a")).await.unwrap();
+    assert_eq!(again.id, first.id);
+    assert!(again.deduplicated);
+
+    // Within one batch, and while the task runs, the key still dedups.
+    let batch = queue
+        .enqueue_batch(vec![
+            NewTask::new("scrape", json!({})).dedup_key("url:b"),
+            NewTask::new("scrape", json!({})).dedup_key("url:b"),
+            NewTask::new("scrape", json!({})).dedup_key("url:a"),
+        ])
+        .await
+        .unwrap();
+    assert!(!batch[0].deduplicated);
+    assert_eq!((batch[1].id, batch[1].deduplicated), (batch[0].id, true));
+    assert_eq!((batch[2].id, batch[2].deduplicated), (first.id, true));
+    assert_eq!(task_count(&pool).await, 2);
+
+    let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+    let running = queue.enqueue(NewTask::new("scrape", json!({})).dedup_key("url:a")).await.unwrap();
+    assert_eq!((running.id, running.deduplicated), (first.id, true));
+
+    for c in &claimed {
+        queue.complete(c.task.id, &c.token, json!("done")).await.unwrap();
+    }
+    let fresh = queue.enqueue(NewTask::new("scrape", json!({})).dedup_key("url:a")).await.unwrap();
+    assert!(!fresh.deduplicated);
+    assert_ne!(fresh.id, first.id);
+}
+
+#[tokio::test]
+async fn cancel_cascades_to_unfinished_descendants_and_refuses_finished_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let root = queue.enqueue(NewTask::new("root", json!({})).queue("tree")).await.unwrap().id;
+    let child = queue.enqueue(NewTask::new("child", json!({})).queue("tree").parent(root)).await.unwrap().id;
+    let done = queue.enqueue(NewTask::new("done", json!({})).queue("done").parent(root)).await.unwrap().id;
+    let grandchild =
+        queue.enqueue(NewTask::new("gc", json!({})).queue("tree").parent(done)).await.unwrap().id;
+    let unrelated = queue.enqueue(NewTask::new("other", json!({})).queue("tree")).await.unwrap().id;
+
+    let claimed = queue.claim("done", "w", 1, LEASE).await.unwrap();
+    queue.complete(done, &claimed[0].token, json!(null)).await.unwrap();
+    let running = queue.claim("tree", "w", 1, LEASE).await.unwrap();
+    assert_eq!(running[0].task.id, root);
+
+    assert_eq!(queue.cancel(root).await.unwrap(), 3, "root, child and grandchild");
+    for id in [root, child, grandchild] {
+        let task = queue.get(id).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Cancelled, "task {id}");
+        assert!(task.completed_at.is_some());
+    }
+    assert_eq!(queue.get(done).await.unwrap().status, TaskStatus::Completed);
+    assert_eq!(queue.get(unrelated).await.unwrap().status, TaskStatus::Pending);
+
+    // The worker of the cancelled root finds its lease gone.
+    let err = queue.complete(root, &running[0].token, json!(null)).await.unwrap_err();
+    assert!(lease_reason(err).contains("cancelled"));
+
+    for id in [done, root] {
+        let err = queue.cancel(id).await.unwrap_err();
+        assert_eq!(err.code(), "E4006");
+        assert!(matches!(err, Error::InvalidTransition { ref to, .. } if to == "cancelled"), "{err:?}");
+    }
+    assert_eq!(queue.cancel(999_999).await.unwrap_err().code(), "E4002");
+}
+
+#[tokio::test]
+async fn complete_needs_the_current_token_of_an_unexpired_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let id = queue.enqueue(NewTask::new("job", json!({}))).await.unwrap().id;
+    let slow = queue.claim("default", "slow", 1, Duration::from_millis(100)).await.unwrap().remove(0);
+
+    let err = queue.complete(id, "not-the-token", json!(1)).await.unwrap_err();
+    assert_eq!(err.code(), "E4007");
+    assert!(lease_reason(err).contains("token does not match"));
+
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let err = queue.complete(id, &slow.token, json!(1)).await.unwrap_err();
+    assert!(lease_reason(err).contains("expired"));
+    let err = queue.heartbeat(id, &slow.token, LEASE).await.unwrap_err();
+    assert!(lease_reason(err).contains("expired"));
+
+    // Another worker's claim takes the expired task back; the stalled worker's token
+    // is dead for good, the new one works.
+    let fast = queue.claim("default", "fast", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(fast.task.id, id);
+    assert_eq!(fast.task.attempts, 2);
+    assert_ne!(fast.token, slow.token);
+    assert_eq!(fast.task.last_error.as_deref(), Some("lease of slow expired"));
+    let err = queue.fail(id, &slow.token, "late").await.unwrap_err();
+    assert!(lease_reason(err).contains("token does not match"));
+    queue.complete(id, &fast.token, json!({"by": "fast"})).await.unwrap();
+
+    let task = queue.get(id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Completed);
+    assert_eq!(task.result, Some(json!({"by": "fast"})));
+    assert_eq!((task.lease_token, task.lease_expires_at), (None, None));
+    let err = queue.complete(id, &fast.token, json!(2)).await.unwrap_err();
+    assert!(lease_reason(err).contains("completed, not running"));
+    assert_eq!(queue.complete(424_242, "x", json!(1)).await.unwrap_err().code(), "E4002");
+}
+
+#[tokio::test]
+async fn heartbeat_extends_a_held_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    queue.enqueue(NewTask::new("job", json!({}))).await.unwrap();
+    let held = queue.claim("default", "w", 1, Duration::from_millis(400)).await.unwrap().remove(0);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let expires = queue.heartbeat(held.task.id, &held.token, Duration::from_millis(400)).await.unwrap();
+        assert!(expires > now_ms());
+    }
+    assert!(queue.claim("default", "other", 1, LEASE).await.unwrap().is_empty(), "the lease is still held");
+    queue.complete(held.task.id, &held.token, json!(null)).await.unwrap();
+}
+
+#[tokio::test]
+async fn fail_schedules_a_backoff_and_the_last_attempt_makes_the_task_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { retry_base_ms: 400, retry_max_ms: 600, ..QueueConfig::default() };
+    let (_pool, queue) = queue_with(dir.path(), config).await;
+    let id = queue.enqueue(NewTask::new("flaky", json!({})).max_attempts(3)).await.unwrap().id;
+
+    // Attempt n waits base * 2^(n-1), at most max, with equal jitter: [full/2, full].
+    for (attempt, full) in [(1u32, 400i64), (2, 600)] {
+        let held = queue.claim("default", "w", 1, LEASE).await.unwrap().remove(0);
+        assert_eq!(held.task.attempts, attempt);
+        let before = now_ms();
+        let task = queue.fail(id, &held.token, &format!("boom {attempt}")).await.unwrap();
+        let after = now_ms();
+        assert_eq!(task.status, TaskStatus::Pending);
+        assert_eq!(task.last_error.as_deref(), Some(format!("boom {attempt}").as_str()));
+        assert!(
+            task.run_after >= before + full / 2 && task.run_after <= after + full,
+            "attempt {attempt}: run_after {} not in [{}, {}]",
+            task.run_after,
+            before + full / 2,
+            after + full
+        );
+        assert!(queue.claim("default", "w", 1, LEASE).await.unwrap().is_empty(), "not before the backoff");
+        tokio::time::sleep(Duration::from_millis((task.run_after - now_ms()).max(0) as u64 + 5)).await;
+    }
+    let held = queue.claim("default", "w", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(held.task.attempts, 3);
+    let task = queue.fail(id, &held.token, "boom 3").await.unwrap();
+    assert_eq!(task.status, TaskStatus::Dead);
+    assert!(task.completed_at.is_some());
+    assert_eq!(task.last_error.as_deref(), Some("boom 3"));
+    assert!(queue.claim("default", "w", 1, LEASE).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_lease_goes_back_to_pending_or_dead_when_no_attempts_are_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let once = queue.enqueue(NewTask::new("once", json!({})).max_attempts(1).priority(9)).await.unwrap().id;
+    let twice = queue.enqueue(NewTask::new("twice", json!({})).max_attempts(2)).await.unwrap().id;
+    assert_eq!(queue.claim("default", "crashed", 2, Duration::from_millis(30)).await.unwrap().len(), 2);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+
+    assert_eq!(queue.expire_leases().await.unwrap(), 2);
+    let dead = queue.get(once).await.unwrap();
+    assert_eq!(dead.status, TaskStatus::Dead);
+    assert_eq!(dead.last_error.as_deref(), Some("lease of crashed expired"));
+    assert_eq!(queue.get(twice).await.unwrap().status, TaskStatus::Pending);
+    let again = queue.claim("default", "w", 2, LEASE).await.unwrap();
+    assert_eq!(again.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![twice]);
+}
+
+#[tokio::test]
+async fn retry_revives_dead_failed_and_cancelled_tasks_and_purge_dead_deletes_only_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let mut dead = Vec::new();
+    for queue_name in ["a", "a", "b"] {
+        let id =
+            queue.enqueue(NewTask::new("k", json!({})).queue(queue_name).max_attempts(1)).await.unwrap().id;
+        let held = queue.claim(queue_name, "w", 1, LEASE).await.unwrap().remove(0);
+        assert_eq!(queue.fail(id, &held.token, "boom").await.unwrap().status, TaskStatus::Dead);
+        dead.push(id);
+    }
+    let failed = queue.enqueue(NewTask::new("k", json!({})).queue("c").dedup_key("c1")).await.unwrap().id;
+    let held = queue.claim("c", "w", 1, LEASE).await.unwrap().remove(0);
+    let task = queue.fail_permanently(failed, &held.token, "bad input").await.unwrap();
+    assert_eq!(task.status, TaskStatus::Failed);
+    let dup = queue.enqueue(NewTask::new("k", json!({})).queue("c").dedup_key("c1")).await.unwrap();
+    assert_eq!((dup.id, dup.deduplicated), (failed, true), "a failed task keeps its dedup key");
+    let cancelled = queue.enqueue(NewTask::new("k", json!({})).queue("c")).await.unwrap().id;
+    queue.cancel(cancelled).await.unwrap();
+    let pending = queue.enqueue(NewTask::new("k", json!({})).queue("c")).await.unwrap().id;
+
+    for id in [dead[0], failed, cancelled] {
+        let task = queue.retry(id).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Pending);
+        assert_eq!(task.attempts, 0);
+        assert!(task.run_after <= now_ms());
+        assert_eq!((task.completed_at, task.lease_token), (None, None));
+    }
+    let err = queue.retry(pending).await.unwrap_err();
+    assert_eq!(err.code(), "E4006");
+    assert_eq!(queue.retry(987_654).await.unwrap_err().code(), "E4002");
+
+    let before = task_count(&pool).await;
+    assert_eq!(queue.purge_dead(Some("b")).await.unwrap(), 1);
+    assert_eq!(queue.purge_dead(None).await.unwrap(), 1);
+    assert_eq!(queue.purge_dead(None).await.unwrap(), 0);
+    assert_eq!(task_count(&pool).await, before - 2);
+    assert_eq!(queue.get(dead[0]).await.unwrap().status, TaskStatus::Pending);
+    assert_eq!(queue.get(dead[1]).await.unwrap_err().code(), "E4002");
+}
+
+#[tokio::test]
+async fn purge_dead_deletes_in_chunks_until_none_are_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { batch_size: 4, ..QueueConfig::default() };
+    let (pool, queue) = queue_with(dir.path(), config).await;
+    let tasks = (0..10).map(|i| NewTask::new("k", json!(i)).max_attempts(1)).collect();
+    queue.enqueue_batch(tasks).await.unwrap();
+    let held = queue.claim("default", "w", 10, Duration::from_millis(1)).await.unwrap();
+    assert_eq!(held.len(), 10);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(queue.expire_leases().await.unwrap(), 10);
+    assert_eq!(queue.purge_dead(None).await.unwrap(), 10);
+    assert_eq!(task_count(&pool).await, 0);
+}
+
+#[tokio::test]
+async fn enqueue_batch_answers_in_order_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { batch_size: 7, ..QueueConfig::default() };
+    let (pool, queue) = queue_with(dir.path(), config).await;
+    let tasks = (0..30).map(|i| NewTask::new("k", json!({ "n": i }))).collect();
+    let answers = queue.enqueue_batch(tasks).await.unwrap();
+    assert_eq!(answers.len(), 30);
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(queue.get(answer.id).await.unwrap().payload, json!({ "n": i }));
+    }
+    assert!(answers.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(task_count(&pool).await, 30);
+}
+
+#[tokio::test]
+async fn list_pages_by_id_and_filters_by_queue_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let name = if i % 2 == 0 { "even" } else { "odd" };
+        ids.push(queue.enqueue(NewTask::new("k", json!(i)).queue(name)).await.unwrap().id);
+    }
+    queue.claim("even", "w", 1, LEASE).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let got = queue.list(None, None, page).await.unwrap();
+        assert!(got.items.len() <= 3);
+        seen.extend(got.items.iter().map(|t| t.id));
+        match got.next {
+            Some(next) => page = PageRequest::after(next, 3),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+
+    let even = queue.list(Some("even"), None, PageRequest::first(100)).await.unwrap();
+    assert_eq!(even.items.len(), 4);
+    assert_eq!(even.next, None);
+    let even_pending =
+        queue.list(Some("even"), Some(TaskStatus::Pending), PageRequest::first(100)).await.unwrap();
+    assert_eq!(even_pending.items.len(), 3);
+    let running = queue.list(None, Some(TaskStatus::Running), PageRequest::first(100)).await.unwrap();
+    assert_eq!(running.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![ids[0]]);
+    assert!(
+        queue.list(None, Some(TaskStatus::Dead), PageRequest::first(100)).await.unwrap().items.is_empty()
+    );
+    assert_eq!(queue.list(None, None, PageRequest::first(0)).await.unwrap_err().code(), "E6001");
+}
+
+#[tokio::test]
+async fn stats_count_every_state_and_the_tasks_ready_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    for _ in 0..3 {
+        queue.enqueue(NewTask::new("k", json!({}))).await.unwrap();
+    }
+    queue.enqueue(NewTask::new("k", json!({})).delay(Duration::from_secs(60))).await.unwrap();
+    queue.enqueue(NewTask::new("k", json!({})).queue("b")).await.unwrap();
+    let held = queue.claim("default", "w", 2, LEASE).await.unwrap();
+    queue.complete(held[0].task.id, &held[0].token, json!(null)).await.unwrap();
+
+    let stats = queue.stats().await.unwrap();
+    assert_eq!(stats.len(), 2);
+    let default = &stats[1];
+    assert_eq!(stats[0].queue, "b");
+    assert_eq!((stats[0].pending, stats[0].ready_now), (1, 1));
+    assert_eq!(default.queue, "default");
+    assert_eq!(
+        (default.pending, default.running, default.completed, default.dead, default.ready_now),
+        (2, 1, 1, 0, 1)
+    );
+    let json = serde_json::to_value(&stats).unwrap();
+    assert_eq!(json[1]["ready_now"], 1);
+}
+
+#[tokio::test]
+async fn enqueue_wakes_a_waiting_next_long_before_the_poll_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { poll_interval_ms: 10_000, ..QueueConfig::default() };
+    let (_pool, queue) = queue_with(dir.path(), config).await;
+    let waiting = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let claimed = queue.next("default", "w", 1, LEASE).await.unwrap();
+            (claimed, Instant::now())
+        })
+    };
+    // Let the worker find nothing and start waiting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished());
+    let enqueued_at = Instant::now();
+    let id = queue.enqueue(NewTask::new("wake", json!({}))).await.unwrap().id;
+    let (claimed, woke_at) = tokio::time::timeout(Duration::from_secs(20), waiting).await.unwrap().unwrap();
+    assert_eq!(claimed[0].task.id, id);
+    let latency = woke_at.duration_since(enqueued_at);
+    assert!(latency < Duration::from_secs(5), "woke after {latency:?}, the poll interval is 10 s");
+}
+
+#[tokio::test]
+async fn next_waits_for_a_delayed_task_without_waiting_for_the_poll_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { poll_interval_ms: 10_000, ..QueueConfig::default() };
+    let (_pool, queue) = queue_with(dir.path(), config).await;
+    let id =
+        queue.enqueue(NewTask::new("soon", json!({})).delay(Duration::from_millis(200))).await.unwrap().id;
+    let started = Instant::now();
+    let claimed = tokio::time::timeout(Duration::from_secs(20), queue.next("default", "w", 1, LEASE))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed[0].task.id, id);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_leaves_the_database_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    queue.enqueue(NewTask::new("ok", json!({}))).await.unwrap();
+    let before = task_count(&pool).await;
+
+    let err = queue.enqueue(NewTask::new("k", json!({})).priority(11)).await.unwrap_err();
+    assert_eq!(err.code(), "E6001");
+    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "priority"), "{err:?}");
+    for bad in [
+        NewTask::new("", json!({})),
+        NewTask::new("k", json!({})).queue(""),
+        NewTask::new("k", json!({})).max_attempts(0),
+    ] {
+        assert_eq!(queue.enqueue(bad).await.unwrap_err().code(), "E6001");
+    }
+    // A batch with one bad task writes nothing.
+    let batch = vec![NewTask::new("k", json!({})), NewTask::new("k", json!({})).priority(200)];
+    assert_eq!(queue.enqueue_batch(batch).await.unwrap_err().code(), "E6001");
+
+    // An unknown session or parent: the foreign keys refuse the row.
+    for bad in [NewTask::new("k", json!({})).session(4_040), NewTask::new("k", json!({})).parent(4_040)] {
+        let err = queue.enqueue(bad).await.unwrap_err();
+        assert_eq!(err.code(), "E4001");
+        assert_eq!(err.constraint(), Some(ConstraintKind::ForeignKey));
+        assert!(!err.hint().is_empty());
+    }
+
+    // A payload that is not JSON cannot be built through NewTask (it holds a Value), so
+    // the queue's own insert statement is run with one: CHECK (json_valid) refuses it.
+    let insert = strata_repo::statements()
+        .into_iter()
+        .find(|(name, _)| *name == "queue.insert_task")
+        .map(|(_, sql)| sql)
+        .unwrap();
+    let err = pool
+        .write(move |conn| {
+            let mut stmt = conn.prepare(insert)?;
+            let now = now_ms();
+            let id: i64 = stmt.query_row(
+                rusqlite::params![
+                    "default",
+                    "k",
+                    "{not json",
+                    5,
+                    3,
+                    now,
+                    None::<String>,
+                    None::<i64>,
+                    None::<i64>,
+                    now
+                ],
+                |r| r.get(0),
+            )?;
+            Ok(id)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E4001");
+    assert_eq!(err.constraint(), Some(ConstraintKind::Check));
+    assert!(!err.hint().is_empty());
+
+    assert_eq!(task_count(&pool).await, before);
+}
+
+#[tokio::test]
+async fn claim_refuses_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    assert_eq!(queue.claim("default", "w", 0, LEASE).await.unwrap_err().code(), "E6001");
+    assert_eq!(queue.claim("default", "w", 1_001, LEASE).await.unwrap_err().code(), "E6001");
+    assert_eq!(queue.claim("default", "", 1, LEASE).await.unwrap_err().code(), "E6001");
+    assert_eq!(queue.claim("default", "w", 1, Duration::ZERO).await.unwrap_err().code(), "E6001");
+    let bad = QueueConfig { batch_size: 0, ..QueueConfig::default() };
+    assert_eq!(Queue::new(queue_pool(&queue), bad).unwrap_err().code(), "E6001");
+}
+
+fn queue_pool(queue: &Queue) -> Pool {
+    queue.pool().clone()
+}
+
+#[test]
+fn task_status_round_trips_through_its_text() {
+    for status in TaskStatus::ALL {
+        assert_eq!(status.as_str().parse::<TaskStatus>().unwrap(), *status);
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
+    }
+    assert_eq!("done".parse::<TaskStatus>().unwrap_err().code(), "E6001");
+}
+
+#[test]
+fn queue_config_reads_a_partial_table_and_keeps_the_defaults() {
+    let config: QueueConfig = serde_json::from_value(json!({"poll_interval_ms": 250})).unwrap();
+    assert_eq!(config.poll_interval_ms, 250);
+    assert_eq!(config.lease_ms, 30_000);
+    assert_eq!(config.max_attempts, 3);
+    assert_eq!(config.batch_size, 500);
+    assert_eq!((config.retry_base_ms, config.retry_max_ms), (1_000, 3_600_000));
+    assert!(serde_json::from_value::<QueueConfig>(json!({"poll": 1})).is_err());
+}

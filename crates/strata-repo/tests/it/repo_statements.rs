@@ -1,0 +1,123 @@
+//! `strata_repo::statements()` lists every statement the orchestration repositories
+//! run, and a workload over all of them runs every one it lists (checked by watching
+//! the pool's statement hook), so the explain test sees the real statements.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use strata_pool::normalize_sql;
+use strata_repo::{
+    AgentState, Agents, Audit, AuditFilter, Checkpoints, Flags, KeyPageRequest, Memory, MemoryType, Metrics,
+    NewAuditEntry, NewMetric, PageRequest, Sessions, TaskState,
+};
+
+use crate::migrated;
+use crate::rows::task;
+
+const ORCHESTRATION: [&str; 8] =
+    ["sessions.", "agents.", "checkpoints.", "state.", "audit.", "memory.", "flags.", "metrics."];
+
+#[tokio::test]
+async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let t = task(&pool).await;
+    let seen: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    {
+        let seen = Arc::clone(&seen);
+        pool.set_statement_hook(Arc::new(move |timing| {
+            seen.lock().unwrap().insert(normalize_sql(timing.sql));
+        }))
+        .unwrap();
+    }
+    let page = PageRequest::first(10);
+
+    let sessions = Sessions::new(pool.clone());
+    let s = sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id;
+    sessions.get(s).await.unwrap();
+    sessions.list_by_user("app", "ann", page).await.unwrap();
+    sessions.list_by_status(strata_repo::SessionStatus::Created, page).await.unwrap();
+    sessions.update_state(s, json!(1)).await.unwrap();
+    sessions.update_metadata(s, json!(1)).await.unwrap();
+    sessions.activate(s).await.unwrap();
+
+    let agents = Agents::new(pool.clone());
+    let a = agents.spawn(t, Some(s), "w").await.unwrap().id;
+    agents.get(a).await.unwrap();
+    agents.set_state(a, AgentState::Failed).await.unwrap();
+    agents.update_resource_usage(a, json!({})).await.unwrap();
+    agents.list_by_task(t, page).await.unwrap();
+    agents.list_by_session(s, page).await.unwrap();
+
+    let checkpoints = Checkpoints::new(pool.clone());
+    checkpoints.save(t, 0, json!({}), Some(s)).await.unwrap();
+    checkpoints.latest(t).await.unwrap();
+    checkpoints.get(t, 0).await.unwrap();
+    checkpoints.list(t, page).await.unwrap();
+    sessions.delete(s).await.unwrap();
+
+    let state = TaskState::new(pool.clone());
+    state.set(t, "k", json!(1)).await.unwrap();
+    state.get(t, "k").await.unwrap();
+    state.keys(t, KeyPageRequest::first(10)).await.unwrap();
+    state.delete(t, "k").await.unwrap();
+
+    let audit = Audit::new(pool.clone());
+    let e = audit.append(NewAuditEntry::new("ann", "x").task(t)).await.unwrap().id;
+    audit.tail(0, 10).await.unwrap();
+    for filter in [
+        AuditFilter::default(),
+        AuditFilter { task_id: Some(t), ..AuditFilter::default() },
+        AuditFilter { actor: Some("ann".into()), ..AuditFilter::default() },
+        AuditFilter { action: Some("x".into()), ..AuditFilter::default() },
+        AuditFilter { since: Some(0), ..AuditFilter::default() },
+    ] {
+        audit.list(&filter, page).await.unwrap();
+    }
+    audit
+        .list(&AuditFilter { since: Some(0), ..AuditFilter::default() }, PageRequest::after(e, 10))
+        .await
+        .unwrap();
+
+    let memory = Memory::new(pool.clone());
+    memory.put("ns", "k", json!(1), MemoryType::Semantic, "ann").await.unwrap();
+    memory.get("ns", "k").await.unwrap();
+    memory.get_version("ns", "k", 1).await.unwrap();
+    memory.history("ns", "k", page).await.unwrap();
+    memory.list("ns", KeyPageRequest::first(10)).await.unwrap();
+    memory.delete("ns", "k", "ann").await.unwrap();
+
+    let flags = Flags::new(pool.clone());
+    flags.set("f", json!(1), None, "ann").await.unwrap();
+    flags.get("f").await.unwrap();
+    flags.list(KeyPageRequest::first(10)).await.unwrap();
+    flags.delete("f", "ann").await.unwrap();
+
+    let metrics = Metrics::new(pool.clone());
+    let m = metrics.record(NewMetric::at(1, "m", 1.0)).await.unwrap();
+    metrics.record_batch(vec![NewMetric::at(2, "m", 2.0)]).await.unwrap();
+    metrics.range("m", 0, 10, PageRequest::after(m, 10)).await.unwrap();
+    metrics.aggregate("m", 0, 10).await.unwrap();
+    metrics.purge_before(0).await.unwrap();
+
+    let listed: BTreeSet<String> = strata_repo::statements()
+        .iter()
+        .filter(|(name, _)| ORCHESTRATION.iter().any(|prefix| name.starts_with(prefix)))
+        .map(|(_, sql)| normalize_sql(sql))
+        .collect();
+    let all_listed: BTreeSet<String> =
+        strata_repo::statements().iter().map(|(_, sql)| normalize_sql(sql)).collect();
+    let seen = seen.lock().unwrap().clone();
+    let unlisted: Vec<&String> =
+        seen.iter().filter(|sql| !is_control(sql) && !all_listed.contains(*sql)).collect();
+    assert!(unlisted.is_empty(), "statements run but not listed in statements(): {unlisted:#?}");
+    let never_run: Vec<&String> = listed.difference(&seen).collect();
+    assert!(never_run.is_empty(), "listed statements the workload never ran: {never_run:#?}");
+}
+
+/// Transaction control the pool issues around every closure.
+fn is_control(sql: &str) -> bool {
+    let first = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    matches!(first.as_str(), "BEGIN" | "COMMIT" | "END" | "SAVEPOINT" | "RELEASE" | "ROLLBACK" | "PRAGMA")
+}
