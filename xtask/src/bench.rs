@@ -2,7 +2,11 @@
 //!
 //! Every bench that matters runs beside a raw-rusqlite baseline of the same work; this
 //! module owns the list of those comparisons ([`COMPARISONS`]) with their targets, reads
-//! criterion's `estimates.json` files and renders one table row per comparison. A
+//! criterion's `estimates.json` files and renders one table row per comparison. Under
+//! the table come the seconds per GiB of the benches over a large file ([`PER_GIB`],
+//! sized by the byte throughput in criterion's `benchmark.json`) and the commit latency
+//! of a writer during a backup, which `benches/ops.rs` writes to
+//! `target/bench-ops-latency.json` because it is not a criterion measurement. A
 //! missing result is reported as "not run", never a crash. The report measures; it
 //! does not gate: a missed target is shown as FAIL and the task still succeeds.
 
@@ -65,13 +69,48 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw_loop",
         target: Target::SpeedupAtLeast(3.0),
     },
+    // Issue 5 sets no bar for the backup: besides the copy it runs integrity_check
+    // on the copy and hashes it, which `cp` (with an fsync) does not do; the ratio
+    // is reported, and the latency section shows what the backup costs a writer.
+    Comparison { group: "backup_1gb", strata: "strata_backup", baseline: "cp", target: Target::None },
+    // The same PRAGMA on the same file; everything else check_path reads (page
+    // counts, schema version, foreign_key_check, file sizes) costs next to nothing
+    // on a file of this shape, so strata may add at most 10 %.
+    Comparison {
+        group: "check_1gb",
+        strata: "quick_check",
+        baseline: "raw_quick_check",
+        target: Target::RatioAtMost(1.10),
+    },
+    Comparison {
+        group: "check_1gb",
+        strata: "integrity_check",
+        baseline: "raw_integrity_check",
+        target: Target::RatioAtMost(1.10),
+    },
 ];
 
-/// The command whose results the report reads; extra arguments are appended.
-const BENCH_COMMAND: &[&str] = &["bench", "-p", "strata", "--bench", "pool"];
+/// The functions (group, function) whose time is also shown per GiB of the file
+/// they work on: the size is criterion's byte throughput of the function.
+pub const PER_GIB: &[(&str, &str)] = &[
+    ("backup_1gb", "strata_backup"),
+    ("backup_1gb", "cp"),
+    ("check_1gb", "quick_check"),
+    ("check_1gb", "raw_quick_check"),
+    ("check_1gb", "integrity_check"),
+    ("check_1gb", "raw_integrity_check"),
+];
+
+/// The command whose results the report reads; extra arguments are appended (a
+/// filter such as `check_1gb` runs only the matching groups of both benches).
+const BENCH_COMMAND: &[&str] = &["bench", "-p", "strata", "--bench", "pool", "--bench", "ops"];
 
 /// The report's file name inside the target directory.
 const REPORT_FILE: &str = "bench-report.md";
+
+/// The writer's commit latency during a backup, written by `benches/ops.rs` inside the
+/// target directory.
+pub const LATENCY_FILE: &str = "bench-ops-latency.json";
 
 /// `cargo xtask bench [--report-only] [ARGS]...` for the project at `root`.
 pub fn run(root: &Path, args: &[String]) -> Result {
@@ -99,7 +138,8 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     };
 
     let target_dir = target_dir(root);
-    let report = render_report(&criterion_dir(&target_dir), COMPARISONS, fresh_since);
+    let mut report = render_report(&criterion_dir(&target_dir), COMPARISONS, fresh_since);
+    report.push_str(&render_latency(&target_dir.join(LATENCY_FILE), fresh_since));
     let path = target_dir.join(REPORT_FILE);
     fs::create_dir_all(&target_dir).map_err(|e| format!("cannot create {}: {e}", target_dir.display()))?;
     fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -158,7 +198,135 @@ pub fn render_report(
         "\n{} passed, {} failed, {} reported without a target, {} not run.",
         tally.passed, tally.failed, tally.reported, tally.not_run
     );
+    let _ = writeln!(out, "\nPer GiB of the file worked on (mean time over the size of the bench's file):\n");
+    for (group, function) in PER_GIB {
+        let estimate = read_estimate(criterion_dir, group, function, fresh_since);
+        let _ = writeln!(
+            out,
+            "- {group}/{function}: {}",
+            per_gib_cell(criterion_dir, group, function, &estimate)
+        );
+    }
     out
+}
+
+/// `2.10 s per GiB (1024 MiB file)`, or why there is no such figure.
+fn per_gib_cell(criterion_dir: &Path, group: &str, function: &str, estimate: &Estimate) -> String {
+    let Some(nanos) = estimate.nanos() else { return estimate.cell() };
+    let Some(bytes) = read_throughput_bytes(criterion_dir, group, function) else {
+        return format!("{} (no byte throughput in benchmark.json)", format_time(nanos));
+    };
+    let per_gib = nanos * (1u64 << 30) as f64 / bytes as f64;
+    let stale = if estimate.is_stale() { " (earlier run)" } else { "" };
+    format!("{} per GiB ({} MiB file){stale}", format_time(per_gib), bytes >> 20)
+}
+
+/// The bytes one iteration works on: `throughput.Bytes` of criterion's `benchmark.json`.
+fn read_throughput_bytes(criterion_dir: &Path, group: &str, function: &str) -> Option<u64> {
+    let path = criterion_dir
+        .join(criterion_dir_name(group))
+        .join(criterion_dir_name(function))
+        .join("new")
+        .join("benchmark.json");
+    let json = serde_json::from_str::<serde_json::Value>(&fs::read_to_string(path).ok()?).ok()?;
+    json.pointer("/throughput/Bytes").and_then(serde_json::Value::as_u64).filter(|&b| b > 0)
+}
+
+/// The report's section on the commit latency of a writer during a backup, from the
+/// file `benches/ops.rs` writes: p99 (and p50) with the backup running and without.
+pub fn render_latency(path: &Path, fresh_since: Option<SystemTime>) -> String {
+    const TITLE: &str = "Writer commit latency during a backup (backup_1gb)";
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return format!("\n{TITLE}: not run (no {}).\n", path.display());
+        }
+        Err(e) => return format!("\n{TITLE}: unreadable ({}: {e}).\n", path.display()),
+    };
+    let Some(latency) = Latency::parse(&text) else {
+        return format!("\n{TITLE}: unreadable ({}: missing or invalid figures).\n", path.display());
+    };
+    let stale = fresh_since.is_some_and(|since| {
+        let written = fs::metadata(path).and_then(|m| m.modified()).ok();
+        written.is_none_or(|written| written + Duration::from_secs(1) < since)
+    });
+    let micros = |us: f64| format_time(us * 1e3);
+    let mut out = format!(
+        "\n{TITLE}{}:\n\n\
+         - p99 {} with the backup, {} without ({:.2}× as long); p50 {} and {}\n\
+         - {} and {} commits of one row, one every {}, over a {} backup of a {} MiB file\n",
+        if stale { " (earlier run)" } else { "" },
+        micros(latency.with.p99_us),
+        micros(latency.without.p99_us),
+        latency.with.p99_us / latency.without.p99_us,
+        micros(latency.with.p50_us),
+        micros(latency.without.p50_us),
+        latency.with.commits,
+        latency.without.commits,
+        micros(latency.write_every_us),
+        format_time(latency.backup_secs * 1e9),
+        latency.fixture_mb,
+    );
+    if !latency.stages.is_empty() {
+        let stages: Vec<String> = latency
+            .stages
+            .iter()
+            .map(|(stage, secs)| format!("{stage} {}", format_time(secs * 1e9)))
+            .collect();
+        let _ = writeln!(out, "- the backup's stages: {}", stages.join(", "));
+    }
+    out
+}
+
+/// The figures of `bench-ops-latency.json` the report shows.
+#[derive(Debug, Clone, PartialEq)]
+struct Latency {
+    fixture_mb: u64,
+    write_every_us: f64,
+    backup_secs: f64,
+    stages: Vec<(String, f64)>,
+    with: Commits,
+    without: Commits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Commits {
+    commits: u64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+impl Latency {
+    fn parse(text: &str) -> Option<Latency> {
+        let json = serde_json::from_str::<serde_json::Value>(text).ok()?;
+        let positive = |pointer: &str| json.pointer(pointer)?.as_f64().filter(|v| v.is_finite() && *v > 0.0);
+        let commits = |side: &str| {
+            Some(Commits {
+                commits: json.pointer(&format!("/{side}/commits"))?.as_u64()?,
+                p50_us: positive(&format!("/{side}/p50_us"))?,
+                p99_us: positive(&format!("/{side}/p99_us"))?,
+            })
+        };
+        // In the bench's order: copy, verify, hash. Optional; shown when present.
+        let stages = json
+            .get("backup_stages")
+            .and_then(serde_json::Value::as_array)
+            .map(|stages| {
+                let stage = |s: &serde_json::Value| {
+                    Some((s.get("stage")?.as_str()?.to_string(), s.get("secs")?.as_f64()?))
+                };
+                stages.iter().filter_map(stage).collect()
+            })
+            .unwrap_or_default();
+        Some(Latency {
+            fixture_mb: json.get("fixture_mb")?.as_u64()?,
+            write_every_us: positive("/write_every_us")?,
+            backup_secs: positive("/backup_secs")?,
+            stages,
+            with: commits("with_backup")?,
+            without: commits("without_backup")?,
+        })
+    }
 }
 
 /// The directory criterion writes into: `$CRITERION_HOME`, else `<target>/criterion`.
@@ -396,7 +564,7 @@ mod tests {
         write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
 
         let report = render_report(criterion, COMPARISONS, None);
-        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 5);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 8);
         assert_eq!(
             row(&report, "point_read_1m", "pool_batched"),
             "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | ratio ≤ 1.10 | PASS |"
@@ -419,7 +587,7 @@ mod tests {
              | speedup ≥ 3.0× | PASS |"
         );
         assert!(
-            report.contains("\n2 passed, 1 failed, 1 reported without a target, 1 not run.\n"),
+            report.contains("\n2 passed, 1 failed, 1 reported without a target, 4 not run.\n"),
             "{report}"
         );
     }
@@ -441,7 +609,8 @@ mod tests {
         );
         assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
         let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
-        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 5 not run."), "{empty}");
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 8 not run."), "{empty}");
+        assert!(empty.contains("\n- check_1gb/quick_check: not run\n"), "{empty}");
     }
 
     #[test]
@@ -458,6 +627,97 @@ mod tests {
         let report =
             render_report(dir.path(), COMPARISONS, Some(SystemTime::now() - Duration::from_secs(60)));
         assert!(row(&report, "point_read_1m", "pool_batched").ends_with("| PASS |"), "{report}");
+    }
+
+    fn write_throughput(criterion_dir: &Path, group: &str, function: &str, bytes: u64) {
+        let dir = criterion_dir.join(group).join(function).join("new");
+        fs::create_dir_all(&dir).expect("create benchmark dir");
+        let json = format!(
+            "{{\"group_id\":\"{group}\",\"function_id\":\"{function}\",\"value_str\":null,\
+             \"throughput\":{{\"Bytes\":{bytes}}},\"full_id\":\"{group}/{function}\"}}"
+        );
+        fs::write(dir.join("benchmark.json"), json).expect("write benchmark.json");
+    }
+
+    #[test]
+    fn the_ops_rows_compare_backup_with_cp_and_checks_with_raw_and_show_time_per_gib() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let criterion = dir.path();
+        write_estimate(criterion, "backup_1gb", "strata_backup", 8.0e9);
+        write_estimate(criterion, "backup_1gb", "cp", 2.0e9);
+        write_throughput(criterion, "backup_1gb", "strata_backup", 1 << 30);
+        write_estimate(criterion, "check_1gb", "quick_check", 1.05e9);
+        write_estimate(criterion, "check_1gb", "raw_quick_check", 1.0e9);
+        write_throughput(criterion, "check_1gb", "quick_check", 64 << 20);
+        write_estimate(criterion, "check_1gb", "integrity_check", 1.5e9);
+
+        let report = render_report(criterion, COMPARISONS, None);
+        assert_eq!(
+            row(&report, "backup_1gb", "strata_backup"),
+            "| backup_1gb | strata_backup | cp | 8.00 s | 2.00 s | ratio 4.00 | — | reported |"
+        );
+        assert_eq!(
+            row(&report, "check_1gb", "quick_check"),
+            "| check_1gb | quick_check | raw_quick_check | 1.05 s | 1.00 s | ratio 1.05 | ratio ≤ 1.10 | PASS |"
+        );
+        assert!(row(&report, "check_1gb", "integrity_check").ends_with("| — | ratio ≤ 1.10 | not run |"));
+        assert!(
+            report.contains("\n- backup_1gb/strata_backup: 8.00 s per GiB (1024 MiB file)\n"),
+            "{report}"
+        );
+        assert!(report.contains("\n- check_1gb/quick_check: 16.8 s per GiB (64 MiB file)\n"), "{report}");
+        assert!(
+            report.contains("\n- backup_1gb/cp: 2.00 s (no byte throughput in benchmark.json)\n"),
+            "{report}"
+        );
+        assert!(report.contains("\n- check_1gb/raw_integrity_check: not run\n"), "{report}");
+    }
+
+    const LATENCY_JSON: &str = r#"{
+        "backup_secs": 8.5,
+        "backup_stages": [
+            {"stage": "copy", "secs": 5.0}, {"stage": "verify", "secs": 2.0}, {"stage": "hash", "secs": 1.5}
+        ],
+        "fixture_mb": 1024,
+        "with_backup": {"commits": 8000, "max_us": 30000.0, "p50_us": 80.0, "p99_us": 4000.0},
+        "without_backup": {"commits": 8400, "max_us": 1500.0, "p50_us": 50.0, "p99_us": 125.0},
+        "write_every_us": 1000,
+        "written_at_unix": 1
+    }"#;
+
+    #[test]
+    fn the_latency_section_shows_p99_with_and_without_a_backup() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(LATENCY_FILE);
+        fs::write(&path, LATENCY_JSON).expect("write latency json");
+        let section = render_latency(&path, None);
+        assert!(
+            section.contains(
+                "- p99 4.00 ms with the backup, 125 µs without (32.00× as long); p50 80.0 µs and 50.0 µs\n"
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains("- 8000 and 8400 commits of one row, one every 1.00 ms, over a 8.50 s backup of a 1024 MiB file\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains("- the backup's stages: copy 5.00 s, verify 2.00 s, hash 1.50 s\n"),
+            "{section}"
+        );
+        let later = SystemTime::now() + Duration::from_secs(60);
+        assert!(render_latency(&path, Some(later)).contains("(backup_1gb) (earlier run):"));
+    }
+
+    #[test]
+    fn a_missing_or_broken_latency_file_is_reported_not_a_crash() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(LATENCY_FILE);
+        assert!(render_latency(&path, None).contains("(backup_1gb): not run (no "));
+        fs::write(&path, r#"{"fixture_mb": 64, "with_backup": {}}"#).expect("write latency json");
+        assert!(render_latency(&path, None).contains("(backup_1gb): unreadable ("));
+        fs::write(&path, "not json").expect("write latency json");
+        assert!(render_latency(&path, None).contains("(backup_1gb): unreadable ("));
     }
 
     #[test]

@@ -19,7 +19,7 @@ tasks:
   tidy                     check the layer rule, `//!` headers, ignored tests and migration names
   codegen [--check]        write docs/errors.md from strata_core::CATALOG (--check: fail when stale)
   bench [--report-only] [ARGS]...
-                           run `cargo bench -p strata --bench pool ARGS...`, then write
+                           run `cargo bench -p strata --bench pool --bench ops ARGS...`, then write
                            target/bench-report.md (--report-only: skip the run)";
 
 fn main() -> ExitCode {
