@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub use strata_core::{
     self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, Result, RetryPolicy,
 };
+pub mod demo;
+
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
 pub use strata_repo as repo;

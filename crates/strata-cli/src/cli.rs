@@ -32,6 +32,17 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// A tour of every layer on the database: migrate, flags, sessions, a queue
+    /// workload with failures drained by workers, a verified backup, a full check,
+    /// query statistics and index advice; ends with a report. Safe to run again.
+    Demo {
+        /// Tasks to enqueue.
+        #[arg(long, default_value_t = 2_000)]
+        tasks: usize,
+        /// Concurrent workers.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
     /// Create the database if missing, open it with strata's PRAGMAs and apply the
     /// reference migrations.
     Init,
@@ -69,6 +80,16 @@ pub enum Command {
     },
     /// Sizes, rows per table, query statistics and pool metrics.
     Stats,
+    /// The task queue: counts per queue and state, listing, and the operator's retry,
+    /// cancel and purge of dead tasks (audited). Needs an existing database.
+    Queue(crate::queue::QueueArgs),
+    /// The audit log: list with filters and paging, or tail (and follow) it. Needs an
+    /// existing database.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
+    /// Feature flags: list, get, and set (audited). Needs an existing database; `set`
+    /// does not create one.
+    Flags(crate::flags::FlagsArgs),
     /// Index recommendations with the plan before and after.
     Advise {
         /// A query to advise on (repeatable) [default: the slowest SELECTs of the

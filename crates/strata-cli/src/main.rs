@@ -6,12 +6,16 @@
 //! 3 failure, with the error's code and hint printed.
 
 mod advise;
+mod audit;
 mod backup;
 mod check;
 mod cli;
+mod demo;
+mod flags;
 mod init;
 mod migrate;
 mod output;
+mod queue;
 mod schema;
 mod stats;
 
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let config = cli.config()?;
         match &cli.command {
+            Command::Demo { tasks, workers } => demo::run(*tasks, *workers, &config, &out).await,
             Command::Init => init::run(&config, &out).await,
             Command::Migrate(command) => migrate::run(command, &config, &out).await,
             Command::Schema(command) => schema::run(command, &config, &out).await,
@@ -45,6 +50,9 @@ fn main() -> ExitCode {
             Command::Recover { from } => backup::recover(from.as_deref(), &config, &out).await,
             Command::Stats => stats::run(&config, &out).await,
             Command::Advise { queries } => advise::run(queries, &config, &out).await,
+            Command::Queue(args) => queue::run(args, &config, &out).await,
+            Command::Audit(command) => audit::run(command, cli.json, &config, &out).await,
+            Command::Flags(args) => flags::run(args, &config, &out).await,
         }
     });
     match result {

@@ -2,10 +2,14 @@
 //! test runs the real binary in its own temp directory.
 
 mod advise;
+mod audit;
 mod backup;
 mod check;
+mod demo;
+mod flags;
 mod init;
 mod migrate;
+mod queue;
 mod schema;
 
 use std::path::Path;

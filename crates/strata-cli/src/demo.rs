@@ -1,0 +1,83 @@
+//! `strata demo`: runs the tour of `strata::demo` on the database and prints each step
+//! as it finishes (stderr, so that `--json` stays one document on stdout), then the
+//! report: what each layer did and how long it took.
+
+use std::fmt::Write as _;
+
+use strata::Config;
+use strata::demo::{self, DemoOptions, DemoReport, Step};
+
+use crate::check::bytes;
+use crate::output::{Outcome, Output};
+
+/// Runs `strata demo`.
+pub async fn run(tasks: usize, workers: usize, config: &Config, out: &Output) -> strata::Result<Outcome> {
+    let options = DemoOptions { tasks, workers, ..DemoOptions::default() };
+    let report = demo::run(config, options, |step: &Step| {
+        eprintln!("  [{:>13}] {:>6} ms  {}", step.layer, step.ms, step.what);
+    })
+    .await?;
+    out.print(&report, render);
+    // A warning (little free disk, say) is in the report; only data at risk is exit 1.
+    let critical = report.health.status == strata::ops::Status::Critical;
+    Ok(if critical { Outcome::Problems } else { Outcome::Success })
+}
+
+fn render(r: &DemoReport) -> String {
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(text, "strata demo on {} (run {})", r.path, r.run);
+    let rows = r.steps.iter().map(|s| vec![s.layer.to_string(), s.ms.to_string(), s.what.clone()]);
+    let _ = writeln!(text, "{}", crate::output::table(&["layer", "ms", "what"], rows));
+    let q = &r.queue;
+    let _ = writeln!(
+        text,
+        "queue: {} enqueued, {} claims, {} completed, {} failures, {} dead, {:.0} tasks/s",
+        q.enqueued, q.claims, q.completed, q.failures, q.dead, q.tasks_per_sec
+    );
+    let _ = writeln!(
+        text,
+        "pool: {} writes in {} commits ({:.1} writes per commit), {} busy retries",
+        r.pool.writes,
+        r.pool.commits,
+        r.pool.writes as f64 / r.pool.commits.max(1) as f64,
+        r.pool.busy_retries
+    );
+    let _ = writeln!(
+        text,
+        "backup: {} ({}, sha256 {}…)",
+        r.backup.path.display(),
+        bytes(r.backup.manifest.size_bytes),
+        &r.backup.manifest.sha256[..12.min(r.backup.manifest.sha256.len())]
+    );
+    let _ = writeln!(text, "slowest statements (total time):");
+    for s in r.top_statements.iter().take(5) {
+        let _ = writeln!(
+            text,
+            "  {:>8.1} ms  {:>6}x  p99 {:>6.2} ms  {}",
+            s.total_ms,
+            s.count,
+            s.p99_ms,
+            one_line(&s.sql)
+        );
+    }
+    if r.advice.indexes.is_empty() {
+        let _ = writeln!(text, "index advice: none needed, every statement above uses an index");
+    } else {
+        let _ = writeln!(text, "index advice:");
+        for index in &r.advice.indexes {
+            let _ = writeln!(text, "  {}", index.create_sql);
+        }
+    }
+    let _ = writeln!(text, "done in {} ms; run it again: the set-up is idempotent", r.total_ms);
+    text
+}
+
+/// The SQL on one line, cut at 90 characters.
+fn one_line(sql: &str) -> String {
+    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(90) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}

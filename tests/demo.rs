@@ -1,0 +1,48 @@
+//! `strata::demo`, the tour behind `strata demo`: a run drains its workload with the
+//! expected completions, retries and dead letters, backs up, checks, and a second
+//! run on the same file works too.
+
+use strata::Config;
+use strata::demo::{self, DemoOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_drains_its_workload_backs_up_checks_and_runs_again_on_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_path(dir.path().join("strata.db"));
+    config.monitor.free_disk_warn_mb = 0;
+    config.monitor.free_disk_critical_mb = 0;
+    let options = DemoOptions { tasks: 200, workers: 3, sessions: 5, claim_batch: 8 };
+
+    let first = demo::run(&config, options, |_| {}).await.unwrap();
+    assert!(first.created);
+    // Every 50th task fails for good (3 attempts), every other 10th fails once.
+    assert_eq!(first.queue.dead, 4);
+    assert_eq!(first.queue.completed, 196);
+    assert_eq!(first.queue.failures, 4 * 3 + 16);
+    assert_eq!(first.queue.claims, 200 + 4 * 2 + 16);
+    assert!(first.pool.commits < first.pool.writes, "group commit merges the workers' writes");
+    assert!(first.backup.manifest.verification.ok);
+    assert!(first.backup.path.exists());
+    assert_eq!(first.health.status, strata::ops::Status::Ok, "{:?}", first.health.findings);
+    assert!(!first.top_statements.is_empty());
+    for layer in ["strata-schema", "strata-repo", "strata-pool", "strata-ops"] {
+        assert!(first.steps.iter().any(|s| s.layer == layer), "a step of {layer}");
+    }
+
+    let second = demo::run(&config, options, |_| {}).await.unwrap();
+    assert!(!second.created);
+    assert_eq!(second.queue.completed, 196, "a second run does its own workload");
+    let stats = second.queue.stats.unwrap();
+    assert_eq!((stats.completed, stats.dead, stats.pending, stats.running), (392, 8, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_refuses_nonsense_sizes_before_touching_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::for_path(dir.path().join("strata.db"));
+    let options = DemoOptions { workers: 0, ..DemoOptions::default() };
+    let err = demo::run(&config, options, |_| {}).await.unwrap_err();
+    assert_eq!(err.code(), "E6001");
+    assert!(err.to_string().contains("workers"), "{err}");
+    assert!(!config.path.exists());
+}
