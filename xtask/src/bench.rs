@@ -6,15 +6,19 @@
 //! the table come the seconds per GiB of the benches over a large file ([`PER_GIB`],
 //! sized by the byte throughput in criterion's `benchmark.json`) and the commit latency
 //! of a writer during a backup, which `benches/ops.rs` writes to
-//! `target/bench-ops-latency.json` because it is not a criterion measurement. A
-//! missing result is reported as "not run", never a crash. The report measures; it
-//! does not gate: a missed target is shown as FAIL and the task still succeeds.
+//! `target/bench-ops-latency.json` because it is not a criterion measurement; the jobs
+//! per second of the queue benches ([`RATES`], from criterion's element throughput);
+//! and the queue's p99 latencies (a claim among 10k and among 1M finished tasks, a
+//! task point read from 10 concurrent readers), which `benches/queue.rs` writes to
+//! `target/bench-queue-latency.json`. A missing result is reported as "not run", never
+//! a crash. The report measures; it does not gate: a missed target is shown as FAIL
+//! and the task still succeeds.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::Result;
 
@@ -88,7 +92,50 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw_integrity_check",
         target: Target::RatioAtMost(1.10),
     },
+    // Issue 4: the queue end to end (enqueue, claim, complete) with 4 workers against a
+    // raw loop of the same statements on one connection; the absolute jobs per second
+    // are held to their own targets in the rates section ([`RATES`]).
+    Comparison {
+        group: "queue_jobs",
+        strata: "strata_single",
+        baseline: "raw_single",
+        target: Target::RatioAtMost(1.5),
+    },
+    Comparison {
+        group: "queue_jobs",
+        strata: "strata_batch100",
+        baseline: "raw_batch100",
+        target: Target::RatioAtMost(1.5),
+    },
 ];
+
+/// A function whose throughput (criterion's elements per iteration over its mean
+/// time) the report shows per second, with the least that counts as good enough.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// The criterion group, such as `queue_jobs`.
+    pub group: &'static str,
+    /// The function, such as `strata_batch100`.
+    pub function: &'static str,
+    /// What one element is, such as `jobs`.
+    pub unit: &'static str,
+    /// The fewest elements per second that pass; `None` is reported without a bar.
+    pub at_least: Option<f64>,
+}
+
+/// Every rate the report shows, in order: issue 4's jobs per second, the raw loops
+/// beside them for reference.
+pub const RATES: &[Rate] = &[
+    Rate { group: "queue_jobs", function: "strata_batch100", unit: "jobs", at_least: Some(50_000.0) },
+    Rate { group: "queue_jobs", function: "strata_single", unit: "jobs", at_least: Some(10_000.0) },
+    Rate { group: "queue_jobs", function: "raw_batch100", unit: "jobs", at_least: None },
+    Rate { group: "queue_jobs", function: "raw_single", unit: "jobs", at_least: None },
+];
+
+/// Issue 4's bar for the p99 of a claim among 1M finished tasks over the p99 among 10k.
+pub const CLAIM_P99_RATIO_AT_MOST: f64 = 2.0;
+/// Issue 4's bar for the p99 of a task point read (µs, exclusive).
+pub const POINT_READ_P99_BELOW_US: f64 = 1_000.0;
 
 /// The functions (group, function) whose time is also shown per GiB of the file
 /// they work on: the size is criterion's byte throughput of the function.
@@ -103,7 +150,8 @@ pub const PER_GIB: &[(&str, &str)] = &[
 
 /// The command whose results the report reads; extra arguments are appended (a
 /// filter such as `check_1gb` runs only the matching groups of both benches).
-const BENCH_COMMAND: &[&str] = &["bench", "-p", "strata", "--bench", "pool", "--bench", "ops"];
+const BENCH_COMMAND: &[&str] =
+    &["bench", "-p", "strata", "--bench", "pool", "--bench", "ops", "--bench", "queue"];
 
 /// The report's file name inside the target directory.
 const REPORT_FILE: &str = "bench-report.md";
@@ -111,6 +159,10 @@ const REPORT_FILE: &str = "bench-report.md";
 /// The writer's commit latency during a backup, written by `benches/ops.rs` inside the
 /// target directory.
 pub const LATENCY_FILE: &str = "bench-ops-latency.json";
+
+/// The queue's claim and point-read latencies, written by `benches/queue.rs` inside the
+/// target directory, one section per criterion group.
+pub const QUEUE_LATENCY_FILE: &str = "bench-queue-latency.json";
 
 /// `cargo xtask bench [--report-only] [ARGS]...` for the project at `root`.
 pub fn run(root: &Path, args: &[String]) -> Result {
@@ -140,6 +192,8 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     let target_dir = target_dir(root);
     let mut report = render_report(&criterion_dir(&target_dir), COMPARISONS, fresh_since);
     report.push_str(&render_latency(&target_dir.join(LATENCY_FILE), fresh_since));
+    report.push_str(&render_rates(&criterion_dir(&target_dir), RATES, fresh_since));
+    report.push_str(&render_queue_latency(&target_dir.join(QUEUE_LATENCY_FILE), fresh_since));
     let path = target_dir.join(REPORT_FILE);
     fs::create_dir_all(&target_dir).map_err(|e| format!("cannot create {}: {e}", target_dir.display()))?;
     fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -213,7 +267,7 @@ pub fn render_report(
 /// `2.10 s per GiB (1024 MiB file)`, or why there is no such figure.
 fn per_gib_cell(criterion_dir: &Path, group: &str, function: &str, estimate: &Estimate) -> String {
     let Some(nanos) = estimate.nanos() else { return estimate.cell() };
-    let Some(bytes) = read_throughput_bytes(criterion_dir, group, function) else {
+    let Some(bytes) = read_throughput(criterion_dir, group, function, "Bytes") else {
         return format!("{} (no byte throughput in benchmark.json)", format_time(nanos));
     };
     let per_gib = nanos * (1u64 << 30) as f64 / bytes as f64;
@@ -221,15 +275,16 @@ fn per_gib_cell(criterion_dir: &Path, group: &str, function: &str, estimate: &Es
     format!("{} per GiB ({} MiB file){stale}", format_time(per_gib), bytes >> 20)
 }
 
-/// The bytes one iteration works on: `throughput.Bytes` of criterion's `benchmark.json`.
-fn read_throughput_bytes(criterion_dir: &Path, group: &str, function: &str) -> Option<u64> {
+/// The bytes or elements one iteration works on: `throughput.<kind>` (`Bytes`,
+/// `Elements`) of criterion's `benchmark.json`.
+fn read_throughput(criterion_dir: &Path, group: &str, function: &str, kind: &str) -> Option<u64> {
     let path = criterion_dir
         .join(criterion_dir_name(group))
         .join(criterion_dir_name(function))
         .join("new")
         .join("benchmark.json");
     let json = serde_json::from_str::<serde_json::Value>(&fs::read_to_string(path).ok()?).ok()?;
-    json.pointer("/throughput/Bytes").and_then(serde_json::Value::as_u64).filter(|&b| b > 0)
+    json.pointer(&format!("/throughput/{kind}")).and_then(serde_json::Value::as_u64).filter(|&n| n > 0)
 }
 
 /// The report's section on the commit latency of a writer during a backup, from the
@@ -276,6 +331,147 @@ pub fn render_latency(path: &Path, fresh_since: Option<SystemTime>) -> String {
         let _ = writeln!(out, "- the backup's stages: {}", stages.join(", "));
     }
     out
+}
+
+/// The report's section on throughput: each of `rates` per second (criterion's element
+/// throughput of the function over its mean time), against its bar.
+pub fn render_rates(criterion_dir: &Path, rates: &[Rate], fresh_since: Option<SystemTime>) -> String {
+    let mut out = String::from("\nThroughput (elements per iteration over the mean time):\n\n");
+    for rate in rates {
+        let estimate = read_estimate(criterion_dir, rate.group, rate.function, fresh_since);
+        let _ = writeln!(
+            out,
+            "- {}/{}: {}",
+            rate.group,
+            rate.function,
+            rate_cell(criterion_dir, rate, &estimate)
+        );
+    }
+    out
+}
+
+/// `61,234 jobs/s (target ≥ 50,000 jobs/s): PASS`, or why there is no such figure.
+fn rate_cell(criterion_dir: &Path, rate: &Rate, estimate: &Estimate) -> String {
+    let Some(nanos) = estimate.nanos() else { return estimate.cell() };
+    let Some(elements) = read_throughput(criterion_dir, rate.group, rate.function, "Elements") else {
+        return format!("{} (no element throughput in benchmark.json)", format_time(nanos));
+    };
+    let per_sec = elements as f64 * 1e9 / nanos;
+    let unit = rate.unit;
+    let mut cell =
+        format!("{} {unit}/s ({elements} {unit} in {})", format_count(per_sec), format_time(nanos));
+    if let Some(least) = rate.at_least {
+        let outcome = if per_sec >= least { Outcome::Pass } else { Outcome::Fail };
+        let _ = write!(
+            cell,
+            ", target ≥ {} {unit}/s: {}",
+            format_count(least),
+            outcome.cell(estimate.is_stale())
+        );
+    } else if estimate.is_stale() {
+        cell.push_str(" (earlier run)");
+    }
+    cell
+}
+
+/// The report's section on the queue's latencies, from the file `benches/queue.rs`
+/// writes: the p99 of a one-job claim among many finished tasks over the p99 among few
+/// (at most [`CLAIM_P99_RATIO_AT_MOST`]), and the p99 of a task point read from 10
+/// concurrent readers (below [`POINT_READ_P99_BELOW_US`]).
+pub fn render_queue_latency(path: &Path, fresh_since: Option<SystemTime>) -> String {
+    const TITLE: &str = "Queue latency (claim_finished_10k, claim_finished_1m, task_point_read_1m)";
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return format!("\n{TITLE}: not run (no {}).\n", path.display());
+        }
+        Err(e) => return format!("\n{TITLE}: unreadable ({}: {e}).\n", path.display()),
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return format!("\n{TITLE}: unreadable ({}: not JSON).\n", path.display());
+    };
+    let section = |group: &str| match json.get(group) {
+        None => Err(format!("not run (no {group} in the file)")),
+        Some(value) => QueueLatency::parse(value, fresh_since)
+            .ok_or_else(|| format!("unreadable ({group}: missing or invalid figures)")),
+    };
+    let micros = |us: f64| format_time(us * 1e3);
+    let mut out = format!("\n{TITLE}, exact percentiles of the bench's own samples:\n\n");
+
+    let claim = match (section("claim_finished_10k"), section("claim_finished_1m")) {
+        (Ok(few), Ok(many)) => {
+            let ratio = many.p99_us / few.p99_us;
+            let outcome = if ratio <= CLAIM_P99_RATIO_AT_MOST { Outcome::Pass } else { Outcome::Fail };
+            format!(
+                "p99 {} among {} finished tasks, {} among {}: {ratio:.2}× (target ≤ {CLAIM_P99_RATIO_AT_MOST:.2}×): {}; \
+                 p50 {} and {}; {} and {} one-job claims",
+                micros(many.p99_us),
+                many.size,
+                micros(few.p99_us),
+                few.size,
+                outcome.cell(few.stale || many.stale),
+                micros(many.p50_us),
+                micros(few.p50_us),
+                many.count,
+                few.count,
+            )
+        }
+        (Err(why), _) | (_, Err(why)) => why,
+    };
+    let _ = writeln!(out, "- claim: {claim}");
+
+    let read = match section("task_point_read_1m") {
+        Ok(read) => {
+            let outcome = if read.p99_us < POINT_READ_P99_BELOW_US { Outcome::Pass } else { Outcome::Fail };
+            let readers = read.readers.map_or_else(String::new, |n| format!("{n} readers, "));
+            format!(
+                "p99 {} ({readers}{} tasks; target < {}): {}; p50 {}; {} reads",
+                micros(read.p99_us),
+                read.size,
+                micros(POINT_READ_P99_BELOW_US),
+                outcome.cell(read.stale),
+                micros(read.p50_us),
+                read.count,
+            )
+        }
+        Err(why) => why,
+    };
+    let _ = writeln!(out, "- task point read: {read}");
+    out
+}
+
+/// One group's section of `bench-queue-latency.json`.
+#[derive(Debug, Clone, PartialEq)]
+struct QueueLatency {
+    /// Claims or reads measured.
+    count: u64,
+    /// Finished tasks (claims) or tasks (reads) in the database.
+    size: u64,
+    readers: Option<u64>,
+    p50_us: f64,
+    p99_us: f64,
+    /// Written before this run started.
+    stale: bool,
+}
+
+impl QueueLatency {
+    fn parse(json: &serde_json::Value, fresh_since: Option<SystemTime>) -> Option<QueueLatency> {
+        let positive = |key: &str| json.get(key)?.as_f64().filter(|v| v.is_finite() && *v > 0.0);
+        let count = json.get("claims").or_else(|| json.get("reads"))?.as_u64()?;
+        let size = json.get("finished_tasks").or_else(|| json.get("tasks"))?.as_u64()?;
+        let written = json.get("written_at_unix").and_then(serde_json::Value::as_u64);
+        // Seconds in the file; a second of slack, as for criterion's files.
+        let stale = fresh_since
+            .is_some_and(|since| written.is_none_or(|at| UNIX_EPOCH + Duration::from_secs(at + 1) < since));
+        Some(QueueLatency {
+            count,
+            size,
+            readers: json.get("readers").and_then(serde_json::Value::as_u64),
+            p50_us: positive("p50_us")?,
+            p99_us: positive("p99_us")?,
+            stale,
+        })
+    }
 }
 
 /// The figures of `bench-ops-latency.json` the report shows.
@@ -506,6 +702,19 @@ fn format_time(nanos: f64) -> String {
     format!("{value:.decimals$} {unit}")
 }
 
+/// A count rounded to a whole number, with `,` between thousands: `61,234`.
+fn format_count(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// Counts of outcomes for the summary line.
 #[derive(Debug, Default)]
 struct Tally {
@@ -564,7 +773,7 @@ mod tests {
         write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
 
         let report = render_report(criterion, COMPARISONS, None);
-        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 8);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 10);
         assert_eq!(
             row(&report, "point_read_1m", "pool_batched"),
             "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | ratio ≤ 1.10 | PASS |"
@@ -587,7 +796,7 @@ mod tests {
              | speedup ≥ 3.0× | PASS |"
         );
         assert!(
-            report.contains("\n2 passed, 1 failed, 1 reported without a target, 4 not run.\n"),
+            report.contains("\n2 passed, 1 failed, 1 reported without a target, 6 not run.\n"),
             "{report}"
         );
     }
@@ -609,7 +818,7 @@ mod tests {
         );
         assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
         let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
-        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 8 not run."), "{empty}");
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 10 not run."), "{empty}");
         assert!(empty.contains("\n- check_1gb/quick_check: not run\n"), "{empty}");
     }
 
@@ -718,6 +927,160 @@ mod tests {
         assert!(render_latency(&path, None).contains("(backup_1gb): unreadable ("));
         fs::write(&path, "not json").expect("write latency json");
         assert!(render_latency(&path, None).contains("(backup_1gb): unreadable ("));
+    }
+
+    fn write_elements(criterion_dir: &Path, group: &str, function: &str, elements: u64) {
+        let dir = criterion_dir.join(group).join(function).join("new");
+        fs::create_dir_all(&dir).expect("create benchmark dir");
+        let json = format!(
+            "{{\"group_id\":\"{group}\",\"function_id\":\"{function}\",\"value_str\":null,\
+             \"throughput\":{{\"Elements\":{elements}}},\"full_id\":\"{group}/{function}\"}}"
+        );
+        fs::write(dir.join("benchmark.json"), json).expect("write benchmark.json");
+    }
+
+    #[test]
+    fn the_queue_rows_compare_strata_with_the_raw_loop() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let criterion = dir.path();
+        write_estimate(criterion, "queue_jobs", "strata_single", 150.0e6);
+        write_estimate(criterion, "queue_jobs", "raw_single", 100.0e6);
+        write_estimate(criterion, "queue_jobs", "strata_batch100", 40.0e6);
+        write_estimate(criterion, "queue_jobs", "raw_batch100", 20.0e6);
+
+        let report = render_report(criterion, COMPARISONS, None);
+        assert_eq!(
+            row(&report, "queue_jobs", "strata_single"),
+            "| queue_jobs | strata_single | raw_single | 150 ms | 100 ms | ratio 1.50 | ratio ≤ 1.50 | PASS |"
+        );
+        assert_eq!(
+            row(&report, "queue_jobs", "strata_batch100"),
+            "| queue_jobs | strata_batch100 | raw_batch100 | 40.0 ms | 20.0 ms | ratio 2.00 | ratio ≤ 1.50 | FAIL |"
+        );
+    }
+
+    #[test]
+    fn the_rates_section_shows_jobs_per_second_against_the_targets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let criterion = dir.path();
+        // 2,000 jobs in 25 ms = 80,000 jobs/s; in 250 ms = 8,000 jobs/s.
+        write_estimate(criterion, "queue_jobs", "strata_batch100", 25.0e6);
+        write_elements(criterion, "queue_jobs", "strata_batch100", 2_000);
+        write_estimate(criterion, "queue_jobs", "strata_single", 250.0e6);
+        write_elements(criterion, "queue_jobs", "strata_single", 2_000);
+        write_estimate(criterion, "queue_jobs", "raw_batch100", 10.0e6);
+
+        let section = render_rates(criterion, RATES, None);
+        assert!(
+            section.contains(
+                "\n- queue_jobs/strata_batch100: 80,000 jobs/s (2000 jobs in 25.0 ms), \
+                 target ≥ 50,000 jobs/s: PASS\n"
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "\n- queue_jobs/strata_single: 8,000 jobs/s (2000 jobs in 250 ms), target ≥ 10,000 jobs/s: FAIL\n"
+            ),
+            "{section}"
+        );
+        assert!(
+            section
+                .contains("\n- queue_jobs/raw_batch100: 10.0 ms (no element throughput in benchmark.json)\n"),
+            "{section}"
+        );
+        assert!(section.contains("\n- queue_jobs/raw_single: not run\n"), "{section}");
+
+        write_elements(criterion, "queue_jobs", "raw_batch100", 2_000);
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let stale = render_rates(criterion, RATES, Some(later));
+        assert!(stale.contains("target ≥ 50,000 jobs/s: PASS (earlier run)\n"), "{stale}");
+        assert!(
+            stale.contains(
+                "\n- queue_jobs/raw_batch100: 200,000 jobs/s (2000 jobs in 10.0 ms) (earlier run)\n"
+            ),
+            "{stale}"
+        );
+    }
+
+    fn queue_latency_json(written_at: u64) -> String {
+        format!(
+            r#"{{
+                "claim_finished_10k": {{"claims": 2000, "finished_tasks": 10000, "max_us": 900.0,
+                                        "p50_us": 60.0, "p99_us": 200.0, "written_at_unix": {written_at}}},
+                "claim_finished_1m": {{"claims": 2000, "finished_tasks": 1000000, "max_us": 1900.0,
+                                       "p50_us": 70.0, "p99_us": 300.0, "written_at_unix": {written_at}}},
+                "task_point_read_1m": {{"reads": 20000, "tasks": 1000000, "readers": 10, "max_us": 3000.0,
+                                        "p50_us": 40.0, "p99_us": 450.0, "written_at_unix": {written_at}}}
+            }}"#
+        )
+    }
+
+    fn unix_now() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
+    }
+
+    #[test]
+    fn the_queue_latency_section_shows_the_claim_p99_ratio_and_the_point_read_p99() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(QUEUE_LATENCY_FILE);
+        fs::write(&path, queue_latency_json(unix_now())).expect("write queue latency json");
+        let section = render_queue_latency(&path, Some(SystemTime::now() - Duration::from_secs(60)));
+        assert!(
+            section.contains(
+                "\n- claim: p99 300 µs among 1000000 finished tasks, 200 µs among 10000: 1.50× \
+                 (target ≤ 2.00×): PASS; p50 70.0 µs and 60.0 µs; 2000 and 2000 one-job claims\n"
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "\n- task point read: p99 450 µs (10 readers, 1000000 tasks; target < 1.00 ms): PASS; \
+                 p50 40.0 µs; 20000 reads\n"
+            ),
+            "{section}"
+        );
+
+        // Slow claims among many finished tasks and a slow read fail; an old file is marked.
+        let slow = queue_latency_json(1)
+            .replace("\"p99_us\": 300.0", "\"p99_us\": 500.0")
+            .replace("\"p99_us\": 450.0", "\"p99_us\": 1000.0");
+        fs::write(&path, slow).expect("write queue latency json");
+        let section = render_queue_latency(&path, Some(SystemTime::now()));
+        assert!(section.contains(": 2.50× (target ≤ 2.00×): FAIL (earlier run); "), "{section}");
+        assert!(section.contains("target < 1.00 ms): FAIL (earlier run); "), "{section}");
+        assert!(render_queue_latency(&path, None).contains("): FAIL; "));
+    }
+
+    #[test]
+    fn a_missing_or_partial_queue_latency_file_is_reported_not_a_crash() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(QUEUE_LATENCY_FILE);
+        assert!(render_queue_latency(&path, None).contains("task_point_read_1m): not run (no "));
+        fs::write(&path, "not json").expect("write");
+        assert!(render_queue_latency(&path, None).contains("task_point_read_1m): unreadable ("));
+
+        // Only the 10k claim group ran; the read section has no p99.
+        let partial = r#"{"claim_finished_10k": {"claims": 100, "finished_tasks": 10000, "p50_us": 1.0,
+                          "p99_us": 2.0}, "task_point_read_1m": {"reads": 5, "tasks": 9}}"#;
+        fs::write(&path, partial).expect("write");
+        let section = render_queue_latency(&path, None);
+        assert!(section.contains("\n- claim: not run (no claim_finished_1m in the file)\n"), "{section}");
+        assert!(
+            section.contains(
+                "\n- task point read: unreadable (task_point_read_1m: missing or invalid figures)\n"
+            ),
+            "{section}"
+        );
+    }
+
+    #[test]
+    fn counts_group_thousands() {
+        assert_eq!(format_count(0.4), "0");
+        assert_eq!(format_count(999.0), "999");
+        assert_eq!(format_count(1_000.0), "1,000");
+        assert_eq!(format_count(61_234.4), "61,234");
+        assert_eq!(format_count(1_234_567.0), "1,234,567");
     }
 
     #[test]

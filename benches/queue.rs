@@ -1,0 +1,738 @@
+//! Benchmarks of the durable task queue (`strata_repo::Queue`, issue 4): jobs per
+//! second end to end (enqueue, claim, complete) with 4 worker tasks, claiming 1 or 100
+//! jobs at a time, beside a raw-rusqlite loop on one connection running the same
+//! statements; the latency of a one-job claim on a queue with 10,000 and with
+//! 1,000,000 finished tasks (the claim index is partial, so the two should be close);
+//! and the latency of `Queue::get` from 10 concurrent readers on 1,000,000 tasks.
+//!
+//! The raw baselines open their connection with exactly the pool's PRAGMAs (WAL,
+//! synchronous=NORMAL and the rest of `Config::default().sqlite`, through
+//! `strata_pool::apply_pragmas`, as `benches/pool.rs` does), use `prepare_cached`, and
+//! run the queue's own SQL, copied verbatim from `crates/strata-repo/src/queue.rs`
+//! (keep them in step): the enqueue's INSERT ... RETURNING, `batch_size` (500) rows per
+//! transaction; the claim's lease expiry UPDATE and claim UPDATE ... RETURNING in one
+//! transaction per claim; the complete UPDATE in one transaction per job. That is the
+//! grouping the strata calls ask for; the pool's writer may still commit concurrent
+//! calls of the 4 workers together (group commit), which the raw loop cannot.
+//!
+//! The claim and point-read groups work on fixtures of finished (completed) tasks,
+//! built once with one `INSERT ... SELECT` over a recursive CTE into a database that
+//! `strata::Database::open` migrated, cached as
+//! `<target>/bench-fixtures/queue-finished-<n>.db` and reused while its version stamp
+//! (`user_version`) is right. Each group works on a copy, so the fixture never changes.
+//! The claim group enqueues fresh pending tasks (untimed) before it times the claims
+//! and deletes every task above the fixture's afterwards, so that the number of
+//! finished tasks stays what the group's name says. The point-read pool is opened
+//! with `pool.readers = 10` (the default is 4) so that each of the 10 readers has a
+//! connection of its own.
+//!
+//! p50 and p99 come from this bench's own exact histograms (2,000 claims per fixture,
+//! 10 × 2,000 reads), measured before criterion's samples of the same group and
+//! written to `<target>/bench-queue-latency.json` (one section per group, merged with
+//! the sections of earlier runs; not in test mode). Group and function ids are parsed
+//! by the report tool (`cargo xtask bench`) from
+//! `target/criterion/<group>/<function>/new/`: do not rename them. Run one group at a
+//! time: `cargo bench -p strata --bench queue -- queue_jobs`; a quick smoke run with a
+//! 50,000-task fixture instead of 1,000,000: `STRATA_BENCH_QUEUE_SMALL=1 cargo bench
+//! -p strata --bench queue`. `cargo test --benches` uses tiny sizes.
+
+use std::cell::OnceCell;
+use std::fs::{self, File};
+use std::hint::black_box;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use rusqlite::{Connection, TransactionBehavior, params};
+use serde_json::json;
+use strata::Database;
+use strata_core::Config;
+use strata_repo::{NewTask, Queue, QueueConfig};
+use tempfile::TempDir;
+use tokio::runtime::Runtime;
+
+/// Worker threads of the tokio runtime, as in `benches/pool.rs` (2 cores on the
+/// bench machine); `STRATA_BENCH_WORKERS=<n>` overrides it.
+const WORKER_THREADS: usize = 2;
+
+/// Worker tasks of `queue_jobs`.
+const WORKERS: usize = 4;
+/// Jobs per iteration of `queue_jobs` (enqueued, claimed and completed).
+const JOBS: usize = 2_000;
+/// Jobs per iteration when criterion runs the bench as a test.
+const TEST_MODE_JOBS: usize = 200;
+
+/// Finished tasks of the two claim fixtures.
+const FINISHED_SMALL: u64 = 10_000;
+const FINISHED_LARGE: u64 = 1_000_000;
+/// The large fixture under `STRATA_BENCH_QUEUE_SMALL=1`.
+const FINISHED_LARGE_SMOKE: u64 = 50_000;
+/// The fixtures when criterion runs the bench as a test.
+const TEST_MODE_SMALL: u64 = 1_000;
+const TEST_MODE_LARGE: u64 = 5_000;
+/// Stored in the fixture's `user_version`; bump it when the recipe changes so that
+/// an old fixture is rebuilt instead of reused.
+const FIXTURE_VERSION: u32 = 1;
+
+/// One-job claims of the latency histogram, per fixture.
+const LATENCY_CLAIMS: usize = 2_000;
+/// Concurrent readers of `task_point_read_1m`, each with a connection of its own.
+const READERS: usize = 10;
+/// Reads per reader of the latency histogram.
+const LATENCY_READS: usize = 2_000;
+/// Reads per reader of one criterion iteration.
+const ITER_READS: usize = 100;
+/// The latency samples when criterion runs the bench as a test.
+const TEST_MODE_SAMPLES: usize = 100;
+
+/// Where the latencies are written, inside the target directory.
+const LATENCY_FILE: &str = "bench-queue-latency.json";
+
+/// The queue, kind, worker and lease of every bench task.
+const QUEUE: &str = "bench";
+const KIND: &str = "job";
+const WORKER: &str = "bench-worker";
+const LEASE: Duration = Duration::from_secs(30);
+/// What every job completes with.
+const RESULT: &str = r#"{"ok":true}"#;
+
+// The queue's statements, copied verbatim from crates/strata-repo/src/queue.rs (with
+// `task_columns!()` expanded): keep them in step.
+
+/// `INSERT_TASK`: a new pending task.
+const INSERT_TASK: &str = "INSERT INTO tasks \
+     (queue, kind, payload, priority, max_attempts, run_after, dedup_key, parent_task_id, session_id, submitted_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
+
+/// `EXPIRE_LEASES_IN_QUEUE`: run by every claim before it claims.
+const EXPIRE_LEASES_IN_QUEUE: &str = "UPDATE tasks SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
+     completed_at = CASE WHEN attempts >= max_attempts THEN ?2 END, \
+     last_error = 'lease of ' || lease_owner || ' expired', \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE queue = ?1 AND status = 'running' AND lease_expires_at <= ?2";
+
+/// `CLAIM_READY`: ?1 worker, ?2 lease expiry, ?3 now, ?4 queue, ?5 limit.
+const CLAIM_READY: &str = "UPDATE tasks SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
+     lease_token = lower(hex(randomblob(16))), attempts = attempts + 1, started_at = ?3 \
+     WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
+     ORDER BY priority DESC, run_after, id LIMIT ?5) RETURNING \
+     id, queue, kind, payload, priority, status, attempts, max_attempts, run_after, \
+     lease_owner, lease_expires_at, lease_token, last_error, result, dedup_key, \
+     parent_task_id, session_id, submitted_at, started_at, completed_at";
+
+/// `COMPLETE_TASK`: ?1 id, ?2 token, ?3 result, ?4 now.
+const COMPLETE_TASK: &str = "UPDATE tasks SET status = 'completed', result = ?3, completed_at = ?4, \
+     lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?4";
+
+/// The fixture's finished tasks: ?1 rows, ?2 the first task's time (ms). Completed
+/// tasks of the bench queue, each claimed once.
+const FILL_FINISHED: &str = r#"
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+    INSERT INTO tasks (id, queue, kind, payload, priority, status, attempts, max_attempts, run_after,
+                       lease_owner, result, submitted_at, started_at, completed_at)
+    SELECT i, 'bench', 'job', json_object('n', i), 5, 'completed', 1, 3, ?2 + i,
+           'worker-' || (i % 4), '{"ok":true}', ?2 + i, ?2 + i, ?2 + i + 1 FROM n"#;
+
+/// Every task added after the fixture's: ?1 the fixture's rows.
+const DELETE_ADDED: &str = "DELETE FROM tasks WHERE id > ?1";
+
+// ---------------------------------------------------------------------------
+// Set-up shared by the groups.
+// ---------------------------------------------------------------------------
+
+fn runtime() -> Runtime {
+    let workers = std::env::var("STRATA_BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(WORKER_THREADS);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("build the tokio runtime")
+}
+
+/// Whether criterion runs this binary as a test: `cargo test --benches` does not pass
+/// `--bench`, `cargo bench -- --test` passes both (criterion's own rule).
+fn test_mode() -> bool {
+    let has = |flag: &str| std::env::args().any(|arg| arg == flag);
+    !has("--bench") || has("--test")
+}
+
+/// Whether `STRATA_BENCH_QUEUE_SMALL` asks for the smoke-run fixture.
+fn smoke() -> bool {
+    std::env::var("STRATA_BENCH_QUEUE_SMALL").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+fn jobs() -> usize {
+    if test_mode() { TEST_MODE_JOBS } else { JOBS }
+}
+
+/// The finished tasks of the small and the large fixture.
+fn finished_sizes() -> (u64, u64) {
+    if test_mode() {
+        (TEST_MODE_SMALL, TEST_MODE_LARGE)
+    } else if smoke() {
+        (FINISHED_SMALL, FINISHED_LARGE_SMOKE)
+    } else {
+        (FINISHED_SMALL, FINISHED_LARGE)
+    }
+}
+
+/// Latency samples: `full` unless criterion runs the bench as a test.
+fn samples(full: usize) -> usize {
+    if test_mode() { TEST_MODE_SAMPLES.min(full) } else { full }
+}
+
+/// Cargo's target directory, as `cargo xtask bench` finds it: `$CARGO_TARGET_DIR`
+/// (relative to the project root), else `<root>/target`.
+fn target_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, measure_secs: u64) {
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(samples)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(measure_secs));
+}
+
+/// The configuration of every bench database: strata's defaults, without the
+/// pre-migration snapshot (a bench file is thrown away).
+fn bench_config(path: &Path) -> Config {
+    let mut config = Config::for_path(path);
+    config.schema.snapshot = false;
+    config
+}
+
+/// Opens (creating and migrating when needed) the database of `config`.
+fn open_db(rt: &Runtime, config: &Config) -> Database {
+    rt.block_on(Database::open(config)).expect("open the database")
+}
+
+fn close_db(rt: &Runtime, db: Database) {
+    rt.block_on(db.close()).expect("close the database");
+}
+
+fn new_queue(db: &Database) -> Queue {
+    Queue::new(db.pool().clone(), QueueConfig::default()).expect("the default queue config")
+}
+
+/// Removes a file and the `-wal` / `-shm` files beside it, whichever exist.
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = fs::remove_file(PathBuf::from(name));
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `jobs` new tasks of the bench queue.
+fn new_tasks(jobs: usize) -> Vec<NewTask> {
+    (0..jobs).map(|n| NewTask::new(KIND, json!({ "n": n })).queue(QUEUE)).collect()
+}
+
+// ---------------------------------------------------------------------------
+// queue_jobs: the raw baseline.
+// ---------------------------------------------------------------------------
+
+/// A raw connection with exactly the PRAGMAs the pool's writer gets, on a database
+/// that `Database::open` migrated.
+fn raw_db(rt: &Runtime, name: &str) -> (TempDir, Connection) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    close_db(rt, open_db(rt, &bench_config(&path)));
+    let conn = Connection::open(&path).expect("open the raw connection");
+    strata_pool::apply_pragmas(&conn, &Config::default().sqlite).expect("the writer's pragmas");
+    (dir, conn)
+}
+
+/// The enqueue of `jobs` tasks: `chunk` inserts per transaction, like
+/// `Queue::enqueue_batch` with `batch_size = chunk`.
+fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Result<()> {
+    let mut n = 0;
+    while n < jobs {
+        let end = jobs.min(n + chunk);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let now = now_ms();
+            let mut insert = tx.prepare_cached(INSERT_TASK)?;
+            for i in n..end {
+                let payload = format!(r#"{{"n":{i}}}"#);
+                let id: i64 = insert.query_row(
+                    params![QUEUE, KIND, payload, 5, 3, now, None::<String>, None::<i64>, None::<i64>, now],
+                    |r| r.get(0),
+                )?;
+                black_box(id);
+            }
+        }
+        tx.commit()?;
+        n = end;
+    }
+    Ok(())
+}
+
+/// One claim of up to `limit` jobs in its own transaction: the lease expiry, then the
+/// claim; answers each job's id and lease token.
+fn raw_claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<(i64, String)>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claimed = {
+        let now = now_ms();
+        let lease = LEASE.as_millis() as i64;
+        tx.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![QUEUE, now])?;
+        let mut claim = tx.prepare_cached(CLAIM_READY)?;
+        claim
+            .query_map(params![WORKER, now + lease, now, QUEUE, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(11)?))
+            })?
+            .collect::<rusqlite::Result<Vec<(i64, String)>>>()?
+    };
+    tx.commit()?;
+    Ok(claimed)
+}
+
+/// One complete in its own transaction.
+fn raw_complete(conn: &mut Connection, id: i64, token: &str) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let changed = tx.prepare_cached(COMPLETE_TASK)?.execute(params![id, token, RESULT, now_ms()])?;
+    assert_eq!(changed, 1, "raw complete of task {id}");
+    tx.commit()
+}
+
+/// `jobs` jobs end to end on one connection, claimed `limit` at a time.
+fn raw_jobs(conn: &mut Connection, jobs: usize, limit: usize) -> rusqlite::Result<usize> {
+    raw_enqueue(conn, jobs, QueueConfig::default().batch_size)?;
+    let mut done = 0;
+    loop {
+        let claimed = raw_claim(conn, limit)?;
+        if claimed.is_empty() {
+            return Ok(done);
+        }
+        for (id, token) in &claimed {
+            raw_complete(conn, *id, token)?;
+        }
+        done += claimed.len();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// queue_jobs: strata.
+// ---------------------------------------------------------------------------
+
+/// `jobs` jobs end to end through the queue: one `enqueue_batch`, then [`WORKERS`]
+/// tokio tasks that claim `limit` at a time and complete each job, until a claim
+/// comes back empty.
+async fn strata_jobs(queue: &Queue, jobs: usize, limit: usize) -> usize {
+    let enqueued = queue.enqueue_batch(new_tasks(jobs)).await.expect("enqueue");
+    assert_eq!(enqueued.len(), jobs);
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let worker = format!("{WORKER}-{w}");
+                let mut done = 0;
+                loop {
+                    let claimed = queue.claim(QUEUE, &worker, limit, LEASE).await?;
+                    if claimed.is_empty() {
+                        return Ok::<_, strata_core::Error>(done);
+                    }
+                    for job in &claimed {
+                        queue.complete(job.task.id, &job.token, json!({ "ok": true })).await?;
+                    }
+                    done += claimed.len();
+                }
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for worker in workers {
+        done += worker.await.expect("worker task").expect("worker");
+    }
+    done
+}
+
+fn queue_jobs(c: &mut Criterion) {
+    let rt = runtime();
+    let jobs = jobs();
+    let mut group = c.benchmark_group("queue_jobs");
+    // At the targets (10,000 jobs/s single) an iteration takes 200 ms, so 10 samples
+    // fit in 5 s; a slower machine makes criterion print "Unable to complete 10
+    // samples", which only means the run took longer.
+    configure(&mut group, 10, 5);
+    group.throughput(Throughput::Elements(jobs as u64));
+
+    for (name, limit) in [("single", 1), ("batch100", 100)] {
+        let mut raw: Option<(TempDir, Connection)> = None;
+        group.bench_function(format!("raw_{name}"), |b| {
+            let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
+            b.iter(|| assert_eq!(raw_jobs(conn, jobs, limit).expect("raw jobs"), jobs));
+        });
+
+        let mut strata: Option<(TempDir, Database)> = None;
+        group.bench_function(format!("strata_{name}"), |b| {
+            let (_, db) = strata.get_or_insert_with(|| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let db = open_db(&rt, &bench_config(&dir.path().join(format!("strata_{name}.db"))));
+                (dir, db)
+            });
+            let queue = new_queue(db);
+            b.to_async(&rt).iter_custom(|iters| {
+                let queue = queue.clone();
+                async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        assert_eq!(strata_jobs(&queue, jobs, limit).await, jobs);
+                    }
+                    start.elapsed()
+                }
+            });
+        });
+        if let Some((_, db)) = strata {
+            let m = db.pool().metrics();
+            eprintln!(
+                "queue_jobs/strata_{name}: {} writes in {} batches ({:.2} writes per commit)",
+                m.writes,
+                m.batches,
+                m.writes as f64 / m.batches.max(1) as f64
+            );
+            close_db(&rt, db);
+        }
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// The fixtures of finished tasks: built once, reused across runs.
+// ---------------------------------------------------------------------------
+
+/// `10k`, `1m`, or the bare number.
+fn label(rows: u64) -> String {
+    if rows >= 1_000_000 && rows.is_multiple_of(1_000_000) {
+        format!("{}m", rows / 1_000_000)
+    } else if rows >= 1_000 && rows.is_multiple_of(1_000) {
+        format!("{}k", rows / 1_000)
+    } else {
+        rows.to_string()
+    }
+}
+
+/// The fixture of `rows` finished tasks, built when missing or when its version stamp
+/// is not [`FIXTURE_VERSION`]. It is built under a temporary name and renamed when
+/// complete, so an interrupted build is never reused.
+fn finished_fixture(rt: &Runtime, rows: u64) -> PathBuf {
+    let dir = target_dir().join("bench-fixtures");
+    let path = dir.join(format!("queue-finished-{}.db", label(rows)));
+    if usable(&path) {
+        return path;
+    }
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    remove_db(&path);
+    let partial = dir.join(format!("queue-finished-{}.db.partial", label(rows)));
+    remove_db(&partial);
+    eprintln!(
+        "queue: building the fixture of {rows} finished tasks {} (once; later runs reuse it)",
+        path.display()
+    );
+    let started = Instant::now();
+    close_db(rt, open_db(rt, &bench_config(&partial)));
+    {
+        let conn = Connection::open(&partial).expect("open the fixture");
+        // No journal and no fsync while building; back to WAL at the end.
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0)).expect("journal_mode = OFF");
+        assert_eq!(mode, "off");
+        conn.execute_batch("PRAGMA synchronous = OFF").expect("synchronous = OFF");
+        let first = now_ms() - 86_400_000 - rows as i64;
+        let inserted = conn.execute(FILL_FINISHED, params![rows as i64, first]).expect("fill the fixture");
+        assert_eq!(inserted as u64, rows);
+        conn.execute_batch(&format!("PRAGMA user_version = {FIXTURE_VERSION}")).expect("stamp the fixture");
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).expect("switch the fixture to WAL");
+        assert_eq!(mode, "wal");
+        conn.close().map_err(|(_, e)| e).expect("close the fixture");
+    }
+    File::open(&partial).and_then(|f| f.sync_all()).expect("fsync the fixture");
+    remove_db(&path);
+    fs::rename(&partial, &path).expect("rename the fixture");
+    remove_db(&partial);
+    let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    eprintln!("queue: fixture built in {:.1?}, {len} bytes", started.elapsed());
+    assert!(usable(&path), "the new fixture has no version stamp");
+    path
+}
+
+/// Whether the file at `path` is a finished fixture: the SQLite header's magic and
+/// `user_version` (read from the file itself, so that no connection creates `-wal`
+/// or `-shm` files beside it).
+fn usable(path: &Path) -> bool {
+    let mut header = [0u8; 100];
+    if File::open(path).and_then(|mut f| f.read_exact(&mut header)).is_err() {
+        return false;
+    }
+    let user_version = u32::from_be_bytes([header[60], header[61], header[62], header[63]]);
+    header.starts_with(b"SQLite format 3\0") && user_version == FIXTURE_VERSION
+}
+
+/// A copy of a fixture with a database open on it.
+struct WorkDb {
+    rows: u64,
+    path: PathBuf,
+    db: Database,
+    queue: Queue,
+}
+
+/// Copies the fixture of `rows` finished tasks to `<name>.work.db` and opens it with
+/// `readers` reader connections.
+fn work_db(rt: &Runtime, rows: u64, name: &str, readers: usize) -> WorkDb {
+    let fixture = finished_fixture(rt, rows);
+    let path = fixture.with_file_name(format!("queue-{name}.work.db"));
+    remove_db(&path);
+    fs::copy(&fixture, &path).expect("copy the fixture");
+    let mut config = bench_config(&path);
+    config.pool.readers = readers;
+    let db = open_db(rt, &config);
+    let queue = new_queue(&db);
+    WorkDb { rows, path, db, queue }
+}
+
+fn close_work_db(rt: &Runtime, work: Option<WorkDb>) {
+    if let Some(w) = work {
+        close_db(rt, w.db);
+        remove_db(&w.path);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Latency histograms (not criterion measurements).
+// ---------------------------------------------------------------------------
+
+/// Every latency of one measurement, sorted: exact percentiles, no buckets.
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn new(mut samples: Vec<Duration>) -> Latencies {
+        samples.sort_unstable();
+        Latencies(samples)
+    }
+
+    /// The nearest-rank percentile `p` (0 < p <= 100).
+    fn percentile(&self, p: f64) -> Duration {
+        let Some(last) = self.0.len().checked_sub(1) else { return Duration::ZERO };
+        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
+        self.0[rank.saturating_sub(1).min(last)]
+    }
+
+    /// The percentiles in µs (one decimal), for the JSON file.
+    fn json(&self, count_key: &str) -> serde_json::Value {
+        let us = |d: Duration| (d.as_secs_f64() * 1e7).round() / 10.0;
+        serde_json::json!({
+            count_key: self.0.len(),
+            "p50_us": us(self.percentile(50.0)),
+            "p99_us": us(self.percentile(99.0)),
+            "max_us": us(self.percentile(100.0)),
+        })
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} samples, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
+            self.0.len(),
+            self.percentile(50.0),
+            self.percentile(99.0),
+            self.percentile(100.0)
+        )
+    }
+}
+
+/// Writes `section` under `group` in `<target>/bench-queue-latency.json`, keeping the
+/// other groups' sections (not in test mode, where criterion saves nothing either).
+fn save_latency(group: &str, mut section: serde_json::Value) {
+    if test_mode() {
+        return;
+    }
+    let path = target_dir().join(LATENCY_FILE);
+    let mut json = fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let written_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    section["written_at_unix"] = json!(written_at);
+    json[group] = section;
+    let text = serde_json::to_string_pretty(&json).expect("latency json");
+    fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    eprintln!("{group}: wrote {}", path.display());
+}
+
+/// Deletes every task the bench added to a work copy, so that it holds the fixture's
+/// finished tasks only.
+async fn reset_work(w: &WorkDb) {
+    let rows = w.rows as i64;
+    w.db.pool().write(move |conn| Ok(conn.execute(DELETE_ADDED, params![rows])?)).await.expect("reset");
+}
+
+/// [`LATENCY_CLAIMS`] one-job claims by one worker, each timed, after enqueueing as
+/// many fresh pending tasks (untimed).
+fn measure_claim_latency(rt: &Runtime, group: &str, w: &WorkDb) {
+    let claims = samples(LATENCY_CLAIMS);
+    let latencies = rt.block_on(async {
+        w.queue.enqueue_batch(new_tasks(claims)).await.expect("enqueue");
+        let mut samples = Vec::with_capacity(claims);
+        for _ in 0..claims {
+            let start = Instant::now();
+            let claimed = w.queue.claim(QUEUE, WORKER, 1, LEASE).await.expect("claim");
+            samples.push(start.elapsed());
+            assert_eq!(claimed.len(), 1);
+        }
+        reset_work(w).await;
+        Latencies::new(samples)
+    });
+    eprintln!("{group}/strata_claim: {} finished tasks: {}", w.rows, latencies.line());
+    let mut section = latencies.json("claims");
+    section["finished_tasks"] = json!(w.rows);
+    save_latency(group, section);
+}
+
+/// [`READERS`] tokio tasks, each doing `reads` timed `Queue::get` of random ids.
+async fn concurrent_gets(queue: &Queue, rows: u64, reads: usize, seed: u64) -> Vec<Duration> {
+    let readers: Vec<_> = (0..READERS as u64)
+        .map(|r| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let mut x = seed ^ (r + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let mut samples = Vec::with_capacity(reads);
+                for _ in 0..reads {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    let id = ((x >> 33) % rows) as i64 + 1;
+                    let start = Instant::now();
+                    let task = queue.get(id).await.expect("get");
+                    samples.push(start.elapsed());
+                    assert_eq!(task.id, id);
+                    black_box(task);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(READERS * reads);
+    for reader in readers {
+        all.extend(reader.await.expect("reader task"));
+    }
+    all
+}
+
+fn measure_read_latency(rt: &Runtime, w: &WorkDb) {
+    let reads = samples(LATENCY_READS);
+    let latencies = Latencies::new(rt.block_on(concurrent_gets(&w.queue, w.rows, reads, 0x5eed)));
+    eprintln!(
+        "task_point_read_1m/strata_get_10_readers: {} tasks, {READERS} readers: {}",
+        w.rows,
+        latencies.line()
+    );
+    let mut section = latencies.json("reads");
+    section["tasks"] = json!(w.rows);
+    section["readers"] = json!(READERS);
+    save_latency("task_point_read_1m", section);
+}
+
+// ---------------------------------------------------------------------------
+// claim_finished_10k, claim_finished_1m
+// ---------------------------------------------------------------------------
+
+fn claim_group(c: &mut Criterion, group_name: &str, rows: u64) {
+    let rt = runtime();
+    let work: OnceCell<WorkDb> = OnceCell::new();
+    let mut group = c.benchmark_group(group_name);
+    configure(&mut group, 10, 3);
+    group.throughput(Throughput::Elements(1));
+
+    // Before each sample, untimed: as many pending tasks as it claims; after it, every
+    // added task is deleted again.
+    group.bench_function("strata_claim", |b| {
+        let w = work.get_or_init(|| {
+            let w = work_db(&rt, rows, group_name, Config::default().pool.readers);
+            measure_claim_latency(&rt, group_name, &w);
+            w
+        });
+        b.to_async(&rt).iter_custom(|iters| async move {
+            w.queue.enqueue_batch(new_tasks(iters as usize)).await.expect("enqueue");
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let claimed = w.queue.claim(QUEUE, WORKER, 1, LEASE).await.expect("claim");
+                timed += start.elapsed();
+                assert_eq!(claimed.len(), 1);
+            }
+            reset_work(w).await;
+            timed
+        });
+    });
+
+    group.finish();
+    close_work_db(&rt, work.into_inner());
+}
+
+fn claim_finished_10k(c: &mut Criterion) {
+    claim_group(c, "claim_finished_10k", finished_sizes().0);
+}
+
+fn claim_finished_1m(c: &mut Criterion) {
+    claim_group(c, "claim_finished_1m", finished_sizes().1);
+}
+
+// ---------------------------------------------------------------------------
+// task_point_read_1m
+// ---------------------------------------------------------------------------
+
+fn task_point_read_1m(c: &mut Criterion) {
+    let rt = runtime();
+    let rows = finished_sizes().1;
+    let work: OnceCell<WorkDb> = OnceCell::new();
+    let mut group = c.benchmark_group("task_point_read_1m");
+    configure(&mut group, 10, 3);
+    group.throughput(Throughput::Elements((READERS * ITER_READS) as u64));
+
+    group.bench_function("strata_get_10_readers", |b| {
+        let w = work.get_or_init(|| {
+            let w = work_db(&rt, rows, "point-read", READERS);
+            measure_read_latency(&rt, &w);
+            w
+        });
+        let mut seed = 1u64;
+        b.to_async(&rt).iter_custom(|iters| {
+            seed += 1;
+            let seed = seed;
+            async move {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(
+                        concurrent_gets(&w.queue, w.rows, ITER_READS, seed.wrapping_mul(1_000_003) ^ i).await,
+                    );
+                }
+                start.elapsed()
+            }
+        });
+    });
+
+    group.finish();
+    close_work_db(&rt, work.into_inner());
+}
+
+criterion_group!(benches, queue_jobs, claim_finished_10k, claim_finished_1m, task_point_read_1m);
+criterion_main!(benches);
