@@ -18,6 +18,8 @@
 //! at a time: `cargo bench -p strata --bench ops -- check_1gb`; a quick smoke run:
 //! `STRATA_BENCH_OPS_MB=64 cargo bench -p strata --bench ops`.
 
+mod common;
+
 use std::cell::OnceCell;
 use std::fs::{self, File};
 use std::hint::black_box;
@@ -36,9 +38,7 @@ use strata_ops::{Progress, Stage};
 use strata_pool::Pool;
 use tokio::runtime::Runtime;
 
-/// Worker threads of the tokio runtime, as in `benches/pool.rs` (2 cores on the
-/// bench machine); `STRATA_BENCH_WORKERS=<n>` overrides it.
-const WORKER_THREADS: usize = 2;
+use common::{remove_db, runtime, target_dir, test_mode};
 
 /// The fixture's size in MiB unless `STRATA_BENCH_OPS_MB` says otherwise.
 const DEFAULT_MB: u64 = 1024;
@@ -81,26 +81,6 @@ const RAW_INTEGRITY_CHECK: &str = "PRAGMA integrity_check(100)";
 // Set-up shared by the groups.
 // ---------------------------------------------------------------------------
 
-fn runtime() -> Runtime {
-    let workers = std::env::var("STRATA_BENCH_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(WORKER_THREADS);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build the tokio runtime")
-}
-
-/// Whether criterion runs this binary as a test: `cargo test --benches` does not pass
-/// `--bench`, `cargo bench -- --test` passes both (criterion's own rule).
-fn test_mode() -> bool {
-    let has = |flag: &str| std::env::args().any(|arg| arg == flag);
-    !has("--bench") || has("--test")
-}
-
 /// The fixture's size in MiB.
 fn fixture_mb() -> u64 {
     match std::env::var("STRATA_BENCH_OPS_MB") {
@@ -109,16 +89,6 @@ fn fixture_mb() -> u64 {
         }),
         Err(_) if test_mode() => TEST_MODE_MB,
         Err(_) => DEFAULT_MB,
-    }
-}
-
-/// Cargo's target directory, as `cargo xtask bench` finds it: `$CARGO_TARGET_DIR`
-/// (relative to the project root), else `<root>/target`.
-fn target_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
     }
 }
 
@@ -135,15 +105,6 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>, mb: u64, secs_per_gib: f6
 
 fn budget(mb: u64, secs_per_gib: f64) -> Duration {
     Duration::from_secs_f64((SAMPLES as f64 * secs_per_gib * mb as f64 / 1024.0).max(1.0))
-}
-
-/// Removes a file and the `-wal` / `-shm` files beside it, whichever exist.
-fn remove_db(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = fs::remove_file(PathBuf::from(name));
-    }
 }
 
 fn remove_dir(dir: &Path) {

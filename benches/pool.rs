@@ -11,6 +11,8 @@
 //! not rename them. Run one group at a time: `cargo bench -p strata --bench pool --
 //! point_read_1m`.
 
+mod common;
+
 use std::cell::OnceCell;
 use std::hint::black_box;
 use std::path::Path;
@@ -25,15 +27,7 @@ use strata_pool::Pool;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-/// Worker threads of the benches' multi-thread tokio runtime. The timed loops run
-/// in `Runtime::block_on` on the bench thread (criterion's `to_async`), so workers
-/// only matter for deadpool's `spawn_blocking`, timers and the 8 spawned tasks of
-/// `concurrent_writes_8_tasks`. 2 and 4 were tried on the 2-core bench machine:
-/// `insert_single_row_txn/pool` took 15.5-17.3 us with 2 workers and 15.6-30.7 us
-/// with 4 (more threads than cores only adds scheduling noise next to the writer
-/// thread), `concurrent_writes_8_tasks/pool_group_commit` 4.66 ms against 4.55 ms,
-/// within noise. 2 is kept; `STRATA_BENCH_WORKERS=<n>` overrides it to compare again.
-const WORKER_THREADS: usize = 2;
+use common::runtime;
 
 /// Rows of the point-read table.
 const KV_ROWS: i64 = 1_000_000;
@@ -76,19 +70,6 @@ fn close_pool(rt: &Runtime, pool: Option<Pool>) {
     if let Some(pool) = pool {
         rt.block_on(pool.close()).expect("close the pool");
     }
-}
-
-fn runtime() -> Runtime {
-    let workers = std::env::var("STRATA_BENCH_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(WORKER_THREADS);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build the tokio runtime")
 }
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, measure_secs: u64) {

@@ -36,6 +36,8 @@
 //! 50,000-task fixture instead of 1,000,000: `STRATA_BENCH_QUEUE_SMALL=1 cargo bench
 //! -p strata --bench queue`. `cargo test --benches` uses tiny sizes.
 
+mod common;
+
 use std::cell::OnceCell;
 use std::fs::{self, File};
 use std::hint::black_box;
@@ -53,9 +55,7 @@ use strata_repo::{NewTask, Queue, QueueConfig};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-/// Worker threads of the tokio runtime, as in `benches/pool.rs` (2 cores on the
-/// bench machine); `STRATA_BENCH_WORKERS=<n>` overrides it.
-const WORKER_THREADS: usize = 2;
+use common::{remove_db, runtime, target_dir, test_mode};
 
 /// Worker tasks of `queue_jobs`.
 const WORKERS: usize = 4;
@@ -144,26 +144,6 @@ const DELETE_ADDED: &str = "DELETE FROM tasks WHERE id > ?1";
 // Set-up shared by the groups.
 // ---------------------------------------------------------------------------
 
-fn runtime() -> Runtime {
-    let workers = std::env::var("STRATA_BENCH_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(WORKER_THREADS);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build the tokio runtime")
-}
-
-/// Whether criterion runs this binary as a test: `cargo test --benches` does not pass
-/// `--bench`, `cargo bench -- --test` passes both (criterion's own rule).
-fn test_mode() -> bool {
-    let has = |flag: &str| std::env::args().any(|arg| arg == flag);
-    !has("--bench") || has("--test")
-}
-
 /// Whether `STRATA_BENCH_QUEUE_SMALL` asks for the smoke-run fixture.
 fn smoke() -> bool {
     std::env::var("STRATA_BENCH_QUEUE_SMALL").is_ok_and(|v| !v.is_empty() && v != "0")
@@ -187,16 +167,6 @@ fn finished_sizes() -> (u64, u64) {
 /// Latency samples: `full` unless criterion runs the bench as a test.
 fn samples(full: usize) -> usize {
     if test_mode() { TEST_MODE_SAMPLES.min(full) } else { full }
-}
-
-/// Cargo's target directory, as `cargo xtask bench` finds it: `$CARGO_TARGET_DIR`
-/// (relative to the project root), else `<root>/target`.
-fn target_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    }
 }
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, measure_secs: u64) {
@@ -226,15 +196,6 @@ fn close_db(rt: &Runtime, db: Database) {
 
 fn new_queue(db: &Database) -> Queue {
     Queue::new(db.pool().clone(), QueueConfig::default()).expect("the default queue config")
-}
-
-/// Removes a file and the `-wal` / `-shm` files beside it, whichever exist.
-fn remove_db(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = fs::remove_file(PathBuf::from(name));
-    }
 }
 
 fn now_ms() -> i64 {

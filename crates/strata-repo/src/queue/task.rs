@@ -2,15 +2,15 @@
 //! ([`Task`], [`TaskStatus`]), and what the queue calls answer with ([`Enqueued`],
 //! [`Claimed`], [`QueueStats`]); plus reading a `tasks` row into a [`Task`].
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::Row;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
+use rusqlite::types::Type;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
+
+use crate::row::text_enum;
 
 /// The queue a task goes to when [`NewTask::queue`] is not called.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -21,100 +21,44 @@ pub const DEFAULT_PRIORITY: u8 = 5;
 /// The highest priority.
 pub const MAX_PRIORITY: u8 = 10;
 
-/// Where a task is in its life.
-///
-/// ```text
-/// pending --claim--> running --complete--> completed
-///    ^                  |  \--fail (attempts left) / lease expired--> pending
-///    |                  |  \--fail, lease expired (no attempts left)--> dead
-///    |                  \--fail_permanently--> failed
-///    \---------retry------- dead | failed | cancelled
-/// pending | running | failed --cancel--> cancelled
-/// ```
-///
-/// `failed` is the worker's verdict that retrying cannot help
-/// ([`crate::Queue::fail_permanently`]). Unlike `dead`, a failed task is not retried
-/// automatically but still counts as live: it keeps its dedup key (the
-/// `tasks_dedup_idx` covers pending, running and failed), so the same work is not
-/// enqueued again until an operator retries or cancels it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskStatus {
-    /// Waiting for a worker; claimable once `run_after` has passed.
-    Pending,
-    /// Held by a worker under a lease.
-    Running,
-    /// Finished successfully; `result` holds what the worker returned.
-    Completed,
-    /// Given up by its worker; waits for an operator (retry or cancel).
-    Failed,
-    /// Cancelled by an operator, directly or through an ancestor.
-    Cancelled,
-    /// Out of attempts (the dead-letter state); waits for an operator (retry or purge).
-    Dead,
+text_enum! {
+    /// Where a task is in its life.
+    ///
+    /// ```text
+    /// pending --claim--> running --complete--> completed
+    ///    ^                  |  \--fail (attempts left) / lease expired--> pending
+    ///    |                  |  \--fail, lease expired (no attempts left)--> dead
+    ///    |                  \--fail_permanently--> failed
+    ///    \---------retry------- dead | failed | cancelled
+    /// pending | running | failed --cancel--> cancelled
+    /// ```
+    ///
+    /// `failed` is the worker's verdict that retrying cannot help
+    /// ([`crate::Queue::fail_permanently`]). Unlike `dead`, a failed task is not retried
+    /// automatically but still counts as live: it keeps its dedup key (the
+    /// `tasks_dedup_idx` covers pending, running and failed), so the same work is not
+    /// enqueued again until an operator retries or cancels it.
+    pub enum TaskStatus ("status") {
+        /// Waiting for a worker; claimable once `run_after` has passed.
+        Pending => "pending",
+        /// Held by a worker under a lease.
+        Running => "running",
+        /// Finished successfully; `result` holds what the worker returned.
+        Completed => "completed",
+        /// Given up by its worker; waits for an operator (retry or cancel).
+        Failed => "failed",
+        /// Cancelled by an operator, directly or through an ancestor.
+        Cancelled => "cancelled",
+        /// Out of attempts (the dead-letter state); waits for an operator (retry or purge).
+        Dead => "dead",
+    }
 }
 
 impl TaskStatus {
-    /// Every status, in lifecycle order.
-    pub const ALL: &'static [TaskStatus] = &[
-        TaskStatus::Pending,
-        TaskStatus::Running,
-        TaskStatus::Completed,
-        TaskStatus::Failed,
-        TaskStatus::Cancelled,
-        TaskStatus::Dead,
-    ];
-
-    /// The text stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Running => "running",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Cancelled => "cancelled",
-            TaskStatus::Dead => "dead",
-        }
-    }
-
     /// Whether the task still holds its dedup key and can be cancelled: pending,
     /// running or failed.
     pub fn is_live(self) -> bool {
         matches!(self, TaskStatus::Pending | TaskStatus::Running | TaskStatus::Failed)
-    }
-}
-
-impl fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TaskStatus {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        TaskStatus::ALL.iter().copied().find(|status| status.as_str() == s).ok_or_else(|| {
-            Error::invalid(
-                "status",
-                format!(
-                    "unknown task status `{s}`, expected one of: {}",
-                    TaskStatus::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })
-    }
-}
-
-impl ToSql for TaskStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for TaskStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value.as_str()?.parse().map_err(|e: Error| FromSqlError::Other(Box::new(e)))
     }
 }
 
