@@ -93,7 +93,7 @@ fn render(s: &Stats) -> String {
     text += &format!("\nqueries ({}, since {}):\n", s.queries_from, s.queries.since);
     let ms = |v: f64| format!("{v:.3}");
     text += &table(
-        &["count", "total ms", "p50", "p95", "p99", "scan steps", "sorts", "statement"],
+        &["count", "total ms", "p50", "p95", "p99", "rows", "scan steps", "sorts", "statement"],
         s.queries.statements.iter().take(20).map(|q| {
             vec![
                 q.count.to_string(),
@@ -101,6 +101,7 @@ fn render(s: &Stats) -> String {
                 ms(q.p50_ms),
                 ms(q.p95_ms),
                 ms(q.p99_ms),
+                q.rows.to_string(),
                 q.full_scan_steps.to_string(),
                 q.sorts.to_string(),
                 q.sql.chars().take(80).collect(),

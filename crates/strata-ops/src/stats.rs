@@ -1,6 +1,6 @@
 //! Query statistics: every statement the pool times, grouped by normalised SQL, with
 //! count, total, p50/p95/p99 and max time and the counters SQLite keeps per statement
-//! (full-scan steps, sorts, automatic-index rows, VM steps). Memory is bounded: at
+//! (full-scan steps, sorts, automatic-index rows, VM steps) and the result rows. Memory is bounded: at
 //! most `capacity` distinct statements (later ones are counted as dropped), and a
 //! fixed histogram per statement. Fed by `Pool::set_statement_hook`.
 
@@ -52,6 +52,7 @@ struct Entry {
     sorts: u64,
     autoindex_rows: u64,
     vm_steps: u64,
+    rows: u64,
 }
 
 /// One statement's statistics, times in milliseconds.
@@ -81,6 +82,10 @@ pub struct StatementStats {
     pub autoindex_rows: u64,
     /// Virtual machine steps, summed (a measure of work done).
     pub vm_steps: u64,
+    /// Result rows produced, summed over the runs (0 in files exported before it
+    /// was counted).
+    #[serde(default)]
+    pub rows: u64,
 }
 
 /// The statistics at one moment, slowest in total first.
@@ -224,6 +229,7 @@ impl Entry {
             sorts: 0,
             autoindex_rows: 0,
             vm_steps: 0,
+            rows: 0,
         }
     }
 
@@ -237,6 +243,7 @@ impl Entry {
         self.sorts += t.sorts.max(0) as u64;
         self.autoindex_rows += t.autoindex_rows.max(0) as u64;
         self.vm_steps += t.vm_steps.max(0) as u64;
+        self.rows += t.rows;
     }
 
     fn stats(&self) -> StatementStats {
@@ -266,6 +273,7 @@ impl Entry {
             sorts: self.sorts,
             autoindex_rows: self.autoindex_rows,
             vm_steps: self.vm_steps,
+            rows: self.rows,
         }
     }
 }
@@ -296,6 +304,7 @@ mod tests {
             sorts: 1,
             autoindex_rows: 0,
             vm_steps: 100,
+            rows: 3,
         }
     }
 

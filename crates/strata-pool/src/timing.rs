@@ -29,6 +29,12 @@ pub struct StatementTiming<'a> {
     pub autoindex_rows: i32,
     /// Virtual machine steps (`SQLITE_STMTSTATUS_VM_STEP`).
     pub vm_steps: i32,
+    /// Result rows the statement produced, approximately: counted from SQLite's row
+    /// trace while a hook is set (0 without one), per thread between two finished
+    /// statements, so a statement stepped while another one on the same thread is
+    /// still open shares its count with it, and a connection's first statement may
+    /// carry a row of its set-up.
+    pub rows: u64,
 }
 
 /// A function that receives every timed statement; set once per pool with
@@ -45,6 +51,8 @@ pub(crate) struct Timing {
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<Timing>>> = const { RefCell::new(None) };
+    /// Result rows produced on this thread since the last statement finished.
+    static ROWS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// The lowest slow-query threshold of any pool in the process, in nanoseconds, and
@@ -73,7 +81,7 @@ impl Timing {
         self.slow_statements.load(Ordering::Relaxed)
     }
 
-    fn record(&self, stmt: &rusqlite::trace::StmtRef<'_>, duration: Duration) {
+    fn record(&self, stmt: &rusqlite::trace::StmtRef<'_>, duration: Duration, rows: u64) {
         let slow = duration >= self.slow;
         let hook = self.hook.get();
         if !slow && hook.is_none() {
@@ -98,6 +106,7 @@ impl Timing {
                 sorts: stmt.get_status(StatementStatus::Sort),
                 autoindex_rows: stmt.get_status(StatementStatus::AutoIndex),
                 vm_steps: stmt.get_status(StatementStatus::VmStep),
+                rows,
             });
         }
     }
@@ -105,18 +114,26 @@ impl Timing {
 
 /// Registers the profile callback on a connection the pool owns.
 pub(crate) fn install(conn: &Connection) {
-    conn.trace_v2(TraceEventCodes::SQLITE_TRACE_PROFILE, Some(on_trace));
+    conn.trace_v2(TraceEventCodes::SQLITE_TRACE_PROFILE | TraceEventCodes::SQLITE_TRACE_ROW, Some(on_trace));
 }
 
 fn on_trace(event: TraceEvent<'_>) {
+    if let TraceEvent::Row(_) = event {
+        // Rows are only worth counting for a hook; the check keeps the row trace cheap.
+        if ANY_HOOK.load(Ordering::Relaxed) {
+            ROWS.with(|rows| rows.set(rows.get() + 1));
+        }
+        return;
+    }
     if let TraceEvent::Profile(stmt, duration) = event {
+        let rows = ROWS.with(|rows| rows.replace(0));
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         if nanos < LOWEST_THRESHOLD_NS.load(Ordering::Relaxed) && !ANY_HOOK.load(Ordering::Relaxed) {
             return;
         }
         CURRENT.with(|current| {
             if let Some(timing) = current.borrow().as_ref() {
-                timing.record(&stmt, duration);
+                timing.record(&stmt, duration, rows);
             }
         });
     }
