@@ -23,7 +23,6 @@ mod common;
 use std::cell::OnceCell;
 use std::fs::{self, File};
 use std::hint::black_box;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -193,12 +192,7 @@ fn usable(path: &Path, bytes: u64) -> bool {
     if len < bytes / 100 * 97 || len > bytes / 100 * 103 {
         return false;
     }
-    let mut header = [0u8; 100];
-    if File::open(path).and_then(|mut f| f.read_exact(&mut header)).is_err() {
-        return false;
-    }
-    let user_version = u32::from_be_bytes([header[60], header[61], header[62], header[63]]);
-    header.starts_with(b"SQLite format 3\0") && user_version == FIXTURE_VERSION
+    common::fixture_stamped(path, FIXTURE_VERSION)
 }
 
 // ---------------------------------------------------------------------------

@@ -41,7 +41,6 @@ mod common;
 use std::cell::OnceCell;
 use std::fs::{self, File};
 use std::hint::black_box;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -98,35 +97,14 @@ const LEASE: Duration = Duration::from_secs(30);
 /// What every job completes with.
 const RESULT: &str = r#"{"ok":true}"#;
 
-// The queue's statements, copied verbatim from crates/strata-repo/src/queue.rs (with
-// `task_columns!()` expanded): keep them in step.
-
-/// `INSERT_TASK`: a new pending task.
-const INSERT_TASK: &str = "INSERT INTO tasks \
-     (queue, kind, payload, priority, max_attempts, run_after, dedup_key, parent_task_id, session_id, submitted_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
-
-/// `EXPIRE_LEASES_IN_QUEUE`: run by every claim before it claims.
-const EXPIRE_LEASES_IN_QUEUE: &str = "UPDATE tasks SET \
-     status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
-     completed_at = CASE WHEN attempts >= max_attempts THEN ?2 END, \
-     last_error = 'lease of ' || lease_owner || ' expired', \
-     lease_token = NULL, lease_expires_at = NULL \
-     WHERE queue = ?1 AND status = 'running' AND lease_expires_at <= ?2";
-
-/// `CLAIM_READY`: ?1 worker, ?2 lease expiry, ?3 now, ?4 queue, ?5 limit.
-const CLAIM_READY: &str = "UPDATE tasks SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
-     lease_token = lower(hex(randomblob(16))), attempts = attempts + 1, started_at = ?3 \
-     WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
-     ORDER BY priority DESC, run_after, id LIMIT ?5) RETURNING \
-     id, queue, kind, payload, priority, status, attempts, max_attempts, run_after, \
-     lease_owner, lease_expires_at, lease_token, last_error, result, dedup_key, \
-     parent_task_id, session_id, submitted_at, started_at, completed_at";
-
-/// `COMPLETE_TASK`: ?1 id, ?2 token, ?3 result, ?4 now.
-const COMPLETE_TASK: &str = "UPDATE tasks SET status = 'completed', result = ?3, completed_at = ?4, \
-     lease_token = NULL, lease_expires_at = NULL \
-     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?4";
+/// The queue's own statement `name` from `strata_repo::statements()`, so that the raw
+/// loop runs exactly the SQL the queue runs.
+fn queue_sql(name: &str) -> &'static str {
+    strata_repo::statements()
+        .into_iter()
+        .find_map(|(n, sql)| (n == name).then_some(sql))
+        .unwrap_or_else(|| panic!("strata_repo::statements() has no `{name}`"))
+}
 
 /// The fixture's finished tasks: ?1 rows, ?2 the first task's time (ms). Completed
 /// tasks of the bench queue, each claimed once.
@@ -233,7 +211,7 @@ fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Re
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let now = now_ms();
-            let mut insert = tx.prepare_cached(INSERT_TASK)?;
+            let mut insert = tx.prepare_cached(queue_sql("queue.insert_task"))?;
             for i in n..end {
                 let payload = format!(r#"{{"n":{i}}}"#);
                 let id: i64 = insert.query_row(
@@ -256,8 +234,8 @@ fn raw_claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<(i64, 
     let claimed = {
         let now = now_ms();
         let lease = LEASE.as_millis() as i64;
-        tx.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![QUEUE, now])?;
-        let mut claim = tx.prepare_cached(CLAIM_READY)?;
+        tx.prepare_cached(queue_sql("queue.expire_leases_in_queue"))?.execute(params![QUEUE, now])?;
+        let mut claim = tx.prepare_cached(queue_sql("queue.claim_ready"))?;
         claim
             .query_map(params![WORKER, now + lease, now, QUEUE, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(11)?))
@@ -271,7 +249,8 @@ fn raw_claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<(i64, 
 /// One complete in its own transaction.
 fn raw_complete(conn: &mut Connection, id: i64, token: &str) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let changed = tx.prepare_cached(COMPLETE_TASK)?.execute(params![id, token, RESULT, now_ms()])?;
+    let changed =
+        tx.prepare_cached(queue_sql("queue.complete_task"))?.execute(params![id, token, RESULT, now_ms()])?;
     assert_eq!(changed, 1, "raw complete of task {id}");
     tx.commit()
 }
@@ -442,12 +421,7 @@ fn finished_fixture(rt: &Runtime, rows: u64) -> PathBuf {
 /// `user_version` (read from the file itself, so that no connection creates `-wal`
 /// or `-shm` files beside it).
 fn usable(path: &Path) -> bool {
-    let mut header = [0u8; 100];
-    if File::open(path).and_then(|mut f| f.read_exact(&mut header)).is_err() {
-        return false;
-    }
-    let user_version = u32::from_be_bytes([header[60], header[61], header[62], header[63]]);
-    header.starts_with(b"SQLite format 3\0") && user_version == FIXTURE_VERSION
+    common::fixture_stamped(path, FIXTURE_VERSION)
 }
 
 /// A copy of a fixture with a database open on it.

@@ -4,7 +4,8 @@
 
 #![allow(dead_code, reason = "each bench target uses its own subset of these helpers")]
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use tokio::runtime::Runtime;
@@ -54,4 +55,16 @@ pub fn remove_db(path: &Path) {
         name.push(suffix);
         let _ = fs::remove_file(PathBuf::from(name));
     }
+}
+
+/// Whether the file at `path` is a finished fixture of version `version`: the SQLite
+/// header's magic and `user_version`, read from the file itself so that no connection
+/// creates `-wal` or `-shm` files beside it.
+pub fn fixture_stamped(path: &Path, version: u32) -> bool {
+    let mut header = [0u8; 100];
+    if File::open(path).and_then(|mut f| f.read_exact(&mut header)).is_err() {
+        return false;
+    }
+    let user_version = u32::from_be_bytes([header[60], header[61], header[62], header[63]]);
+    header.starts_with(b"SQLite format 3\0") && user_version == version
 }
