@@ -137,7 +137,7 @@ impl Agents {
     }
 
     const AGENTS_OF_TASK: &str = "SELECT id, task_id, session_id, name, state, resource_usage, spawned_at, terminated_at \
-         FROM agents WHERE task_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+         FROM agents WHERE task_id = ?1 AND id > ?2 ORDER BY id LIMIT +?3";
 
     /// The agents of a task, oldest first, keyset by id.
     pub async fn list_by_task(&self, task_id: i64, page: PageRequest) -> Result<Page<Agent>> {
@@ -145,7 +145,7 @@ impl Agents {
     }
 
     const AGENTS_OF_SESSION: &str = "SELECT id, task_id, session_id, name, state, resource_usage, spawned_at, terminated_at \
-         FROM agents WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+         FROM agents WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT +?3";
 
     /// The agents of a session, oldest first, keyset by id.
     pub async fn list_by_session(&self, session_id: i64, page: PageRequest) -> Result<Page<Agent>> {

@@ -179,29 +179,29 @@ impl Audit {
     const AUDIT_BY_TASK: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
          FROM audit WHERE task_id = ?1 AND id < ?6 \
          AND (?2 IS NULL OR +actor = ?2) AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
-         ORDER BY id DESC LIMIT ?7";
+         ORDER BY id DESC LIMIT +?7";
 
     const AUDIT_BY_ACTOR: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
          FROM audit WHERE actor = ?2 AND id < ?6 AND (?1 IS NULL OR +task_id = ?1) \
          AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
-         ORDER BY id DESC LIMIT ?7";
+         ORDER BY id DESC LIMIT +?7";
 
     const AUDIT_BY_ACTION: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
          FROM audit WHERE action = ?3 AND id < ?6 AND (?1 IS NULL OR +task_id = ?1) \
          AND (?2 IS NULL OR +actor = ?2) AND +ts >= ?4 AND +ts < ?5 \
-         ORDER BY id DESC LIMIT ?7";
+         ORDER BY id DESC LIMIT +?7";
 
     const AUDIT_ALL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
          FROM audit WHERE id < ?6 AND (?1 IS NULL OR +task_id = ?1) AND (?2 IS NULL OR +actor = ?2) \
          AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
-         ORDER BY id DESC LIMIT ?7";
+         ORDER BY id DESC LIMIT +?7";
 
     // Time range only: the order is (ts, id) newest first, served by audit_ts_idx.
     // Binds ?1 since, ?2 until (already lowered to the cursor's ts + 1), ?3 the
     // cursor's ts, ?4 the cursor's id, ?5 the limit.
     const AUDIT_BY_TIME: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
          FROM audit WHERE ts >= ?1 AND ts < ?2 AND (ts, id) < (?3, ?4) \
-         ORDER BY ts DESC, id DESC LIMIT ?5";
+         ORDER BY ts DESC, id DESC LIMIT +?5";
 
     const AUDIT_CURSOR_TS: &str = "SELECT ts FROM audit WHERE id = ?1";
 
@@ -268,7 +268,7 @@ impl Audit {
     }
 
     const AUDIT_TAIL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
-         FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2";
+         FROM audit WHERE id > ?1 ORDER BY id LIMIT +?2";
 
     /// Up to `limit` (1 to 1,000) entries appended after entry `after`, oldest first:
     /// to follow the log, pass the id of the last entry seen (0 at the start).

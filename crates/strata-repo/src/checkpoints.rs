@@ -97,7 +97,7 @@ impl Checkpoints {
     }
 
     const CHECKPOINTS_OF_TASK: &str = "SELECT task_id, iteration, session_id, state, created_at FROM checkpoints \
-         WHERE task_id = ?1 AND iteration > ?2 ORDER BY iteration LIMIT ?3";
+         WHERE task_id = ?1 AND iteration > ?2 ORDER BY iteration LIMIT +?3";
 
     /// The checkpoints of `task_id` in iteration order, keyset by iteration (the
     /// cursor is the last iteration of the page).

@@ -41,7 +41,7 @@ impl Flags {
     }
 
     const LIST_FLAGS: &str = "SELECT name, value, description, updated_by, updated_at FROM flags \
-         WHERE name > ?1 ORDER BY name LIMIT ?2";
+         WHERE name > ?1 ORDER BY name LIMIT +?2";
 
     /// The flags in name order, keyset by name.
     pub async fn list(&self, page: KeyPageRequest) -> Result<KeyPage<Flag>> {

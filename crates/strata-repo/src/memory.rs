@@ -154,7 +154,7 @@ impl Memory {
 
     const HISTORY: &str = "SELECT id, namespace, key, value, memory_type, version, deleted_at, created_by, created_at, updated_by, updated_at \
          FROM memory_entries WHERE namespace = ?1 AND key = ?2 AND version < ?3 \
-         ORDER BY version DESC LIMIT ?4";
+         ORDER BY version DESC LIMIT +?4";
 
     /// Every version of `key` in `namespace`, deleted ones included, newest first,
     /// keyset by version (the cursor is the last version of the page).
@@ -203,7 +203,7 @@ impl Memory {
          WHERE m.namespace = ?1 AND m.key > ?2 AND m.deleted_at IS NULL \
          AND m.version = (SELECT max(v.version) FROM memory_entries AS v \
                           WHERE v.namespace = m.namespace AND v.key = m.key AND v.deleted_at IS NULL) \
-         ORDER BY m.key LIMIT ?3";
+         ORDER BY m.key LIMIT +?3";
 
     /// The live keys of `namespace` in key order, each as its latest live version,
     /// keyset by key.

@@ -133,7 +133,7 @@ impl Metrics {
 
     const SERIES_RANGE: &str = "SELECT id, ts, name, value, labels FROM metrics \
          WHERE name = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) > (?4, ?5) \
-         ORDER BY ts, id LIMIT ?6";
+         ORDER BY ts, id LIMIT +?6";
 
     /// The samples of series `name` with `from <= ts < to`, in time order (ties by
     /// id), keyset-paginated (the cursor is the last sample's id). A cursor whose
@@ -187,7 +187,7 @@ impl Metrics {
     }
 
     const PURGE_BEFORE: &str =
-        "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics WHERE ts < ?1 LIMIT ?2)";
+        "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics WHERE ts < ?1 LIMIT +?2)";
 
     /// Deletes every sample (of every series) taken before `ts`, in writes of
     /// [`BATCH_CHUNK`] rows so the writer is never held long, and returns how many

@@ -29,6 +29,11 @@ impl PageRequest {
     }
 
     /// `limit` as an SQL parameter, after checking it is 1 to 1,000 (E6001).
+    ///
+    /// Bind it as `LIMIT +?N`, never as a bare `LIMIT ?N`: SQLite (3.53) plans with
+    /// the value of a bare LIMIT parameter and so marks the statement to be prepared
+    /// again each time that parameter is bound, which re-parses the SQL on every run.
+    /// The unary plus is a no-op on the value and keeps the prepared statement.
     pub fn sql_limit(&self) -> Result<i64> {
         if self.limit == 0 || self.limit > MAX_PAGE {
             return Err(Error::invalid(

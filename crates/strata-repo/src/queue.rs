@@ -32,7 +32,8 @@ use strata_pool::Pool;
 use tokio::sync::Notify;
 
 pub use task::{
-    Claimed, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask, QueueStats, Task, TaskStatus,
+    Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask, QueueStats, Task,
+    TaskStatus,
 };
 
 use crate::clock::now_ms;
@@ -253,6 +254,45 @@ impl Queue {
             .await
     }
 
+    /// Completes many tasks, `batch_size` per write transaction, so that a worker that
+    /// claimed a batch pays one commit for it instead of one per task. Each task is
+    /// checked as [`Queue::complete`] checks it, and the answer has one entry per
+    /// completion, in the order given: `Ok(())`, or the E4007/E4002 error of a task
+    /// whose lease is gone (that task is left as it is; the others complete). An
+    /// outer error means a write failed as a whole: its chunk completed nothing, the
+    /// chunks before it stay committed.
+    pub async fn complete_many(&self, done: Vec<Completion>) -> Result<Vec<Result<()>>> {
+        let mut answers = Vec::with_capacity(done.len());
+        let mut done = done.into_iter().peekable();
+        while done.peek().is_some() {
+            let chunk: Vec<(i64, String, String)> = done
+                .by_ref()
+                .take(self.shared.config.batch_size)
+                // Value's Display is its compact JSON and cannot fail.
+                .map(|c| (c.id, c.token, c.result.to_string()))
+                .collect();
+            let outcomes = self
+                .pool
+                .write(move |conn| {
+                    let now = now_ms();
+                    let mut complete = conn.prepare_cached(COMPLETE_TASK)?;
+                    let mut outcomes = Vec::with_capacity(chunk.len());
+                    for (id, token, result) in &chunk {
+                        let changed = complete.execute(params![id, token, result, now])?;
+                        outcomes.push(if changed == 1 {
+                            Ok(())
+                        } else {
+                            Err(lease_error(conn, *id, token, now))
+                        });
+                    }
+                    Ok(outcomes)
+                })
+                .await?;
+            answers.extend(outcomes);
+        }
+        Ok(answers)
+    }
+
     /// Reports that the attempt of task `id` failed with `error`. The task goes back
     /// to pending with `run_after` = now + backoff, where the backoff is `retry_base_ms`
     /// × 2^(attempts − 1), at most `retry_max_ms`, with equal jitter (between half
@@ -435,9 +475,6 @@ impl Queue {
                         LIST_TASKS_IN_QUEUE_WITH_STATUS,
                         params![queue, status, after, fetch],
                     ),
-                    (None, Some(TaskStatus::Dead)) => {
-                        query_tasks(conn, LIST_DEAD_TASKS, params![after, fetch])
-                    }
                     (None, Some(status)) => {
                         query_tasks(conn, LIST_TASKS_WITH_STATUS, params![status, after, fetch])
                     }
@@ -452,26 +489,38 @@ impl Queue {
     pub async fn stats(&self) -> Result<Vec<QueueStats>> {
         self.pool
             .read(|conn| {
+                // One read transaction: every count comes from the same snapshot.
+                let tx = conn.unchecked_transaction()?;
                 let mut stats: BTreeMap<String, QueueStats> = BTreeMap::new();
-                let mut stmt = conn.prepare_cached(COUNT_BY_QUEUE_AND_STATUS)?;
+                let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+                for (queue, count) in count_per_queue(&tx, COUNT_BY_QUEUE, [])? {
+                    stats_of(&mut stats, queue.clone());
+                    totals.insert(queue, count);
+                }
+                for (queue, count) in count_per_queue(&tx, COUNT_PENDING_BY_QUEUE, [])? {
+                    stats_of(&mut stats, queue).pending = count;
+                }
+                for (queue, count) in count_per_queue(&tx, COUNT_READY_BY_QUEUE, params![now_ms()])? {
+                    stats_of(&mut stats, queue).ready_now = count;
+                }
+                let mut stmt = tx.prepare_cached(RUNNING_QUEUES)?;
                 let mut rows = stmt.query([])?;
                 while let Some(row) = rows.next()? {
-                    let queue: String = row.get(0)?;
+                    stats_of(&mut stats, row.get(0)?).running += 1;
+                }
+                let mut stmt = tx.prepare_cached(COUNT_UNSUCCESSFUL_BY_QUEUE)?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
                     let status: TaskStatus = row.get(1)?;
                     let count: i64 = row.get(2)?;
-                    let entry = stats
-                        .entry(queue.clone())
-                        .or_insert_with(|| QueueStats { queue, ..QueueStats::default() });
-                    *entry.count_mut(status) = count.unsigned_abs();
+                    *stats_of(&mut stats, row.get(0)?).count_mut(status) = count.unsigned_abs();
                 }
-                let mut stmt = conn.prepare_cached(COUNT_READY_BY_QUEUE)?;
-                let mut rows = stmt.query(params![now_ms()])?;
-                while let Some(row) = rows.next()? {
-                    let queue: String = row.get(0)?;
-                    let count: i64 = row.get(1)?;
-                    if let Some(entry) = stats.get_mut(&queue) {
-                        entry.ready_now = count.unsigned_abs();
-                    }
+                // No index counts completed tasks (the hot path would pay for it): they
+                // are what is left of the total.
+                for (queue, stats) in &mut stats {
+                    let total = totals.get(queue).copied().unwrap_or(0);
+                    let others = stats.pending + stats.running + stats.failed + stats.cancelled + stats.dead;
+                    stats.completed = total.saturating_sub(others);
                 }
                 Ok(stats.into_values().collect())
             })
@@ -580,14 +629,29 @@ impl InsertRow {
     }
 }
 
+/// The statuses of a live task, whose dedup key is taken: the condition of the partial
+/// `tasks_dedup_idx`, word for word (see migrations/V2__tasks.sql on OR chains).
+macro_rules! live {
+    () => {
+        "(status = 'pending' OR status = 'running' OR status = 'failed')"
+    };
+}
+
+/// The statuses of a task that ended without success: the condition of the partial
+/// `tasks_unsuccessful_idx`, word for word.
+macro_rules! unsuccessful {
+    () => {
+        "(status = 'failed' OR status = 'cancelled' OR status = 'dead')"
+    };
+}
+
 /// The live task holding a dedup key (uses the partial unique `tasks_dedup_idx`).
-const FIND_LIVE_DEDUP: &str =
-    "SELECT id FROM tasks WHERE dedup_key = ?1 AND status IN ('pending', 'running', 'failed')";
+const FIND_LIVE_DEDUP: &str = concat!("SELECT id FROM tasks WHERE dedup_key = ?1 AND ", live!());
 
 /// A new pending task.
 const INSERT_TASK: &str = "INSERT INTO tasks \
      (queue, kind, payload, priority, max_attempts, run_after, dedup_key, parent_task_id, session_id, submitted_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 fn insert_chunk(conn: &Connection, rows: &[InsertRow]) -> Result<Vec<Enqueued>> {
     let now = now_ms();
@@ -602,22 +666,22 @@ fn insert_chunk(conn: &Connection, rows: &[InsertRow]) -> Result<Vec<Enqueued>> 
             continue;
         }
         let run_after = row.run_after.unwrap_or_else(|| now.saturating_add(row.delay_ms));
-        let id = insert.query_row(
-            params![
-                row.queue,
-                row.kind,
-                row.payload,
-                row.priority,
-                row.max_attempts,
-                run_after,
-                row.dedup_key,
-                row.parent,
-                row.session,
-                now
-            ],
-            |r| r.get(0),
-        )?;
-        answers.push(Enqueued { id, deduplicated: false });
+        insert.execute(params![
+            row.queue,
+            row.kind,
+            row.payload,
+            row.priority,
+            row.max_attempts,
+            run_after,
+            row.dedup_key,
+            row.parent,
+            row.session,
+            now
+        ])?;
+        // Not `RETURNING id`: RETURNING builds a temporary table on every execution,
+        // which costs about as much as the insert itself. The writer is this connection's
+        // only user, so the last rowid is this insert's.
+        answers.push(Enqueued { id: conn.last_insert_rowid(), deduplicated: false });
     }
     Ok(answers)
 }
@@ -628,19 +692,20 @@ const CLAIM_READY: &str = concat!(
     "UPDATE tasks SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
      lease_token = lower(hex(randomblob(16))), attempts = attempts + 1, started_at = ?3 \
      WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
-     ORDER BY priority DESC, run_after, id LIMIT ?5) RETURNING ",
+     ORDER BY priority DESC, run_after, id LIMIT +?5) RETURNING ",
     task_columns!()
 );
 
 /// Expired leases of one queue back to pending, or to dead without attempts left:
-/// ?1 queue, ?2 now (uses `tasks_queue_lease_expiry_idx`). `run_after` is kept, so the
+/// ?1 queue, ?2 now (walks `tasks_lease_expiry_idx`, the few running tasks, and filters
+/// the queue: `+queue` keeps SQLite off `tasks_queue_idx`). `run_after` is kept, so the
 /// task keeps its age in the claim order.
 const EXPIRE_LEASES_IN_QUEUE: &str = "UPDATE tasks SET \
      status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
      completed_at = CASE WHEN attempts >= max_attempts THEN ?2 END, \
      last_error = 'lease of ' || lease_owner || ' expired', \
      lease_token = NULL, lease_expires_at = NULL \
-     WHERE queue = ?1 AND status = 'running' AND lease_expires_at <= ?2";
+     WHERE +queue = ?1 AND status = 'running' AND lease_expires_at <= ?2";
 
 /// Expired leases of every queue: ?1 now (uses `tasks_lease_expiry_idx`).
 const EXPIRE_LEASES: &str = "UPDATE tasks SET \
@@ -653,9 +718,10 @@ const EXPIRE_LEASES: &str = "UPDATE tasks SET \
 /// The earliest `run_after` of the pending tasks of a queue (?1).
 const NEXT_RUN_AFTER: &str = "SELECT min(run_after) FROM tasks WHERE queue = ?1 AND status = 'pending'";
 
-/// The earliest lease expiry of the running tasks of a queue (?1).
+/// The earliest lease expiry of the running tasks of a queue (?1), through
+/// `tasks_lease_expiry_idx` like [`EXPIRE_LEASES_IN_QUEUE`].
 const NEXT_LEASE_EXPIRY: &str =
-    "SELECT min(lease_expires_at) FROM tasks WHERE queue = ?1 AND status = 'running'";
+    "SELECT min(lease_expires_at) FROM tasks WHERE +queue = ?1 AND status = 'running'";
 
 fn next_wake_time(conn: &Connection, queue: &str) -> Result<Option<i64>> {
     let run_after: Option<i64> =
@@ -708,58 +774,80 @@ const EXTEND_LEASE: &str = "UPDATE tasks SET lease_expires_at = ?3 \
 const RETRY_TASK: &str = concat!(
     "UPDATE tasks SET status = 'pending', attempts = 0, run_after = ?2, completed_at = NULL, \
      lease_token = NULL, lease_expires_at = NULL \
-     WHERE id = ?1 AND status IN ('dead', 'failed', 'cancelled') RETURNING ",
+     WHERE id = ?1 AND ",
+    unsuccessful!(),
+    " RETURNING ",
     task_columns!()
 );
 
 /// Cancels a task and its live descendants: ?1 id, ?2 now. Parents are always older
 /// than their children and never change, so the tree has no cycles and `UNION ALL`
 /// ends; each level is found through `tasks_parent_idx`.
-const CANCEL_TREE: &str = "WITH RECURSIVE tree(id) AS (\
+const CANCEL_TREE: &str = concat!(
+    "WITH RECURSIVE tree(id) AS (\
      SELECT ?1 UNION ALL SELECT tasks.id FROM tasks JOIN tree ON tasks.parent_task_id = tree.id) \
      UPDATE tasks SET status = 'cancelled', completed_at = ?2, lease_token = NULL, lease_expires_at = NULL \
-     WHERE id IN (SELECT id FROM tree) AND status IN ('pending', 'running', 'failed')";
+     WHERE id IN (SELECT id FROM tree) AND ",
+    live!()
+);
 
-/// Up to ?1 dead tasks of every queue (uses `tasks_dead_idx`).
-const PURGE_DEAD: &str =
-    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE status = 'dead' LIMIT ?1)";
+/// Up to ?1 dead tasks of every queue (walks `tasks_unsuccessful_idx`).
+const PURGE_DEAD: &str = concat!(
+    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE ",
+    unsuccessful!(),
+    " AND status = 'dead' LIMIT +?1)"
+);
 
-/// Up to ?2 dead tasks of queue ?1 (uses `tasks_queue_status_idx`).
-const PURGE_DEAD_IN_QUEUE: &str =
-    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE queue = ?1 AND status = 'dead' LIMIT ?2)";
+/// Up to ?2 dead tasks of queue ?1 (searches `tasks_unsuccessful_idx`).
+const PURGE_DEAD_IN_QUEUE: &str = concat!(
+    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE ",
+    unsuccessful!(),
+    " AND queue = ?1 AND status = 'dead' LIMIT +?2)"
+);
 
 /// One task by id.
 const GET_TASK: &str = concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = ?1");
 
 /// A page of every task: ?1 after, ?2 limit.
 const LIST_TASKS: &str =
-    concat!("SELECT ", task_columns!(), " FROM tasks WHERE id > ?1 ORDER BY id LIMIT ?2");
+    concat!("SELECT ", task_columns!(), " FROM tasks WHERE id > ?1 ORDER BY id LIMIT +?2");
 
-/// A page of one queue's tasks: ?1 queue, ?2 after, ?3 limit. No index leads with the
-/// queue alone in id order, so this walks the rowids from the cursor (`+queue` keeps
-/// SQLite from sorting the whole queue instead); it is an operator's listing.
+/// A page of one queue's tasks: ?1 queue, ?2 after, ?3 limit (searches
+/// `tasks_queue_idx`, which is in id order within a queue).
 const LIST_TASKS_IN_QUEUE: &str =
-    concat!("SELECT ", task_columns!(), " FROM tasks WHERE +queue = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+    concat!("SELECT ", task_columns!(), " FROM tasks WHERE queue = ?1 AND id > ?2 ORDER BY id LIMIT +?3");
 
-/// A page of one queue's tasks in one status: ?1 queue, ?2 status, ?3 after, ?4 limit
-/// (uses `tasks_queue_status_idx`).
+/// A page of one queue's tasks in one status: ?1 queue, ?2 status, ?3 after, ?4 limit.
+/// Walks the queue through `tasks_queue_idx` from the cursor and filters the status
+/// (`+status`: a bound status would make SQLite prepare the statement again for every
+/// value, to weigh the partial indexes); it is an operator's listing, and a rare status
+/// in a long queue means a long walk.
 const LIST_TASKS_IN_QUEUE_WITH_STATUS: &str = concat!(
     "SELECT ",
     task_columns!(),
-    " FROM tasks WHERE queue = ?1 AND status = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+    " FROM tasks WHERE queue = ?1 AND +status = ?2 AND id > ?3 ORDER BY id LIMIT +?4"
 );
 
 /// A page of the tasks in one status across queues: ?1 status, ?2 after, ?3 limit.
-/// Walks the rowids from the cursor, like [`LIST_TASKS_IN_QUEUE`].
+/// Walks the rowids from the cursor and filters the status, like
+/// [`LIST_TASKS_IN_QUEUE_WITH_STATUS`].
 const LIST_TASKS_WITH_STATUS: &str =
-    concat!("SELECT ", task_columns!(), " FROM tasks WHERE +status = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+    concat!("SELECT ", task_columns!(), " FROM tasks WHERE +status = ?1 AND id > ?2 ORDER BY id LIMIT +?3");
 
-/// A page of the dead tasks across queues: ?1 after, ?2 limit (uses `tasks_dead_idx`).
-const LIST_DEAD_TASKS: &str =
-    concat!("SELECT ", task_columns!(), " FROM tasks WHERE status = 'dead' AND id > ?1 ORDER BY id LIMIT ?2");
+/// Tasks per queue (walks the covering `tasks_queue_idx`).
+const COUNT_BY_QUEUE: &str = "SELECT queue, count(*) FROM tasks GROUP BY queue";
 
-/// Tasks per queue and status (walks the covering `tasks_queue_status_idx`).
-const COUNT_BY_QUEUE_AND_STATUS: &str = "SELECT queue, status, count(*) FROM tasks GROUP BY queue, status";
+/// Pending tasks per queue (walks the covering `tasks_claim_idx`).
+const COUNT_PENDING_BY_QUEUE: &str =
+    "SELECT queue, count(*) FROM tasks WHERE status = 'pending' GROUP BY queue";
+
+/// The queue of every running task (walks `tasks_lease_expiry_idx`; a few per worker).
+const RUNNING_QUEUES: &str = "SELECT queue FROM tasks WHERE status = 'running'";
+
+/// Failed, cancelled and dead tasks per queue and status (walks the covering
+/// `tasks_unsuccessful_idx`).
+const COUNT_UNSUCCESSFUL_BY_QUEUE: &str =
+    concat!("SELECT queue, status, count(*) FROM tasks WHERE ", unsuccessful!(), " GROUP BY queue, status");
 
 /// Pending tasks due at ?1, per queue (walks the covering `tasks_claim_idx`).
 const COUNT_READY_BY_QUEUE: &str =
@@ -788,10 +876,29 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("queue.list_tasks_in_queue", LIST_TASKS_IN_QUEUE),
     ("queue.list_tasks_in_queue_with_status", LIST_TASKS_IN_QUEUE_WITH_STATUS),
     ("queue.list_tasks_with_status", LIST_TASKS_WITH_STATUS),
-    ("queue.list_dead_tasks", LIST_DEAD_TASKS),
-    ("queue.count_by_queue_and_status", COUNT_BY_QUEUE_AND_STATUS),
+    ("queue.count_by_queue", COUNT_BY_QUEUE),
+    ("queue.count_pending_by_queue", COUNT_PENDING_BY_QUEUE),
+    ("queue.running_queues", RUNNING_QUEUES),
+    ("queue.count_unsuccessful_by_queue", COUNT_UNSUCCESSFUL_BY_QUEUE),
     ("queue.count_ready_by_queue", COUNT_READY_BY_QUEUE),
 ];
+
+/// The stats of `queue` in `stats`, created empty on first use.
+fn stats_of(stats: &mut BTreeMap<String, QueueStats>, queue: String) -> &mut QueueStats {
+    stats.entry(queue.clone()).or_insert_with(|| QueueStats { queue, ..QueueStats::default() })
+}
+
+/// Runs a `SELECT queue, count(*) ... GROUP BY queue`.
+fn count_per_queue(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows =
+        stmt.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs())))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
 
 fn get_task(conn: &Connection, id: i64) -> Result<Task> {
     conn.prepare_cached(GET_TASK)?

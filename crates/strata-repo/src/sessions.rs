@@ -121,7 +121,7 @@ impl Sessions {
     }
 
     const SESSIONS_BY_USER: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \
-         FROM sessions WHERE app_name = ?1 AND user_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4";
+         FROM sessions WHERE app_name = ?1 AND user_id = ?2 AND id > ?3 ORDER BY id LIMIT +?4";
 
     /// The sessions of one app and user, oldest first, keyset by id.
     pub async fn list_by_user(
@@ -145,7 +145,7 @@ impl Sessions {
     }
 
     const SESSIONS_BY_STATUS: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \
-         FROM sessions WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+         FROM sessions WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT +?3";
 
     /// The sessions in one lifecycle state, oldest first, keyset by id.
     pub async fn list_by_status(&self, status: SessionStatus, page: PageRequest) -> Result<Page<Session>> {

@@ -81,7 +81,7 @@ impl TaskState {
             .await
     }
 
-    const STATE_KEYS: &str = "SELECT key FROM state WHERE task_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3";
+    const STATE_KEYS: &str = "SELECT key FROM state WHERE task_id = ?1 AND key > ?2 ORDER BY key LIMIT +?3";
 
     /// The keys of `task_id` in key order, keyset by key.
     pub async fn keys(&self, task_id: i64, page: KeyPageRequest) -> Result<KeyPage<String>> {

@@ -264,6 +264,25 @@ pub struct Claimed {
     pub token: String,
 }
 
+/// One finished job for [`crate::Queue::complete_many`]: the task, the lease token of
+/// its claim, and its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The task's id.
+    pub id: i64,
+    /// The lease token of the claim that ran it.
+    pub token: String,
+    /// What the task produced (stored as JSON in `result`).
+    pub result: Value,
+}
+
+impl Completion {
+    /// The completion of the task `claimed` holds, with `result`.
+    pub fn of(claimed: &Claimed, result: Value) -> Completion {
+        Completion { id: claimed.task.id, token: claimed.token.clone(), result }
+    }
+}
+
 /// How many tasks of one queue are in each state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueStats {

@@ -38,6 +38,45 @@ async fn no_statement_scans_a_table_or_sorts_in_a_temp_btree() {
     assert!(problems.is_empty(), "statements with a full scan or a temp b-tree:\n{}", problems.join("\n"));
 }
 
+/// SQLite prepares a statement again whenever a parameter that its plan depends on is
+/// bound again: a bare `LIMIT ?`, or `col = ?` where a partial index says `col = 'x'`.
+/// That re-parses the SQL on every run, so no statement may do it.
+#[tokio::test]
+async fn no_statement_is_prepared_again_when_its_parameters_are_bound_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = crate::migrated(dir.path()).await;
+    let statements = strata_repo::statements();
+    let reprepared = pool
+        .exclusive(move |conn| {
+            conn.execute_batch("BEGIN")?;
+            let mut reprepared = Vec::new();
+            for (name, sql) in &statements {
+                let mut stmt = conn.prepare(sql)?;
+                for _ in 0..3 {
+                    for i in 1..=stmt.parameter_count() {
+                        stmt.raw_bind_parameter(i, 1_i64)?;
+                    }
+                    // Only the preparation matters: a constraint that refuses the
+                    // value (text columns are STRICT) is fine.
+                    let mut rows = stmt.raw_query();
+                    while let Ok(Some(_)) = rows.next() {}
+                }
+                let count = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+                if count > 0 {
+                    reprepared.push((*name, count));
+                }
+            }
+            conn.execute_batch("ROLLBACK")?;
+            Ok(reprepared)
+        })
+        .await
+        .unwrap();
+    assert!(
+        reprepared.is_empty(),
+        "statements prepared again on every bind (write `LIMIT +?`, `+col = ?`): {reprepared:?}"
+    );
+}
+
 #[tokio::test]
 async fn statement_names_are_unique() {
     let statements = strata_repo::statements();

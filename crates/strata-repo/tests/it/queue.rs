@@ -8,7 +8,7 @@ use serde_json::json;
 use strata_core::{ConstraintKind, Error};
 use strata_pool::Pool;
 use strata_repo::clock::now_ms;
-use strata_repo::{NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
+use strata_repo::{Completion, NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -186,6 +186,46 @@ async fn complete_needs_the_current_token_of_an_unexpired_lease() {
     let err = queue.complete(id, &fast.token, json!(2)).await.unwrap_err();
     assert!(lease_reason(err).contains("completed, not running"));
     assert_eq!(queue.complete(424_242, "x", json!(1)).await.unwrap_err().code(), "E4002");
+}
+
+#[tokio::test]
+async fn complete_many_completes_the_held_tasks_and_refuses_each_lost_one_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // batch_size 2: the five completions below take three writes.
+    let (pool, queue) = queue_with(dir.path(), QueueConfig { batch_size: 2, ..QueueConfig::default() }).await;
+    queue.enqueue_batch((0..4).map(|n| NewTask::new("job", json!(n))).collect()).await.unwrap();
+    let claimed = queue.claim("default", "w", 4, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let writes_before = pool.metrics().writes;
+
+    let mut done: Vec<Completion> =
+        claimed.iter().map(|c| Completion::of(c, json!({"n": c.task.id}))).collect();
+    done[1].token = "stale".into();
+    done.push(Completion { id: 424_242, token: "x".into(), result: json!(null) });
+    let answers = queue.complete_many(done).await.unwrap();
+    assert_eq!(pool.metrics().writes - writes_before, 3);
+
+    assert_eq!(answers.len(), 5, "one answer per completion, in order");
+    assert!(answers[0].is_ok() && answers[2].is_ok() && answers[3].is_ok(), "{answers:?}");
+    let lost = answers[1].clone().unwrap_err();
+    assert!(lease_reason(lost).contains("token does not match"));
+    assert_eq!(answers[4].as_ref().unwrap_err().code(), "E4002");
+    for (i, c) in claimed.iter().enumerate() {
+        let task = queue.get(c.task.id).await.unwrap();
+        if i == 1 {
+            // The refused task is untouched: still running under its real lease.
+            assert_eq!(
+                (task.status, task.lease_token.as_deref()),
+                (TaskStatus::Running, Some(c.token.as_str()))
+            );
+        } else {
+            assert_eq!((task.status, task.result), (TaskStatus::Completed, Some(json!({"n": c.task.id}))));
+        }
+    }
+    // Completing again is refused for every task; nothing at all is a no-op.
+    let again = queue.complete_many(vec![Completion::of(&claimed[0], json!(2))]).await.unwrap();
+    assert!(lease_reason(again[0].clone().unwrap_err()).contains("completed, not running"));
+    assert!(queue.complete_many(Vec::new()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
