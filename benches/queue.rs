@@ -8,10 +8,11 @@
 //! The raw baselines open their connection with exactly the pool's PRAGMAs (WAL,
 //! synchronous=NORMAL and the rest of `Config::default().sqlite`, through
 //! `strata_pool::apply_pragmas`, as `benches/pool.rs` does), use `prepare_cached`, and
-//! run the queue's own SQL, copied verbatim from `crates/strata-repo/src/queue.rs`
-//! (keep them in step): the enqueue's INSERT ... RETURNING, `batch_size` (500) rows per
+//! run the queue's own SQL, taken from `strata_repo::statements()`: the enqueue's INSERT
+//! (the id from `last_insert_rowid`), `batch_size` (500) rows per
 //! transaction; the claim's lease expiry UPDATE and claim UPDATE ... RETURNING in one
-//! transaction per claim; the complete UPDATE in one transaction per job. That is the
+//! transaction per claim; the complete UPDATEs of one claim's jobs in one transaction
+//! (`Queue::complete` for a single job, `Queue::complete_many` for a batch). That is the
 //! grouping the strata calls ask for; the pool's writer may still commit concurrent
 //! calls of the 4 workers together (group commit), which the raw loop cannot.
 //!
@@ -50,7 +51,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::json;
 use strata::Database;
 use strata_core::Config;
-use strata_repo::{NewTask, Queue, QueueConfig};
+use strata_repo::{Completion, NewTask, Queue, QueueConfig};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -73,7 +74,7 @@ const TEST_MODE_SMALL: u64 = 1_000;
 const TEST_MODE_LARGE: u64 = 5_000;
 /// Stored in the fixture's `user_version`; bump it when the recipe changes so that
 /// an old fixture is rebuilt instead of reused.
-const FIXTURE_VERSION: u32 = 1;
+const FIXTURE_VERSION: u32 = 2;
 
 /// One-job claims of the latency histogram, per fixture.
 const LATENCY_CLAIMS: usize = 2_000;
@@ -214,11 +215,19 @@ fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Re
             let mut insert = tx.prepare_cached(queue_sql("queue.insert_task"))?;
             for i in n..end {
                 let payload = format!(r#"{{"n":{i}}}"#);
-                let id: i64 = insert.query_row(
-                    params![QUEUE, KIND, payload, 5, 3, now, None::<String>, None::<i64>, None::<i64>, now],
-                    |r| r.get(0),
-                )?;
-                black_box(id);
+                insert.execute(params![
+                    QUEUE,
+                    KIND,
+                    payload,
+                    5,
+                    3,
+                    now,
+                    None::<String>,
+                    None::<i64>,
+                    None::<i64>,
+                    now
+                ])?;
+                black_box(tx.last_insert_rowid());
             }
         }
         tx.commit()?;
@@ -246,12 +255,18 @@ fn raw_claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<(i64, 
     Ok(claimed)
 }
 
-/// One complete in its own transaction.
-fn raw_complete(conn: &mut Connection, id: i64, token: &str) -> rusqlite::Result<()> {
+/// The completes of one claim's jobs in one transaction, like `Queue::complete` for
+/// one job and `Queue::complete_many` for a batch.
+fn raw_complete(conn: &mut Connection, claimed: &[(i64, String)]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let changed =
-        tx.prepare_cached(queue_sql("queue.complete_task"))?.execute(params![id, token, RESULT, now_ms()])?;
-    assert_eq!(changed, 1, "raw complete of task {id}");
+    {
+        let now = now_ms();
+        let mut complete = tx.prepare_cached(queue_sql("queue.complete_task"))?;
+        for (id, token) in claimed {
+            let changed = complete.execute(params![id, token, RESULT, now])?;
+            assert_eq!(changed, 1, "raw complete of task {id}");
+        }
+    }
     tx.commit()
 }
 
@@ -264,9 +279,7 @@ fn raw_jobs(conn: &mut Connection, jobs: usize, limit: usize) -> rusqlite::Resul
         if claimed.is_empty() {
             return Ok(done);
         }
-        for (id, token) in &claimed {
-            raw_complete(conn, *id, token)?;
-        }
+        raw_complete(conn, &claimed)?;
         done += claimed.len();
     }
 }
@@ -276,8 +289,8 @@ fn raw_jobs(conn: &mut Connection, jobs: usize, limit: usize) -> rusqlite::Resul
 // ---------------------------------------------------------------------------
 
 /// `jobs` jobs end to end through the queue: one `enqueue_batch`, then [`WORKERS`]
-/// tokio tasks that claim `limit` at a time and complete each job, until a claim
-/// comes back empty.
+/// tokio tasks that claim `limit` at a time and complete what they claimed (one job
+/// with `complete`, a batch with one `complete_many`), until a claim comes back empty.
 async fn strata_jobs(queue: &Queue, jobs: usize, limit: usize) -> usize {
     let enqueued = queue.enqueue_batch(new_tasks(jobs)).await.expect("enqueue");
     assert_eq!(enqueued.len(), jobs);
@@ -292,8 +305,13 @@ async fn strata_jobs(queue: &Queue, jobs: usize, limit: usize) -> usize {
                     if claimed.is_empty() {
                         return Ok::<_, strata_core::Error>(done);
                     }
-                    for job in &claimed {
+                    if let [job] = claimed.as_slice() {
                         queue.complete(job.task.id, &job.token, json!({ "ok": true })).await?;
+                    } else {
+                        let results = claimed.iter().map(|job| Completion::of(job, json!({ "ok": true })));
+                        for answer in queue.complete_many(results.collect()).await? {
+                            answer?;
+                        }
                     }
                     done += claimed.len();
                 }
