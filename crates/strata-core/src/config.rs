@@ -193,7 +193,8 @@ pub struct SqliteConfig {
     /// `PRAGMA journal_size_limit`, bytes; -1 for no limit.
     pub journal_size_limit: i64,
     /// `PRAGMA wal_autocheckpoint`, pages; 0 leaves checkpoints to someone else
-    /// (an external replicator such as Litestream).
+    /// (an external replicator such as Litestream). strata-pool checkpoints on a
+    /// background thread once half of it is waiting, so commits rarely pay for one.
     pub wal_autocheckpoint: u32,
 }
 

@@ -3,11 +3,13 @@
 //! `query_only` connections; the writer is one thread that owns the only write
 //! connection and group-commits queued closures (a SAVEPOINT each inside one
 //! `BEGIN IMMEDIATE`), so callers never see `SQLITE_BUSY` from their own process.
-//! It applies the PRAGMAs of every connection, times every statement, reports slow
-//! ones through `tracing`, keeps metrics, and closes cleanly.
+//! It applies the PRAGMAs of every connection, checkpoints the WAL on a background
+//! thread (off the commit path), times every statement, reports slow ones through
+//! `tracing`, keeps metrics, and closes cleanly.
 
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod connection;
 mod metrics;
 mod pool;

@@ -24,6 +24,7 @@ pub(crate) struct Counters {
     pub(crate) panicked_writes: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) commits: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
     pub(crate) queued_writes: AtomicU64,
     latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
 }
@@ -79,6 +80,8 @@ pub struct MetricsSnapshot {
     pub batches: u64,
     /// COMMITs SQLite performed on the writer connection (counted by its commit hook).
     pub commits: u64,
+    /// PASSIVE checkpoints the background checkpointer ran (off the commit path).
+    pub background_checkpoints: u64,
     /// Statements at or above the slow-query threshold.
     pub slow_statements: u64,
     /// Acquire latency histogram over readers and the writer queue.
@@ -125,6 +128,7 @@ pub(crate) fn snapshot(counters: &Counters, readers: ReaderGauges, slow_statemen
         panicked_writes: load(&counters.panicked_writes),
         batches: load(&counters.batches),
         commits: load(&counters.commits),
+        background_checkpoints: load(&counters.checkpoints),
         slow_statements,
         acquire_latency: counters.latency(),
     }

@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use strata_core::{Config, Error, Result};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::Checkpointer;
 use crate::metrics::Counters;
 use crate::timing::{self, Timing};
 
@@ -131,6 +132,9 @@ pub(crate) struct Writer {
     pub(crate) timing: Arc<Timing>,
     /// Writes in the previous batch; more than one means concurrent writers.
     pub(crate) last_batch: usize,
+    /// The background checkpointer, nudged after commits; `None` when
+    /// `wal_autocheckpoint` is 0 or it could not start.
+    pub(crate) checkpointer: Option<Checkpointer>,
 }
 
 /// Counts every COMMIT SQLite performs on the writer connection.
@@ -187,8 +191,12 @@ impl Writer {
                         let mut batch = vec![job];
                         pending = runtime.block_on(self.collect(&mut batch));
                         self.commit_batch(batch);
+                        self.nudge_checkpointer();
                     }
-                    Msg::Exclusive(job) => job.run(&self.conn),
+                    Msg::Exclusive(job) => {
+                        job.run(&self.conn);
+                        self.nudge_checkpointer();
+                    }
                     Msg::Close(reply) => {
                         close = Some(reply);
                         break;
@@ -374,8 +382,19 @@ impl Writer {
         self.conn.prepare_cached(sql)?.execute([]).map(drop)
     }
 
-    /// `PRAGMA optimize`, a TRUNCATE checkpoint, and closing the connection.
-    fn shutdown(self) -> Result<CloseReport> {
+    /// Tells the background checkpointer that the WAL may have grown.
+    fn nudge_checkpointer(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.nudge();
+        }
+    }
+
+    /// Stops the checkpointer (closing its connection, so that this one is the last),
+    /// then `PRAGMA optimize`, a TRUNCATE checkpoint, and closing the connection.
+    fn shutdown(mut self) -> Result<CloseReport> {
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop();
+        }
         let mut report = CloseReport {
             optimized: self.conn.execute_batch("PRAGMA optimize").is_ok(),
             ..Default::default()

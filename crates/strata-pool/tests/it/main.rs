@@ -3,6 +3,7 @@
 #![allow(missing_docs, reason = "test helpers are not public API")]
 
 mod atomicity;
+mod checkpoint;
 mod concurrency;
 mod open;
 mod pragmas;

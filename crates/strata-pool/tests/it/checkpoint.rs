@@ -1,0 +1,62 @@
+//! The background checkpointer: the WAL is copied into the database file by a thread
+//! of the pool's own while writes go on, and not at all when `wal_autocheckpoint = 0`
+//! leaves checkpoints to an external replicator.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use strata_pool::Pool;
+
+use crate::TestDb;
+
+/// (frames in the WAL, frames already copied into the database file), read from a
+/// connection of the test's own.
+fn wal_state(db: &TestDb) -> (i64, i64) {
+    let conn = Connection::open(db.path()).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(NOOP)", [], |r| Ok((r.get(1)?, r.get(2)?))).unwrap()
+}
+
+/// 300 one-row write transactions of 1 KiB each: at least 300 WAL frames.
+async fn write_rows(pool: &Pool) {
+    for n in 0..300 {
+        let v = format!("{n:0>1024}");
+        pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [&v])?)).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_in_the_background_while_writes_go_on() {
+    let mut db = TestDb::new();
+    db.config.sqlite.wal_autocheckpoint = 100; // background checkpoints from 50 frames
+    let pool = db.open_with_items().await;
+    write_rows(&pool).await;
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (log, done) = wal_state(&db);
+        if pool.metrics().background_checkpoints > 0 && log - done < 50 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no background checkpoint: wal {log} frames, {done} copied");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Nothing was lost on the way, and closing still leaves no -wal or -shm behind.
+    assert_eq!(crate::count_items(&pool).await, 300);
+    let report = pool.close().await.unwrap();
+    assert!(report.wal_removed, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_autocheckpoint_zero_leaves_the_wal_to_an_external_replicator() {
+    let mut db = TestDb::new();
+    db.config.sqlite.wal_autocheckpoint = 0;
+    let pool = db.open_with_items().await;
+    write_rows(&pool).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let (log, done) = wal_state(&db);
+    assert!(log >= 300, "every commit is still in the WAL: {log} frames");
+    assert_eq!(done, 0, "nobody checkpointed");
+    assert_eq!(pool.metrics().background_checkpoints, 0);
+    pool.close().await.unwrap();
+}
