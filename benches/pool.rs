@@ -141,14 +141,17 @@ struct KvFixture {
     ids: Arc<[i64]>,
 }
 
-/// Builds the 1,000,000-row table with the raw connection in one transaction,
-/// checkpoints it into the database file, then opens the pool on the same file.
+/// Builds the 1,000,000-row table in one transaction on a connection of its own,
+/// checkpoints it into the database file and closes that connection; then opens the
+/// raw reader and the pool on the same file. The builder's page cache holds every
+/// page it wrote, already parsed, which a fresh connection (a pool reader) does not
+/// have; reading through it would compare a warm cache against cold ones.
 fn kv_fixture(rt: &Runtime) -> KvFixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("kv.db");
-    let mut raw = open_raw(&path);
+    let mut build = open_raw(&path);
     {
-        let tx = raw.transaction_with_behavior(TransactionBehavior::Immediate).expect("begin");
+        let tx = build.transaction_with_behavior(TransactionBehavior::Immediate).expect("begin");
         tx.execute_batch("CREATE TABLE kv(id INTEGER PRIMARY KEY, v TEXT)").expect("create kv");
         {
             let mut stmt = tx.prepare_cached("INSERT INTO kv(id, v) VALUES (?1, ?2)").expect("prepare");
@@ -158,7 +161,9 @@ fn kv_fixture(rt: &Runtime) -> KvFixture {
         }
         tx.commit().expect("commit kv");
     }
-    raw.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
+    build.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
+    build.close().expect("close the builder");
+    let raw = open_raw(&path);
     let pool = open_pool(rt, &path);
     KvFixture { _dir: dir, raw, pool, ids: read_ids() }
 }
