@@ -88,31 +88,43 @@ impl Checkpointer {
     }
 }
 
-/// The thread's body: park until nudged, let a tick of commits accumulate, then one
-/// PASSIVE checkpoint if at least `threshold` frames are waiting. One checkpoint per
-/// round: when readers pin old frames, a checkpoint cannot make progress, and the
-/// next commit's nudge tries again instead of a busy loop.
+/// The thread's body: park until nudged, let a tick of commits accumulate, then a
+/// PASSIVE checkpoint if at least `threshold` frames are waiting, and again while
+/// they keep coming. Before it parks, the thread looks once more after saying it
+/// waits, so that a commit's nudge that arrived while it was busy is not lost. When
+/// a checkpoint makes no progress (a reader holds old frames), it parks until the
+/// next commit instead of polling.
 fn run(conn: &Connection, threshold: i64, shared: &Shared, counters: &Counters) {
+    let mut stalled = false;
     loop {
-        shared.waiting.store(true, Ordering::Release);
+        shared.waiting.store(true, Ordering::SeqCst);
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        std::thread::park();
+        let behind = !stalled && matches!(waiting_frames(conn), Ok(frames) if frames >= threshold);
+        if !behind {
+            std::thread::park();
+        }
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
         std::thread::sleep(TICK);
-        match waiting_frames(conn) {
-            Ok(frames) if frames >= threshold => match checkpoint_pragma(conn, PASSIVE) {
-                Ok(_) => Counters::bump(&counters.checkpoints),
-                Err(err) => {
-                    tracing::debug!(target: "strata::pool", code = err.code(), "background checkpoint: {err}")
-                }
-            },
-            Ok(_) => {}
-            Err(err) => tracing::debug!(target: "strata::pool", code = err.code(), "wal size: {err}"),
+        stalled = false;
+        let before = match waiting_frames(conn) {
+            Ok(frames) if frames >= threshold => frames,
+            Ok(_) => continue,
+            Err(err) => {
+                tracing::debug!(target: "strata::pool", code = err.code(), "wal size: {err}");
+                continue;
+            }
+        };
+        match checkpoint_pragma(conn, PASSIVE) {
+            Ok(_) => Counters::bump(&counters.checkpoints),
+            Err(err) => {
+                tracing::debug!(target: "strata::pool", code = err.code(), "background checkpoint: {err}")
+            }
         }
+        stalled = waiting_frames(conn).is_ok_and(|after| after >= before);
     }
 }
 

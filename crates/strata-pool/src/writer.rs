@@ -150,6 +150,10 @@ pub(crate) fn count_commits(conn: &Connection, counters: &Arc<Counters>) -> Resu
 /// How long the writer polls for the next message before it parks its thread.
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
+/// The writer's sleep between polls while it waits to fill a batch (the kernel's
+/// timer slack makes it some tens of microseconds).
+const POLL_SLEEP: Duration = Duration::from_micros(10);
+
 /// The statements that frame a batch and its closures.
 const BEGIN: &str = "BEGIN IMMEDIATE";
 const COMMIT: &str = "COMMIT";
@@ -168,11 +172,6 @@ struct Slot {
 impl Writer {
     /// The thread's body: batches until the channel closes or `Close` arrives.
     pub(crate) fn run(mut self) {
-        // A current-thread runtime only to wait on the channel with a deadline.
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
-            tracing::error!(target: "strata::pool", "writer thread could not build its runtime");
-            return;
-        };
         let timing = Arc::clone(&self.timing);
         timing::scoped(&timing, || {
             let mut close = None;
@@ -189,7 +188,7 @@ impl Writer {
                 match msg {
                     Msg::Write(job) => {
                         let mut batch = vec![job];
-                        pending = runtime.block_on(self.collect(&mut batch));
+                        pending = self.collect(&mut batch);
                         self.commit_batch(batch);
                         self.nudge_checkpointer();
                     }
@@ -244,7 +243,7 @@ impl Writer {
     /// is not a write, which ends the batch. When the last batch held several writes
     /// (writers are running concurrently), waits up to `write_batch_wait_us` for as
     /// many to arrive again, so that they share one commit; a lone writer never waits.
-    async fn collect(&mut self, batch: &mut Vec<Box<dyn WriteJob>>) -> Option<Msg> {
+    fn collect(&mut self, batch: &mut Vec<Box<dyn WriteJob>>) -> Option<Msg> {
         let max = self.config.pool.write_batch_max;
         let wait = Duration::from_micros(self.config.pool.write_batch_wait_us);
         let target = self.last_batch.clamp(1, max);
@@ -268,14 +267,10 @@ impl Writer {
                         std::hint::spin_loop();
                         continue;
                     }
-                    // A message wakes the wait at once; only the deadline is as coarse
-                    // as the timer (1 ms), and it is reached only when fewer writers
-                    // than last time turn up.
-                    match tokio::time::timeout(wait - waited, self.rx.recv()).await {
-                        Ok(Some(Msg::Write(job))) => batch.push(job),
-                        Ok(Some(other)) => break Some(other),
-                        Ok(None) | Err(_) => break None,
-                    }
+                    // Then poll between short sleeps, which leave the CPU to the
+                    // writers. Not a timer of the async runtime: its 1 ms tick made a
+                    // wait of 200 us into 1 ms whenever fewer writers turned up.
+                    std::thread::sleep(POLL_SLEEP.min(wait - waited));
                 }
             }
         };
