@@ -39,7 +39,7 @@ pub use task::{
 use crate::clock::now_ms;
 use crate::page::MAX_PAGE;
 use crate::{Page, PageRequest};
-use task::{task_columns, task_from_row};
+use task::{RawTask, task_columns, task_from_row};
 
 /// How a [`Queue`] behaves; every time is in milliseconds. Deserializes from a
 /// partial table (missing fields take their defaults).
@@ -550,31 +550,38 @@ impl Queue {
             .map_err(|_| Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}, got {limit}")))?;
         let queue = queue.to_string();
         let worker = worker.to_string();
-        self.pool
+        let (raw, wake_at) = self
+            .pool
             .write(move |conn| {
                 let now = now_ms();
                 conn.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![queue, now])?;
                 let mut stmt = conn.prepare_cached(CLAIM_READY)?;
-                let mut tasks = stmt
-                    .query_map(params![worker, now.saturating_add(lease), now, queue, limit], task_from_row)?
-                    .collect::<rusqlite::Result<Vec<Task>>>()?;
-                // RETURNING gives no order: restore the claim order.
-                tasks.sort_by(|a, b| {
-                    b.priority.cmp(&a.priority).then(a.run_after.cmp(&b.run_after)).then(a.id.cmp(&b.id))
-                });
-                let claimed: Vec<Claimed> = tasks
-                    .into_iter()
-                    .map(|task| {
-                        // CHECK tasks_running_holds_lease: a running task has a token.
-                        let token = task.lease_token.clone().unwrap_or_default();
-                        Claimed { task, token }
-                    })
-                    .collect();
+                // JSON is parsed below, off the writer thread.
+                let raw = stmt
+                    .query_map(
+                        params![worker, now.saturating_add(lease), now, queue, limit],
+                        RawTask::from_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<RawTask>>>()?;
                 let wake_at =
-                    if claimed.is_empty() && want_wake_time { next_wake_time(conn, &queue)? } else { None };
-                Ok((claimed, wake_at))
+                    if raw.is_empty() && want_wake_time { next_wake_time(conn, &queue)? } else { None };
+                Ok((raw, wake_at))
             })
-            .await
+            .await?;
+        let mut tasks = raw.into_iter().map(RawTask::parse).collect::<rusqlite::Result<Vec<Task>>>()?;
+        // RETURNING gives no order: restore the claim order.
+        tasks.sort_by(|a, b| {
+            b.priority.cmp(&a.priority).then(a.run_after.cmp(&b.run_after)).then(a.id.cmp(&b.id))
+        });
+        let claimed = tasks
+            .into_iter()
+            .map(|task| {
+                // CHECK tasks_running_holds_lease: a running task has a token.
+                let token = task.lease_token.clone().unwrap_or_default();
+                Claimed { task, token }
+            })
+            .collect();
+        Ok((claimed, wake_at))
     }
 
     /// The wake-up of `queue`, created on first use.

@@ -331,36 +331,56 @@ pub(crate) use task_columns;
 
 /// Reads a row of [`task_columns!`] into a [`Task`]; JSON that does not parse is E4005.
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
-    Ok(Task {
-        id: row.get(0)?,
-        queue: row.get(1)?,
-        kind: row.get(2)?,
-        payload: json_column(row, 3)?,
-        priority: row.get(4)?,
-        status: row.get(5)?,
-        attempts: row.get(6)?,
-        max_attempts: row.get(7)?,
-        run_after: row.get(8)?,
-        lease_owner: row.get(9)?,
-        lease_expires_at: row.get(10)?,
-        lease_token: row.get(11)?,
-        last_error: row.get(12)?,
-        result: match row.get::<_, Option<String>>(13)? {
-            Some(text) => Some(parse_json(13, &text)?),
-            None => None,
-        },
-        dedup_key: row.get(14)?,
-        parent_task_id: row.get(15)?,
-        session_id: row.get(16)?,
-        submitted_at: row.get(17)?,
-        started_at: row.get(18)?,
-        completed_at: row.get(19)?,
-    })
+    RawTask::from_row(row)?.parse()
 }
 
-fn json_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Value> {
-    let text: String = row.get(idx)?;
-    parse_json(idx, &text)
+/// A task row with its JSON columns still as text: what the writer thread reads for a
+/// claim, so that the JSON is parsed by the caller afterwards and not on the thread
+/// that every write waits for.
+pub(crate) struct RawTask {
+    task: Task,
+    payload: String,
+    result: Option<String>,
+}
+
+impl RawTask {
+    /// Reads the columns of [`task_columns`], in order, without parsing JSON.
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<RawTask> {
+        Ok(RawTask {
+            payload: row.get(3)?,
+            result: row.get(13)?,
+            task: Task {
+                id: row.get(0)?,
+                queue: row.get(1)?,
+                kind: row.get(2)?,
+                payload: Value::Null,
+                priority: row.get(4)?,
+                status: row.get(5)?,
+                attempts: row.get(6)?,
+                max_attempts: row.get(7)?,
+                run_after: row.get(8)?,
+                lease_owner: row.get(9)?,
+                lease_expires_at: row.get(10)?,
+                lease_token: row.get(11)?,
+                last_error: row.get(12)?,
+                result: None,
+                dedup_key: row.get(14)?,
+                parent_task_id: row.get(15)?,
+                session_id: row.get(16)?,
+                submitted_at: row.get(17)?,
+                started_at: row.get(18)?,
+                completed_at: row.get(19)?,
+            },
+        })
+    }
+
+    /// The task, its JSON columns parsed.
+    pub(crate) fn parse(self) -> rusqlite::Result<Task> {
+        let RawTask { mut task, payload, result } = self;
+        task.payload = parse_json(3, &payload)?;
+        task.result = result.map(|text| parse_json(13, &text)).transpose()?;
+        Ok(task)
+    }
 }
 
 fn parse_json(idx: usize, text: &str) -> rusqlite::Result<Value> {
