@@ -109,7 +109,7 @@ pub const COMPARISONS: &[Comparison] = &[
     },
 ];
 
-/// A function whose throughput (criterion's elements per iteration over its mean
+/// A function whose throughput (criterion's elements per iteration over its median
 /// time) the report shows per second, with the least that counts as good enough.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
@@ -216,7 +216,7 @@ pub fn render_report(
     let _ = writeln!(
         out,
         "Written by `cargo xtask bench` from criterion's results in `{}`.\n\
-         Times are criterion's mean estimates. A ratio is strata's time over the raw rusqlite\n\
+         Times are criterion's median estimates. A ratio is strata's time over the raw rusqlite\n\
          baseline's (lower is better); a speedup is the baseline's time over strata's (higher\n\
          is better).\n",
         criterion_dir.display()
@@ -252,7 +252,8 @@ pub fn render_report(
         "\n{} passed, {} failed, {} reported without a target, {} not run.",
         tally.passed, tally.failed, tally.reported, tally.not_run
     );
-    let _ = writeln!(out, "\nPer GiB of the file worked on (mean time over the size of the bench's file):\n");
+    let _ =
+        writeln!(out, "\nPer GiB of the file worked on (median time over the size of the bench's file):\n");
     for (group, function) in PER_GIB {
         let estimate = read_estimate(criterion_dir, group, function, fresh_since);
         let _ = writeln!(
@@ -334,9 +335,9 @@ pub fn render_latency(path: &Path, fresh_since: Option<SystemTime>) -> String {
 }
 
 /// The report's section on throughput: each of `rates` per second (criterion's element
-/// throughput of the function over its mean time), against its bar.
+/// throughput of the function over its median time), against its bar.
 pub fn render_rates(criterion_dir: &Path, rates: &[Rate], fresh_since: Option<SystemTime>) -> String {
-    let mut out = String::from("\nThroughput (elements per iteration over the mean time):\n\n");
+    let mut out = String::from("\nThroughput (elements per iteration over the median time):\n\n");
     for rate in rates {
         let estimate = read_estimate(criterion_dir, rate.group, rate.function, fresh_since);
         let _ = writeln!(
@@ -562,9 +563,9 @@ pub fn criterion_dir_name(id: &str) -> String {
 enum Estimate {
     /// No `estimates.json`: the bench was not run (or filtered out).
     NotRun,
-    /// The file exists but holds no usable mean.
+    /// The file exists but holds no usable median.
     Unreadable(String),
-    /// The mean time in nanoseconds; `stale` when written before this run started.
+    /// The median time in nanoseconds; `stale` when written before this run started.
     Measured { nanos: f64, stale: bool },
 }
 
@@ -605,11 +606,14 @@ fn read_estimate(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Estimate::NotRun,
         Err(e) => return Estimate::Unreadable(format!("{}: {e}", path.display())),
     };
-    let mean = serde_json::from_str::<serde_json::Value>(&text)
+    // The median, not the mean: on a shared 2-core VM a few samples stall for
+    // reasons outside the bench (another guest, a host flush), and the mean carries
+    // them into the ratio while the median does not.
+    let median = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
-        .and_then(|json| json.pointer("/mean/point_estimate").and_then(serde_json::Value::as_f64));
-    let Some(nanos) = mean.filter(|n| n.is_finite() && *n > 0.0) else {
-        return Estimate::Unreadable(format!("{}: no positive mean.point_estimate", path.display()));
+        .and_then(|json| json.pointer("/median/point_estimate").and_then(serde_json::Value::as_f64));
+    let Some(nanos) = median.filter(|n| n.is_finite() && *n > 0.0) else {
+        return Estimate::Unreadable(format!("{}: no positive median.point_estimate", path.display()));
     };
     // File times can be coarser than the clock; a second of slack keeps this run's
     // results from looking older than the moment the run started.
@@ -739,13 +743,16 @@ impl Tally {
 mod tests {
     use super::*;
 
-    fn write_estimate(criterion_dir: &Path, group: &str, function: &str, mean_ns: f64) {
+    /// An estimates.json whose median is `median_ns`; its mean is far off (a stalled
+    /// sample), and the report must not use it.
+    fn write_estimate(criterion_dir: &Path, group: &str, function: &str, median_ns: f64) {
         let dir = criterion_dir.join(group).join(function).join("new");
         fs::create_dir_all(&dir).expect("create estimate dir");
+        let mean_ns = median_ns * 3.0;
         let json = format!(
             "{{\"mean\":{{\"confidence_interval\":{{\"confidence_level\":0.95,\"lower_bound\":{lo},\
              \"upper_bound\":{hi}}},\"point_estimate\":{mean_ns},\"standard_error\":1.0}},\
-             \"median\":{{\"point_estimate\":1.0}}}}",
+             \"median\":{{\"point_estimate\":{median_ns}}}}}",
             lo = mean_ns * 0.99,
             hi = mean_ns * 1.01
         );
