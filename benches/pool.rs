@@ -10,6 +10,14 @@
 //! the report tool from `target/criterion/<group>/<function>/new/estimates.json`: do
 //! not rename them. Run one group at a time: `cargo bench -p strata --bench pool --
 //! point_read_1m`.
+//!
+//! The batched point reads are also measured paired: before criterion's samples,
+//! [`PAIRED_ROUNDS`] rounds each time one raw batch and one pool batch back to back
+//! (which goes first alternates), and the median of the per-round ratios is written
+//! to `<target>/bench-pool-paired.json` for the report. On this shared 2-core VM the
+//! speed of the whole machine shifts by a third for seconds at a time; criterion's
+//! raw and pool samples are seconds apart and can land on different sides of such a
+//! shift, while a round's two batches are milliseconds apart.
 
 mod common;
 
@@ -27,7 +35,7 @@ use strata_pool::Pool;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-use common::runtime;
+use common::{runtime, target_dir, test_mode};
 
 /// Rows of the point-read table.
 const KV_ROWS: i64 = 1_000_000;
@@ -46,6 +54,10 @@ const INSERT_ONE: &str = "INSERT INTO t(n, v) VALUES (?1, ?2)";
 const RESET_BULK: &str =
     "DROP TABLE IF EXISTS bulk; CREATE TABLE bulk(id INTEGER PRIMARY KEY, v TEXT NOT NULL)";
 const INSERT_BULK: &str = "INSERT INTO bulk(id, v) VALUES (?1, ?2)";
+/// Rounds of the paired point-read measurement (a few in test mode).
+const PAIRED_ROUNDS: usize = 201;
+/// Where the paired measurement is written, inside the target directory.
+const PAIRED_FILE: &str = "bench-pool-paired.json";
 /// The text column of every written row.
 const PAYLOAD: &str = "strata benchmark payload";
 
@@ -167,20 +179,80 @@ fn kv_fixture(rt: &Runtime) -> KvFixture {
     KvFixture { _dir: dir, raw, pool, ids: read_ids() }
 }
 
+/// The paired measurement of the module docs: per round, one raw batch and one pool
+/// batch of [`READS`] point reads, timed back to back; saved for the report (not in
+/// test mode, where criterion saves nothing either).
+fn paired_point_reads(rt: &Runtime, f: &KvFixture) {
+    let rounds = if test_mode() { 3 } else { PAIRED_ROUNDS };
+    let raw = |ids: &[i64]| {
+        let start = Instant::now();
+        black_box(point_reads(&f.raw, ids).expect("raw point reads"));
+        start.elapsed().as_secs_f64()
+    };
+    let pool = |ids: &Arc<[i64]>| {
+        let ids = Arc::clone(ids);
+        let start = Instant::now();
+        black_box(
+            rt.block_on(f.pool.read(move |conn| Ok(point_reads(conn, &ids)?))).expect("pool point reads"),
+        );
+        start.elapsed().as_secs_f64()
+    };
+    let (mut raws, mut pools, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (r, p) = if round % 2 == 0 {
+            let r = raw(&f.ids);
+            (r, pool(&f.ids))
+        } else {
+            let p = pool(&f.ids);
+            (raw(&f.ids), p)
+        };
+        raws.push(r);
+        pools.push(p);
+        ratios.push(p / r);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (raw_ms, pool_ms, ratio) = (median(&mut raws) * 1e3, median(&mut pools) * 1e3, median(&mut ratios));
+    eprintln!(
+        "point_read_1m paired: {rounds} rounds, median raw {raw_ms:.3} ms, pool {pool_ms:.3} ms, \
+         median ratio {ratio:.3}"
+    );
+    if test_mode() {
+        return;
+    }
+    let written_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let json = serde_json::json!({ "point_read_1m": {
+        "rounds": rounds, "reads_per_batch": READS, "raw_median_ms": raw_ms, "pool_median_ms": pool_ms,
+        "median_ratio": ratio, "written_at_unix": written_at,
+    }});
+    let path = target_dir().join(PAIRED_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&json).expect("paired json") + "\n")
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 fn point_read_1m(c: &mut Criterion) {
     let rt = runtime();
     let fixture: OnceCell<KvFixture> = OnceCell::new();
+    // Whichever function runs first builds the fixture and runs the paired rounds.
+    let fixture_and_pairs = || {
+        let f = kv_fixture(&rt);
+        paired_point_reads(&rt, &f);
+        f
+    };
     let mut group = c.benchmark_group("point_read_1m");
     configure(&mut group, 20, 5);
     group.throughput(Throughput::Elements(READS as u64));
 
     group.bench_function("raw", |b| {
-        let f = fixture.get_or_init(|| kv_fixture(&rt));
+        let f = fixture.get_or_init(fixture_and_pairs);
         b.iter(|| point_reads(&f.raw, &f.ids).expect("raw point reads"));
     });
 
     group.bench_function("pool_batched", |b| {
-        let f = fixture.get_or_init(|| kv_fixture(&rt));
+        let f = fixture.get_or_init(fixture_and_pairs);
         b.to_async(&rt).iter_custom(|iters| {
             let (pool, ids) = (f.pool.clone(), Arc::clone(&f.ids));
             async move {
@@ -196,7 +268,7 @@ fn point_read_1m(c: &mut Criterion) {
     });
 
     group.bench_function("pool_per_call", |b| {
-        let f = fixture.get_or_init(|| kv_fixture(&rt));
+        let f = fixture.get_or_init(fixture_and_pairs);
         b.to_async(&rt).iter_custom(|iters| {
             let (pool, ids) = (f.pool.clone(), Arc::clone(&f.ids));
             async move {
