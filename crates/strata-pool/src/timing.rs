@@ -19,7 +19,10 @@ use strata_core::{Error, Result};
 pub struct StatementTiming<'a> {
     /// The statement's SQL as prepared (parameters as placeholders).
     pub sql: &'a str,
-    /// Wall time from first step to reset, as SQLite measured it.
+    /// Wall time from first step to reset, as SQLite measured it. SQLite's profile
+    /// clock counts whole milliseconds (the VFS's `xCurrentTimeInt64`), so a statement
+    /// faster than that reports 0 or 1 ms: right for the slow-query threshold, coarse
+    /// for percentiles of fast statements.
     pub duration: Duration,
     /// Rows stepped through in full-table scans (`SQLITE_STMTSTATUS_FULLSCAN_STEP`).
     pub full_scan_steps: i32,
