@@ -11,10 +11,10 @@
 //! not rename them. Run one group at a time: `cargo bench -p strata --bench pool --
 //! point_read_1m`.
 //!
-//! The batched point reads are also measured paired: before criterion's samples,
-//! [`PAIRED_ROUNDS`] rounds each time one raw batch and one pool batch back to back
-//! (which goes first alternates), and the median of the per-round ratios is written
-//! to `<target>/bench-pool-paired.json` for the report. On this shared 2-core VM the
+//! The two comparisons held to 10 % (batched point reads, the bulk insert) are also
+//! measured paired: before criterion's samples, rounds each time one raw run and one
+//! pool run back to back (which goes first alternates), and the median of the
+//! per-round ratios is written to `<target>/bench-pool-paired.json` for the report. On this shared 2-core VM the
 //! speed of the whole machine shifts by a third for seconds at a time; criterion's
 //! raw and pool samples are seconds apart and can land on different sides of such a
 //! shift, while a round's two batches are milliseconds apart.
@@ -56,6 +56,8 @@ const RESET_BULK: &str =
 const INSERT_BULK: &str = "INSERT INTO bulk(id, v) VALUES (?1, ?2)";
 /// Rounds of the paired point-read measurement (a few in test mode).
 const PAIRED_ROUNDS: usize = 201;
+/// Rounds of the paired bulk-insert measurement (a few in test mode).
+const PAIRED_BULK_ROUNDS: usize = 31;
 /// Where the paired measurement is written, inside the target directory.
 const PAIRED_FILE: &str = "bench-pool-paired.json";
 /// The text column of every written row.
@@ -179,32 +181,21 @@ fn kv_fixture(rt: &Runtime) -> KvFixture {
     KvFixture { _dir: dir, raw, pool, ids: read_ids() }
 }
 
-/// The paired measurement of the module docs: per round, one raw batch and one pool
-/// batch of [`READS`] point reads, timed back to back; saved for the report (not in
-/// test mode, where criterion saves nothing either).
-fn paired_point_reads(rt: &Runtime, f: &KvFixture) {
-    let rounds = if test_mode() { 3 } else { PAIRED_ROUNDS };
-    let raw = |ids: &[i64]| {
-        let start = Instant::now();
-        black_box(point_reads(&f.raw, ids).expect("raw point reads"));
-        start.elapsed().as_secs_f64()
-    };
-    let pool = |ids: &Arc<[i64]>| {
-        let ids = Arc::clone(ids);
-        let start = Instant::now();
-        black_box(
-            rt.block_on(f.pool.read(move |conn| Ok(point_reads(conn, &ids)?))).expect("pool point reads"),
-        );
-        start.elapsed().as_secs_f64()
-    };
+/// The paired measurement of the module docs: `rounds` rounds of `raw` and `pool`
+/// (each returns the seconds of the work it timed) back to back, which goes first
+/// alternating; prints the medians and saves them under `group` in
+/// `<target>/bench-pool-paired.json` for the report (not in test mode, where
+/// criterion saves nothing either).
+fn paired(group: &str, rounds: usize, mut raw: impl FnMut() -> f64, mut pool: impl FnMut() -> f64) {
+    let rounds = if test_mode() { 3 } else { rounds };
     let (mut raws, mut pools, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let (r, p) = if round % 2 == 0 {
-            let r = raw(&f.ids);
-            (r, pool(&f.ids))
+            let r = raw();
+            (r, pool())
         } else {
-            let p = pool(&f.ids);
-            (raw(&f.ids), p)
+            let p = pool();
+            (raw(), p)
         };
         raws.push(r);
         pools.push(p);
@@ -216,21 +207,63 @@ fn paired_point_reads(rt: &Runtime, f: &KvFixture) {
     };
     let (raw_ms, pool_ms, ratio) = (median(&mut raws) * 1e3, median(&mut pools) * 1e3, median(&mut ratios));
     eprintln!(
-        "point_read_1m paired: {rounds} rounds, median raw {raw_ms:.3} ms, pool {pool_ms:.3} ms, \
-         median ratio {ratio:.3}"
+        "{group} paired: {rounds} rounds, median raw {raw_ms:.3} ms, pool {pool_ms:.3} ms, median ratio {ratio:.3}"
     );
     if test_mode() {
         return;
     }
+    let path = target_dir().join(PAIRED_FILE);
+    let mut json = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
     let written_at =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let json = serde_json::json!({ "point_read_1m": {
-        "rounds": rounds, "reads_per_batch": READS, "raw_median_ms": raw_ms, "pool_median_ms": pool_ms,
+    json[group] = serde_json::json!({
+        "rounds": rounds, "raw_median_ms": raw_ms, "pool_median_ms": pool_ms,
         "median_ratio": ratio, "written_at_unix": written_at,
-    }});
-    let path = target_dir().join(PAIRED_FILE);
+    });
     std::fs::write(&path, serde_json::to_string_pretty(&json).expect("paired json") + "\n")
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// The paired batches of [`READS`] point reads.
+fn paired_point_reads(rt: &Runtime, f: &KvFixture) {
+    let raw = || {
+        let start = Instant::now();
+        black_box(point_reads(&f.raw, &f.ids).expect("raw point reads"));
+        start.elapsed().as_secs_f64()
+    };
+    let pool = || {
+        let ids = Arc::clone(&f.ids);
+        let start = Instant::now();
+        black_box(
+            rt.block_on(f.pool.read(move |conn| Ok(point_reads(conn, &ids)?))).expect("pool point reads"),
+        );
+        start.elapsed().as_secs_f64()
+    };
+    paired("point_read_1m", PAIRED_ROUNDS, raw, pool);
+}
+
+/// The paired bulk inserts, each on its own fresh table (reset untimed), as in the
+/// criterion group.
+fn paired_bulk_inserts(rt: &Runtime, raw_conn: &mut Connection, pool: &Pool) {
+    let raw = || {
+        raw_conn.execute_batch(RESET_BULK).expect("reset bulk");
+        let start = Instant::now();
+        let tx = raw_conn.transaction_with_behavior(TransactionBehavior::Immediate).expect("begin");
+        insert_bulk(&tx).expect("raw bulk insert");
+        tx.commit().expect("commit");
+        start.elapsed().as_secs_f64()
+    };
+    let pool = || {
+        rt.block_on(pool.write(|conn| Ok(conn.execute_batch(RESET_BULK)?))).expect("reset bulk");
+        let start = Instant::now();
+        rt.block_on(pool.write(|conn| Ok(insert_bulk(conn)?))).expect("pool bulk insert");
+        start.elapsed().as_secs_f64()
+    };
+    paired("bulk_insert_100k", PAIRED_BULK_ROUNDS, raw, pool);
 }
 
 fn point_read_1m(c: &mut Criterion) {
@@ -356,6 +389,11 @@ fn bulk_insert_100k(c: &mut Criterion) {
     configure(&mut group, 10, 5);
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(BULK_ROWS as u64));
+
+    // The paired rounds first, on the files the group then uses.
+    let (_, raw_conn) = raw.get_or_insert_with(|| raw_db("bulk_raw.db"));
+    let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "bulk_pool.db"));
+    paired_bulk_inserts(&rt, raw_conn, pool);
 
     // The table is dropped and created again before every iteration, untimed.
     group.bench_function("raw", |b| {
