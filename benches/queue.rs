@@ -9,10 +9,11 @@
 //! synchronous=NORMAL and the rest of `Config::default().sqlite`, through
 //! `strata_pool::apply_pragmas`, as `benches/pool.rs` does), use `prepare_cached`, and
 //! run the queue's own SQL, taken from `strata_repo::statements()`: the enqueue's INSERT
-//! (the id from `last_insert_rowid`), `batch_size` (500) rows per
-//! transaction; the claim's lease expiry UPDATE and claim UPDATE ... RETURNING in one
-//! transaction per claim; the complete UPDATEs of one claim's jobs in one transaction
-//! (`Queue::complete` for a single job, `Queue::complete_many` for a batch). That is the
+//! (the id from `last_insert_rowid`), `batch_size` (500) rows per transaction; the
+//! claim's lease expiry UPDATE and claim UPDATE ... RETURNING (the one-task form for
+//! single claims) in one transaction per claim; the complete UPDATEs of one claim's
+//! jobs in one transaction (`Queue::complete` for a single job, `Queue::complete_many`
+//! for a batch). That is the
 //! grouping the strata calls ask for; the pool's writer may still commit concurrent
 //! calls of the 4 workers together (group commit), which the raw loop cannot.
 //!
@@ -244,7 +245,8 @@ fn raw_claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<(i64, 
         let now = now_ms();
         let lease = LEASE.as_millis() as i64;
         tx.prepare_cached(queue_sql("queue.expire_leases_in_queue"))?.execute(params![QUEUE, now])?;
-        let mut claim = tx.prepare_cached(queue_sql("queue.claim_ready"))?;
+        let name = if limit == 1 { "queue.claim_one" } else { "queue.claim_ready" };
+        let mut claim = tx.prepare_cached(queue_sql(name))?;
         claim
             .query_map(params![WORKER, now + lease, now, QUEUE, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(11)?))

@@ -555,7 +555,7 @@ impl Queue {
             .write(move |conn| {
                 let now = now_ms();
                 conn.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![queue, now])?;
-                let mut stmt = conn.prepare_cached(CLAIM_READY)?;
+                let mut stmt = conn.prepare_cached(if limit == 1 { CLAIM_ONE } else { CLAIM_READY })?;
                 // JSON is parsed below, off the writer thread.
                 let raw = stmt
                     .query_map(
@@ -699,6 +699,17 @@ const CLAIM_READY: &str = concat!(
     "UPDATE tasks SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
      lease_token = lower(hex(randomblob(16))), attempts = attempts + 1, started_at = ?3 \
      WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
+     ORDER BY priority DESC, run_after, id LIMIT +?5) RETURNING ",
+    task_columns!()
+);
+
+/// [`CLAIM_READY`] for one task (?5 is 1): `id = (scalar subquery)` instead of
+/// `id IN (subquery)`, which spares SQLite a temporary table of ids per claim; about
+/// a tenth of a one-job claim and complete, measured paired.
+const CLAIM_ONE: &str = concat!(
+    "UPDATE tasks SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
+     lease_token = lower(hex(randomblob(16))), attempts = attempts + 1, started_at = ?3 \
+     WHERE id = (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
      ORDER BY priority DESC, run_after, id LIMIT +?5) RETURNING ",
     task_columns!()
 );
@@ -865,6 +876,7 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("queue.find_live_dedup", FIND_LIVE_DEDUP),
     ("queue.insert_task", INSERT_TASK),
     ("queue.claim_ready", CLAIM_READY),
+    ("queue.claim_one", CLAIM_ONE),
     ("queue.expire_leases_in_queue", EXPIRE_LEASES_IN_QUEUE),
     ("queue.expire_leases", EXPIRE_LEASES),
     ("queue.next_run_after", NEXT_RUN_AFTER),
