@@ -12,12 +12,13 @@
 //! point_read_1m`.
 //!
 //! The two comparisons held to 10 % (batched point reads, the bulk insert) are also
-//! measured paired: before criterion's samples, rounds each time one raw run and one
-//! pool run back to back (which goes first alternates), and the median of the
-//! per-round ratios is written to `<target>/bench-pool-paired.json` for the report. On this shared 2-core VM the
-//! speed of the whole machine shifts by a third for seconds at a time; criterion's
-//! raw and pool samples are seconds apart and can land on different sides of such a
-//! shift, while a round's two batches are milliseconds apart.
+//! measured paired (`common::paired`): before criterion's samples, rounds each time
+//! one raw run and one pool run back to back (which goes first alternates), and the
+//! median of the per-round ratios is written to `<target>/bench-paired.json` for the
+//! report. On this shared 2-core VM the speed of the whole machine shifts by a third
+//! for seconds at a time; criterion's raw and pool samples are seconds apart and can
+//! land on different sides of such a shift, while a round's two runs are
+//! milliseconds apart.
 
 mod common;
 
@@ -35,7 +36,7 @@ use strata_pool::Pool;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-use common::{runtime, target_dir, test_mode};
+use common::{paired, runtime};
 
 /// Rows of the point-read table.
 const KV_ROWS: i64 = 1_000_000;
@@ -58,8 +59,6 @@ const INSERT_BULK: &str = "INSERT INTO bulk(id, v) VALUES (?1, ?2)";
 const PAIRED_ROUNDS: usize = 201;
 /// Rounds of the paired bulk-insert measurement (a few in test mode).
 const PAIRED_BULK_ROUNDS: usize = 31;
-/// Where the paired measurement is written, inside the target directory.
-const PAIRED_FILE: &str = "bench-pool-paired.json";
 /// The text column of every written row.
 const PAYLOAD: &str = "strata benchmark payload";
 
@@ -179,53 +178,6 @@ fn kv_fixture(rt: &Runtime) -> KvFixture {
     let raw = open_raw(&path);
     let pool = open_pool(rt, &path);
     KvFixture { _dir: dir, raw, pool, ids: read_ids() }
-}
-
-/// The paired measurement of the module docs: `rounds` rounds of `raw` and `pool`
-/// (each returns the seconds of the work it timed) back to back, which goes first
-/// alternating; prints the medians and saves them under `group` in
-/// `<target>/bench-pool-paired.json` for the report (not in test mode, where
-/// criterion saves nothing either).
-fn paired(group: &str, rounds: usize, mut raw: impl FnMut() -> f64, mut pool: impl FnMut() -> f64) {
-    let rounds = if test_mode() { 3 } else { rounds };
-    let (mut raws, mut pools, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let (r, p) = if round % 2 == 0 {
-            let r = raw();
-            (r, pool())
-        } else {
-            let p = pool();
-            (raw(), p)
-        };
-        raws.push(r);
-        pools.push(p);
-        ratios.push(p / r);
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (raw_ms, pool_ms, ratio) = (median(&mut raws) * 1e3, median(&mut pools) * 1e3, median(&mut ratios));
-    eprintln!(
-        "{group} paired: {rounds} rounds, median raw {raw_ms:.3} ms, pool {pool_ms:.3} ms, median ratio {ratio:.3}"
-    );
-    if test_mode() {
-        return;
-    }
-    let path = target_dir().join(PAIRED_FILE);
-    let mut json = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .filter(serde_json::Value::is_object)
-        .unwrap_or_else(|| serde_json::json!({}));
-    let written_at =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    json[group] = serde_json::json!({
-        "rounds": rounds, "raw_median_ms": raw_ms, "pool_median_ms": pool_ms,
-        "median_ratio": ratio, "written_at_unix": written_at,
-    });
-    std::fs::write(&path, serde_json::to_string_pretty(&json).expect("paired json") + "\n")
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// The paired batches of [`READS`] point reads.

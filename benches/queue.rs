@@ -62,6 +62,8 @@ use common::{remove_db, runtime, target_dir, test_mode};
 const WORKERS: usize = 4;
 /// Jobs per iteration of `queue_jobs` (enqueued, claimed and completed).
 const JOBS: usize = 2_000;
+/// Rounds of the paired raw-against-strata measurement of `queue_jobs`, per mode.
+const PAIRED_ROUNDS: usize = 21;
 /// Jobs per iteration when criterion runs the bench as a test.
 const TEST_MODE_JOBS: usize = 200;
 
@@ -339,18 +341,39 @@ fn queue_jobs(c: &mut Criterion) {
 
     for (name, limit) in [("single", 1), ("batch100", 100)] {
         let mut raw: Option<(TempDir, Connection)> = None;
+        let mut strata: Option<(TempDir, Database)> = None;
+        let new_strata = || {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db = open_db(&rt, &bench_config(&dir.path().join(format!("strata_{name}.db"))));
+            (dir, db)
+        };
+
+        // The paired rounds first (see common::paired), on the databases the
+        // criterion functions then go on with.
+        {
+            let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
+            let (_, db) = strata.get_or_insert_with(new_strata);
+            let queue = new_queue(db);
+            let raw_run = || {
+                let start = Instant::now();
+                assert_eq!(raw_jobs(conn, jobs, limit).expect("raw jobs"), jobs);
+                start.elapsed().as_secs_f64()
+            };
+            let strata_run = || {
+                let start = Instant::now();
+                assert_eq!(rt.block_on(strata_jobs(&queue, jobs, limit)), jobs);
+                start.elapsed().as_secs_f64()
+            };
+            common::paired(&format!("queue_jobs_{name}"), PAIRED_ROUNDS, raw_run, strata_run);
+        }
+
         group.bench_function(format!("raw_{name}"), |b| {
             let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
             b.iter(|| assert_eq!(raw_jobs(conn, jobs, limit).expect("raw jobs"), jobs));
         });
 
-        let mut strata: Option<(TempDir, Database)> = None;
         group.bench_function(format!("strata_{name}"), |b| {
-            let (_, db) = strata.get_or_insert_with(|| {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let db = open_db(&rt, &bench_config(&dir.path().join(format!("strata_{name}.db"))));
-                (dir, db)
-            });
+            let (_, db) = strata.get_or_insert_with(new_strata);
             let queue = new_queue(db);
             b.to_async(&rt).iter_custom(|iters| {
                 let queue = queue.clone();

@@ -1,6 +1,6 @@
 //! Set-up shared by the bench targets of `benches/`: the tokio runtime, criterion's
-//! test mode, the target directory the report is written to, and removing a database
-//! with its side files. Each bench target includes it with `mod common;`.
+//! test mode, the target directory the report is written to, the paired raw-against-
+//! strata rounds, and removing a database with its side files. Each bench target includes it with `mod common;`.
 
 #![allow(dead_code, reason = "each bench target uses its own subset of these helpers")]
 
@@ -46,6 +46,59 @@ pub fn target_dir() -> PathBuf {
         Some(dir) => root.join(dir),
         None => root.join("target"),
     }
+}
+
+/// Where [`paired`] writes, inside the target directory.
+pub const PAIRED_FILE: &str = "bench-paired.json";
+
+/// A paired measurement: `rounds` rounds of `raw` and `strata` (each returns the
+/// seconds of the work it timed) back to back, which goes first alternating; prints
+/// the medians and saves them, with the median of the per-round ratios, under `group`
+/// in `<target>/bench-paired.json` for the report (not in test mode, where criterion
+/// saves nothing either). On this shared 2-core VM the whole machine's speed shifts by
+/// about a third for seconds at a time; criterion measures the two sides seconds
+/// apart, a round's two runs are milliseconds apart.
+pub fn paired(group: &str, rounds: usize, mut raw: impl FnMut() -> f64, mut strata: impl FnMut() -> f64) {
+    let rounds = if test_mode() { 3 } else { rounds };
+    let (mut raws, mut stratas, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (r, p) = if round % 2 == 0 {
+            let r = raw();
+            (r, strata())
+        } else {
+            let p = strata();
+            (raw(), p)
+        };
+        raws.push(r);
+        stratas.push(p);
+        ratios.push(p / r);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (raw_ms, strata_ms, ratio) =
+        (median(&mut raws) * 1e3, median(&mut stratas) * 1e3, median(&mut ratios));
+    eprintln!(
+        "{group} paired: {rounds} rounds, median raw {raw_ms:.3} ms, strata {strata_ms:.3} ms, median ratio {ratio:.3}"
+    );
+    if test_mode() {
+        return;
+    }
+    let path = target_dir().join(PAIRED_FILE);
+    let mut json = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    let written_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    json[group] = serde_json::json!({
+        "rounds": rounds, "raw_median_ms": raw_ms, "strata_median_ms": strata_ms,
+        "median_ratio": ratio, "written_at_unix": written_at,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&json).expect("paired json") + "\n")
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// Removes a file and the `-wal` / `-shm` / `-journal` files beside it, whichever exist.
