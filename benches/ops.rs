@@ -37,7 +37,7 @@ use strata_ops::{Progress, Stage};
 use strata_pool::Pool;
 use tokio::runtime::Runtime;
 
-use common::{remove_db, runtime, target_dir, test_mode};
+use common::{Latencies, remove_db, runtime, target_dir, test_mode};
 
 /// The fixture's size in MiB unless `STRATA_BENCH_OPS_MB` says otherwise.
 const DEFAULT_MB: u64 = 1024;
@@ -291,38 +291,6 @@ fn backup_1gb(c: &mut Criterion) {
 // The writer's commit latency during a backup (not a criterion measurement).
 // ---------------------------------------------------------------------------
 
-/// Every commit latency of one writer, sorted: exact percentiles, no buckets.
-struct Latencies(Vec<Duration>);
-
-impl Latencies {
-    /// The nearest-rank percentile `p` (0 < p <= 100).
-    fn percentile(&self, p: f64) -> Duration {
-        let Some(last) = self.0.len().checked_sub(1) else { return Duration::ZERO };
-        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
-        self.0[rank.saturating_sub(1).min(last)]
-    }
-
-    fn json(&self) -> serde_json::Value {
-        let us = |d: Duration| (d.as_secs_f64() * 1e7).round() / 10.0;
-        serde_json::json!({
-            "commits": self.0.len(),
-            "p50_us": us(self.percentile(50.0)),
-            "p99_us": us(self.percentile(99.0)),
-            "max_us": us(self.percentile(100.0)),
-        })
-    }
-
-    fn line(&self) -> String {
-        format!(
-            "{} commits, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
-            self.0.len(),
-            self.percentile(50.0),
-            self.percentile(99.0),
-            self.percentile(100.0)
-        )
-    }
-}
-
 /// One `pool.write` of one row every [`WRITE_EVERY`] until `stop`; a commit that
 /// takes longer delays the next one instead of queueing a burst behind it.
 async fn write_until(pool: Pool, stop: Arc<AtomicBool>) -> Latencies {
@@ -342,8 +310,7 @@ async fn write_until(pool: Pool, stop: Arc<AtomicBool>) -> Latencies {
         .expect("writer commit");
         samples.push(start.elapsed());
     }
-    samples.sort_unstable();
-    Latencies(samples)
+    Latencies::new(samples)
 }
 
 /// The seconds of each stage of a backup (copy, verify, hash) from the first progress
@@ -409,8 +376,8 @@ fn measure_latency(rt: &Runtime, f: &BackupFixture) {
         f.mb,
         shown.join(", ")
     );
-    eprintln!("backup_1gb/writer_latency: with the backup:    {}", with.line());
-    eprintln!("backup_1gb/writer_latency: without a backup:   {}", without.line());
+    eprintln!("backup_1gb/writer_latency: with the backup:    {}", with.line("commits"));
+    eprintln!("backup_1gb/writer_latency: without a backup:   {}", without.line("commits"));
     if test_mode() {
         return;
     }
@@ -423,8 +390,8 @@ fn measure_latency(rt: &Runtime, f: &BackupFixture) {
             .iter()
             .map(|(stage, secs)| serde_json::json!({ "stage": stage, "secs": secs }))
             .collect::<Vec<_>>(),
-        "with_backup": with.json(),
-        "without_backup": without.json(),
+        "with_backup": with.json("commits"),
+        "without_backup": without.json("commits"),
         "written_at_unix": written_at,
     });
     let path = target_dir().join(LATENCY_FILE);

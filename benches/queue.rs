@@ -56,7 +56,7 @@ use strata_repo::{Completion, NewTask, Queue, QueueConfig};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-use common::{remove_db, runtime, target_dir, test_mode};
+use common::{Latencies, remove_db, runtime, target_dir, test_mode};
 
 /// Worker tasks of `queue_jobs`.
 const WORKERS: usize = 4;
@@ -500,64 +500,6 @@ fn close_work_db(rt: &Runtime, work: Option<WorkDb>) {
 // Latency histograms (not criterion measurements).
 // ---------------------------------------------------------------------------
 
-/// Every latency of one measurement, sorted: exact percentiles, no buckets.
-struct Latencies(Vec<Duration>);
-
-impl Latencies {
-    fn new(mut samples: Vec<Duration>) -> Latencies {
-        samples.sort_unstable();
-        Latencies(samples)
-    }
-
-    /// The nearest-rank percentile `p` (0 < p <= 100).
-    fn percentile(&self, p: f64) -> Duration {
-        let Some(last) = self.0.len().checked_sub(1) else { return Duration::ZERO };
-        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
-        self.0[rank.saturating_sub(1).min(last)]
-    }
-
-    /// The percentiles in µs (one decimal), for the JSON file.
-    fn json(&self, count_key: &str) -> serde_json::Value {
-        let us = |d: Duration| (d.as_secs_f64() * 1e7).round() / 10.0;
-        serde_json::json!({
-            count_key: self.0.len(),
-            "p50_us": us(self.percentile(50.0)),
-            "p99_us": us(self.percentile(99.0)),
-            "max_us": us(self.percentile(100.0)),
-        })
-    }
-
-    fn line(&self) -> String {
-        format!(
-            "{} samples, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
-            self.0.len(),
-            self.percentile(50.0),
-            self.percentile(99.0),
-            self.percentile(100.0)
-        )
-    }
-}
-
-/// Writes `section` under `group` in `<target>/bench-queue-latency.json`, keeping the
-/// other groups' sections (not in test mode, where criterion saves nothing either).
-fn save_latency(group: &str, mut section: serde_json::Value) {
-    if test_mode() {
-        return;
-    }
-    let path = target_dir().join(LATENCY_FILE);
-    let mut json = fs::read_to_string(&path)
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .filter(serde_json::Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    let written_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    section["written_at_unix"] = json!(written_at);
-    json[group] = section;
-    let text = serde_json::to_string_pretty(&json).expect("latency json");
-    fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    eprintln!("{group}: wrote {}", path.display());
-}
-
 /// Deletes every task the bench added to a work copy, so that it holds the fixture's
 /// finished tasks only.
 async fn reset_work(w: &WorkDb) {
@@ -581,10 +523,10 @@ fn measure_claim_latency(rt: &Runtime, group: &str, w: &WorkDb) {
         reset_work(w).await;
         Latencies::new(samples)
     });
-    eprintln!("{group}/strata_claim: {} finished tasks: {}", w.rows, latencies.line());
+    eprintln!("{group}/strata_claim: {} finished tasks: {}", w.rows, latencies.line("samples"));
     let mut section = latencies.json("claims");
     section["finished_tasks"] = json!(w.rows);
-    save_latency(group, section);
+    common::save_section(LATENCY_FILE, group, section);
 }
 
 /// [`READERS`] tokio tasks, each doing `reads` timed `Queue::get` of random ids.
@@ -621,12 +563,12 @@ fn measure_read_latency(rt: &Runtime, w: &WorkDb) {
     eprintln!(
         "task_point_read_1m/strata_get_10_readers: {} tasks, {READERS} readers: {}",
         w.rows,
-        latencies.line()
+        latencies.line("samples")
     );
     let mut section = latencies.json("reads");
     section["tasks"] = json!(w.rows);
     section["readers"] = json!(READERS);
-    save_latency("task_point_read_1m", section);
+    common::save_section(LATENCY_FILE, "task_point_read_1m", section);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 //! Set-up shared by the bench targets of `benches/`: the tokio runtime, criterion's
 //! test mode, the target directory the report is written to, the paired raw-against-
-//! strata rounds, and removing a database with its side files. Each bench target includes it with `mod common;`.
+//! strata rounds, exact latency percentiles and the JSON files they are saved in, and
+//! removing a database with its side files. Each bench target includes it with `mod common;`.
 
 #![allow(dead_code, reason = "each bench target uses its own subset of these helpers")]
 
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Runtime;
 
@@ -85,20 +87,74 @@ pub fn paired(group: &str, rounds: usize, mut raw: impl FnMut() -> f64, mut stra
     if test_mode() {
         return;
     }
-    let path = target_dir().join(PAIRED_FILE);
-    let mut json = std::fs::read_to_string(&path)
+    save_section(
+        PAIRED_FILE,
+        group,
+        serde_json::json!({
+            "rounds": rounds, "raw_median_ms": raw_ms, "strata_median_ms": strata_ms, "median_ratio": ratio,
+        }),
+    );
+}
+
+/// Writes `section`, stamped with `written_at_unix`, under `group` in
+/// `<target>/<file>`, keeping the other groups' sections (not in test mode, where
+/// criterion saves nothing either).
+pub fn save_section(file: &str, group: &str, mut section: serde_json::Value) {
+    if test_mode() {
+        return;
+    }
+    let path = target_dir().join(file);
+    let mut json = fs::read_to_string(&path)
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
-    let written_at =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    json[group] = serde_json::json!({
-        "rounds": rounds, "raw_median_ms": raw_ms, "strata_median_ms": strata_ms,
-        "median_ratio": ratio, "written_at_unix": written_at,
-    });
-    std::fs::write(&path, serde_json::to_string_pretty(&json).expect("paired json") + "\n")
+    let written_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    section["written_at_unix"] = serde_json::json!(written_at);
+    json[group] = section;
+    fs::write(&path, serde_json::to_string_pretty(&json).expect("section json") + "\n")
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    eprintln!("{group}: wrote {}", path.display());
+}
+
+/// Latencies of one measurement, sorted: exact nearest-rank percentiles, no buckets.
+pub struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    pub fn new(mut samples: Vec<Duration>) -> Latencies {
+        samples.sort_unstable();
+        Latencies(samples)
+    }
+
+    /// The nearest-rank percentile `p` (0 < p <= 100).
+    pub fn percentile(&self, p: f64) -> Duration {
+        let Some(last) = self.0.len().checked_sub(1) else { return Duration::ZERO };
+        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
+        self.0[rank.saturating_sub(1).min(last)]
+    }
+
+    /// The count (under `count_key`) and the percentiles in µs (one decimal), for a
+    /// JSON file.
+    pub fn json(&self, count_key: &str) -> serde_json::Value {
+        let us = |d: Duration| (d.as_secs_f64() * 1e7).round() / 10.0;
+        serde_json::json!({
+            count_key: self.0.len(),
+            "p50_us": us(self.percentile(50.0)),
+            "p99_us": us(self.percentile(99.0)),
+            "max_us": us(self.percentile(100.0)),
+        })
+    }
+
+    /// One line for the console: `<count> <noun>, p50 .., p99 .., max ..`.
+    pub fn line(&self, noun: &str) -> String {
+        format!(
+            "{} {noun}, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
+            self.0.len(),
+            self.percentile(50.0),
+            self.percentile(99.0),
+            self.percentile(100.0)
+        )
+    }
 }
 
 /// Removes a file and the `-wal` / `-shm` / `-journal` files beside it, whichever exist.
