@@ -170,3 +170,30 @@ async fn without_the_config_asking_there_is_no_monitor_and_no_statistics() {
     db.close().await.unwrap();
     assert!(!strata::ops::stats::export_path(&dir.path().join("app.db")).exists());
 }
+
+#[test]
+fn a_database_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&dir);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let db = rt.block_on(async {
+        let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+        db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
+        let n: i64 = db
+            .pool()
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        db
+    });
+    // The last handle goes in plain synchronous code, outside the runtime.
+    drop(db);
+    let n: i64 = rt.block_on(async {
+        let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+        let n = db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)).await;
+        db.close().await.unwrap();
+        n.unwrap()
+    });
+    assert_eq!(n, 1, "the committed row is in the file");
+}

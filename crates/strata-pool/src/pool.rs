@@ -34,6 +34,9 @@ struct Inner {
     created: bool,
     /// This pool's entry in the registry of open databases; taken when released.
     registered: std::sync::Mutex<Option<std::path::PathBuf>>,
+    /// The runtime the pool was opened on: deadpool lets a reader connection go on a
+    /// blocking thread of the current runtime, so a pool dropped outside one enters this.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Inner {
@@ -47,8 +50,16 @@ impl Inner {
 }
 
 impl Drop for Inner {
+    /// A pool dropped without `close()` lets its idle readers go inside the runtime it
+    /// was opened on: deadpool hands each one to a blocking thread of the current
+    /// runtime and panics in plain synchronous code, where the last clone of a pool
+    /// is often dropped. After that runtime has shut down, a reader closes right here.
+    /// The writer thread sees its channel close, finishes the writes already queued
+    /// and closes its connection.
     fn drop(&mut self) {
         self.release();
+        let _runtime = self.runtime.enter();
+        drop(self.readers.retain(|_, _| false).removed);
     }
 }
 
@@ -123,6 +134,7 @@ impl Pool {
                 closed: AtomicBool::new(false),
                 created,
                 registered: std::sync::Mutex::new(Some(crate::registry::register(&path))),
+                runtime: tokio::runtime::Handle::current(),
             }),
         };
         // Connect one reader now so that a reader problem shows at open.

@@ -110,3 +110,45 @@ async fn a_database_in_a_read_only_directory_is_a_read_only_location_error() {
     assert_eq!(err.kind(), ErrorKind::ReadOnly);
     assert_eq!(std::fs::read(&path).unwrap(), before, "the database is untouched");
 }
+
+/// A multi-thread runtime of its own, for tests that drop a pool outside it.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// Opens a pool on `rt`, commits one row and reads it back (so that a reader
+/// connection exists), and hands the pool out of the runtime.
+fn pool_with_one_row(rt: &tokio::runtime::Runtime, db: &TestDb) -> Pool {
+    rt.block_on(async {
+        let pool = db.open_with_items().await;
+        pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('kept')", [])?)).await.unwrap();
+        assert_eq!(crate::count_items(&pool).await, 1);
+        pool
+    })
+}
+
+#[test]
+fn a_pool_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps_its_rows() {
+    let db = TestDb::new();
+    let rt = runtime();
+    let pool = pool_with_one_row(&rt, &db);
+    // Plain synchronous code, not inside the runtime: deadpool lets a reader go on a
+    // blocking thread of the current runtime, and there is none here.
+    drop(pool);
+    let again = rt.block_on(db.open());
+    assert_eq!(rt.block_on(crate::count_items(&again)), 1, "the committed row is in the file");
+    rt.block_on(again.close()).unwrap();
+}
+
+#[test]
+fn a_pool_that_outlives_its_runtime_drops_without_panic() {
+    let db = TestDb::new();
+    let rt = runtime();
+    let pool = pool_with_one_row(&rt, &db);
+    drop(rt);
+    drop(pool);
+    let rt = runtime();
+    let again = rt.block_on(db.open());
+    assert_eq!(rt.block_on(crate::count_items(&again)), 1, "the committed row is in the file");
+    rt.block_on(again.close()).unwrap();
+}
