@@ -68,7 +68,8 @@ pub struct MetricsSnapshot {
     pub acquire_timeouts: u64,
     /// Times a write batch met Busy and was retried whole.
     pub busy_retries: u64,
-    /// Reader connections dropped because a closure left a transaction open.
+    /// Reader connections dropped because a closure left a transaction open or
+    /// panicked on them.
     pub discarded_readers: u64,
     /// Write closures run to an answer.
     pub writes: u64,

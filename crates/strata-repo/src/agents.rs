@@ -92,7 +92,7 @@ impl Agents {
 
     /// The agent `id`; E4002 when there is none.
     pub async fn get(&self, id: i64) -> Result<Agent> {
-        self.pool.read(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
     }
 
     const SET_AGENT_STATE: &str = "UPDATE agents SET state = ?2, \

@@ -70,7 +70,7 @@ impl Checkpoints {
     /// none yet.
     pub async fn latest(&self, task_id: i64) -> Result<Option<Checkpoint>> {
         self.pool
-            .read(move |conn| {
+            .read_inline(move |conn| {
                 Ok(conn
                     .prepare_cached(Self::LATEST_CHECKPOINT)?
                     .query_row([task_id], checkpoint)
@@ -85,7 +85,7 @@ impl Checkpoints {
     /// The checkpoint of `task_id` at `iteration`; E4002 when there is none.
     pub async fn get(&self, task_id: i64, iteration: i64) -> Result<Checkpoint> {
         self.pool
-            .read(move |conn| {
+            .read_inline(move |conn| {
                 conn.prepare_cached(Self::GET_CHECKPOINT)?
                     .query_row(params![task_id, iteration], checkpoint)
                     .optional()?

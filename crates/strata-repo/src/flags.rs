@@ -60,7 +60,7 @@ impl Flags {
     /// The flag `name`; E4002 when there is none.
     pub async fn get(&self, name: &str) -> Result<Flag> {
         let name = name.to_owned();
-        self.pool.read(move |conn| get_in(conn, &name)?.ok_or_else(|| not_found(&name))).await
+        self.pool.read_inline(move |conn| get_in(conn, &name)?.ok_or_else(|| not_found(&name))).await
     }
 
     const UPSERT_FLAG: &str = "INSERT INTO flags (name, value, description, updated_by, updated_at) \

@@ -126,7 +126,7 @@ impl Memory {
     pub async fn get(&self, namespace: &str, key: &str) -> Result<MemoryEntry> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
         self.pool
-            .read(move |conn| {
+            .read_inline(move |conn| {
                 latest_live(conn, &namespace, &key)?
                     .ok_or_else(|| Error::NotFound { what: format!("memory `{namespace}/{key}`") })
             })
@@ -141,7 +141,7 @@ impl Memory {
     pub async fn get_version(&self, namespace: &str, key: &str, version: i64) -> Result<MemoryEntry> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
         self.pool
-            .read(move |conn| {
+            .read_inline(move |conn| {
                 conn.prepare_cached(Self::GET_VERSION)?
                     .query_row(params![namespace, key, version], memory_entry)
                     .optional()?

@@ -445,9 +445,10 @@ impl Queue {
         Ok(changed)
     }
 
-    /// Task `id` (E4002 if there is none).
+    /// Task `id` (E4002 if there is none). A primary-key lookup, so it runs inline on
+    /// the caller's thread ([`Pool::read_inline`]).
     pub async fn get(&self, id: i64) -> Result<Task> {
-        self.pool.read(move |conn| get_task(conn, id)).await
+        self.pool.read_inline(move |conn| get_task(conn, id)).await
     }
 
     /// Tasks in id order, of `queue` and with `status` when given, one keyset page at

@@ -117,7 +117,7 @@ impl Sessions {
 
     /// The session `id`; E4002 when there is none.
     pub async fn get(&self, id: i64) -> Result<Session> {
-        self.pool.read(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
     }
 
     const SESSIONS_BY_USER: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \

@@ -60,7 +60,7 @@ impl TaskState {
     pub async fn get(&self, task_id: i64, key: &str) -> Result<StateEntry> {
         let key = key.to_owned();
         self.pool
-            .read(move |conn| {
+            .read_inline(move |conn| {
                 conn.prepare_cached(Self::GET_STATE)?
                     .query_row(params![task_id, key], entry)
                     .optional()?

@@ -268,3 +268,63 @@ async fn read_only_inspection_changes_nothing_and_refuses_writes() {
     let text = strata_pool::open_read_only(&db.dir.path().join("notes.txt")).unwrap_err();
     assert_eq!(text.code(), "E5002");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_read_sees_committed_rows_is_timed_and_cannot_write() {
+    let mut db = TestDb::new();
+    db.config.slow_query_ms = 0; // every statement counts as slow
+    let pool = db.open_with_items().await;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let seen = Arc::clone(&seen);
+        pool.set_statement_hook(Arc::new(move |t: &strata_pool::StatementTiming<'_>| {
+            seen.lock().unwrap().push(t.sql.to_string());
+        }))
+        .unwrap();
+    }
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('inline')", [])?)).await.unwrap();
+    let v: String = pool
+        .read_inline(|c| Ok(c.query_row("SELECT v FROM items WHERE id = ?1", [1], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(v, "inline");
+    assert!(seen.lock().unwrap().iter().any(|s| s.contains("SELECT v FROM items WHERE id = ?1")));
+
+    let err = pool.read_inline(|c| Ok(c.execute("DELETE FROM items", [])?)).await.unwrap_err();
+    assert_eq!(err.code(), "E4003", "{err}");
+    assert_eq!(count_items(&pool).await, 1, "nothing deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_read_that_leaves_a_transaction_or_panics_loses_its_reader() {
+    let mut db = TestDb::new();
+    db.config.pool.readers = 1;
+    let pool = db.open_with_items().await;
+    pool.read_inline(|c| Ok(c.execute_batch("BEGIN; SELECT count(*) FROM items;")?)).await.unwrap();
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('new')", [])?)).await.unwrap();
+    let (autocommit, n) = pool
+        .read_inline(|c| {
+            Ok((c.is_autocommit(), c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
+        })
+        .await
+        .unwrap();
+    assert!(autocommit, "the next reader is not inside a transaction");
+    assert_eq!(n, 1, "and sees the committed row");
+    assert_eq!(pool.metrics().discarded_readers, 1);
+
+    let panicking = pool.clone();
+    let joined = tokio::spawn(async move {
+        panicking
+            .read_inline(|c| -> strata_core::Result<()> {
+                c.execute_batch("BEGIN; SELECT 1;")?;
+                panic!("a bug in an inline read")
+            })
+            .await
+    })
+    .await;
+    assert!(joined.unwrap_err().is_panic(), "the panic reaches the caller");
+    assert_eq!(pool.metrics().discarded_readers, 2, "the reader it panicked on is not lent again");
+    let autocommit = pool.read_inline(|c| Ok(c.is_autocommit())).await.unwrap();
+    assert!(autocommit);
+    assert_eq!(count_items(&pool).await, 1);
+}
