@@ -1,6 +1,7 @@
 //! strata-pool, the connection layer (depends on strata-core only): the one place
-//! that opens connections for an application. Readers are a deadpool-sqlite pool of
-//! `query_only` connections; the writer is one thread that owns the only write
+//! that opens connections for an application. Readers are a deadpool pool of
+//! deadpool-sqlite's `query_only` connections (recycled without a thread round trip;
+//! `read_inline` runs key lookups on the caller's thread); the writer is one thread that owns the only write
 //! connection and group-commits queued closures (a SAVEPOINT each inside one
 //! `BEGIN IMMEDIATE`), so callers never see `SQLITE_BUSY` from their own process.
 //! It applies the PRAGMAs of every connection, checkpoints the WAL on a background
