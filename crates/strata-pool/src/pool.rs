@@ -414,10 +414,10 @@ impl Pool {
 /// file does not go stale, so this one only checks, on the acquiring thread, that the
 /// connection's mutex is not poisoned and that no transaction was left open.
 #[derive(Debug)]
-pub(crate) struct ReaderManager(Manager);
+struct ReaderManager(Manager);
 
 /// A reader connection lent by the pool.
-pub(crate) type Object = deadpool::managed::Object<ReaderManager>;
+type Object = deadpool::managed::Object<ReaderManager>;
 type Readers = deadpool::managed::Pool<ReaderManager>;
 type PoolError = deadpool::managed::PoolError<rusqlite::Error>;
 type Hook = deadpool::managed::Hook<ReaderManager>;
