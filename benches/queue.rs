@@ -206,8 +206,13 @@ fn raw_db(rt: &Runtime, name: &str) -> (TempDir, Connection) {
     (dir, conn)
 }
 
-/// The enqueue of `jobs` tasks: `chunk` inserts per transaction, like
-/// `Queue::enqueue_batch` with `batch_size = chunk`.
+/// Tasks per `queue.insert_tasks` statement (strata-repo's `INSERT_GROUP`).
+const INSERT_GROUP: usize = 25;
+
+/// The enqueue of `jobs` tasks: `chunk` tasks per transaction, like
+/// `Queue::enqueue_batch` with `batch_size = chunk`: per chunk, the seek for ids near
+/// the end, then the tasks in groups of [`INSERT_GROUP`] with `queue.insert_tasks`,
+/// and the rest one by one.
 fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Result<()> {
     let mut n = 0;
     while n < jobs {
@@ -215,21 +220,50 @@ fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Re
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let now = now_ms();
+            let near_end: bool = tx
+                .prepare_cached(queue_sql("queue.task_id_above"))?
+                .query_row([i64::MAX - (end - n) as i64], |r| r.get(0))?;
+            assert!(!near_end);
+            let mut group = tx.prepare_cached(queue_sql("queue.insert_tasks"))?;
             let mut insert = tx.prepare_cached(queue_sql("queue.insert_task"))?;
-            for i in n..end {
-                let payload = format!(r#"{{"n":{i}}}"#);
-                insert.execute(params![
-                    QUEUE,
-                    KIND,
-                    payload,
-                    5,
-                    3,
-                    now,
-                    None::<String>,
-                    None::<i64>,
-                    None::<i64>,
-                    now
-                ])?;
+            let mut i = n;
+            while i < end {
+                if end - i >= INSERT_GROUP {
+                    let payloads: Vec<String> =
+                        (i..i + INSERT_GROUP).map(|j| format!(r#"{{"n":{j}}}"#)).collect();
+                    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(INSERT_GROUP * 10);
+                    for payload in &payloads {
+                        values.extend([
+                            &QUEUE as &dyn rusqlite::ToSql,
+                            &KIND,
+                            payload,
+                            &5,
+                            &3,
+                            &now,
+                            &rusqlite::types::Null,
+                            &rusqlite::types::Null,
+                            &rusqlite::types::Null,
+                            &now,
+                        ]);
+                    }
+                    group.execute(rusqlite::params_from_iter(values))?;
+                    i += INSERT_GROUP;
+                } else {
+                    let payload = format!(r#"{{"n":{i}}}"#);
+                    insert.execute(params![
+                        QUEUE,
+                        KIND,
+                        payload,
+                        5,
+                        3,
+                        now,
+                        None::<String>,
+                        None::<i64>,
+                        None::<i64>,
+                        now
+                    ])?;
+                    i += 1;
+                }
                 black_box(tx.last_insert_rowid());
             }
         }

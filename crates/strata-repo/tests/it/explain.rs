@@ -117,6 +117,11 @@ async fn every_statement_the_queue_runs_is_listed_in_statements() {
         .await
         .unwrap();
     queue.enqueue_batch(vec![NewTask::new("c", json!(3)), NewTask::new("d", json!(4))]).await.unwrap();
+    // Enough tasks without a dedup key for one grouped insert, in a queue of their own.
+    queue
+        .enqueue_batch((0..30).map(|n| NewTask::new("bulk", json!(n)).queue("bulk")).collect())
+        .await
+        .unwrap();
     queue
         .enqueue(NewTask::new("later", json!({})).queue("other").delay(Duration::from_secs(60)))
         .await

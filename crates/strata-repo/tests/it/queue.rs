@@ -368,6 +368,59 @@ async fn enqueue_batch_answers_in_order_across_chunks() {
     assert_eq!(task_count(&pool).await, 30);
 }
 
+/// Every answer of a batch names the task that was enqueued at its place.
+async fn assert_each_answer_is_its_task(queue: &Queue, answers: &[strata_repo::Enqueued]) {
+    for (i, answer) in answers.iter().enumerate() {
+        if !answer.deduplicated {
+            assert_eq!(queue.get(answer.id).await.unwrap().payload, json!({ "n": i }), "answer {i}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn grouped_inserts_answer_each_task_and_dedup_keys_go_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    // 0..30 and 31..60 hold runs long enough for grouped inserts; 30 and 60 share a key.
+    let tasks = (0..80)
+        .map(|i| {
+            let task = NewTask::new("k", json!({ "n": i }));
+            if i == 30 || i == 60 { task.dedup_key("shared") } else { task }
+        })
+        .collect();
+    let answers = queue.enqueue_batch(tasks).await.unwrap();
+    assert_eq!(answers.len(), 80);
+    assert_each_answer_is_its_task(&queue, &answers).await;
+    assert!(answers[60].deduplicated, "the key is live: the second task answers the first");
+    assert_eq!(answers[60].id, answers[30].id);
+    let new: Vec<i64> = answers.iter().filter(|a| !a.deduplicated).map(|a| a.id).collect();
+    assert!(new.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(task_count(&pool).await, 79);
+}
+
+#[tokio::test]
+async fn near_the_largest_id_every_task_goes_in_one_by_one_and_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    // A task near i64::MAX: SQLite then picks ids at random once it reaches the end,
+    // so the ids of a grouped insert could not be known without reading them back.
+    pool.write(|c| {
+        let now = now_ms();
+        Ok(c.execute(
+            "INSERT INTO tasks (id, kind, payload, run_after, submitted_at) VALUES (?1, 'k', '{}', ?2, ?2)",
+            rusqlite::params![i64::MAX - 40, now],
+        )?)
+    })
+    .await
+    .unwrap();
+    let tasks = (0..60).map(|i| NewTask::new("k", json!({ "n": i }))).collect();
+    let answers = queue.enqueue_batch(tasks).await.unwrap();
+    assert_eq!(answers.len(), 60);
+    assert_each_answer_is_its_task(&queue, &answers).await;
+    assert!(answers.iter().any(|a| a.id < i64::MAX - 40), "some ids were picked at random");
+    assert_eq!(task_count(&pool).await, 61);
+}
+
 #[tokio::test]
 async fn list_pages_by_id_and_filters_by_queue_and_status() {
     let dir = tempfile::tempdir().unwrap();
