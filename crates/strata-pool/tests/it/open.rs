@@ -127,6 +127,13 @@ fn pool_with_one_row(rt: &tokio::runtime::Runtime, db: &TestDb) -> Pool {
     })
 }
 
+/// Opens the database again on `rt`: the row of [`pool_with_one_row`] is in the file.
+fn assert_the_row_was_kept(rt: &tokio::runtime::Runtime, db: &TestDb) {
+    let again = rt.block_on(db.open());
+    assert_eq!(rt.block_on(crate::count_items(&again)), 1, "the committed row is in the file");
+    rt.block_on(again.close()).unwrap();
+}
+
 #[test]
 fn a_pool_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps_its_rows() {
     let db = TestDb::new();
@@ -135,9 +142,7 @@ fn a_pool_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps_its
     // Plain synchronous code, not inside the runtime: deadpool lets a reader go on a
     // blocking thread of the current runtime, and there is none here.
     drop(pool);
-    let again = rt.block_on(db.open());
-    assert_eq!(rt.block_on(crate::count_items(&again)), 1, "the committed row is in the file");
-    rt.block_on(again.close()).unwrap();
+    assert_the_row_was_kept(&rt, &db);
 }
 
 #[test]
@@ -147,8 +152,5 @@ fn a_pool_that_outlives_its_runtime_drops_without_panic() {
     let pool = pool_with_one_row(&rt, &db);
     drop(rt);
     drop(pool);
-    let rt = runtime();
-    let again = rt.block_on(db.open());
-    assert_eq!(rt.block_on(crate::count_items(&again)), 1, "the committed row is in the file");
-    rt.block_on(again.close()).unwrap();
+    assert_the_row_was_kept(&runtime(), &db);
 }

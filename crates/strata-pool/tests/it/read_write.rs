@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strata_core::{ConstraintKind, Error, ErrorKind};
+use strata_pool::Pool;
 
 use crate::{TestDb, count_items};
 
@@ -119,28 +120,51 @@ async fn a_closure_that_commits_by_hand_fails_alone() {
     assert_eq!(n, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_left_open_is_never_handed_to_the_next_reader() {
+/// Which of the pool's read calls a test goes through.
+#[derive(Clone, Copy)]
+enum Via {
+    /// `Pool::read`: the closure runs on a blocking thread.
+    Blocking,
+    /// `Pool::read_inline`: the closure runs on the caller's thread.
+    Inline,
+}
+
+async fn read_via<T: Send + 'static>(
+    pool: &Pool,
+    via: Via,
+    f: impl FnOnce(&rusqlite::Connection) -> strata_core::Result<T> + Send + 'static,
+) -> strata_core::Result<T> {
+    match via {
+        Via::Blocking => pool.read(f).await,
+        Via::Inline => pool.read_inline(f).await,
+    }
+}
+
+/// With one reader: a read leaves a transaction open, a writer commits, and the next
+/// read (through `via` too) is not inside a transaction and sees the row; the reader
+/// left open was discarded. Answers the database (its directory lives as long) and
+/// the pool.
+async fn a_reader_left_in_a_transaction_is_discarded(via: Via) -> (TestDb, Pool) {
     let mut db = TestDb::new();
     db.config.pool.readers = 1;
     let pool = db.open_with_items().await;
-    pool.read(|c| {
-        c.execute_batch("BEGIN; SELECT count(*) FROM items;")?;
-        Ok(())
+    read_via(&pool, via, |c| Ok(c.execute_batch("BEGIN; SELECT count(*) FROM items;")?)).await.unwrap();
+    // A writer commits in between: a reader stuck in the old transaction would not see it.
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('new')", [])?)).await.unwrap();
+    let (autocommit, n) = read_via(&pool, via, |c| {
+        Ok((c.is_autocommit(), c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
     })
     .await
     .unwrap();
-    // A writer commits in between: a reader stuck in the old transaction would not see it.
-    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('new')", [])?)).await.unwrap();
-    let (autocommit, n) = pool
-        .read(|c| {
-            Ok((c.is_autocommit(), c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
-        })
-        .await
-        .unwrap();
     assert!(autocommit, "the next reader is not inside a transaction");
     assert_eq!(n, 1, "and sees the committed row");
     assert_eq!(pool.metrics().discarded_readers, 1);
+    (db, pool)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_is_never_handed_to_the_next_reader() {
+    a_reader_left_in_a_transaction_is_discarded(Via::Blocking).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,21 +321,7 @@ async fn an_inline_read_sees_committed_rows_is_timed_and_cannot_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inline_read_that_leaves_a_transaction_or_panics_loses_its_reader() {
-    let mut db = TestDb::new();
-    db.config.pool.readers = 1;
-    let pool = db.open_with_items().await;
-    pool.read_inline(|c| Ok(c.execute_batch("BEGIN; SELECT count(*) FROM items;")?)).await.unwrap();
-    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('new')", [])?)).await.unwrap();
-    let (autocommit, n) = pool
-        .read_inline(|c| {
-            Ok((c.is_autocommit(), c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
-        })
-        .await
-        .unwrap();
-    assert!(autocommit, "the next reader is not inside a transaction");
-    assert_eq!(n, 1, "and sees the committed row");
-    assert_eq!(pool.metrics().discarded_readers, 1);
-
+    let (_db, pool) = a_reader_left_in_a_transaction_is_discarded(Via::Inline).await;
     let panicking = pool.clone();
     let joined = tokio::spawn(async move {
         panicking
