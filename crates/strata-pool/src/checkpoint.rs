@@ -31,6 +31,10 @@ use crate::metrics::Counters;
 /// WAL; it bounds the wake-ups to one per tick however fast the writer commits.
 const TICK: Duration = Duration::from_millis(2);
 
+/// How long the thread waits, without a commit, before it tries again after a
+/// checkpoint that copied nothing.
+const STALL_RETRY: Duration = Duration::from_millis(100);
+
 /// The handle the writer keeps: nudge after commits, stop before closing.
 pub(crate) struct Checkpointer {
     shared: Arc<Shared>,
@@ -92,8 +96,9 @@ impl Checkpointer {
 /// PASSIVE checkpoint if at least `threshold` frames are waiting, and again while
 /// they keep coming. Before it parks, the thread looks once more after saying it
 /// waits, so that a commit's nudge that arrived while it was busy is not lost. When
-/// a checkpoint makes no progress (a reader holds old frames), it parks until the
-/// next commit instead of polling.
+/// a checkpoint copies nothing (a reader holds old frames, or the writer's own
+/// checkpoint holds the lock), it waits for the next commit or [`STALL_RETRY`],
+/// whichever comes first: a reader that lets go is not followed by a commit.
 fn run(conn: &Connection, threshold: i64, shared: &Shared, counters: &Counters) {
     let mut stalled = false;
     loop {
@@ -101,8 +106,9 @@ fn run(conn: &Connection, threshold: i64, shared: &Shared, counters: &Counters) 
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        let behind = !stalled && matches!(waiting_frames(conn), Ok(frames) if frames >= threshold);
-        if !behind {
+        if stalled {
+            std::thread::park_timeout(STALL_RETRY);
+        } else if !matches!(waiting_frames(conn), Ok(frames) if frames >= threshold) {
             std::thread::park();
         }
         if shared.stop.load(Ordering::Acquire) {
@@ -110,21 +116,25 @@ fn run(conn: &Connection, threshold: i64, shared: &Shared, counters: &Counters) 
         }
         std::thread::sleep(TICK);
         stalled = false;
-        let before = match waiting_frames(conn) {
-            Ok(frames) if frames >= threshold => frames,
+        let (log, done) = match checkpoint_pragma(conn, NOOP) {
+            Ok((log, done)) if log - done >= threshold => (log, done),
             Ok(_) => continue,
             Err(err) => {
                 tracing::debug!(target: "strata::pool", code = err.code(), "wal size: {err}");
                 continue;
             }
         };
-        match checkpoint_pragma(conn, PASSIVE) {
-            Ok(_) => Counters::bump(&counters.checkpoints),
-            Err(err) => {
-                tracing::debug!(target: "strata::pool", code = err.code(), "background checkpoint: {err}")
+        stalled = match checkpoint_pragma(conn, PASSIVE) {
+            Ok((log_now, done_now)) => {
+                Counters::bump(&counters.checkpoints);
+                // Progress: frames copied, or the writer restarted the WAL meanwhile.
+                done_now <= done && log_now >= log
             }
-        }
-        stalled = waiting_frames(conn).is_ok_and(|after| after >= before);
+            Err(err) => {
+                tracing::debug!(target: "strata::pool", code = err.code(), "background checkpoint: {err}");
+                true
+            }
+        };
     }
 }
 

@@ -31,19 +31,45 @@ async fn the_wal_is_checkpointed_in_the_background_while_writes_go_on() {
     let pool = db.open_with_items().await;
     write_rows(&pool).await;
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (log, done) = wal_state(&db);
-        if pool.metrics().background_checkpoints > 0 && log - done < 50 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no background checkpoint: wal {log} frames, {done} copied");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    the_checkpointer_catches_up(&db, &pool).await;
     // Nothing was lost on the way, and closing still leaves no -wal or -shm behind.
     assert_eq!(crate::count_items(&pool).await, 300);
     let report = pool.close().await.unwrap();
     assert!(report.wal_removed, "{report:?}");
+}
+
+/// Waits up to 5 s, without writing, until a background checkpoint has run and
+/// fewer than 50 frames wait in the WAL.
+async fn the_checkpointer_catches_up(db: &TestDb, pool: &Pool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (log, done) = wal_state(db);
+        if pool.metrics().background_checkpoints > 0 && log - done < 50 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no background checkpoint: wal {log} frames, {done} copied");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A reader that pins the WAL makes every checkpoint copy nothing; once it lets go,
+/// the checkpointer copies the WAL although no commit follows to wake it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_held_up_by_a_reader_is_tried_again_without_new_commits() {
+    let mut db = TestDb::new();
+    db.config.sqlite.wal_autocheckpoint = 100;
+    let pool = db.open_with_items().await;
+    let reader = Connection::open(db.path()).unwrap();
+    reader.execute_batch("BEGIN; SELECT count(*) FROM items;").unwrap();
+    write_rows(&pool).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (log, done) = wal_state(&db);
+    assert!(log - done >= 250, "the reader held the WAL: {log} frames, {done} copied");
+
+    reader.execute_batch("COMMIT").unwrap();
+    the_checkpointer_catches_up(&db, &pool).await;
+    assert_eq!(crate::count_items(&pool).await, 300);
+    pool.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
