@@ -39,7 +39,7 @@ pub use task::{
 use crate::clock::now_ms;
 use crate::page::MAX_PAGE;
 use crate::{Page, PageRequest};
-use task::{RawTask, task_columns, task_from_row};
+use task::{CopiedRows, task_columns, task_from_row};
 
 /// How a [`Queue`] behaves; every time is in milliseconds. Deserializes from a
 /// partial table (missing fields take their defaults).
@@ -557,19 +557,20 @@ impl Queue {
                 let now = now_ms();
                 conn.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![queue, now])?;
                 let mut stmt = conn.prepare_cached(if limit == 1 { CLAIM_ONE } else { CLAIM_READY })?;
-                // JSON is parsed below, off the writer thread.
-                let raw = stmt
-                    .query_map(
-                        params![worker, now.saturating_add(lease), now, queue, limit],
-                        RawTask::from_row,
-                    )?
-                    .collect::<rusqlite::Result<Vec<RawTask>>>()?;
+                // The rows are only copied here; they become tasks below, off the
+                // writer thread.
+                let mut rows = stmt.query(params![worker, now.saturating_add(lease), now, queue, limit])?;
+                let mut raw = CopiedRows::default();
+                while let Some(row) = rows.next()? {
+                    raw.push(row)?;
+                }
+                drop(rows);
                 let wake_at =
                     if raw.is_empty() && want_wake_time { next_wake_time(conn, &queue)? } else { None };
                 Ok((raw, wake_at))
             })
             .await?;
-        let mut tasks = raw.into_iter().map(RawTask::parse).collect::<rusqlite::Result<Vec<Task>>>()?;
+        let mut tasks = raw.tasks()?;
         // RETURNING gives no order: restore the claim order.
         tasks.sort_by(|a, b| {
             b.priority.cmp(&a.priority).then(a.run_after.cmp(&b.run_after)).then(a.id.cmp(&b.id))

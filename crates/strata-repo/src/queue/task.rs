@@ -2,10 +2,11 @@
 //! ([`Task`], [`TaskStatus`]), and what the queue calls answer with ([`Enqueued`],
 //! [`Claimed`], [`QueueStats`]); plus reading a `tasks` row into a [`Task`].
 
+use std::ops::Range;
 use std::time::Duration;
 
 use rusqlite::Row;
-use rusqlite::types::Type;
+use rusqlite::types::{FromSql, FromSqlError, Type, ValueRef};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
@@ -331,59 +332,229 @@ pub(crate) use task_columns;
 
 /// Reads a row of [`task_columns!`] into a [`Task`]; JSON that does not parse is E4005.
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
-    RawTask::from_row(row)?.parse()
+    read_task(row)
 }
 
-/// A task row with its JSON columns still as text: what the writer thread reads for a
-/// claim, so that the JSON is parsed by the caller afterwards and not on the thread
-/// that every write waits for.
-pub(crate) struct RawTask {
-    task: Task,
-    payload: String,
-    result: Option<String>,
+/// Where the columns of a task row come from: a row of a running statement, or a row
+/// copied off it by [`CopiedRows`].
+trait Columns {
+    /// Column `idx` converted as [`Row::get`] converts it, with the same errors.
+    fn get<T: FromSql>(&self, idx: usize) -> rusqlite::Result<T>;
 }
 
-impl RawTask {
-    /// Reads the columns of [`task_columns`], in order, without parsing JSON.
-    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<RawTask> {
-        Ok(RawTask {
-            payload: row.get(3)?,
-            result: row.get(13)?,
-            task: Task {
-                id: row.get(0)?,
-                queue: row.get(1)?,
-                kind: row.get(2)?,
-                payload: Value::Null,
-                priority: row.get(4)?,
-                status: row.get(5)?,
-                attempts: row.get(6)?,
-                max_attempts: row.get(7)?,
-                run_after: row.get(8)?,
-                lease_owner: row.get(9)?,
-                lease_expires_at: row.get(10)?,
-                lease_token: row.get(11)?,
-                last_error: row.get(12)?,
-                result: None,
-                dedup_key: row.get(14)?,
-                parent_task_id: row.get(15)?,
-                session_id: row.get(16)?,
-                submitted_at: row.get(17)?,
-                started_at: row.get(18)?,
-                completed_at: row.get(19)?,
-            },
-        })
+impl Columns for Row<'_> {
+    fn get<T: FromSql>(&self, idx: usize) -> rusqlite::Result<T> {
+        Row::get(self, idx)
     }
+}
 
-    /// The task, its JSON columns parsed.
-    pub(crate) fn parse(self) -> rusqlite::Result<Task> {
-        let RawTask { mut task, payload, result } = self;
-        task.payload = parse_json(3, &payload)?;
-        task.result = result.map(|text| parse_json(13, &text)).transpose()?;
-        Ok(task)
-    }
+/// Builds a [`Task`] from the columns of [`task_columns!`], in order.
+fn read_task(row: &impl Columns) -> rusqlite::Result<Task> {
+    let payload: String = row.get(3)?;
+    let result: Option<String> = row.get(13)?;
+    Ok(Task {
+        id: row.get(0)?,
+        queue: row.get(1)?,
+        kind: row.get(2)?,
+        payload: parse_json(3, &payload)?,
+        priority: row.get(4)?,
+        status: row.get(5)?,
+        attempts: row.get(6)?,
+        max_attempts: row.get(7)?,
+        run_after: row.get(8)?,
+        lease_owner: row.get(9)?,
+        lease_expires_at: row.get(10)?,
+        lease_token: row.get(11)?,
+        last_error: row.get(12)?,
+        result: result.map(|text| parse_json(13, &text)).transpose()?,
+        dedup_key: row.get(14)?,
+        parent_task_id: row.get(15)?,
+        session_id: row.get(16)?,
+        submitted_at: row.get(17)?,
+        started_at: row.get(18)?,
+        completed_at: row.get(19)?,
+    })
 }
 
 fn parse_json(idx: usize, text: &str) -> rusqlite::Result<Value> {
     serde_json::from_str(text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+/// Rows of [`task_columns!`] copied off a statement as they are, to be made into
+/// [`Task`]s later: what the writer thread reads for a claim. Copying costs the
+/// writer, which every write waits for, a column fetch and at most a `memcpy` per
+/// column; the conversions, UTF-8 checks, allocations and JSON parsing happen in
+/// [`CopiedRows::tasks`], on the caller's thread.
+#[derive(Default)]
+pub(crate) struct CopiedRows {
+    /// Columns per row (the statement's column count).
+    width: usize,
+    /// The cells of every row, row after row.
+    cells: Vec<Cell>,
+    /// The bytes of every text and blob cell.
+    bytes: Vec<u8>,
+}
+
+/// One column of a copied row: a [`ValueRef`] whose bytes live in [`CopiedRows::bytes`].
+enum Cell {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(Range<usize>),
+    Blob(Range<usize>),
+}
+
+impl CopiedRows {
+    /// Copies every column of `row`.
+    pub(crate) fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()> {
+        self.width = row.as_ref().column_count();
+        for idx in 0..self.width {
+            let cell = match row.get_ref(idx)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(v) => Cell::Integer(v),
+                ValueRef::Real(v) => Cell::Real(v),
+                ValueRef::Text(b) => Cell::Text(self.copy(b)),
+                ValueRef::Blob(b) => Cell::Blob(self.copy(b)),
+            };
+            self.cells.push(cell);
+        }
+        Ok(())
+    }
+
+    /// No row was copied.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    fn copy(&mut self, b: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        start..self.bytes.len()
+    }
+
+    /// The copied rows as tasks, in the order they were copied.
+    pub(crate) fn tasks(&self) -> rusqlite::Result<Vec<Task>> {
+        match self.width {
+            0 => Ok(Vec::new()),
+            width => self
+                .cells
+                .chunks(width)
+                .map(|cells| read_task(&CopiedRow { cells, bytes: &self.bytes }))
+                .collect(),
+        }
+    }
+}
+
+/// One row of [`CopiedRows`].
+struct CopiedRow<'a> {
+    cells: &'a [Cell],
+    bytes: &'a [u8],
+}
+
+impl Columns for CopiedRow<'_> {
+    fn get<T: FromSql>(&self, idx: usize) -> rusqlite::Result<T> {
+        let value = match self.cells.get(idx).ok_or(rusqlite::Error::InvalidColumnIndex(idx))? {
+            Cell::Null => ValueRef::Null,
+            Cell::Integer(v) => ValueRef::Integer(*v),
+            Cell::Real(v) => ValueRef::Real(*v),
+            Cell::Text(range) => ValueRef::Text(&self.bytes[range.clone()]),
+            Cell::Blob(range) => ValueRef::Blob(&self.bytes[range.clone()]),
+        };
+        // The errors of `Row::get`, with the column named from `task_columns!`.
+        T::column_result(value).map_err(|err| match err {
+            FromSqlError::InvalidType => {
+                let name = task_columns!().split(',').nth(idx).unwrap_or_default().trim();
+                rusqlite::Error::InvalidColumnType(idx, name.to_string(), value.data_type())
+            }
+            FromSqlError::OutOfRange(i) => rusqlite::Error::IntegralValueOutOfRange(idx, i),
+            FromSqlError::Utf8Error(err) => rusqlite::Error::Utf8Error(idx, err),
+            FromSqlError::Other(err) => {
+                rusqlite::Error::FromSqlConversionFailure(idx, value.data_type(), err)
+            }
+            err => rusqlite::Error::FromSqlConversionFailure(idx, value.data_type(), Box::new(err)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{CopiedRows, task_from_row};
+
+    /// The columns of a running task, named as in `task_columns!`, with `id`,
+    /// `payload` and `result` as given.
+    fn row_sql(id: &str, payload: &str, result: &str) -> String {
+        let values = [
+            id,
+            "'q'",
+            "'k'",
+            payload,
+            "5",
+            "'running'",
+            "1",
+            "3",
+            "10",
+            "'w'",
+            "20",
+            "'T0K3N'",
+            "NULL",
+            result,
+            "NULL",
+            "NULL",
+            "7",
+            "1",
+            "2",
+            "NULL",
+        ];
+        let names = task_columns!().split(',').map(str::trim);
+        let columns: Vec<String> = values.iter().zip(names).map(|(v, n)| format!("{v} AS {n}")).collect();
+        format!("SELECT {}", columns.join(", "))
+    }
+
+    /// The rows of `sql` read as tasks both ways: copied, and straight off the row.
+    fn both_ways(sql: &str) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("rows.db")).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let mut copied = CopiedRows::default();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            copied.push(row).unwrap();
+        }
+        drop(rows);
+        let direct: rusqlite::Result<Vec<_>> = stmt.query_map([], task_from_row).unwrap().collect();
+        (format!("{:?}", copied.tasks()), format!("{direct:?}"))
+    }
+
+    #[test]
+    fn copied_rows_make_the_tasks_that_reading_the_rows_makes() {
+        let sql = format!(
+            "{} UNION ALL {}",
+            row_sql("1", r#"'{"n":1}'"#, "NULL"),
+            row_sql("2", "'[1,2]'", r#"'{"ok":true}'"#)
+        );
+        let (copied, direct) = both_ways(&sql);
+        assert!(copied.starts_with("Ok([Task { id: 1,"), "{copied}");
+        assert!(copied.contains("lease_token: Some(\"T0K3N\")"), "{copied}");
+        assert_eq!(copied, direct);
+        assert_eq!(both_ways("SELECT 1 WHERE 0").0, "Ok([])");
+    }
+
+    #[test]
+    fn a_bad_column_is_the_same_typed_error_either_way() {
+        for (what, sql) in [
+            ("text id", row_sql("'x'", "'{}'", "NULL")),
+            ("real id", row_sql("1.5", "'{}'", "NULL")),
+            ("blob payload", row_sql("1", "x'00'", "NULL")),
+            ("payload not JSON", row_sql("1", "'{'", "NULL")),
+            ("result not JSON", row_sql("1", "'{}'", "'nope'")),
+            ("invalid UTF-8", row_sql("1", "CAST(x'ff' AS TEXT)", "NULL")),
+        ] {
+            let (copied, direct) = both_ways(&sql);
+            assert!(copied.starts_with("Err("), "{what}: {copied}");
+            assert_eq!(copied, direct, "{what}");
+        }
+    }
 }
