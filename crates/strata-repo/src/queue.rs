@@ -166,19 +166,26 @@ impl Queue {
             task.validate()?;
         }
         let config = &self.shared.config;
-        let rows: Vec<InsertRow> = tasks.into_iter().map(|task| InsertRow::new(task, config)).collect();
-        let mut answers = Vec::with_capacity(rows.len());
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<InsertRow> = rows.by_ref().take(config.batch_size).collect();
+        let mut answers = Vec::with_capacity(tasks.len());
+        let mut tasks = tasks.into_iter();
+        let mut next_chunk = || -> Vec<InsertRow> {
+            tasks.by_ref().take(config.batch_size).map(|task| InsertRow::new(task, config)).collect()
+        };
+        let mut chunk = next_chunk();
+        while !chunk.is_empty() {
             let mut queues: Vec<String> = chunk.iter().map(|row| row.queue.clone()).collect();
             queues.sort_unstable();
             queues.dedup();
-            let done = self.pool.write(move |conn| insert_chunk(conn, &chunk)).await?;
-            answers.extend(done);
+            // The next chunk is made ready while the writer inserts this one: a
+            // `biased` join polls the write first, which queues it, and only then
+            // makes the next chunk.
+            let write = self.pool.write(move |conn| insert_chunk(conn, &chunk));
+            let (done, next) = tokio::join!(biased; write, async { next_chunk() });
+            answers.extend(done?);
             for queue in &queues {
                 self.wake(queue);
             }
+            chunk = next;
         }
         Ok(answers)
     }

@@ -368,6 +368,31 @@ async fn enqueue_batch_answers_in_order_across_chunks() {
     assert_eq!(task_count(&pool).await, 30);
 }
 
+/// A chunk the database refuses is rolled back whole; the chunks before it stay, and
+/// no chunk after it is written, although the next one was made ready meanwhile.
+#[tokio::test]
+async fn enqueue_batch_stops_at_a_refused_chunk_and_keeps_the_ones_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { batch_size: 4, ..QueueConfig::default() };
+    let (pool, queue) = queue_with(dir.path(), config).await;
+    // Chunks of 4: tasks 0-3, 4-7 (task 6 names an unknown parent), 8-11.
+    let tasks = (0..12)
+        .map(|i| {
+            let task = NewTask::new("k", json!({ "n": i }));
+            if i == 6 { task.parent(4_040) } else { task }
+        })
+        .collect();
+    let err = queue.enqueue_batch(tasks).await.unwrap_err();
+    assert_eq!(err.code(), "E4001");
+    assert_eq!(err.constraint(), Some(ConstraintKind::ForeignKey));
+    assert_eq!(task_count(&pool).await, 4, "only the first chunk is in");
+    let kept = queue.list(None, None, PageRequest::first(100)).await.unwrap();
+    let payloads: Vec<_> = kept.items.iter().map(|task| task.payload.clone()).collect();
+    assert_eq!(payloads, (0..4).map(|i| json!({ "n": i })).collect::<Vec<_>>());
+    // The queue goes on working.
+    assert!(!queue.enqueue(NewTask::new("k", json!({}))).await.unwrap().deduplicated);
+}
+
 /// Every answer of a batch names the task that was enqueued at its place.
 async fn assert_each_answer_is_its_task(queue: &Queue, answers: &[strata_repo::Enqueued]) {
     for (i, answer) in answers.iter().enumerate() {
