@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{TestDb, count_items};
+use crate::{Gate, TestDb, count_items, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_tasks_of_500_writes_never_see_busy_and_lose_nothing() {
@@ -64,18 +64,22 @@ async fn a_lock_held_by_another_process_is_retried_not_returned() {
     db.config.sqlite.busy_timeout_ms = 20;
     db.config.retry.initial_delay_ms = 10;
     db.config.retry.max_delay_ms = 50;
+    db.config.retry.max_attempts = 1_000;
+    db.config.retry.max_elapsed_ms = 60_000;
     let pool = db.open_with_items().await;
 
     let other = rusqlite::Connection::open(db.path()).unwrap();
     other.execute_batch("BEGIN IMMEDIATE; INSERT INTO items(v) VALUES ('other')").unwrap();
-    let holder = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        other.execute_batch("COMMIT").unwrap();
-    });
-    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('ours')", [])?))
-        .await
-        .expect("write waits the lock out");
-    holder.join().unwrap();
+    let ours = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('ours')", [])?)).await
+        })
+    };
+    // The other process lets go only once our write has met its lock and retried.
+    eventually("a busy retry", || pool.metrics().busy_retries > 0).await;
+    other.execute_batch("COMMIT").unwrap();
+    ours.await.unwrap().expect("write waits the lock out");
     assert_eq!(count_items(&pool).await, 2);
     assert!(pool.metrics().busy_retries > 0, "the batch met Busy and was retried");
 }
@@ -107,13 +111,15 @@ async fn reader_exhaustion_times_out_within_the_bound() {
     db.config.pool.acquire_timeout_ms = 200;
     let pool = db.open().await;
     let gate = Arc::new(std::sync::Barrier::new(2));
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
     let held = {
         let pool = pool.clone();
         let gate = Arc::clone(&gate);
         tokio::spawn(async move {
             pool.read(move |_| {
                 gate.wait();
-                std::thread::sleep(Duration::from_millis(1_500));
+                // Held until the test has its error.
+                let _ = release_rx.recv();
                 Ok(())
             })
             .await
@@ -123,12 +129,11 @@ async fn reader_exhaustion_times_out_within_the_bound() {
     let started = std::time::Instant::now();
     let err = pool.read(|_| Ok(())).await.unwrap_err();
     let waited = started.elapsed();
+    drop(release);
     assert_eq!(err.code(), "E2005", "{err}");
     assert!(err.is_retryable());
-    assert!(
-        waited >= Duration::from_millis(190) && waited < Duration::from_millis(1_000),
-        "waited {waited:?}"
-    );
+    // The bound, plus room for a loaded machine's scheduling; never a hang.
+    assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(2), "waited {waited:?}");
     held.await.unwrap().unwrap();
     assert_eq!(pool.metrics().acquire_timeouts, 1);
 }
@@ -139,19 +144,7 @@ async fn a_full_write_queue_is_back_pressure_ending_in_the_timeout_error() {
     db.config.pool.write_queue = 1;
     db.config.pool.acquire_timeout_ms = 150;
     let pool = db.open_with_items().await;
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let blocker = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            pool.write(move |_| {
-                let _ = started_tx.send(());
-                std::thread::sleep(Duration::from_millis(1_000));
-                Ok(())
-            })
-            .await
-        })
-    };
-    tokio::task::spawn_blocking(move || started_rx.recv().unwrap()).await.unwrap();
+    let gate = Gate::hold(&pool).await;
     // The writer is busy; one write fits in the queue, the next one cannot.
     let queued = {
         let pool = pool.clone();
@@ -159,12 +152,13 @@ async fn a_full_write_queue_is_back_pressure_ending_in_the_timeout_error() {
             async move { pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('q')", [])?)).await },
         )
     };
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    eventually("the second write queued", || pool.metrics().writes_queued == 2).await;
     let started = std::time::Instant::now();
     let err = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('late')", [])?)).await.unwrap_err();
     assert_eq!(err.code(), "E2005");
-    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
-    blocker.await.unwrap().unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(140) && waited < Duration::from_secs(5), "{waited:?}");
+    gate.open().await.unwrap();
     queued.await.unwrap().unwrap();
     assert_eq!(count_items(&pool).await, 1, "the timed-out write did not run");
 }

@@ -57,3 +57,47 @@ impl TestDb {
 pub async fn count_items(pool: &Pool) -> i64 {
     pool.read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?)).await.expect("count")
 }
+
+/// A write that holds the pool's writer until [`Gate::open`], so that a test can queue
+/// writes behind it without guessing with sleeps how long the writer stays busy.
+pub struct Gate {
+    release: std::sync::mpsc::Sender<()>,
+    task: tokio::task::JoinHandle<strata_core::Result<()>>,
+}
+
+impl Gate {
+    /// Sends the holding write and returns once the writer runs it.
+    pub async fn hold(pool: &Pool) -> Gate {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let task = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.write(move |_| {
+                    let _ = started_tx.send(());
+                    // Returns when the sender is dropped by `open`.
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv()).await.unwrap().expect("the gate write runs");
+        Gate { release, task }
+    }
+
+    /// Lets the writer go on; answers the holding write's result.
+    pub async fn open(self) -> strata_core::Result<()> {
+        drop(self.release);
+        self.task.await.expect("the gate task")
+    }
+}
+
+/// Polls `done` every 5 ms until it holds; panics with `what` after 30 s.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

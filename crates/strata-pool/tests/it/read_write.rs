@@ -9,7 +9,7 @@ use std::time::Duration;
 use strata_core::{ConstraintKind, Error, ErrorKind};
 use strata_pool::Pool;
 
-use crate::{TestDb, count_items};
+use crate::{Gate, TestDb, count_items, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_cannot_write_and_gets_a_typed_error() {
@@ -28,18 +28,8 @@ async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
     let pool = db.open_with_items().await;
     let batches_before = pool.metrics().batches;
 
-    // Hold the writer busy so that the four writes below queue up and share a batch.
-    let gate = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            pool.write(|_| {
-                std::thread::sleep(Duration::from_millis(300));
-                Ok(())
-            })
-            .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Hold the writer busy until the four writes below are queued: they share a batch.
+    let gate = Gate::hold(&pool).await;
     let ok1 = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('kept-1')", [])?));
     let failing = pool.write(|c| {
         c.execute("INSERT INTO items(v) VALUES ('gone-err')", [])?;
@@ -50,8 +40,12 @@ async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
         panic!("closure panicked on purpose");
     });
     let ok2 = pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('kept-2')", [])?));
-    let (ok1, failing, panicking, ok2) = tokio::join!(ok1, failing, panicking, ok2);
-    gate.await.unwrap().unwrap();
+    let release = async {
+        eventually("the gate and four writes queued", || pool.metrics().writes_queued == 5).await;
+        gate.open().await
+    };
+    let (ok1, failing, panicking, ok2, gate) = tokio::join!(ok1, failing, panicking, ok2, release);
+    gate.unwrap();
 
     ok1.unwrap();
     ok2.unwrap();
