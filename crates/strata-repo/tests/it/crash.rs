@@ -21,7 +21,9 @@ use strata_repo::{NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
 const CHILD_ENV: &str = "STRATA_CRASH_CHILD";
 const TEST_NAME: &str = "crash::a_worker_process_killed_mid_task_loses_nothing_and_completes_each_task_once";
 const TASKS: usize = 50;
-const CHILD_LEASE: Duration = Duration::from_millis(500);
+/// Long enough that a stalled machine does not expire a lease while the child still
+/// completes its tasks; the parent waits it out after the kill.
+const CHILD_LEASE: Duration = Duration::from_secs(3);
 
 #[test]
 fn a_worker_process_killed_mid_task_loses_nothing_and_completes_each_task_once() {
@@ -127,10 +129,10 @@ async fn parent() {
     while completed_by_parent.len() + reported.len() < TASKS {
         assert!(Instant::now() < deadline, "the parent did not finish the queue");
         let next = queue.next("default", "parent", 10, Duration::from_secs(30));
-        let Ok(claimed) = tokio::time::timeout(Duration::from_secs(5), next).await else {
+        let Ok(claimed) = tokio::time::timeout(Duration::from_secs(30), next).await else {
             let stats = queue.stats().await.unwrap();
             panic!(
-                "nothing to claim for 5 s: {stats:?}, {} by the parent, reported {reported:?}",
+                "nothing to claim for 30 s: {stats:?}, {} by the parent, reported {reported:?}",
                 completed_by_parent.len()
             );
         };

@@ -60,6 +60,18 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
     assert_eq!(tokens.len(), 3, "every claimed task gets its own token");
 }
 
+/// Claims from the default queue: whatever comes back was due when the claim
+/// returned. (A task claimed before its `run_after` fails this however slow the
+/// machine; asserting an empty answer instead would fail on a machine that stalls
+/// past the due time.)
+async fn assert_nothing_claimed_before_it_is_due(queue: &Queue) {
+    let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+    let now = now_ms();
+    for held in &claimed {
+        assert!(held.task.run_after <= now, "task {} claimed before it was due", held.task.id);
+    }
+}
+
 #[tokio::test]
 async fn delayed_tasks_are_not_claimed_before_run_after() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,7 +80,7 @@ async fn delayed_tasks_are_not_claimed_before_run_after() {
         queue.enqueue(NewTask::new("later", json!({})).delay(Duration::from_millis(500))).await.unwrap();
     let future =
         queue.enqueue(NewTask::new("much later", json!({})).run_after(now_ms() + 60_000)).await.unwrap();
-    assert!(queue.claim("default", "w", 10, LEASE).await.unwrap().is_empty());
+    assert_nothing_claimed_before_it_is_due(&queue).await;
     let task = queue.get(delayed.id).await.unwrap();
     assert!(task.run_after >= task.submitted_at + 500);
 
@@ -233,13 +245,20 @@ async fn heartbeat_extends_a_held_lease() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
     queue.enqueue(NewTask::new("job", json!({}))).await.unwrap();
-    let held = queue.claim("default", "w", 1, Duration::from_millis(400)).await.unwrap().remove(0);
+    let lease = Duration::from_secs(1);
+    let held = queue.claim("default", "w", 1, lease).await.unwrap().remove(0);
+    let mut expires = held.task.lease_expires_at.unwrap();
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let expires = queue.heartbeat(held.task.id, &held.token, Duration::from_millis(400)).await.unwrap();
-        assert!(expires > now_ms());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let extended = queue.heartbeat(held.task.id, &held.token, lease).await.unwrap();
+        assert!(extended > expires, "each heartbeat moves the expiry on");
+        expires = extended;
     }
-    assert!(queue.claim("default", "other", 1, LEASE).await.unwrap().is_empty(), "the lease is still held");
+    // 1.2 s in, past the end of the first lease, the task is still held.
+    let other = queue.claim("default", "other", 1, LEASE).await.unwrap();
+    if now_ms() < expires {
+        assert!(other.is_empty(), "the lease is still held");
+    }
     queue.complete(held.task.id, &held.token, json!(null)).await.unwrap();
 }
 
@@ -266,7 +285,7 @@ async fn fail_schedules_a_backoff_and_the_last_attempt_makes_the_task_dead() {
             before + full / 2,
             after + full
         );
-        assert!(queue.claim("default", "w", 1, LEASE).await.unwrap().is_empty(), "not before the backoff");
+        assert_nothing_claimed_before_it_is_due(&queue).await;
         tokio::time::sleep(Duration::from_millis((task.run_after - now_ms()).max(0) as u64 + 5)).await;
     }
     let held = queue.claim("default", "w", 1, LEASE).await.unwrap().remove(0);
@@ -538,16 +557,17 @@ async fn next_waits_for_a_delayed_task_without_waiting_for_the_poll_interval() {
     let dir = tempfile::tempdir().unwrap();
     let config = QueueConfig { poll_interval_ms: 10_000, ..QueueConfig::default() };
     let (_pool, queue) = queue_with(dir.path(), config).await;
+    let started = Instant::now();
     let id =
         queue.enqueue(NewTask::new("soon", json!({})).delay(Duration::from_millis(200))).await.unwrap().id;
-    let started = Instant::now();
     let claimed = tokio::time::timeout(Duration::from_secs(20), queue.next("default", "w", 1, LEASE))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(claimed[0].task.id, id);
-    assert!(started.elapsed() >= Duration::from_millis(150));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(now_ms() >= claimed[0].task.run_after, "not claimed before it was due");
+    // Woken by the due time, not by the 10 s poll interval.
+    assert!(started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
