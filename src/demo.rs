@@ -358,12 +358,11 @@ async fn work(
             let stats = queue.stats().await?.into_iter().find(|s| s.queue == DEMO_QUEUE);
             match stats {
                 Some(s) if s.pending + s.running > 0 => {
-                    // Retries wait out their backoff: next() wakes at the earliest
-                    // run_after or lease expiry. It waits until it claims something,
-                    // so it is bounded here (it is cancellation-safe: a claim commits
-                    // before it returns) and the loop looks at the queue again.
-                    let wait = tokio::time::timeout(IDLE_WAIT, queue.next(DEMO_QUEUE, worker, batch, lease));
-                    let more = wait.await.unwrap_or(Ok(Vec::new()))?;
+                    // Retries wait out their backoff: next_within() wakes at the
+                    // earliest run_after or lease expiry, and gives up after IDLE_WAIT
+                    // (never in the middle of a claim), so the loop looks at the
+                    // queue again.
+                    let more = queue.next_within(DEMO_QUEUE, worker, batch, lease, IDLE_WAIT).await?;
                     counters.claims.fetch_add(more.len() as u64, Ordering::Relaxed);
                     handle(queue, audit, checkpoints, worker, more, counters).await?;
                     continue;

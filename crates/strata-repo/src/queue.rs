@@ -214,13 +214,42 @@ impl Queue {
     /// Cancellation safe: dropping the future between claims loses nothing. A claim
     /// commits before it returns, so the only thing a drop can lose is the answer of a
     /// claim in flight; its tasks stay running until their lease expires and are then
-    /// claimed again (at least once delivery).
+    /// claimed again (at least once delivery). To bound the wait, use
+    /// [`Queue::next_within`] rather than a timeout around this call.
     pub async fn next(
         &self,
         queue: &str,
         worker: &str,
         limit: usize,
         lease: Duration,
+    ) -> Result<Vec<Claimed>> {
+        self.next_until(queue, worker, limit, lease, None).await
+    }
+
+    /// Like [`Queue::next`], but gives up after `max_wait` with an empty answer. Use
+    /// it instead of wrapping `next` in a timeout: the deadline only ends a wait, never
+    /// a claim in flight, so no claimed task is left running without its worker
+    /// knowing.
+    pub async fn next_within(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        max_wait: Duration,
+    ) -> Result<Vec<Claimed>> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        self.next_until(queue, worker, limit, lease, Some(deadline)).await
+    }
+
+    /// [`Queue::next`], with an optional deadline for the waits between claims.
+    async fn next_until(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<Vec<Claimed>> {
         let waker = self.waker(queue);
         let poll = Duration::from_millis(self.shared.config.poll_interval_ms);
@@ -233,10 +262,17 @@ impl Queue {
             if !claimed.is_empty() {
                 return Ok(claimed);
             }
-            let wait = match wake_at {
+            let mut wait = match wake_at {
                 Some(at) => poll.min(Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).max(1))),
                 None => poll,
             };
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(claimed);
+                }
+                wait = wait.min(left);
+            }
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep(wait) => {}

@@ -571,6 +571,34 @@ async fn next_waits_for_a_delayed_task_without_waiting_for_the_poll_interval() {
 }
 
 #[tokio::test]
+async fn next_within_gives_up_empty_after_its_wait_and_claims_what_comes_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { poll_interval_ms: 10_000, ..QueueConfig::default() };
+    let (_pool, queue) = queue_with(dir.path(), config).await;
+    let started = Instant::now();
+    let none = queue.next_within("default", "w", 1, LEASE, Duration::from_millis(100)).await.unwrap();
+    assert!(none.is_empty());
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(9), "{waited:?}");
+
+    // A task enqueued during the wait wakes it: claimed, not given up on.
+    let waiting = {
+        let queue = queue.clone();
+        tokio::spawn(
+            async move { queue.next_within("default", "w", 1, LEASE, Duration::from_secs(20)).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let id = queue.enqueue(NewTask::new("now", json!({}))).await.unwrap().id;
+    let claimed = waiting.await.unwrap().unwrap();
+    assert_eq!(claimed.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![id]);
+
+    // Bad arguments are refused as by claim.
+    let err = queue.next_within("default", "", 1, LEASE, Duration::from_millis(1)).await.unwrap_err();
+    assert_eq!(err.code(), "E6001");
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_and_leaves_the_database_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let (pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
