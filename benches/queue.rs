@@ -1,7 +1,7 @@
 //! Benchmarks of the durable task queue (`strata_repo::Queue`, issue 4): jobs per
 //! second end to end (enqueue, claim, complete) with 4 worker tasks, claiming 1 or 100
 //! jobs at a time, beside a raw-rusqlite loop on one connection running the same
-//! statements; the latency of a one-job claim on a queue with 10,000 and with
+//! statements, every run starting on an empty `tasks` table; the latency of a one-job claim on a queue with 10,000 and with
 //! 1,000,000 finished tasks (the claim index is partial, so the two should be close);
 //! and the latency of `Queue::get` from 10 concurrent readers on 1,000,000 tasks.
 //!
@@ -308,6 +308,23 @@ fn raw_complete(conn: &mut Connection, claimed: &[(i64, String)]) -> rusqlite::R
     tx.commit()
 }
 
+/// Deletes every task, so that the next run starts on the same empty table. Without
+/// it each run would start on the finished tasks of all the runs before, and how
+/// many that is depends on how many iterations criterion chose for this machine (a
+/// few hundred thousand rows by the last sample): the samples would not measure the
+/// same work. How claims fare among many finished tasks is the claim group's subject.
+fn clear_raw(conn: &Connection) {
+    conn.execute(CLEAR_TASKS, []).expect("clear the tasks");
+}
+
+/// [`clear_raw`] through the pool's writer.
+async fn clear_strata(pool: &strata_pool::Pool) {
+    pool.write(|c| Ok(c.execute(CLEAR_TASKS, [])?)).await.expect("clear the tasks");
+}
+
+/// Empties `tasks` between runs of `queue_jobs`.
+const CLEAR_TASKS: &str = "DELETE FROM tasks";
+
 /// `jobs` jobs end to end on one connection, claimed `limit` at a time.
 fn raw_jobs(conn: &mut Connection, jobs: usize, limit: usize) -> rusqlite::Result<usize> {
     raw_enqueue(conn, jobs, QueueConfig::default().batch_size)?;
@@ -383,7 +400,9 @@ fn queue_jobs(c: &mut Criterion) {
         };
 
         // The paired rounds first (see common::paired), on the databases the
-        // criterion functions then go on with.
+        // criterion functions then go on with. Every run, paired or criterion's,
+        // starts on an empty `tasks` table: the finished tasks of the run before are
+        // deleted, untimed (see `clear_raw`).
         {
             let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
             let (_, db) = strata.get_or_insert_with(new_strata);
@@ -391,32 +410,49 @@ fn queue_jobs(c: &mut Criterion) {
             let raw_run = || {
                 let start = Instant::now();
                 assert_eq!(raw_jobs(conn, jobs, limit).expect("raw jobs"), jobs);
-                start.elapsed().as_secs_f64()
+                let took = start.elapsed().as_secs_f64();
+                clear_raw(conn);
+                took
             };
             let strata_run = || {
                 let start = Instant::now();
                 assert_eq!(rt.block_on(strata_jobs(&queue, jobs, limit)), jobs);
-                start.elapsed().as_secs_f64()
+                let took = start.elapsed().as_secs_f64();
+                rt.block_on(clear_strata(db.pool()));
+                took
             };
             common::paired(&format!("queue_jobs_{name}"), PAIRED_ROUNDS, raw_run, strata_run);
         }
 
         group.bench_function(format!("raw_{name}"), |b| {
             let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
-            b.iter(|| assert_eq!(raw_jobs(conn, jobs, limit).expect("raw jobs"), jobs));
+            b.iter_custom(|iters| {
+                let mut took = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    assert_eq!(raw_jobs(conn, jobs, limit).expect("raw jobs"), jobs);
+                    took += start.elapsed();
+                    clear_raw(conn);
+                }
+                took
+            });
         });
 
         group.bench_function(format!("strata_{name}"), |b| {
             let (_, db) = strata.get_or_insert_with(new_strata);
             let queue = new_queue(db);
+            let pool = db.pool().clone();
             b.to_async(&rt).iter_custom(|iters| {
-                let queue = queue.clone();
+                let (queue, pool) = (queue.clone(), pool.clone());
                 async move {
-                    let start = Instant::now();
+                    let mut took = Duration::ZERO;
                     for _ in 0..iters {
+                        let start = Instant::now();
                         assert_eq!(strata_jobs(&queue, jobs, limit).await, jobs);
+                        took += start.elapsed();
+                        clear_strata(&pool).await;
                     }
-                    start.elapsed()
+                    took
                 }
             });
         });
