@@ -1,7 +1,7 @@
 //! Benchmarks of the durable task queue (`strata_repo::Queue`, issue 4): jobs per
 //! second end to end (enqueue, claim, complete) with 4 worker tasks, claiming 1 or 100
 //! jobs at a time, beside a raw-rusqlite loop on one connection running the same
-//! statements, every run starting on an empty `tasks` table; the latency of a one-job claim on a queue with 10,000 and with
+//! statements, every run starting on an empty `tasks` table and WAL; the latency of a one-job claim on a queue with 10,000 and with
 //! 1,000,000 finished tasks (the claim index is partial, so the two should be close);
 //! and the latency of `Queue::get` from 10 concurrent readers on 1,000,000 tasks.
 //!
@@ -308,22 +308,29 @@ fn raw_complete(conn: &mut Connection, claimed: &[(i64, String)]) -> rusqlite::R
     tx.commit()
 }
 
-/// Deletes every task, so that the next run starts on the same empty table. Without
-/// it each run would start on the finished tasks of all the runs before, and how
-/// many that is depends on how many iterations criterion chose for this machine (a
-/// few hundred thousand rows by the last sample): the samples would not measure the
-/// same work. How claims fare among many finished tasks is the claim group's subject.
+/// Deletes every task and checkpoints the WAL away, so that the next run starts on
+/// the same empty table and an empty WAL. Without it each run would start on the
+/// finished tasks of all the runs before, and how many that is depends on how many
+/// iterations criterion chose for this machine (a few hundred thousand rows by the
+/// last sample): the samples would not measure the same work. How claims fare among
+/// many finished tasks is the claim group's subject. The checkpoint keeps the
+/// delete's own WAL frames out of the next run: a checkpoint they start would fall
+/// inside raw's delete but in strata's next run (its checkpointer thread).
 fn clear_raw(conn: &Connection) {
     conn.execute(CLEAR_TASKS, []).expect("clear the tasks");
+    conn.query_row(CHECKPOINT, [], |_| Ok(())).expect("checkpoint");
 }
 
-/// [`clear_raw`] through the pool's writer.
+/// [`clear_raw`] through the pool's writer (the checkpoint outside any transaction).
 async fn clear_strata(pool: &strata_pool::Pool) {
     pool.write(|c| Ok(c.execute(CLEAR_TASKS, [])?)).await.expect("clear the tasks");
+    pool.exclusive(|c| Ok(c.query_row(CHECKPOINT, [], |_| Ok(()))?)).await.expect("checkpoint");
 }
 
 /// Empties `tasks` between runs of `queue_jobs`.
 const CLEAR_TASKS: &str = "DELETE FROM tasks";
+/// Copies the WAL into the database and empties it.
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 
 /// `jobs` jobs end to end on one connection, claimed `limit` at a time.
 fn raw_jobs(conn: &mut Connection, jobs: usize, limit: usize) -> rusqlite::Result<usize> {
@@ -401,8 +408,8 @@ fn queue_jobs(c: &mut Criterion) {
 
         // The paired rounds first (see common::paired), on the databases the
         // criterion functions then go on with. Every run, paired or criterion's,
-        // starts on an empty `tasks` table: the finished tasks of the run before are
-        // deleted, untimed (see `clear_raw`).
+        // starts on an empty `tasks` table and an empty WAL: the finished tasks of
+        // the run before are deleted and checkpointed away, untimed (`clear_raw`).
         {
             let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
             let (_, db) = strata.get_or_insert_with(new_strata);
