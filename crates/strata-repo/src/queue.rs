@@ -173,9 +173,10 @@ impl Queue {
         };
         let mut chunk = next_chunk();
         while !chunk.is_empty() {
-            let mut queues: Vec<String> = chunk.iter().map(|row| row.queue.clone()).collect();
-            queues.sort_unstable();
-            queues.dedup();
+            let mut names: Vec<&str> = chunk.iter().map(|row| row.queue.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            let queues: Vec<String> = names.into_iter().map(str::to_string).collect();
             // The next chunk is made ready while the writer inserts this one: a
             // `biased` join polls the write first, which queues it, and only then
             // makes the next chunk.
