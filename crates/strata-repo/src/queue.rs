@@ -38,6 +38,7 @@ pub use task::{
 
 use crate::clock::now_ms;
 use crate::page::MAX_PAGE;
+use crate::row::json_text;
 use crate::{Page, PageRequest};
 use task::{CopiedRows, task_columns, task_from_row};
 
@@ -287,8 +288,7 @@ impl Queue {
     /// E4002.
     pub async fn complete(&self, id: i64, token: &str, result: Value) -> Result<()> {
         let token = token.to_string();
-        // Value's Display is its compact JSON and cannot fail (object keys are strings).
-        let result = result.to_string();
+        let result = json_text(&result);
         self.pool
             .write(move |conn| {
                 let now = now_ms();
@@ -312,8 +312,7 @@ impl Queue {
             let chunk: Vec<(i64, String, String)> = done
                 .by_ref()
                 .take(self.shared.config.batch_size)
-                // Value's Display is its compact JSON and cannot fail.
-                .map(|c| (c.id, c.token, c.result.to_string()))
+                .map(|c| (c.id, c.token, json_text(&c.result)))
                 .collect();
             let outcomes = self
                 .pool
@@ -667,8 +666,7 @@ struct InsertRow {
 impl InsertRow {
     fn new(task: NewTask, config: &QueueConfig) -> InsertRow {
         InsertRow {
-            // Value's Display is its compact JSON and cannot fail.
-            payload: task.payload.to_string(),
+            payload: json_text(&task.payload),
             queue: task.queue,
             kind: task.kind,
             priority: i64::from(task.priority),
