@@ -2,7 +2,6 @@
 //! closure loses only its own savepoint, open transactions are never lent again,
 //! statements are timed, and close leaves a clean file.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -161,22 +160,23 @@ async fn a_transaction_left_open_is_never_handed_to_the_next_reader() {
     a_reader_left_in_a_transaction_is_discarded(Via::Blocking).await;
 }
 
+/// Installs `pool`'s statement hook: the SQL of every timed statement, in order.
+fn record_statements(pool: &Pool) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&seen);
+    pool.set_statement_hook(Arc::new(move |t: &strata_pool::StatementTiming<'_>| {
+        sink.lock().unwrap().push(t.sql.to_string());
+    }))
+    .unwrap();
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_statement_is_timed_and_slow_ones_are_counted() {
     let mut db = TestDb::new();
     db.config.slow_query_ms = 0; // every statement counts as slow
     let pool = db.open_with_items().await;
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let calls = Arc::new(AtomicU64::new(0));
-    {
-        let seen = Arc::clone(&seen);
-        let calls = Arc::clone(&calls);
-        pool.set_statement_hook(Arc::new(move |t: &strata_pool::StatementTiming<'_>| {
-            calls.fetch_add(1, Ordering::Relaxed);
-            seen.lock().unwrap().push(t.sql.to_string());
-        }))
-        .unwrap();
-    }
+    let seen = record_statements(&pool);
     let again = pool.set_statement_hook(Arc::new(|_: &strata_pool::StatementTiming<'_>| {}));
     assert_eq!(again.unwrap_err().code(), "E6001", "one hook per pool");
 
@@ -189,7 +189,7 @@ async fn every_statement_is_timed_and_slow_ones_are_counted() {
     assert!(seen.iter().any(|s| s.contains("INSERT INTO items")), "{seen:?}");
     assert!(seen.iter().any(|s| s.contains("SELECT v FROM items WHERE id = ?1")), "{seen:?}");
     let metrics = pool.metrics();
-    let timed = calls.load(Ordering::Relaxed);
+    let timed = seen.len() as u64;
     assert!(timed >= 2);
     assert_eq!(
         metrics.slow_statements - slow_before,
@@ -292,14 +292,7 @@ async fn an_inline_read_sees_committed_rows_is_timed_and_cannot_write() {
     let mut db = TestDb::new();
     db.config.slow_query_ms = 0; // every statement counts as slow
     let pool = db.open_with_items().await;
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    {
-        let seen = Arc::clone(&seen);
-        pool.set_statement_hook(Arc::new(move |t: &strata_pool::StatementTiming<'_>| {
-            seen.lock().unwrap().push(t.sql.to_string());
-        }))
-        .unwrap();
-    }
+    let seen = record_statements(&pool);
     pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('inline')", [])?)).await.unwrap();
     let v: String = pool
         .read_inline(|c| Ok(c.query_row("SELECT v FROM items WHERE id = ?1", [1], |r| r.get(0))?))
