@@ -10,8 +10,9 @@
 //! `strata_pool::apply_pragmas`, as `benches/pool.rs` does), use `prepare_cached`, and
 //! run the queue's own SQL, taken from `strata_repo::statements()`: the enqueue's INSERT
 //! (the id from `last_insert_rowid`), `batch_size` (500) rows per transaction; the
-//! claim's lease expiry UPDATE and claim UPDATE ... RETURNING (the one-task form for
-//! single claims) in one transaction per claim; the complete UPDATEs of one claim's
+//! claim's look for expired leases (their UPDATE only when it finds one) and claim
+//! UPDATE ... RETURNING (the one-task form for single claims) in one transaction per
+//! claim; the complete UPDATEs of one claim's
 //! jobs in one transaction (`Queue::complete` for a single job, `Queue::complete_many`
 //! for a batch). That is the
 //! grouping the strata calls ask for; the pool's writer may still commit concurrent
@@ -279,14 +280,20 @@ fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Re
     Ok(())
 }
 
-/// One claim of up to `limit` jobs in its own transaction: the lease expiry, then the
+/// One claim of up to `limit` jobs in its own transaction, as `Queue::claim` makes
+/// it: the look for expired leases (and their UPDATE when there are any), then the
 /// claim; answers each job's id and lease token.
 fn raw_claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<(i64, String)>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let claimed = {
         let now = now_ms();
         let lease = LEASE.as_millis() as i64;
-        tx.prepare_cached(queue_sql("queue.expire_leases_in_queue"))?.execute(params![QUEUE, now])?;
+        let expired: bool = tx
+            .prepare_cached(queue_sql("queue.lease_expired_in_queue"))?
+            .query_row(params![QUEUE, now], |r| r.get(0))?;
+        if expired {
+            tx.prepare_cached(queue_sql("queue.expire_leases_in_queue"))?.execute(params![QUEUE, now])?;
+        }
         let name = if limit == 1 { "queue.claim_one" } else { "queue.claim_ready" };
         let mut claim = tx.prepare_cached(queue_sql(name))?;
         claim
