@@ -296,9 +296,10 @@ fn raw_claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<(i64, 
         }
         let name = if limit == 1 { "queue.claim_one" } else { "queue.claim_ready" };
         let mut claim = tx.prepare_cached(queue_sql(name))?;
+        let (id, token) = (claim.column_index("id")?, claim.column_index("lease_token")?);
         claim
             .query_map(params![WORKER, now + lease, now, QUEUE, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(11)?))
+                Ok((r.get(id)?, r.get(token)?))
             })?
             .collect::<rusqlite::Result<Vec<(i64, String)>>>()?
     };

@@ -40,7 +40,7 @@ use crate::clock::now_ms;
 use crate::page::MAX_PAGE;
 use crate::row::json_text;
 use crate::{Page, PageRequest};
-use task::{CopiedRows, task_columns, task_from_row};
+use task::{ClaimContext, CopiedRows, claimed_columns, task_columns, task_from_row};
 
 /// How a [`Queue`] behaves; every time is in milliseconds. Deserializes from a
 /// partial table (missing fields take their defaults).
@@ -592,9 +592,9 @@ impl Queue {
         let limit = PageRequest::first(limit)
             .sql_limit()
             .map_err(|_| Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}, got {limit}")))?;
-        let queue = queue.to_string();
-        let worker = worker.to_string();
-        let (raw, wake_at) = self
+        let (queue_name, worker_name) = (queue, worker);
+        let (queue, worker) = (queue.to_string(), worker.to_string());
+        let (raw, now, wake_at) = self
             .pool
             .write(move |conn| {
                 let now = now_ms();
@@ -615,10 +615,16 @@ impl Queue {
                 drop(rows);
                 let wake_at =
                     if raw.is_empty() && want_wake_time { next_wake_time(conn, &queue)? } else { None };
-                Ok((raw, wake_at))
+                Ok((raw, now, wake_at))
             })
             .await?;
-        let mut tasks = raw.tasks()?;
+        let claim = ClaimContext {
+            queue: queue_name,
+            worker: worker_name,
+            now,
+            lease_expires_at: now.saturating_add(lease),
+        };
+        let mut tasks = raw.tasks(&claim)?;
         // RETURNING gives no order: restore the claim order.
         tasks.sort_by(|a, b| {
             b.priority.cmp(&a.priority).then(a.run_after.cmp(&b.run_after)).then(a.id.cmp(&b.id))
@@ -844,13 +850,14 @@ fn insert_group(conn: &Connection, group: &[InsertRow], now: i64) -> Result<()> 
 /// Claims the ready tasks of a queue: ?1 worker, ?2 lease expiry, ?3 now, ?4 queue,
 /// ?5 limit. The subquery walks `tasks_claim_idx` in claim order. Each task's lease
 /// token is 32 hex digits of 16 random bytes, as `hex` writes them (`lower` on top
-/// cost a hundredth of a batched job).
+/// cost a hundredth of a batched job). It returns `claimed_columns!`: not the five
+/// columns it sets from its own parameters, which the caller fills in.
 const CLAIM_READY: &str = concat!(
     "UPDATE tasks SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
      lease_token = hex(randomblob(16)), attempts = attempts + 1, started_at = ?3 \
      WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
      ORDER BY priority DESC, run_after, id LIMIT +?5) RETURNING ",
-    task_columns!()
+    claimed_columns!()
 );
 
 /// [`CLAIM_READY`] for one task (?5 is 1): `id = (scalar subquery)` instead of
@@ -861,7 +868,7 @@ const CLAIM_ONE: &str = concat!(
      lease_token = hex(randomblob(16)), attempts = attempts + 1, started_at = ?3 \
      WHERE id = (SELECT id FROM tasks WHERE queue = ?4 AND status = 'pending' AND run_after <= ?3 \
      ORDER BY priority DESC, run_after, id LIMIT +?5) RETURNING ",
-    task_columns!()
+    claimed_columns!()
 );
 
 /// Expired leases of one queue back to pending, or to dead without attempts left:

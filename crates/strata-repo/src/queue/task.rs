@@ -330,6 +330,70 @@ macro_rules! task_columns {
 }
 pub(crate) use task_columns;
 
+/// The columns a claim returns: those of [`task_columns!`], in their order, that the
+/// claim does not set to a value its caller already knows. The claim sets `status`
+/// to running, `lease_owner` to the worker, `lease_expires_at` and `started_at` from
+/// the time of the claim, and claims from one `queue`; [`ClaimContext`] supplies
+/// those five, so the writer neither returns nor copies them.
+macro_rules! claimed_columns {
+    () => {
+        "id, kind, payload, priority, attempts, max_attempts, run_after, lease_token, \
+         last_error, result, dedup_key, parent_task_id, session_id, submitted_at, completed_at"
+    };
+}
+pub(crate) use claimed_columns;
+
+/// For each column of [`task_columns!`], its place among [`claimed_columns!`], or
+/// `None` for a column that [`ClaimContext`] supplies.
+const CLAIMED_PLACE: [Option<usize>; 20] = [
+    Some(0),  // id
+    None,     // queue
+    Some(1),  // kind
+    Some(2),  // payload
+    Some(3),  // priority
+    None,     // status
+    Some(4),  // attempts
+    Some(5),  // max_attempts
+    Some(6),  // run_after
+    None,     // lease_owner
+    None,     // lease_expires_at
+    Some(7),  // lease_token
+    Some(8),  // last_error
+    Some(9),  // result
+    Some(10), // dedup_key
+    Some(11), // parent_task_id
+    Some(12), // session_id
+    Some(13), // submitted_at
+    None,     // started_at
+    Some(14), // completed_at
+];
+
+/// What a claim set that its statement does not return (see [`claimed_columns!`]).
+pub(crate) struct ClaimContext<'a> {
+    /// The queue claimed from.
+    pub(crate) queue: &'a str,
+    /// The worker that claimed: the tasks' `lease_owner`.
+    pub(crate) worker: &'a str,
+    /// The time of the claim: the tasks' `started_at`.
+    pub(crate) now: i64,
+    /// The tasks' `lease_expires_at`.
+    pub(crate) lease_expires_at: i64,
+}
+
+impl ClaimContext<'_> {
+    /// The value of task column `idx` that the claim set, for the columns it supplies.
+    fn value(&self, idx: usize) -> Option<ValueRef<'_>> {
+        match idx {
+            1 => Some(ValueRef::Text(self.queue.as_bytes())),
+            5 => Some(ValueRef::Text(b"running")),
+            9 => Some(ValueRef::Text(self.worker.as_bytes())),
+            10 => Some(ValueRef::Integer(self.lease_expires_at)),
+            18 => Some(ValueRef::Integer(self.now)),
+            _ => None,
+        }
+    }
+}
+
 /// Reads a row of [`task_columns!`] into a [`Task`]; JSON that does not parse is E4005.
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     read_task(row)
@@ -381,8 +445,8 @@ fn parse_json(idx: usize, text: &str) -> rusqlite::Result<Value> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
 }
 
-/// Rows of [`task_columns!`] copied off a statement as they are, to be made into
-/// [`Task`]s later: what the writer thread reads for a claim. Copying costs the
+/// Rows of [`claimed_columns!`] copied off a claim's statement as they are, to be made
+/// into [`Task`]s later: what the writer thread reads for a claim. Copying costs the
 /// writer, which every write waits for, a column fetch and at most a `memcpy` per
 /// column; the conversions, UTF-8 checks, allocations and JSON parsing happen in
 /// [`CopiedRows::tasks`], on the caller's thread.
@@ -433,33 +497,41 @@ impl CopiedRows {
         start..self.bytes.len()
     }
 
-    /// The copied rows as tasks, in the order they were copied.
-    pub(crate) fn tasks(&self) -> rusqlite::Result<Vec<Task>> {
+    /// The copied rows as tasks, in the order they were copied, with the columns the
+    /// claim did not return taken from `claim`.
+    pub(crate) fn tasks(&self, claim: &ClaimContext<'_>) -> rusqlite::Result<Vec<Task>> {
         match self.width {
             0 => Ok(Vec::new()),
             width => self
                 .cells
                 .chunks(width)
-                .map(|cells| read_task(&CopiedRow { cells, bytes: &self.bytes }))
+                .map(|cells| read_task(&CopiedRow { cells, bytes: &self.bytes, claim }))
                 .collect(),
         }
     }
 }
 
-/// One row of [`CopiedRows`].
+/// One row of [`CopiedRows`], read as a row of [`task_columns!`].
 struct CopiedRow<'a> {
     cells: &'a [Cell],
     bytes: &'a [u8],
+    claim: &'a ClaimContext<'a>,
 }
 
 impl Columns for CopiedRow<'_> {
     fn get<T: FromSql>(&self, idx: usize) -> rusqlite::Result<T> {
-        let value = match self.cells.get(idx).ok_or(rusqlite::Error::InvalidColumnIndex(idx))? {
-            Cell::Null => ValueRef::Null,
-            Cell::Integer(v) => ValueRef::Integer(*v),
-            Cell::Real(v) => ValueRef::Real(*v),
-            Cell::Text(range) => ValueRef::Text(&self.bytes[range.clone()]),
-            Cell::Blob(range) => ValueRef::Blob(&self.bytes[range.clone()]),
+        let value = match self.claim.value(idx) {
+            Some(value) => value,
+            None => {
+                let cell = CLAIMED_PLACE.get(idx).copied().flatten().and_then(|place| self.cells.get(place));
+                match cell.ok_or(rusqlite::Error::InvalidColumnIndex(idx))? {
+                    Cell::Null => ValueRef::Null,
+                    Cell::Integer(v) => ValueRef::Integer(*v),
+                    Cell::Real(v) => ValueRef::Real(*v),
+                    Cell::Text(range) => ValueRef::Text(&self.bytes[range.clone()]),
+                    Cell::Blob(range) => ValueRef::Blob(&self.bytes[range.clone()]),
+                }
+            }
         };
         // The errors of `Row::get`, with the column named from `task_columns!`.
         T::column_result(value).map_err(|err| match err {
@@ -481,7 +553,11 @@ impl Columns for CopiedRow<'_> {
 mod tests {
     use rusqlite::Connection;
 
-    use super::{CopiedRows, task_from_row};
+    use super::{CLAIMED_PLACE, ClaimContext, CopiedRows, task_from_row};
+
+    /// What `row_sql`'s rows hold in the columns a claim does not return.
+    const CLAIM: ClaimContext<'static> =
+        ClaimContext { queue: "q", worker: "w", now: 2, lease_expires_at: 20 };
 
     /// The columns of a running task, named as in `task_columns!`, with `id`,
     /// `payload` and `result` as given.
@@ -513,19 +589,38 @@ mod tests {
         format!("SELECT {}", columns.join(", "))
     }
 
-    /// The rows of `sql` read as tasks both ways: copied, and straight off the row.
+    /// The rows of `sql` read as tasks both ways: their `claimed_columns!` copied and
+    /// completed from [`CLAIM`], and all their columns straight off the row.
     fn both_ways(sql: &str) -> (String, String) {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("rows.db")).unwrap();
-        let mut stmt = conn.prepare(sql).unwrap();
+        let mut claimed = conn.prepare(&format!("SELECT {} FROM ({sql})", claimed_columns!())).unwrap();
         let mut copied = CopiedRows::default();
-        let mut rows = stmt.query([]).unwrap();
+        let mut rows = claimed.query([]).unwrap();
         while let Some(row) = rows.next().unwrap() {
             copied.push(row).unwrap();
         }
         drop(rows);
+        let mut stmt = conn.prepare(sql).unwrap();
         let direct: rusqlite::Result<Vec<_>> = stmt.query_map([], task_from_row).unwrap().collect();
-        (format!("{:?}", copied.tasks()), format!("{direct:?}"))
+        (format!("{:?}", copied.tasks(&CLAIM)), format!("{direct:?}"))
+    }
+
+    #[test]
+    fn a_claim_returns_every_task_column_but_the_five_it_supplies() {
+        let task: Vec<&str> = task_columns!().split(',').map(str::trim).collect();
+        let claimed: Vec<&str> = claimed_columns!().split(',').map(str::trim).collect();
+        assert_eq!(task.len(), CLAIMED_PLACE.len());
+        let mut supplied = Vec::new();
+        for (idx, (name, place)) in task.iter().zip(CLAIMED_PLACE).enumerate() {
+            match place {
+                Some(place) => assert_eq!(claimed[place], *name, "{name}"),
+                None => supplied.push(*name),
+            }
+            assert_eq!(place.is_none(), CLAIM.value(idx).is_some(), "{name}");
+        }
+        assert_eq!(supplied, ["queue", "status", "lease_owner", "lease_expires_at", "started_at"]);
+        assert_eq!(claimed.len() + supplied.len(), task.len());
     }
 
     #[test]
@@ -539,7 +634,7 @@ mod tests {
         assert!(copied.starts_with("Ok([Task { id: 1,"), "{copied}");
         assert!(copied.contains("lease_token: Some(\"T0K3N\")"), "{copied}");
         assert_eq!(copied, direct);
-        assert_eq!(both_ways("SELECT 1 WHERE 0").0, "Ok([])");
+        assert_eq!(both_ways(&format!("{} LIMIT 0", row_sql("1", "'{}'", "NULL"))).0, "Ok([])");
     }
 
     #[test]

@@ -58,6 +58,13 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
     assert_eq!(one.token.len(), 32);
     let tokens: std::collections::HashSet<&str> = first.iter().map(|c| c.token.as_str()).collect();
     assert_eq!(tokens.len(), 3, "every claimed task gets its own token");
+    // A claim returns only some columns and fills in those it set itself (queue,
+    // status, owner, lease expiry, start): the tasks are the rows as stored.
+    for held in first.iter().chain(&rest) {
+        assert_eq!(format!("{:?}", held.task), format!("{:?}", queue.get(held.task.id).await.unwrap()));
+        let expires = held.task.lease_expires_at.unwrap();
+        assert_eq!(Some(expires - LEASE.as_millis() as i64), held.task.started_at);
+    }
 }
 
 /// Claims from the default queue: whatever comes back was due when the claim
