@@ -231,11 +231,13 @@ impl Pool {
         }
     }
 
-    /// Runs `f` on the writer connection inside its own SAVEPOINT of a group-commit
-    /// transaction, and answers after the transaction committed. `Ok` keeps the
-    /// closure's changes, `Err` and a panic roll back only its savepoint (a panic
-    /// becomes E2007). `f` is `FnMut` because a batch that meets Busy is run again
-    /// whole. When the write queue stays full for `pool.acquire_timeout_ms`, the
+    /// Runs `f` on the writer connection inside a group-commit transaction, and
+    /// answers after the transaction committed. `Ok` keeps the closure's changes,
+    /// `Err` and a panic roll back only its own (a panic becomes E2007). `f` is
+    /// `FnMut` because it may run more than once: a batch that meets Busy is run
+    /// again whole, and so is a batch in which another closure fails (the second time
+    /// with a SAVEPOINT per closure, so that only the failing one is rolled back); a
+    /// panicked closure never runs again. When the write queue stays full for `pool.acquire_timeout_ms`, the
     /// call fails with E2005 instead of queueing without bound.
     pub async fn write<F, T>(&self, f: F) -> Result<T>
     where

@@ -1,5 +1,6 @@
 //! What `read` and `write` promise: readers cannot write, a failing or panicking
-//! closure loses only its own savepoint, open transactions are never lent again,
+//! closure loses only its own changes (and a closure run again for it answers from
+//! the run that committed), open transactions are never lent again,
 //! statements are timed, and close leaves a clean file.
 
 use std::sync::{Arc, Mutex};
@@ -72,6 +73,49 @@ async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
         .expect("the next write works");
     assert_eq!(count_items(&pool).await, 3);
     assert_eq!(pool.metrics().panicked_writes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_closure_run_again_for_a_failing_neighbour_answers_from_the_run_that_committed() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    // The gate holds the writer until both writes are queued: they share a batch.
+    let gate = Gate::hold(&pool).await;
+    let counted = {
+        let runs = Arc::clone(&runs);
+        pool.write(move |c| {
+            let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            c.execute("INSERT INTO items(v) VALUES (?1)", [format!("run-{run}")])?;
+            Ok(run)
+        })
+    };
+    let failing = pool.write(|c| {
+        c.execute("INSERT INTO items(v) VALUES ('gone')", [])?;
+        Err::<(), _>(Error::invalid("demo", "the closure refuses"))
+    });
+    let release = async {
+        eventually("the gate and two writes queued", || pool.metrics().writes_queued == 3).await;
+        gate.open().await
+    };
+    let (counted, failing, gate) = tokio::join!(counted, failing, release);
+    gate.unwrap();
+    assert_eq!(failing.unwrap_err().code(), "E6001");
+
+    // Whichever run committed, the answer is that run's, and it committed once.
+    let run = counted.unwrap();
+    assert_eq!(run, runs.load(std::sync::atomic::Ordering::SeqCst), "the answer is the last run's");
+    let rows: Vec<String> = pool
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT v FROM items ORDER BY v")?;
+            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![format!("run-{run}")]);
+    assert_eq!(pool.metrics().failed_writes, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
