@@ -58,6 +58,17 @@ pub async fn count_items(pool: &Pool) -> i64 {
     pool.read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?)).await.expect("count")
 }
 
+/// Every `v` of `items`, in order.
+pub async fn item_values(pool: &Pool) -> Vec<String> {
+    pool.read(|c| {
+        let mut stmt = c.prepare("SELECT v FROM items ORDER BY v")?;
+        let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    })
+    .await
+    .expect("read items")
+}
+
 /// A write that holds the pool's writer until [`Gate::open`], so that a test can queue
 /// writes behind it without guessing with sleeps how long the writer stays busy.
 pub struct Gate {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use strata_core::{ConstraintKind, Error, ErrorKind};
 use strata_pool::Pool;
 
-use crate::{Gate, TestDb, count_items, eventually};
+use crate::{Gate, TestDb, count_items, eventually, item_values};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_cannot_write_and_gets_a_typed_error() {
@@ -59,14 +59,7 @@ async fn a_failing_or_panicking_closure_loses_only_its_own_savepoint() {
         "the gate, then the four writes in one transaction"
     );
 
-    let rows: Vec<String> = pool
-        .read(|c| {
-            let mut stmt = c.prepare("SELECT v FROM items ORDER BY v")?;
-            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            Ok(rows)
-        })
-        .await
-        .unwrap();
+    let rows = item_values(&pool).await;
     assert_eq!(rows, vec!["kept-1", "kept-2"]);
     pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES ('next')", [])?))
         .await
@@ -106,14 +99,7 @@ async fn a_closure_run_again_for_a_failing_neighbour_answers_from_the_run_that_c
     // Whichever run committed, the answer is that run's, and it committed once.
     let run = counted.unwrap();
     assert_eq!(run, runs.load(std::sync::atomic::Ordering::SeqCst), "the answer is the last run's");
-    let rows: Vec<String> = pool
-        .read(|c| {
-            let mut stmt = c.prepare("SELECT v FROM items ORDER BY v")?;
-            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            Ok(rows)
-        })
-        .await
-        .unwrap();
+    let rows = item_values(&pool).await;
     assert_eq!(rows, vec![format!("run-{run}")]);
     assert_eq!(pool.metrics().failed_writes, 1);
 }
