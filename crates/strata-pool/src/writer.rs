@@ -324,13 +324,13 @@ impl Writer {
     /// One try at the whole batch: BEGIN IMMEDIATE, the closures, COMMIT. A Busy
     /// anywhere rolls everything back and returns it, so that the policy runs the
     /// batch again. With `isolate`, each closure runs in a savepoint of its own, and a
-    /// closure that fails loses only that savepoint. Without it (a SAVEPOINT and a
-    /// RELEASE per closure were 11.6% of the writer's instructions in a run of one-job
-    /// queue claims and completes), the first closure that
-    /// fails rolls the whole transaction back and the answer is
-    /// [`Attempt::Isolate`]: run the batch again with `isolate`. A panicked closure
-    /// keeps its outcome and never runs again. A batch of one closure needs no
-    /// savepoint: the transaction is its savepoint.
+    /// closure that fails loses only that savepoint. Without it, the first closure
+    /// that fails rolls the whole transaction back, and the answer is
+    /// [`Attempt::Isolate`]: run the batch again with `isolate`. (A SAVEPOINT and a
+    /// RELEASE per closure were about 12% of the writer's instructions in one-job
+    /// queue claims and completes.) A panicked closure keeps its outcome and never
+    /// runs again. A batch of one closure needs no savepoint: the transaction is its
+    /// savepoint.
     fn attempt(&self, slots: &mut [Slot], isolate: bool) -> Result<Attempt> {
         let conn = &self.conn;
         let several = slots.iter().filter(|s| !s.panicked).count() > 1;

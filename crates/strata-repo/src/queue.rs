@@ -592,38 +592,34 @@ impl Queue {
         let limit = PageRequest::first(limit)
             .sql_limit()
             .map_err(|_| Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}, got {limit}")))?;
-        let (queue_name, worker_name) = (queue, worker);
-        let (queue, worker) = (queue.to_string(), worker.to_string());
+        // Owned copies for the writer; `queue` and `worker` stay for the tasks below.
+        let (on_queue, by_worker) = (queue.to_string(), worker.to_string());
         let (raw, now, wake_at) = self
             .pool
             .write(move |conn| {
                 let now = now_ms();
                 let expired: bool = conn
                     .prepare_cached(LEASE_EXPIRED_IN_QUEUE)?
-                    .query_row(params![queue, now], |r| r.get(0))?;
+                    .query_row(params![on_queue, now], |r| r.get(0))?;
                 if expired {
-                    conn.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![queue, now])?;
+                    conn.prepare_cached(EXPIRE_LEASES_IN_QUEUE)?.execute(params![on_queue, now])?;
                 }
                 let mut stmt = conn.prepare_cached(if limit == 1 { CLAIM_ONE } else { CLAIM_READY })?;
                 // The rows are only copied here; they become tasks below, off the
                 // writer thread.
-                let mut rows = stmt.query(params![worker, now.saturating_add(lease), now, queue, limit])?;
+                let mut rows =
+                    stmt.query(params![by_worker, now.saturating_add(lease), now, on_queue, limit])?;
                 let mut raw = CopiedRows::default();
                 while let Some(row) = rows.next()? {
                     raw.push(row)?;
                 }
                 drop(rows);
                 let wake_at =
-                    if raw.is_empty() && want_wake_time { next_wake_time(conn, &queue)? } else { None };
+                    if raw.is_empty() && want_wake_time { next_wake_time(conn, &on_queue)? } else { None };
                 Ok((raw, now, wake_at))
             })
             .await?;
-        let claim = ClaimContext {
-            queue: queue_name,
-            worker: worker_name,
-            now,
-            lease_expires_at: now.saturating_add(lease),
-        };
+        let claim = ClaimContext { queue, worker, now, lease_expires_at: now.saturating_add(lease) };
         let mut tasks = raw.tasks(&claim)?;
         // RETURNING gives no order: restore the claim order.
         tasks.sort_by(|a, b| {
