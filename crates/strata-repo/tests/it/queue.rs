@@ -56,8 +56,13 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
     assert_eq!(one.task.lease_owner.as_deref(), Some("w1"));
     assert_eq!(one.task.lease_token.as_deref(), Some(one.token.as_str()));
     assert_eq!(one.token.len(), 32);
-    let tokens: std::collections::HashSet<&str> = first.iter().map(|c| c.token.as_str()).collect();
-    assert_eq!(tokens.len(), 3, "every claimed task gets its own token");
+    assert!(one.token.bytes().all(|b| b.is_ascii_hexdigit()), "{}", one.token);
+    // One fresh token per claim, shared by the tasks it claimed.
+    assert!(first.iter().all(|c| c.token == one.token), "the tasks of one claim share its token");
+    assert_ne!(rest[0].token, one.token, "another claim gets another token");
+    let err = queue.complete(rest[0].task.id, &one.token, json!(null)).await.unwrap_err();
+    assert!(lease_reason(err).contains("token does not match"));
+    assert_eq!(queue.get(rest[0].task.id).await.unwrap().status, TaskStatus::Running);
     // A claim returns only some columns and fills in those it set itself (queue,
     // status, owner, lease expiry, start): the tasks are the rows as stored.
     for held in first.iter().chain(&rest) {
