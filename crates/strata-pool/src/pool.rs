@@ -106,7 +106,17 @@ impl Pool {
                         Ok(conn) => {
                             let _ = ready_tx.send(Ok(()));
                             let checkpointer = Checkpointer::start(&config.path, &config.sqlite, &counters);
-                            Writer { conn, rx, config, counters, timing, last_batch: 1, checkpointer }.run();
+                            Writer {
+                                conn,
+                                rx,
+                                config,
+                                counters,
+                                timing,
+                                last_batch: 1,
+                                commit_cost: Duration::ZERO,
+                                checkpointer,
+                            }
+                            .run();
                         }
                         Err(err) => {
                             let _ = ready_tx.send(Err(err));
