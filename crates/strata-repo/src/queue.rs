@@ -172,7 +172,9 @@ impl Queue {
         let mut next_chunk = || -> Vec<InsertRow> {
             tasks.by_ref().take(config.batch_size).map(|task| InsertRow::new(task, config)).collect()
         };
-        let mut chunk = next_chunk();
+        let mut chunk = Arc::new(next_chunk());
+        // The chunk written before, dropped while the writer inserts the next one.
+        let mut written: Option<Arc<Vec<InsertRow>>> = None;
         while !chunk.is_empty() {
             let mut names: Vec<&str> = chunk.iter().map(|row| row.queue.as_str()).collect();
             names.sort_unstable();
@@ -180,14 +182,19 @@ impl Queue {
             let queues: Vec<String> = names.into_iter().map(str::to_string).collect();
             // The next chunk is made ready while the writer inserts this one: a
             // `biased` join polls the write first, which queues it, and only then
-            // makes the next chunk.
-            let write = self.pool.write(move |conn| insert_chunk(conn, &chunk));
-            let (done, next) = tokio::join!(biased; write, async { next_chunk() });
+            // makes the next chunk. The writer gets a share of the chunk, so that
+            // its rows are freed here, on the thread that allocated them.
+            let rows = Arc::clone(&chunk);
+            let write = self.pool.write(move |conn| insert_chunk(conn, &rows));
+            let (done, next) = tokio::join!(biased; write, async {
+                drop(written.take());
+                Arc::new(next_chunk())
+            });
             answers.extend(done?);
             for queue in &queues {
                 self.wake(queue);
             }
-            chunk = next;
+            written = Some(std::mem::replace(&mut chunk, next));
         }
         Ok(answers)
     }
