@@ -258,7 +258,7 @@ impl Pool {
         let (reply, answer) = oneshot::channel();
         self.enqueue(Msg::Write(Box::new(Job { f, value: None, reply }))).await?;
         inner.counters.queued_writes.fetch_add(1, Ordering::Relaxed);
-        let result = answer.await.unwrap_or(Err(Error::PoolClosed));
+        let result = await_answer(answer).await;
         inner.counters.queued_writes.fetch_sub(1, Ordering::Relaxed);
         result
     }
@@ -490,4 +490,30 @@ fn build_readers(config: &Config) -> Result<Readers> {
 
 fn join_error(err: tokio::task::JoinError) -> Error {
     Error::Interrupted { code: rusqlite::ffi::SQLITE_ABORT, message: format!("open task failed: {err}") }
+}
+
+/// How long a caller of [`Pool::write`] polls for its answer before it parks.
+const ANSWER_SPIN: Duration = Duration::from_micros(50);
+
+/// The answer to a queued write. The writer usually answers within tens of
+/// microseconds, and a thread that parked meanwhile is woken late: on a VM whose idle
+/// vCPU halts, a wake-up took about 30 us, and a one-row write through the pool took
+/// 37 us against 8 us for the same transaction on one raw connection; polling first,
+/// 9.4 us. So for [`ANSWER_SPIN`] the caller polls, and between polls yields to the
+/// async runtime (its other tasks run) and to the OS (the writer thread may need this
+/// CPU: without that yield, 100-task queue claims were 2% slower); then it awaits.
+async fn await_answer<T>(mut answer: oneshot::Receiver<Result<T>>) -> Result<T> {
+    let started = Instant::now();
+    loop {
+        match answer.try_recv() {
+            Ok(result) => return result,
+            Err(oneshot::error::TryRecvError::Closed) => return Err(Error::PoolClosed),
+            Err(oneshot::error::TryRecvError::Empty) if started.elapsed() < ANSWER_SPIN => {
+                std::thread::yield_now();
+                tokio::task::yield_now().await;
+            }
+            Err(oneshot::error::TryRecvError::Empty) => break,
+        }
+    }
+    answer.await.unwrap_or(Err(Error::PoolClosed))
 }
