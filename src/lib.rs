@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 pub use strata_core::{
-    self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, Result, RetryPolicy,
+    self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, Result,
+    RetryPolicy, Synchronous,
 };
 pub mod demo;
 
@@ -135,7 +136,7 @@ impl Database {
     /// A health report of the live database (`quick_check`, or `integrity_check` at
     /// [`ops::CheckLevel::Full`]) with the thresholds of `monitor` in the config.
     pub async fn health(&self, level: ops::CheckLevel) -> Result<ops::HealthReport> {
-        let options = ops::HealthOptions { level, limits: self.pool.config().monitor.clone() };
+        let options = ops::HealthOptions::from_config(level, self.pool.config());
         ops::check(&self.pool, &options).await
     }
 

@@ -78,7 +78,7 @@ pub async fn recover(from: Option<&Path>, config: &Config, out: &Output) -> stra
     let dir = from.map(Path::to_path_buf).unwrap_or_else(|| config.backup.dir_for(&config.path));
     let options = RecoverOptions {
         dir,
-        health: HealthOptions { level: CheckLevel::Full, limits: config.monitor.clone() },
+        health: HealthOptions::from_config(CheckLevel::Full, config),
         progress: bar.callback(),
     };
     let report = strata::ops::recover(&config.path, options).await;

@@ -1,15 +1,15 @@
 //! `strata check [--full]`: the health report of a database file, read-only, with
 //! exit 1 when it finds problems; and the byte formatting the ops commands share.
 
-use strata::Config;
 use strata::ops::health::{self, CheckLevel, HealthOptions, HealthReport, Severity, Status};
+use strata::{Config, Synchronous};
 
 use crate::output::{Outcome, Output};
 
 /// Runs `strata check`.
 pub async fn run(full: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
     let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
-    let options = HealthOptions { level, limits: config.monitor.clone() };
+    let options = HealthOptions::from_config(level, config);
     let path = config.path.clone();
     let report = tokio::task::spawn_blocking(move || health::check_path(&path, &options))
         .await
@@ -53,6 +53,12 @@ fn render(r: &HealthReport) -> String {
         let verdict = if p.ok() { "ok".to_string() } else { format!("expected {}", p.expected) };
         text += &format!("pragma: {} {}={} ({verdict})\n", p.scope, p.name, p.actual);
     }
+    text += match r.synchronous {
+        Synchronous::Normal => {
+            "durability: synchronous=NORMAL (commits survive a process crash, not a power loss)\n"
+        }
+        Synchronous::Full => "durability: synchronous=FULL (commits survive a power loss or OS crash)\n",
+    };
     let s = &r.storage;
     text += &format!(
         "storage: {} pages of {} bytes ({}), {} free page(s), wal {}\n",
@@ -79,6 +85,7 @@ fn render(r: &HealthReport) -> String {
         text += "findings:\n";
         for f in &r.findings {
             let severity = match f.severity {
+                Severity::Info => "info",
                 Severity::Warning => "warning",
                 Severity::Critical => "critical",
             };

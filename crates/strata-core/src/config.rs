@@ -180,8 +180,8 @@ pub struct PoolConfig {
     pub write_batch_wait_us: u64,
 }
 
-/// The tunable PRAGMAs. `journal_mode=WAL`, `synchronous=NORMAL`, `foreign_keys=ON`
-/// and `temp_store=MEMORY` are fixed.
+/// The tunable PRAGMAs. `journal_mode=WAL`, `foreign_keys=ON` and `temp_store=MEMORY`
+/// are fixed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqliteConfig {
@@ -197,6 +197,40 @@ pub struct SqliteConfig {
     /// (an external replicator such as Litestream). strata-pool checkpoints on a
     /// background thread once half of it is waiting, so commits rarely pay for one.
     pub wal_autocheckpoint: u32,
+    /// `PRAGMA synchronous`: how durable a commit is, traded against its speed. See
+    /// [`Synchronous`] for what each level survives.
+    pub synchronous: Synchronous,
+}
+
+/// `PRAGMA synchronous` in WAL mode: what an acknowledged commit survives.
+///
+/// | level    | process crash | power loss or OS crash | cost per commit                  |
+/// |----------|---------------|------------------------|----------------------------------|
+/// | `normal` | survives      | the last commits may be lost (the database stays consistent) | no fsync; the WAL is synced at checkpoints |
+/// | `full`   | survives      | survives               | one fsync of the WAL per commit  |
+///
+/// strata group-commits concurrent writes, so under `full` one fsync covers a whole
+/// batch of write closures; a lone writer pays one fsync per write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// `synchronous=NORMAL`: commits survive a crash of the process, not necessarily a
+    /// power loss or an OS crash. The default: fast, and never corrupts the database.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is on stable storage before it is
+    /// acknowledged; for services that must not lose an acknowledged write.
+    Full,
+}
+
+impl Synchronous {
+    /// The PRAGMA's value: `NORMAL` or `FULL`.
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
 }
 
 impl Default for Config {
@@ -234,6 +268,7 @@ impl Default for SqliteConfig {
             mmap_size: 256 * 1024 * 1024,
             journal_size_limit: 64 * 1024 * 1024,
             wal_autocheckpoint: 1_000,
+            synchronous: Synchronous::Normal,
         }
     }
 }
@@ -384,6 +419,19 @@ mod tests {
     }
 
     #[test]
+    fn synchronous_defaults_to_normal_parses_full_and_refuses_other_levels() {
+        assert_eq!(Config::default().sqlite.synchronous, Synchronous::Normal);
+        let config = Config::from_toml_str("[sqlite]\nsynchronous = \"full\"\n").unwrap();
+        assert_eq!(config.sqlite.synchronous, Synchronous::Full);
+        assert_eq!(config.sqlite.synchronous.pragma_value(), "FULL");
+        for bad in ["\"off\"", "\"extra\"", "\"FULL\"", "2"] {
+            let err = Config::from_toml_str(&format!("[sqlite]\nsynchronous = {bad}\n")).unwrap_err();
+            assert_eq!(err.code(), "E1002", "{bad}");
+            assert!(err.to_string().contains("`sqlite.synchronous`"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn a_bad_value_names_its_field() {
         let err = Config::from_toml_str("[pool]\nreaders = \"many\"\n").unwrap_err();
         assert_eq!(err.code(), "E1002");
@@ -425,6 +473,9 @@ mod tests {
             let config = Config::load(Some(Path::new("strata.toml"))).expect("loads");
             assert_eq!(config.path, PathBuf::from("/data/app.db"));
             assert_eq!(config.pool.readers, 7);
+            jail.set_env("STRATA_SQLITE__SYNCHRONOUS", "full");
+            let config = Config::load(None).expect("loads");
+            assert_eq!(config.sqlite.synchronous, Synchronous::Full);
             jail.set_env("STRATA_POOL__READRS", "7");
             let err = Config::load(None).expect_err("typo in an env key is an error");
             assert!(err.to_string().contains("`pool.readrs`"), "{err}");

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 use serde::Serialize;
-use strata_core::{Error, ErrorKind, MonitorConfig, Result, SqliteConfig};
+use strata_core::{Error, ErrorKind, MonitorConfig, Result, SqliteConfig, Synchronous};
 use strata_pool::{Pool, Settings};
 
 use crate::{clock, files};
@@ -46,6 +46,9 @@ pub enum Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// Advice only: the status stays `ok` and `strata check` exits 0. strata's
+    /// preferred settings on a database it does not manage are reported this way.
+    Info,
     /// Needs attention.
     Warning,
     /// Data at risk.
@@ -58,7 +61,8 @@ pub struct Finding {
     /// How serious it is.
     pub severity: Severity,
     /// The check that found it: `integrity`, `corrupt`, `not_a_database`, `wal_lost`,
-    /// `foreign_keys`, `pragma`, `wal_size`, `free_disk`, `db_size`, `freelist`.
+    /// `foreign_keys`, `pragma`, `wal_size`, `wal_growth`, `free_disk`, `db_size`,
+    /// `freelist`.
     pub check: String,
     /// What was found, for a person.
     pub message: String,
@@ -160,6 +164,15 @@ pub struct HealthReport {
     pub storage: Storage,
     /// Schema version figures; `None` when the schema could not be read.
     pub schema: Option<SchemaVersion>,
+    /// Whether strata manages the database: it holds strata's migration history
+    /// (`strata_schema_checksums`). On a database strata does not manage, strata's
+    /// preferred file settings (WAL) are advice (`info`), not warnings.
+    pub managed: bool,
+    /// The durability strata's connections commit with (`sqlite.synchronous`): what an
+    /// acknowledged write survives. `synchronous` is a setting of each connection, not
+    /// of the file, so this is the configured level; [`check`] also audits the pool's
+    /// connections against it.
+    pub synchronous: Synchronous,
     /// How long the check took, milliseconds.
     pub duration_ms: u64,
 }
@@ -170,9 +183,9 @@ impl HealthReport {
         self.findings.iter().any(|f| CORRUPTION_CHECKS.contains(&f.check.as_str()))
     }
 
-    /// Whether anything was found (exit 1 for `strata check`).
+    /// Whether anything worse than advice was found (exit 1 for `strata check`).
     pub fn has_problems(&self) -> bool {
-        !self.findings.is_empty()
+        self.findings.iter().any(|f| f.severity > Severity::Info)
     }
 }
 
@@ -183,12 +196,20 @@ pub struct HealthOptions {
     pub level: CheckLevel,
     /// Thresholds (`wal_warn_mb`, `free_disk_*`, `db_size_warn_mb`, ...).
     pub limits: MonitorConfig,
+    /// The SQLite settings strata runs with: the durability reported, and the
+    /// `journal_size_limit` and `wal_autocheckpoint` a healthy WAL stays near.
+    pub sqlite: SqliteConfig,
 }
 
 impl HealthOptions {
-    /// Options with the default thresholds.
+    /// Options with the default thresholds and settings.
     pub fn new(level: CheckLevel) -> Self {
-        HealthOptions { level, limits: MonitorConfig::default() }
+        HealthOptions { level, limits: MonitorConfig::default(), sqlite: SqliteConfig::default() }
+    }
+
+    /// Options with the thresholds (`monitor`) and settings (`sqlite`) of `config`.
+    pub fn from_config(level: CheckLevel, config: &strata_core::Config) -> Self {
+        HealthOptions { level, limits: config.monitor.clone(), sqlite: config.sqlite.clone() }
     }
 }
 
@@ -269,6 +290,8 @@ fn file_level(path: &Path, options: &HealthOptions) -> HealthReport {
         pragmas: Vec::new(),
         storage,
         schema: None,
+        managed: false,
+        synchronous: options.sqlite.synchronous,
         duration_ms: 0,
     }
 }
@@ -327,6 +350,7 @@ fn inspect(conn: &Connection, options: &HealthOptions, report: &mut HealthReport
         Ok(version) => report.schema = Some(version),
         Err(err) => report.findings.push(finding_for_error(&err, "reading the schema")),
     }
+    report.managed = conn.query_row(HAS_STRATA_HISTORY, [], |r| r.get::<_, bool>(0)).unwrap_or(false);
     if let Ok(mode) = conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
         report.pragmas.push(PragmaCheck {
             scope: "file".into(),
@@ -418,6 +442,9 @@ const COUNT_TABLES: &str =
 const HAS_HISTORY: &str =
     "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'refinery_schema_history'";
 const NEWEST_MIGRATION: &str = "SELECT max(version) FROM refinery_schema_history";
+/// Whether strata's own migration history (beside refinery's) is in the file.
+const HAS_STRATA_HISTORY: &str =
+    "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'strata_schema_checksums'";
 
 /// The schema cookie, user_version, newest migration and table count.
 pub fn schema_version(conn: &Connection) -> Result<SchemaVersion> {
@@ -459,7 +486,7 @@ fn audit_connection(scope: &str, s: &Settings, expected: &SqliteConfig, reader: 
     let on = |b: bool| if b { "on" } else { "off" }.to_string();
     let mut rows = vec![
         row("journal_mode", "wal".into(), s.journal_mode.to_ascii_lowercase()),
-        row("synchronous", "NORMAL".into(), s.synchronous.clone()),
+        row("synchronous", expected.synchronous.pragma_value().into(), s.synchronous.clone()),
         row("foreign_keys", "on".into(), on(s.foreign_keys)),
         row("busy_timeout", expected.busy_timeout_ms.to_string(), s.busy_timeout_ms.to_string()),
         row("temp_store", "MEMORY".into(), s.temp_store.clone()),
@@ -472,6 +499,18 @@ fn audit_connection(scope: &str, s: &Settings, expected: &SqliteConfig, reader: 
     rows
 }
 
+/// How many times its steady size a WAL may grow before `check` warns.
+const WAL_GROWTH_FACTOR: u64 = 2;
+
+/// The size a WAL stays near when checkpoints can do their work: the larger of
+/// `journal_size_limit` (what a reset WAL is truncated to) and the autocheckpoint
+/// threshold in bytes; 0 when neither bounds it (no limit and no autocheckpoint).
+fn steady_wal_bytes(sqlite: &SqliteConfig, page_size: u64) -> u64 {
+    let limit = u64::try_from(sqlite.journal_size_limit).unwrap_or(0);
+    let page = if page_size == 0 { 4_096 } else { page_size };
+    limit.max(u64::from(sqlite.wal_autocheckpoint) * page)
+}
+
 /// Adds the threshold findings, sorts, sets the status and the duration.
 fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -> HealthReport {
     const MB: u64 = 1024 * 1024;
@@ -480,11 +519,34 @@ fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -
     let mut add = |severity, check: &str, message: String| {
         report.findings.push(Finding { severity, check: check.into(), message });
     };
+    let managed = report.managed;
     for p in report.pragmas.iter().filter(|p| !p.ok()) {
+        // The file's own settings are strata's to expect only on a database it manages;
+        // a pool connection's settings are strata's own, wherever they are wrong.
+        let (severity, advice) = if p.scope == "file" && !managed {
+            (Severity::Info, " (strata's preference; this database is not managed by strata)")
+        } else {
+            (Severity::Warning, "")
+        };
+        add(
+            severity,
+            "pragma",
+            format!("{} {} is {}, expected {}{advice}", p.scope, p.name, p.actual, p.expected),
+        );
+    }
+    let steady = steady_wal_bytes(&options.sqlite, storage.page_size);
+    if steady > 0 && storage.wal_bytes > WAL_GROWTH_FACTOR * steady {
         add(
             Severity::Warning,
-            "pragma",
-            format!("{} {} is {}, expected {}", p.scope, p.name, p.actual, p.expected),
+            "wal_growth",
+            format!(
+                "the -wal file is {} MiB, more than {WAL_GROWTH_FACTOR}x the {} KiB that checkpoints keep \
+                 it under (journal_size_limit, wal_autocheckpoint): checkpoints cannot reset it. Usual \
+                 causes: a long-lived read transaction, a replicator holding a read (e.g. Litestream), or \
+                 checkpoints turned off (wal_autocheckpoint = 0 with nobody else checkpointing)",
+                storage.wal_bytes / MB,
+                steady / 1024
+            ),
         );
     }
     if storage.wal_bytes > limits.wal_warn_mb * MB {
@@ -549,7 +611,7 @@ fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -
     }
     report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     report.status = match report.findings.iter().map(|f| f.severity).max() {
-        None => Status::Ok,
+        None | Some(Severity::Info) => Status::Ok,
         Some(Severity::Warning) => Status::Warning,
         Some(Severity::Critical) => Status::Critical,
     };

@@ -109,7 +109,7 @@ async fn run(
         }
         let full = full_every.is_some_and(|e| last_full.elapsed() >= e);
         let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
-        let options = HealthOptions { level, limits: config.monitor.clone() };
+        let options = HealthOptions::from_config(level, &config);
         match health::check(&pool, &options).await {
             Ok(report) => {
                 if full {
@@ -174,6 +174,10 @@ fn announce(previous: Option<&HealthReport>, report: &HealthReport) {
                 "{}", finding.message
             ),
             Severity::Warning => tracing::warn!(
+                target: "strata::monitor", check = %finding.check, path = %report.path.display(),
+                "{}", finding.message
+            ),
+            Severity::Info => tracing::info!(
                 target: "strata::monitor", check = %finding.check, path = %report.path.display(),
                 "{}", finding.message
             ),

@@ -15,14 +15,18 @@ use strata_core::{Error, Result, SqliteConfig};
 /// user strings.
 fn common_pragmas(cfg: &SqliteConfig) -> String {
     format!(
-        "PRAGMA synchronous = NORMAL;
+        "PRAGMA synchronous = {};
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = {};
          PRAGMA mmap_size = {};
          PRAGMA journal_size_limit = {};
          PRAGMA wal_autocheckpoint = {};",
-        cfg.cache_size, cfg.mmap_size, cfg.journal_size_limit, cfg.wal_autocheckpoint
+        cfg.synchronous.pragma_value(),
+        cfg.cache_size,
+        cfg.mmap_size,
+        cfg.journal_size_limit,
+        cfg.wal_autocheckpoint
     )
 }
 

@@ -92,3 +92,120 @@ fn check_of_a_missing_file_fails_with_e2004() {
     assert_eq!(doc["code"], "E2004");
     assert!(!dir.path().join("nope.db").exists(), "check never creates a database");
 }
+
+/// Runs `strata ARGS` in `dir`, checks the exit code and parses stdout as JSON.
+fn doc_of(dir: &Path, args: &[&str], code: i32) -> serde_json::Value {
+    let out = strata(dir, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}: {}{}",
+        text(&out.stdout, dir),
+        text(&out.stderr, dir)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout, dir)))
+}
+
+/// A database strata does not manage (no strata migration history), in rollback-journal
+/// mode: strata's wish for WAL is advice, so `check --full` says so and exits 0. The
+/// same setting on a database strata manages stays a warning (exit 1).
+#[test]
+fn check_advises_on_a_third_party_rollback_journal_database_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conn = rusqlite::Connection::open(d.join("theirs.db")).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = DELETE;
+         CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         INSERT INTO people(name) VALUES ('ada'), ('grace');",
+    )
+    .unwrap();
+    drop(conn);
+    let config = no_disk_limits(d);
+    let out = strata(d, &["--db", "theirs.db", "--config", &config, "check", "--full"]);
+    let report = report_text(&out.stdout, d);
+    assert_eq!(out.status.code(), Some(0), "{report}{}", text(&out.stderr, d));
+    assert!(report.contains("status: ok\n"), "{report}");
+    assert!(report.contains("info [pragma] file journal_mode is delete, expected wal"), "{report}");
+    let doc = doc_of(d, &["--db", "theirs.db", "--config", &config, "--json", "check", "--full"], 0);
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(doc["managed"], false);
+    assert_eq!(doc["findings"][0]["severity"], "info");
+    assert_eq!(doc["findings"][0]["check"], "pragma");
+
+    // strata's own database, switched to a rollback journal behind its back.
+    notes_db(d);
+    let conn = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete");
+    drop(conn);
+    let doc = doc_of(d, &["--db", "app.db", "--config", &config, "--json", "check"], 1);
+    assert_eq!(doc["status"], "warning");
+    assert_eq!(doc["managed"], true);
+    assert_eq!(doc["findings"][0]["severity"], "warning");
+}
+
+/// A reader that never lets go (a replicator, a forgotten transaction) keeps the WAL
+/// from resetting: `check` warns once it is far above the size checkpoints keep it
+/// under, and names the usual causes.
+#[test]
+fn check_warns_when_the_wal_grows_far_beyond_what_checkpoints_keep_it_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Checkpoints keep this WAL under 64 KiB: warn above 128 KiB.
+    let config = d.join("strata.toml");
+    std::fs::write(
+        &config,
+        "[monitor]\nfree_disk_warn_mb = 0\nfree_disk_critical_mb = 0\n\
+         [sqlite]\njournal_size_limit = 65536\nwal_autocheckpoint = 10\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let writer = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA wal_autocheckpoint = 10;
+             PRAGMA journal_size_limit = 65536;
+             CREATE TABLE blobs(id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+             INSERT INTO blobs(body) VALUES (zeroblob(1000));",
+        )
+        .unwrap();
+    let doc = doc_of(d, &["--db", "app.db", "--config", &config, "--json", "check"], 0);
+    assert!(doc["findings"].as_array().unwrap().is_empty(), "{doc}");
+
+    // A long-lived read transaction pins the WAL while 1 MiB is written.
+    let reader = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    reader.execute_batch("BEGIN; SELECT count(*) FROM blobs;").unwrap();
+    for _ in 0..64 {
+        writer.execute("INSERT INTO blobs(body) VALUES (zeroblob(16384))", []).unwrap();
+    }
+    let wal = std::fs::metadata(d.join("app.db-wal")).unwrap().len();
+    assert!(wal > 1024 * 1024, "the WAL kept growing: {wal} bytes");
+    let out = strata(d, &["--db", "app.db", "--config", &config, "check"]);
+    let report = report_text(&out.stdout, d);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("warning [wal_growth] the -wal file is"), "{report}");
+    assert!(report.contains("a long-lived read transaction, a replicator"), "{report}");
+    reader.execute_batch("COMMIT").unwrap();
+}
+
+/// The durability level is part of the report: the default NORMAL, or FULL when the
+/// config asks for it.
+#[test]
+fn check_reports_the_durability_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    let out = strata(d, &["--db", "app.db", "check"]);
+    assert!(text(&out.stdout, d).contains("durability: synchronous=NORMAL"), "{}", text(&out.stdout, d));
+    let full = d.join("full.toml");
+    std::fs::write(&full, "[sqlite]\nsynchronous = \"full\"\n").unwrap();
+    let full = full.display().to_string();
+    let out = strata(d, &["--db", "app.db", "--config", &full, "check"]);
+    assert!(text(&out.stdout, d).contains("durability: synchronous=FULL"), "{}", text(&out.stdout, d));
+    let out = strata(d, &["--db", "app.db", "--config", &full, "--json", "check"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["synchronous"], "full");
+}

@@ -80,3 +80,18 @@ async fn every_connection_of_both_pools_has_the_pragmas() {
     let writer = pool.write(read_pragmas).await.unwrap();
     assert_eq!(writer, expected(0));
 }
+
+/// `sqlite.synchronous = "full"` reaches the writer and every reader; the default is
+/// NORMAL (checked above).
+#[tokio::test]
+async fn synchronous_full_reaches_the_writer_and_the_readers() {
+    let mut db = TestDb::new();
+    db.config.sqlite.synchronous = strata_core::Synchronous::Full;
+    let pool = db.open().await;
+    let writer = pool.write(read_pragmas).await.unwrap();
+    assert_eq!(writer.synchronous, 2, "FULL on the writer");
+    let reader = pool.read(read_pragmas).await.unwrap();
+    assert_eq!(reader.synchronous, 2, "FULL on a reader");
+    let (writer, reader) = pool.settings().await.unwrap();
+    assert_eq!((writer.synchronous.as_str(), reader.synchronous.as_str()), ("FULL", "FULL"));
+}
