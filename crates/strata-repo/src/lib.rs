@@ -31,7 +31,9 @@ pub use flags::{Flag, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
-pub use queue::{Claimed, Completion, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus};
+pub use queue::{
+    ChunkedEnqueue, Claimed, Completion, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
+};
 pub use row::{KeyPage, KeyPageRequest};
 pub use sessions::{Session, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};

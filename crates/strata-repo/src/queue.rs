@@ -42,6 +42,32 @@ use crate::row::json_text;
 use crate::{Page, PageRequest};
 use task::{ClaimContext, CopiedRows, claimed_columns, task_columns, task_from_row};
 
+/// The answer of [`Queue::enqueue_chunked`]: what was committed, and why the rest
+/// was not.
+#[derive(Debug)]
+#[must_use = "a refused chunk is reported here, not as an Err"]
+pub struct ChunkedEnqueue {
+    /// One answer per committed task, in the order given: every task of the chunks
+    /// before the refused one.
+    pub enqueued: Vec<Enqueued>,
+    /// The error of the chunk the database refused (E4001, or a pool failure); `None`
+    /// when every task was committed.
+    pub refused: Option<Error>,
+    /// Tasks given that were not committed: the refused chunk and every one after it.
+    pub not_written: usize,
+}
+
+impl ChunkedEnqueue {
+    /// The answers when every task was committed, else the error of the refused chunk
+    /// (the committed tasks stay committed).
+    pub fn into_result(self) -> Result<Vec<Enqueued>> {
+        match self.refused {
+            None => Ok(self.enqueued),
+            Some(error) => Err(error),
+        }
+    }
+}
+
 /// How a [`Queue`] behaves; every time is in milliseconds. Deserializes from a
 /// partial table (missing fields take their defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,8 +84,9 @@ pub struct QueueConfig {
     pub retry_max_ms: u64,
     /// Claims a task gets when its [`NewTask`] does not say (default 3).
     pub max_attempts: u32,
-    /// Tasks per write transaction in [`Queue::enqueue_batch`] and rows per
-    /// transaction in [`Queue::purge_dead`] (default 500).
+    /// Tasks per write transaction in [`Queue::enqueue_chunked`] (per statement group
+    /// in [`Queue::enqueue_batch`]) and rows per transaction in [`Queue::purge_dead`]
+    /// (default 500).
     pub batch_size: usize,
 }
 
@@ -157,17 +184,52 @@ impl Queue {
         Ok(ids.pop().expect("one task in, one answer out"))
     }
 
-    /// Enqueues many tasks, `batch_size` per write transaction, and answers in the
-    /// order given. Every task is validated before anything is written (E6001). A
-    /// chunk that the database refuses (E4001) is rolled back whole, but the chunks
-    /// before it stay committed; a dedup key repeated within the batch dedups against
-    /// the first task with it.
+    /// Enqueues many tasks all or nothing, and answers in the order given. Every task
+    /// is validated before anything is written (E6001). All of them are inserted in one
+    /// write transaction (`batch_size` rows per statement group): when the database
+    /// refuses one (E4001, an unknown parent or session), none is committed. A dedup
+    /// key repeated within the batch dedups against the first task with it.
+    ///
+    /// This is the default because a caller that gets an error can retry the whole
+    /// batch. For imports too large for one transaction, [`Queue::enqueue_chunked`]
+    /// commits `batch_size` tasks at a time and says which ones were committed.
     pub async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         for task in &tasks {
             task.validate()?;
         }
         let config = &self.shared.config;
-        let mut answers = Vec::with_capacity(tasks.len());
+        let rows: Vec<InsertRow> = tasks.into_iter().map(|task| InsertRow::new(task, config)).collect();
+        let queues = queue_names(&rows);
+        let chunk = config.batch_size;
+        let answers = self
+            .pool
+            .write(move |conn| {
+                let mut answers = Vec::with_capacity(rows.len());
+                for part in rows.chunks(chunk) {
+                    answers.extend(insert_chunk(conn, part)?);
+                }
+                Ok(answers)
+            })
+            .await?;
+        for queue in &queues {
+            self.wake(queue);
+        }
+        Ok(answers)
+    }
+
+    /// Enqueues many tasks `batch_size` per write transaction, for batches too large
+    /// to hold the writer in one: each chunk commits on its own, so that other writes
+    /// go between them. Every task is validated before anything is written (E6001, and
+    /// then nothing is). A chunk that the database refuses is rolled back whole and no
+    /// chunk after it is written; the answer names the tasks that were committed before
+    /// it, in the order given, beside the error ([`ChunkedEnqueue::refused`]).
+    pub async fn enqueue_chunked(&self, tasks: Vec<NewTask>) -> Result<ChunkedEnqueue> {
+        for task in &tasks {
+            task.validate()?;
+        }
+        let config = &self.shared.config;
+        let total = tasks.len();
+        let mut enqueued = Vec::with_capacity(total);
         let mut tasks = tasks.into_iter();
         let mut next_chunk = || -> Vec<InsertRow> {
             tasks.by_ref().take(config.batch_size).map(|task| InsertRow::new(task, config)).collect()
@@ -176,10 +238,7 @@ impl Queue {
         // The chunk written before, dropped while the writer inserts the next one.
         let mut written: Option<Arc<Vec<InsertRow>>> = None;
         while !chunk.is_empty() {
-            let mut names: Vec<&str> = chunk.iter().map(|row| row.queue.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            let queues: Vec<String> = names.into_iter().map(str::to_string).collect();
+            let queues = queue_names(&chunk);
             // The next chunk is made ready while the writer inserts this one: a
             // `biased` join polls the write first, which queues it, and only then
             // makes the next chunk. The writer gets a share of the chunk, so that
@@ -190,13 +249,19 @@ impl Queue {
                 drop(written.take());
                 Arc::new(next_chunk())
             });
-            answers.extend(done?);
+            match done {
+                Ok(answers) => enqueued.extend(answers),
+                Err(error) => {
+                    let not_written = total - enqueued.len();
+                    return Ok(ChunkedEnqueue { enqueued, refused: Some(error), not_written });
+                }
+            }
             for queue in &queues {
                 self.wake(queue);
             }
             written = Some(std::mem::replace(&mut chunk, next));
         }
-        Ok(answers)
+        Ok(ChunkedEnqueue { enqueued, refused: None, not_written: 0 })
     }
 
     /// Claims up to `limit` (1 to 1,000) ready tasks of `queue` for `worker`, highest
@@ -770,6 +835,14 @@ const INSERT_TASKS: &str = concat!(
 
 /// Whether a task id above ?1 exists (a seek on the primary key).
 const TASK_ID_ABOVE: &str = "SELECT EXISTS (SELECT 1 FROM tasks WHERE id > ?1)";
+
+/// The distinct queue names of `rows`, to wake once their insert committed.
+fn queue_names(rows: &[InsertRow]) -> Vec<String> {
+    let mut names: Vec<&str> = rows.iter().map(|row| row.queue.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().map(str::to_string).collect()
+}
 
 /// Inserts a chunk of new tasks and answers each one's id in order. A task whose dedup
 /// key is live answers the task that holds it. Runs of [`INSERT_GROUP`] tasks without

@@ -399,29 +399,61 @@ async fn enqueue_batch_answers_in_order_across_chunks() {
     assert_eq!(task_count(&pool).await, 30);
 }
 
-/// A chunk the database refuses is rolled back whole; the chunks before it stay, and
-/// no chunk after it is written, although the next one was made ready meanwhile.
-#[tokio::test]
-async fn enqueue_batch_stops_at_a_refused_chunk_and_keeps_the_ones_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = QueueConfig { batch_size: 4, ..QueueConfig::default() };
-    let (pool, queue) = queue_with(dir.path(), config).await;
-    // Chunks of 4: tasks 0-3, 4-7 (task 6 names an unknown parent), 8-11.
-    let tasks = (0..12)
+/// Twelve tasks in chunks of 4, the seventh naming an unknown parent.
+fn tasks_with_a_bad_seventh() -> Vec<NewTask> {
+    (0..12)
         .map(|i| {
             let task = NewTask::new("k", json!({ "n": i }));
             if i == 6 { task.parent(4_040) } else { task }
         })
-        .collect();
-    let err = queue.enqueue_batch(tasks).await.unwrap_err();
+        .collect()
+}
+
+/// `enqueue_batch` is all or nothing across its chunks: one refused task leaves no
+/// task of the batch behind.
+#[tokio::test]
+async fn enqueue_batch_is_all_or_nothing_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { batch_size: 4, ..QueueConfig::default() };
+    let (pool, queue) = queue_with(dir.path(), config).await;
+    let err = queue.enqueue_batch(tasks_with_a_bad_seventh()).await.unwrap_err();
     assert_eq!(err.code(), "E4001");
     assert_eq!(err.constraint(), Some(ConstraintKind::ForeignKey));
+    assert_eq!(task_count(&pool).await, 0, "no chunk of a refused batch is in");
+    // Without the bad task, all twelve go in, in order, across three chunks.
+    let good: Vec<_> = (0..12).map(|i| NewTask::new("k", json!({ "n": i }))).collect();
+    let answers = queue.enqueue_batch(good).await.unwrap();
+    assert_eq!(answers.len(), 12);
+    assert_each_answer_is_its_task(&queue, &answers).await;
+}
+
+/// `enqueue_chunked` commits chunk by chunk: a refused chunk is rolled back whole, the
+/// chunks before it stay and are named in the answer, and no chunk after it is
+/// written, although the next one was made ready meanwhile.
+#[tokio::test]
+async fn enqueue_chunked_stops_at_a_refused_chunk_and_names_the_ones_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig { batch_size: 4, ..QueueConfig::default() };
+    let (pool, queue) = queue_with(dir.path(), config).await;
+    let outcome = queue.enqueue_chunked(tasks_with_a_bad_seventh()).await.unwrap();
+    let err = outcome.refused.as_ref().expect("chunk 2 is refused");
+    assert_eq!(err.code(), "E4001");
+    assert_eq!(err.constraint(), Some(ConstraintKind::ForeignKey));
+    assert_eq!(outcome.not_written, 8);
+    assert_eq!(outcome.enqueued.len(), 4, "the first chunk's answers come back");
+    assert_each_answer_is_its_task(&queue, &outcome.enqueued).await;
     assert_eq!(task_count(&pool).await, 4, "only the first chunk is in");
     let kept = queue.list(None, None, PageRequest::first(100)).await.unwrap();
-    let payloads: Vec<_> = kept.items.iter().map(|task| task.payload.clone()).collect();
-    assert_eq!(payloads, (0..4).map(|i| json!({ "n": i })).collect::<Vec<_>>());
-    // The queue goes on working.
+    let ids: Vec<i64> = kept.items.iter().map(|task| task.id).collect();
+    assert_eq!(ids, outcome.enqueued.iter().map(|e| e.id).collect::<Vec<_>>());
+    assert_eq!(outcome.into_result().unwrap_err().code(), "E4001");
+    // The queue goes on working, and a clean import commits everything.
     assert!(!queue.enqueue(NewTask::new("k", json!({}))).await.unwrap().deduplicated);
+    let clean = (0..9).map(|i| NewTask::new("k", json!({ "n": i }))).collect();
+    let outcome = queue.enqueue_chunked(clean).await.unwrap();
+    assert!(outcome.refused.is_none());
+    assert_eq!(outcome.not_written, 0);
+    assert_each_answer_is_its_task(&queue, &outcome.into_result().unwrap()).await;
 }
 
 /// Every answer of a batch names the task that was enqueued at its place.
