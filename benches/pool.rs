@@ -11,6 +11,10 @@
 //! not rename them. Run one group at a time: `cargo bench -p strata --bench pool --
 //! point_read_1m`.
 //!
+//! `insert_single_row_txn_full` is the one-row write transaction again with
+//! `sqlite.synchronous = "full"` on both sides: each commit waits for an fsync of the
+//! WAL, which is what power-loss durability costs. It is reported, with no target.
+//!
 //! The two comparisons held to 10 % (batched point reads, the bulk insert) are also
 //! measured paired (`common::paired`): before criterion's samples, rounds each time
 //! one raw run and one pool run back to back (which goes first alternates), and the
@@ -31,7 +35,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, TransactionBehavior};
-use strata_core::Config;
+use strata_core::{Config, Synchronous};
 use strata_pool::Pool;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
@@ -71,14 +75,27 @@ const PAYLOAD: &str = "strata benchmark payload";
 /// A raw connection with exactly the PRAGMAs the pool's connections get, in the
 /// pool's order: busy_timeout first, then WAL, then the rest.
 fn open_raw(path: &Path) -> Connection {
+    open_raw_with(path, Synchronous::Normal)
+}
+
+/// [`open_raw`] with the durability `synchronous`.
+fn open_raw_with(path: &Path, synchronous: Synchronous) -> Connection {
     let conn = Connection::open(path).expect("open the raw connection");
-    strata_pool::apply_pragmas(&conn, &Config::default().sqlite).expect("the writer's pragmas");
+    let sqlite = strata_core::SqliteConfig { synchronous, ..Config::default().sqlite };
+    strata_pool::apply_pragmas(&conn, &sqlite).expect("the writer's pragmas");
     conn
 }
 
 /// A pool with the default configuration on `path`.
 fn open_pool(rt: &Runtime, path: &Path) -> Pool {
-    rt.block_on(Pool::open(&Config::for_path(path))).expect("open the pool")
+    open_pool_with(rt, path, Synchronous::Normal)
+}
+
+/// [`open_pool`] with the durability `synchronous`.
+fn open_pool_with(rt: &Runtime, path: &Path, synchronous: Synchronous) -> Pool {
+    let mut config = Config::for_path(path);
+    config.sqlite.synchronous = synchronous;
+    rt.block_on(Pool::open(&config)).expect("open the pool")
 }
 
 fn close_pool(rt: &Runtime, pool: Option<Pool>) {
@@ -281,31 +298,41 @@ fn point_read_1m(c: &mut Criterion) {
 // ---------------------------------------------------------------------------
 
 /// A fresh database with table `t`, for the raw side.
-fn raw_db(name: &str) -> (TempDir, Connection) {
+fn raw_db(name: &str, synchronous: Synchronous) -> (TempDir, Connection) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let conn = open_raw(&dir.path().join(name));
+    let conn = open_raw_with(&dir.path().join(name), synchronous);
     conn.execute_batch(CREATE_T).expect("create t");
     (dir, conn)
 }
 
 /// A fresh database with table `t`, for the pool side.
-fn pool_db(rt: &Runtime, name: &str) -> (TempDir, Pool) {
+fn pool_db(rt: &Runtime, name: &str, synchronous: Synchronous) -> (TempDir, Pool) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pool = open_pool(rt, &dir.path().join(name));
+    let pool = open_pool_with(rt, &dir.path().join(name), synchronous);
     rt.block_on(pool.write(|conn| Ok(conn.execute_batch(CREATE_T)?))).expect("create t");
     (dir, pool)
 }
 
 fn insert_single_row_txn(c: &mut Criterion) {
+    single_row_txns(c, "insert_single_row_txn", Synchronous::Normal);
+}
+
+/// The one-row write transaction with every commit fsynced (`synchronous = "full"`).
+fn insert_single_row_txn_full(c: &mut Criterion) {
+    single_row_txns(c, "insert_single_row_txn_full", Synchronous::Full);
+}
+
+/// One-row write transactions as group `group_name`, raw and pool with `synchronous`.
+fn single_row_txns(c: &mut Criterion, group_name: &str, synchronous: Synchronous) {
     let rt = runtime();
     let mut raw: Option<(TempDir, Connection)> = None;
     let mut pooled: Option<(TempDir, Pool)> = None;
-    let mut group = c.benchmark_group("insert_single_row_txn");
+    let mut group = c.benchmark_group(group_name);
     configure(&mut group, 20, 3);
     group.throughput(Throughput::Elements(1));
 
     group.bench_function("raw", |b| {
-        let (_, conn) = raw.get_or_insert_with(|| raw_db("single_raw.db"));
+        let (_, conn) = raw.get_or_insert_with(|| raw_db("single_raw.db", synchronous));
         let mut n = 0;
         b.iter(|| {
             n += 1;
@@ -314,7 +341,7 @@ fn insert_single_row_txn(c: &mut Criterion) {
     });
 
     group.bench_function("pool", |b| {
-        let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "single_pool.db"));
+        let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "single_pool.db", synchronous));
         b.to_async(&rt).iter_custom(|iters| {
             let pool = pool.clone();
             async move {
@@ -345,13 +372,13 @@ fn bulk_insert_100k(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BULK_ROWS as u64));
 
     // The paired rounds first, on the files the group then uses.
-    let (_, raw_conn) = raw.get_or_insert_with(|| raw_db("bulk_raw.db"));
-    let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "bulk_pool.db"));
+    let (_, raw_conn) = raw.get_or_insert_with(|| raw_db("bulk_raw.db", Synchronous::Normal));
+    let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "bulk_pool.db", Synchronous::Normal));
     paired_bulk_inserts(&rt, raw_conn, pool);
 
     // The table is dropped and created again before every iteration, untimed.
     group.bench_function("raw", |b| {
-        let (_, conn) = raw.get_or_insert_with(|| raw_db("bulk_raw.db"));
+        let (_, conn) = raw.get_or_insert_with(|| raw_db("bulk_raw.db", Synchronous::Normal));
         b.iter_custom(|iters| {
             let mut timed = Duration::ZERO;
             for _ in 0..iters {
@@ -367,7 +394,7 @@ fn bulk_insert_100k(c: &mut Criterion) {
     });
 
     group.bench_function("pool", |b| {
-        let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "bulk_pool.db"));
+        let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "bulk_pool.db", Synchronous::Normal));
         b.to_async(&rt).iter_custom(|iters| {
             let pool = pool.clone();
             async move {
@@ -402,7 +429,7 @@ fn concurrent_writes_8_tasks(c: &mut Criterion) {
 
     // Without a writer queue: every write its own transaction, one after another.
     group.bench_function("raw_loop", |b| {
-        let (_, conn) = raw.get_or_insert_with(|| raw_db("concurrent_raw.db"));
+        let (_, conn) = raw.get_or_insert_with(|| raw_db("concurrent_raw.db", Synchronous::Normal));
         b.iter(|| {
             for task in 0..TASKS {
                 for seq in 0..WRITES_PER_TASK {
@@ -415,7 +442,7 @@ fn concurrent_writes_8_tasks(c: &mut Criterion) {
     // 8 tasks, each 100 sequential `pool.write`s; the writer commits what is queued
     // together.
     group.bench_function("pool_group_commit", |b| {
-        let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "concurrent_pool.db"));
+        let (_, pool) = pooled.get_or_insert_with(|| pool_db(&rt, "concurrent_pool.db", Synchronous::Normal));
         b.to_async(&rt).iter_custom(|iters| {
             let pool = pool.clone();
             async move {
@@ -455,5 +482,12 @@ fn concurrent_writes_8_tasks(c: &mut Criterion) {
     close_pool(&rt, pooled.map(|(_, pool)| pool));
 }
 
-criterion_group!(benches, point_read_1m, insert_single_row_txn, bulk_insert_100k, concurrent_writes_8_tasks);
+criterion_group!(
+    benches,
+    point_read_1m,
+    insert_single_row_txn,
+    insert_single_row_txn_full,
+    bulk_insert_100k,
+    concurrent_writes_8_tasks
+);
 criterion_main!(benches);

@@ -9,7 +9,8 @@
 //! synchronous=NORMAL and the rest of `Config::default().sqlite`, through
 //! `strata_pool::apply_pragmas`, as `benches/pool.rs` does), use `prepare_cached`, and
 //! run the queue's own SQL, taken from `strata_repo::statements()`: the enqueue's INSERT
-//! (the id from `last_insert_rowid`), `batch_size` (500) rows per transaction; the
+//! (the id from `last_insert_rowid`), in one transaction with a look for ids near the
+//! end per `batch_size` (500) rows, as `enqueue_batch` does; the
 //! claim's look for expired leases (their UPDATE only when it finds one) and claim
 //! UPDATE ... RETURNING (the one-task form for single claims) in one transaction per
 //! claim; the complete UPDATEs of one claim's
@@ -28,6 +29,10 @@
 //! finished tasks stays what the group's name says. The point-read pool is opened
 //! with `pool.readers = 10` (the default is 4) so that each of the 10 readers has a
 //! connection of its own.
+//!
+//! `queue_jobs_full` runs the same jobs with `sqlite.synchronous = "full"` on both
+//! sides (every commit fsynced), with fewer samples and no paired rounds: it reports
+//! what power-loss durability costs, and holds no target.
 //!
 //! p50 and p99 come from this bench's own exact histograms (2,000 claims per fixture,
 //! 10 × 2,000 reads), measured before criterion's samples of the same group and
@@ -54,7 +59,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_g
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::json;
 use strata::Database;
-use strata_core::Config;
+use strata_core::{Config, Synchronous};
 use strata_repo::{Completion, NewTask, Queue, QueueConfig};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
@@ -174,6 +179,13 @@ fn bench_config(path: &Path) -> Config {
     config
 }
 
+/// [`bench_config`] with the durability `synchronous`.
+fn bench_config_with(path: &Path, synchronous: Synchronous) -> Config {
+    let mut config = bench_config(path);
+    config.sqlite.synchronous = synchronous;
+    config
+}
+
 /// Opens (creating and migrating when needed) the database of `config`.
 fn open_db(rt: &Runtime, config: &Config) -> Database {
     rt.block_on(Database::open(config)).expect("open the database")
@@ -204,27 +216,27 @@ fn new_tasks(jobs: usize) -> Vec<NewTask> {
 
 /// A raw connection with exactly the PRAGMAs the pool's writer gets, on a database
 /// that `Database::open` migrated.
-fn raw_db(rt: &Runtime, name: &str) -> (TempDir, Connection) {
+fn raw_db(rt: &Runtime, name: &str, synchronous: Synchronous) -> (TempDir, Connection) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(name);
-    close_db(rt, open_db(rt, &bench_config(&path)));
+    let config = bench_config_with(&path, synchronous);
+    close_db(rt, open_db(rt, &config));
     let conn = Connection::open(&path).expect("open the raw connection");
-    strata_pool::apply_pragmas(&conn, &Config::default().sqlite).expect("the writer's pragmas");
+    strata_pool::apply_pragmas(&conn, &config.sqlite).expect("the writer's pragmas");
     (dir, conn)
 }
 
 /// Tasks per `queue.insert_tasks` statement (strata-repo's `INSERT_GROUP`).
 const INSERT_GROUP: usize = 25;
 
-/// The enqueue of `jobs` tasks: `chunk` tasks per transaction, like
-/// `Queue::enqueue_batch` with `batch_size = chunk`: per chunk, the seek for ids near
-/// the end, then the tasks in groups of [`INSERT_GROUP`] with `queue.insert_tasks`,
-/// and the rest one by one.
+/// The enqueue of `jobs` tasks in one transaction, like `Queue::enqueue_batch` with
+/// `batch_size = chunk`: per chunk, the seek for ids near the end, then the tasks in
+/// groups of [`INSERT_GROUP`] with `queue.insert_tasks`, and the rest one by one.
 fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut n = 0;
     while n < jobs {
         let end = jobs.min(n + chunk);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let now = now_ms();
             let near_end: bool = tx
@@ -274,10 +286,9 @@ fn raw_enqueue(conn: &mut Connection, jobs: usize, chunk: usize) -> rusqlite::Re
                 black_box(tx.last_insert_rowid());
             }
         }
-        tx.commit()?;
         n = end;
     }
-    Ok(())
+    tx.commit()
 }
 
 /// One claim of up to `limit` jobs in its own transaction, as `Queue::claim` makes
@@ -402,16 +413,35 @@ async fn strata_jobs(queue: &Queue, jobs: usize, limit: usize) -> usize {
 }
 
 fn queue_jobs(c: &mut Criterion) {
+    queue_jobs_with(c, "queue_jobs", Synchronous::Normal);
+}
+
+/// `queue_jobs` with every commit fsynced (`synchronous = "full"`), raw and strata.
+fn queue_jobs_full(c: &mut Criterion) {
+    queue_jobs_with(c, "queue_jobs_full", Synchronous::Full);
+}
+
+/// The `queue_jobs` functions as group `group_name`, both sides with `synchronous`.
+/// Only the default durability runs the paired rounds (its ratio has a target).
+fn queue_jobs_with(c: &mut Criterion, group_name: &str, synchronous: Synchronous) {
     let rt = runtime();
     let jobs = jobs();
-    let mut group = c.benchmark_group("queue_jobs");
+    let normal = synchronous == Synchronous::Normal;
+    let mut group = c.benchmark_group(group_name);
     // 30 samples over 12 s rather than 10 over 5: the report takes the median, and
     // on this shared VM a slow spell of a few seconds (raw alone has run anywhere
     // from 56,000 to 90,000 jobs/s batched) could hold most of a 5 s window; over
     // 12 s it holds a minority of the samples. At the targets (10,000 jobs/s single)
     // an iteration takes 200 ms, so 30 samples fit; a slower machine makes criterion
     // print "Unable to complete 30 samples", which only means the run took longer.
-    configure(&mut group, 30, 12);
+    // With FULL every commit waits for an fsync, so a single-claim run takes seconds:
+    // criterion's minimum of 10 samples is enough for a report without a target.
+    if normal {
+        configure(&mut group, 30, 12);
+    } else {
+        configure(&mut group, 10, 10);
+        group.sampling_mode(SamplingMode::Flat);
+    }
     group.throughput(Throughput::Elements(jobs as u64));
 
     for (name, limit) in [("single", 1), ("batch100", 100)] {
@@ -419,7 +449,8 @@ fn queue_jobs(c: &mut Criterion) {
         let mut strata: Option<(TempDir, Database)> = None;
         let new_strata = || {
             let dir = tempfile::tempdir().expect("temp dir");
-            let db = open_db(&rt, &bench_config(&dir.path().join(format!("strata_{name}.db"))));
+            let path = dir.path().join(format!("strata_{name}.db"));
+            let db = open_db(&rt, &bench_config_with(&path, synchronous));
             (dir, db)
         };
 
@@ -427,8 +458,8 @@ fn queue_jobs(c: &mut Criterion) {
         // criterion functions then go on with. Every run, paired or criterion's,
         // starts on an empty `tasks` table and an empty WAL: the finished tasks of
         // the run before are deleted and checkpointed away, untimed (`clear_raw`).
-        {
-            let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
+        if normal {
+            let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db"), synchronous));
             let (_, db) = strata.get_or_insert_with(new_strata);
             let queue = new_queue(db);
             let raw_run = || {
@@ -449,7 +480,7 @@ fn queue_jobs(c: &mut Criterion) {
         }
 
         group.bench_function(format!("raw_{name}"), |b| {
-            let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db")));
+            let (_, conn) = raw.get_or_insert_with(|| raw_db(&rt, &format!("raw_{name}.db"), synchronous));
             b.iter_custom(|iters| {
                 let mut took = Duration::ZERO;
                 for _ in 0..iters {
@@ -483,7 +514,7 @@ fn queue_jobs(c: &mut Criterion) {
         if let Some((_, db)) = strata {
             let m = db.pool().metrics();
             eprintln!(
-                "queue_jobs/strata_{name}: {} writes in {} batches ({:.2} writes per commit)",
+                "{group_name}/strata_{name}: {} writes in {} batches ({:.2} writes per commit)",
                 m.writes,
                 m.batches,
                 m.writes as f64 / m.batches.max(1) as f64
@@ -748,5 +779,12 @@ fn task_point_read_1m(c: &mut Criterion) {
     close_work_db(&rt, work.into_inner());
 }
 
-criterion_group!(benches, queue_jobs, claim_finished_10k, claim_finished_1m, task_point_read_1m);
+criterion_group!(
+    benches,
+    queue_jobs,
+    queue_jobs_full,
+    claim_finished_10k,
+    claim_finished_1m,
+    task_point_read_1m
+);
 criterion_main!(benches);

@@ -59,6 +59,9 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw",
         target: Target::RatioAtMost(1.5),
     },
+    // The same one-row transaction with synchronous = "full" on both sides: what
+    // power-loss durability costs per write. Reported, no bar.
+    Comparison { group: "insert_single_row_txn_full", strata: "pool", baseline: "raw", target: Target::None },
     Comparison { group: "bulk_insert_100k", strata: "pool", baseline: "raw", target: Target::None },
     Comparison {
         group: "concurrent_writes_8_tasks",
@@ -96,6 +99,19 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw_batch100",
         target: Target::None,
     },
+    // The queue with every commit fsynced (synchronous = "full"), both sides. No bar.
+    Comparison {
+        group: "queue_jobs_full",
+        strata: "strata_single",
+        baseline: "raw_single",
+        target: Target::None,
+    },
+    Comparison {
+        group: "queue_jobs_full",
+        strata: "strata_batch100",
+        baseline: "raw_batch100",
+        target: Target::None,
+    },
 ];
 
 /// A function whose throughput (criterion's elements per iteration over its median
@@ -119,6 +135,8 @@ pub const RATES: &[Rate] = &[
     Rate { group: "queue_jobs", function: "strata_single", unit: "jobs", at_least: Some(10_000.0) },
     Rate { group: "queue_jobs", function: "raw_batch100", unit: "jobs", at_least: None },
     Rate { group: "queue_jobs", function: "raw_single", unit: "jobs", at_least: None },
+    Rate { group: "queue_jobs_full", function: "strata_batch100", unit: "jobs", at_least: None },
+    Rate { group: "queue_jobs_full", function: "strata_single", unit: "jobs", at_least: None },
 ];
 
 /// Issue 4's bar for the p99 of a claim among 1M finished tasks over the p99 among 10k.
@@ -829,7 +847,7 @@ mod tests {
         write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
 
         let report = render_report(criterion, COMPARISONS, None);
-        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 10);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 13);
         assert_eq!(
             row(&report, "point_read_1m", "pool_batched"),
             "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | — | reported |"
@@ -852,7 +870,7 @@ mod tests {
              | speedup ≥ 3.0× | PASS |"
         );
         assert!(
-            report.contains("\n1 passed, 1 failed, 2 reported without a target, 6 not run.\n"),
+            report.contains("\n1 passed, 1 failed, 2 reported without a target, 9 not run.\n"),
             "{report}"
         );
     }
@@ -871,7 +889,7 @@ mod tests {
         assert!(row(&report, "bulk_insert_100k", "pool").ends_with("| 500 ms | not run | — | — | not run |"));
         assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
         let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
-        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 10 not run."), "{empty}");
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 13 not run."), "{empty}");
         assert!(empty.contains("\n- check_1gb/quick_check: not run\n"), "{empty}");
     }
 
