@@ -359,9 +359,13 @@ impl Pool {
         self.inner.closed.load(Ordering::Acquire)
     }
 
-    /// Stops new work, waits for reads and queued writes in flight, then runs
-    /// `PRAGMA optimize` and `wal_checkpoint(TRUNCATE)` on the writer and closes it
-    /// last, so that SQLite removes the `-wal` and `-shm` files when it can.
+    /// Stops new work, waits for reads and queued writes in flight, closes the
+    /// readers, then closes the writer last, so that SQLite removes the `-wal` and
+    /// `-shm` files when it can. A pool that committed something first runs `PRAGMA
+    /// optimize` and `wal_checkpoint(TRUNCATE)` on the writer, each given up after
+    /// about 100 ms when another connection holds the lock they need; a pool that
+    /// committed nothing runs neither, so it never waits for another process's write
+    /// lock. The [`CloseReport`] says what ran.
     pub async fn close(&self) -> Result<CloseReport> {
         let inner = &self.inner;
         if inner.closed.swap(true, Ordering::AcqRel) {

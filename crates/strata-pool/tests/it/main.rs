@@ -4,6 +4,7 @@
 
 mod atomicity;
 mod checkpoint;
+mod close;
 mod concurrency;
 mod open;
 mod pragmas;
