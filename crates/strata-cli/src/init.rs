@@ -62,7 +62,8 @@ fn render(r: &InitReport) -> String {
         "nothing written, no upkeep".to_string()
     } else {
         let optimized = if c.optimized { "optimized" } else { "optimize given up (database busy)" };
-        let checkpointed = if c.checkpointed { "checkpointed" } else { "checkpoint given up (database busy)" };
+        let checkpointed =
+            if c.checkpointed { "checkpointed" } else { "checkpoint given up (database busy)" };
         format!("{optimized}, {checkpointed}")
     };
     let wal = if c.wal_removed { "no -wal/-shm left" } else { "-wal/-shm still present" };

@@ -18,7 +18,7 @@ mod registry;
 mod timing;
 mod writer;
 
-pub use connection::{Settings, apply_pragmas, open_read_only};
+pub use connection::{ReadOnlyConnection, Settings, apply_pragmas, open_read_only};
 pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
 pub use pool::Pool;
 pub use registry::is_open;

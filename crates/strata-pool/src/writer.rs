@@ -110,11 +110,15 @@ pub(crate) enum Msg {
     Close(oneshot::Sender<Result<CloseReport>>),
 }
 
-/// What closing a pool did. A pool whose writer committed nothing skips `PRAGMA optimize` and the final checkpoint: `commits` is 0 and
+/// What closing a pool did. A pool whose writer committed nothing (and a read-only
+/// pool) skips `PRAGMA optimize` and the final checkpoint: `commits` is 0 and
 /// `optimized` and `checkpointed` are false. A pool that committed runs both, each
 /// given up after [`CLOSE_BUSY`] when another connection holds the lock it needs.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CloseReport {
+    /// The pool was opened read-only: it had no writer, and closing it only closed
+    /// its readers.
+    pub read_only: bool,
     /// COMMITs the writer connection made since the pool opened (0: optimize and
     /// the final checkpoint were skipped).
     pub commits: u64,

@@ -9,6 +9,7 @@ mod concurrency;
 mod open;
 mod pragmas;
 mod read_write;
+mod readonly;
 
 use std::path::PathBuf;
 
