@@ -209,15 +209,12 @@ pub(crate) fn settings(conn: &Connection) -> Result<Settings> {
 /// SQLite needs a `-wal` and a `-shm` file to read a WAL database and creates them
 /// (empty) when they are missing; when the returned connection is dropped, such files
 /// are removed again if they are still empty and no other connection uses the
-/// database (see [`Sidecars`]), so that inspecting a WAL database leaves its
+/// database, so that inspecting a WAL database leaves its
 /// directory as it was.
 pub fn open_read_only(path: &Path) -> Result<ReadOnlyConnection> {
     require_file(path)?;
     let sidecars = Sidecars::before_open(path);
-    let conn = open_read_only_connection(path).map_err(|err| {
-        sidecars.clean();
-        err
-    })?;
+    let conn = open_read_only_connection(path).inspect_err(|_| sidecars.clean())?;
     Ok(ReadOnlyConnection { conn: Some(conn), sidecars })
 }
 
@@ -266,10 +263,10 @@ impl std::ops::Deref for ReadOnlyConnection {
 
 impl Drop for ReadOnlyConnection {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if let Err((_, err)) = conn.close() {
-                tracing::debug!(target: "strata::pool", error = %err, "read-only connection did not close cleanly");
-            }
+        if let Some(conn) = self.conn.take()
+            && let Err((_, err)) = conn.close()
+        {
+            tracing::debug!(target: "strata::pool", error = %err, "read-only connection did not close cleanly");
         }
         self.sidecars.clean();
     }
