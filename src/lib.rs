@@ -108,6 +108,19 @@ impl Database {
         Ok(Database { pool, migrations: set, report, stats, monitor })
     }
 
+    /// Opens the existing database of `config` for inspection, changing nothing in
+    /// it: a read-only pool ([`Pool::open_read_only`]: read-only connections, no
+    /// writer, no PRAGMA that writes, no checkpoint), no migrations, no drift check,
+    /// no monitor, and no query statistics exported at close (they would replace
+    /// those of the application that runs on the file). Writes fail with E2011, and
+    /// so do [`Database::health`] (it audits the writer's settings) and anything else
+    /// that needs the writer; [`Database::backup`] works. A missing file is E2004.
+    pub async fn open_read_only(config: &Config) -> Result<Database> {
+        let pool = Pool::open_read_only(config).await?;
+        tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
+        Ok(Database { pool, migrations: None, report: OpenReport::default(), stats: None, monitor: None })
+    }
+
     /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
     pub fn pool(&self) -> &Pool {
         &self.pool

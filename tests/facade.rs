@@ -197,3 +197,34 @@ fn a_database_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps
     });
     assert_eq!(n, 1, "the committed row is in the file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_opened_read_only_reads_backs_up_and_writes_nothing_even_when_the_config_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+    db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
+    db.close().await.unwrap();
+    let before = std::fs::read(&config.path).unwrap();
+
+    config.monitor.query_stats = true;
+    config.monitor.enabled = true;
+    let db = Database::open_read_only(&config).await.unwrap();
+    assert!(db.pool().is_read_only());
+    assert!(db.monitor().is_none() && db.query_stats().is_none(), "nothing runs around an inspection");
+    let rows: i64 =
+        db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)).await.unwrap();
+    assert_eq!(rows, 1);
+    let err = db.pool().write(|c| Ok(c.execute("DELETE FROM notes", [])?)).await.unwrap_err();
+    assert_eq!((err.code(), err.kind()), ("E2011", ErrorKind::ReadOnly), "{err}");
+    let backup = db.backup().await.unwrap();
+    assert!(backup.manifest.verification.ok);
+    let closed = db.close().await.unwrap();
+    assert!(closed.read_only, "{closed:?}");
+
+    assert_eq!(std::fs::read(&config.path).unwrap(), before, "byte for byte");
+    assert!(!strata::ops::stats::export_path(&config.path).exists(), "no statistics exported");
+    let missing = Config::for_path(dir.path().join("missing.db"));
+    assert_eq!(Database::open_read_only(&missing).await.unwrap_err().code(), "E2004");
+    assert!(!missing.path.exists());
+}

@@ -2,7 +2,8 @@
 //! keyset paging (`list`), or oldest first after an entry id, optionally following
 //! new entries once a second (`tail --follow`). Also what the repository commands
 //! (`queue`, `audit`, `flags`) share: opening an existing strata database without
-//! creating or migrating it, times as RFC 3339, and who is acting (`--actor`).
+//! creating or migrating it (read-only for the commands that only read), times as
+//! RFC 3339, and who is acting (`--actor`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -131,7 +132,7 @@ pub async fn run(
                 return Err(Error::invalid("--until", "must be later than --since"));
             }
             let page = PageRequest { after: args.after, limit: args.limit };
-            let found = with_db(config, &["audit"], async |db| {
+            let found = with_db(config, Access::Read, &["audit"], async |db| {
                 Audit::new(db.pool().clone()).list(&filter, page).await
             })
             .await?;
@@ -150,7 +151,7 @@ async fn tail(
     config: &Config,
     out: &Output,
 ) -> strata::Result<Outcome> {
-    with_db(config, &["audit"], async |db| {
+    with_db(config, Access::Read, &["audit"], async |db| {
         let audit = Audit::new(db.pool().clone());
         let entries = match after {
             Some(after) => audit.tail(after, limit).await?,
@@ -290,11 +291,22 @@ pub fn parse_time(field: &str, text: &str) -> strata::Result<i64> {
         .map_err(|_| Error::invalid(field, format!("`{text}` is out of range")))
 }
 
+/// What a repository command does to the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only reads: the database is opened read-only (`Database::open_read_only`), so
+    /// the command changes nothing in the file and never waits for its write lock.
+    Read,
+    /// Changes it: the normal pool with its writer.
+    Write,
+}
+
 /// Opens the existing strata database of `config` for a repository command: E2004
 /// when the file does not exist (nothing is created), no migrations are applied and
 /// no drift is checked (use `strata migrate` for that), and E3001 when one of
-/// `tables` is missing (the file does not hold the reference schema).
-pub async fn open(config: &Config, tables: &[&'static str]) -> strata::Result<Database> {
+/// `tables` is missing (the file does not hold the reference schema). With
+/// [`Access::Read`] the file is opened read-only.
+pub async fn open(config: &Config, access: Access, tables: &[&'static str]) -> strata::Result<Database> {
     if !config.path.is_file() {
         return Err(Error::CannotOpen {
             code: strata::pool::rusqlite::ffi::SQLITE_CANTOPEN,
@@ -304,7 +316,10 @@ pub async fn open(config: &Config, tables: &[&'static str]) -> strata::Result<Da
             ),
         });
     }
-    let db = Database::open_with(config, Migrations::None).await?;
+    let db = match access {
+        Access::Read => Database::open_read_only(config).await?,
+        Access::Write => Database::open_with(config, Migrations::None).await?,
+    };
     let wanted = tables.to_vec();
     let missing = db
         .pool()
@@ -344,10 +359,11 @@ pub async fn open(config: &Config, tables: &[&'static str]) -> strata::Result<Da
 /// `work` wins over one of the close.
 pub async fn with_db<T>(
     config: &Config,
+    access: Access,
     tables: &[&'static str],
     work: impl AsyncFnOnce(&Database) -> strata::Result<T>,
 ) -> strata::Result<T> {
-    let db = open(config, tables).await?;
+    let db = open(config, access, tables).await?;
     let result = work(&db).await;
     let closed = db.close().await;
     let value = result?;

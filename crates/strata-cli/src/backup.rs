@@ -13,7 +13,7 @@ use strata::ops::health::{CheckLevel, HealthOptions};
 use strata::ops::recover::{RecoverOptions, RecoverReport};
 use strata::ops::restore::{RestoreOptions, RestoreReport};
 use strata::ops::{Progress, ProgressFn, Stage};
-use strata::{Config, Database, Migrations};
+use strata::{Config, Database};
 
 use crate::check::bytes;
 use crate::cli::BackupCommand;
@@ -26,7 +26,8 @@ pub async fn run(command: &BackupCommand, config: &Config, out: &Output) -> stra
         BackupCommand::Create { out: dir } => {
             require_database(&config.path)?;
             let dir = dir.clone().unwrap_or(default_dir);
-            let db = Database::open_with(config, Migrations::None).await?;
+            // Read-only: the copy reads a snapshot; only the backup directory is written.
+            let db = Database::open_read_only(config).await?;
             let bar = Bar::new();
             let created = strata::ops::backup::create(db.pool(), &dir, bar.callback()).await;
             bar.finish();

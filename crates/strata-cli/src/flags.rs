@@ -12,7 +12,7 @@ use serde_json::Value;
 use strata::Config;
 use strata::repo::{Flag, Flags, KeyPageRequest};
 
-use crate::audit::{ActorArg, short_json, time_text, with_db};
+use crate::audit::{Access, ActorArg, short_json, time_text, with_db};
 use crate::output::{Outcome, Output, table};
 
 /// `strata flags [--actor NAME] ...`
@@ -72,14 +72,17 @@ pub async fn run(args: &FlagsArgs, config: &Config, out: &Output) -> strata::Res
     match &args.command {
         FlagsCommand::List { limit, after } => {
             let page = KeyPageRequest { after: after.clone(), limit: *limit };
-            let found =
-                with_db(config, &["flags"], async |db| Flags::new(db.pool().clone()).list(page).await)
-                    .await?;
+            let found = with_db(config, Access::Read, &["flags"], async |db| {
+                Flags::new(db.pool().clone()).list(page).await
+            })
+            .await?;
             out.print(&FlagPage { flags: found.items, next: found.next }, render_list);
         }
         FlagsCommand::Get { name } => {
-            let flag =
-                with_db(config, &["flags"], async |db| Flags::new(db.pool().clone()).get(name).await).await?;
+            let flag = with_db(config, Access::Read, &["flags"], async |db| {
+                Flags::new(db.pool().clone()).get(name).await
+            })
+            .await?;
             out.print(&flag, render_flag);
         }
         FlagsCommand::Set { name, value, description } => {
@@ -88,7 +91,7 @@ pub async fn run(args: &FlagsArgs, config: &Config, out: &Output) -> strata::Res
             }
             let actor = args.actor.resolve()?;
             let value = parse_value(value)?;
-            let flag = with_db(config, &["flags", "audit"], async |db| {
+            let flag = with_db(config, Access::Write, &["flags", "audit"], async |db| {
                 Flags::new(db.pool().clone()).set(name, value, description.as_deref(), &actor).await
             })
             .await?;

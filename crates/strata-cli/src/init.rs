@@ -57,8 +57,17 @@ fn render(r: &InitReport) -> String {
         ),
     };
     text += &format!("size: {} pages of {} bytes\n", w.page_count, w.page_size);
-    let wal = if r.close.wal_removed { "no -wal/-shm left" } else { "-wal/-shm still present" };
-    text += &format!("closed: optimized, checkpointed, {wal}\n");
+    let c = &r.close;
+    let upkeep = if c.commits == 0 {
+        "nothing written, no upkeep".to_string()
+    } else {
+        let optimized = if c.optimized { "optimized" } else { "optimize given up (database busy)" };
+        let checkpointed =
+            if c.checkpointed { "checkpointed" } else { "checkpoint given up (database busy)" };
+        format!("{optimized}, {checkpointed}")
+    };
+    let wal = if c.wal_removed { "no -wal/-shm left" } else { "-wal/-shm still present" };
+    text += &format!("closed: {upkeep}, {wal}\n");
     text
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use strata::repo::{NewAuditEntry, PageRequest, Queue, QueueConfig, QueueStats, Task, TaskStatus};
 use strata::{Config, Database};
 
-use crate::audit::{ActorArg, record, short_json, time_text, with_db};
+use crate::audit::{Access, ActorArg, record, short_json, time_text, with_db};
 use crate::output::{Outcome, Output, table};
 
 /// `strata queue [--actor NAME] ...`
@@ -139,21 +139,23 @@ fn queue(db: &Database) -> strata::Result<Queue> {
 pub async fn run(args: &QueueArgs, config: &Config, out: &Output) -> strata::Result<Outcome> {
     match &args.command {
         QueueCommand::Stats => {
-            let queues = with_db(config, &["tasks"], async |db| queue(db)?.stats().await).await?;
+            let queues =
+                with_db(config, Access::Read, &["tasks"], async |db| queue(db)?.stats().await).await?;
             out.print(&Stats { queues }, render_stats);
         }
         QueueCommand::List { queue: name, status, limit, after } => {
             let page = PageRequest { after: *after, limit: *limit };
             let status = status.map(TaskStatus::from);
-            let found =
-                with_db(config, &["tasks"], async |db| queue(db)?.list(name.as_deref(), status, page).await)
-                    .await?;
+            let found = with_db(config, Access::Read, &["tasks"], async |db| {
+                queue(db)?.list(name.as_deref(), status, page).await
+            })
+            .await?;
             out.print(&TaskPage { tasks: found.items, next: found.next }, render_list);
         }
         QueueCommand::Retry { id } => {
             let actor = args.actor.resolve()?;
             let id = *id;
-            let retried = with_db(config, &["tasks", "audit"], async |db| {
+            let retried = with_db(config, Access::Write, &["tasks", "audit"], async |db| {
                 let task = queue(db)?.retry(id).await?;
                 let entry = NewAuditEntry::new(actor, "task.retry")
                     .task(id)
@@ -172,7 +174,7 @@ pub async fn run(args: &QueueArgs, config: &Config, out: &Output) -> strata::Res
         QueueCommand::Cancel { id } => {
             let actor = args.actor.resolve()?;
             let id = *id;
-            let cancelled = with_db(config, &["tasks", "audit"], async |db| {
+            let cancelled = with_db(config, Access::Write, &["tasks", "audit"], async |db| {
                 let cancelled = queue(db)?.cancel(id).await?;
                 let entry = NewAuditEntry::new(actor, "task.cancel")
                     .task(id)
@@ -187,7 +189,7 @@ pub async fn run(args: &QueueArgs, config: &Config, out: &Output) -> strata::Res
         }
         QueueCommand::PurgeDead { queue: name } => {
             let actor = args.actor.resolve()?;
-            let purged = with_db(config, &["tasks", "audit"], async |db| {
+            let purged = with_db(config, Access::Write, &["tasks", "audit"], async |db| {
                 let purged = queue(db)?.purge_dead(name.as_deref()).await?;
                 let entry = NewAuditEntry::new(actor, "queue.purge_dead")
                     .data(json!({ "queue": name, "purged": purged }));

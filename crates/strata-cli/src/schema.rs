@@ -27,7 +27,8 @@ struct GenerateReport {
 pub async fn run(command: &SchemaCommand, config: &Config, out: &Output) -> strata::Result<Outcome> {
     match command {
         SchemaCommand::Show => {
-            let schema = schema::introspect(&strata::pool::open_read_only(&config.path)?)?;
+            let conn = strata::pool::open_read_only(&config.path)?;
+            let schema = schema::introspect(&conn)?;
             out.print(&schema, Schema::render);
             Ok(Outcome::Success)
         }
@@ -39,8 +40,8 @@ pub async fn run(command: &SchemaCommand, config: &Config, out: &Output) -> stra
             Ok(if report.is_clean() { Outcome::Success } else { Outcome::Problems })
         }
         SchemaCommand::Diff { a, b } => {
-            let from = schema::introspect(&strata::pool::open_read_only(a)?)?;
-            let to = schema::introspect(&strata::pool::open_read_only(b)?)?;
+            let from = introspect_file(a)?;
+            let to = introspect_file(b)?;
             let report = DiffReport {
                 a: a.display().to_string(),
                 b: b.display().to_string(),
@@ -56,8 +57,8 @@ pub async fn run(command: &SchemaCommand, config: &Config, out: &Output) -> stra
             Ok(if report.changes.is_empty() { Outcome::Success } else { Outcome::Problems })
         }
         SchemaCommand::Generate { a, b } => {
-            let from = schema::introspect(&strata::pool::open_read_only(a)?)?;
-            let to = schema::introspect(&strata::pool::open_read_only(b)?)?;
+            let from = introspect_file(a)?;
+            let to = introspect_file(b)?;
             let report = GenerateReport {
                 a: a.display().to_string(),
                 b: b.display().to_string(),
@@ -73,6 +74,12 @@ pub async fn run(command: &SchemaCommand, config: &Config, out: &Output) -> stra
             Ok(Outcome::Success)
         }
     }
+}
+
+/// The schema of the database file at `path`, opened read-only.
+fn introspect_file(path: &std::path::Path) -> strata::Result<Schema> {
+    let conn = strata::pool::open_read_only(path)?;
+    schema::introspect(&conn)
 }
 
 fn render_drift(report: &DriftReport) -> String {

@@ -1,9 +1,10 @@
 //! `strata stats`: file sizes, rows per table, the query statistics the monitor
 //! exported beside the database (else those of this command), and pool metrics.
+//! The database is opened read-only: the command changes nothing in it.
 
 use serde::Serialize;
 use strata::ops::stats::{QueryStats, StatsReport, export_path};
-use strata::{Config, Database, MetricsSnapshot, Migrations};
+use strata::{Config, Database, MetricsSnapshot};
 
 use crate::check::bytes;
 use crate::output::{Outcome, Output, table};
@@ -33,13 +34,7 @@ const TABLE_NAMES: &str = "SELECT name FROM sqlite_schema WHERE type = 'table' \
 
 /// Runs `strata stats`.
 pub async fn run(config: &Config, out: &Output) -> strata::Result<Outcome> {
-    if !config.path.is_file() {
-        return Err(strata::Error::CannotOpen {
-            code: strata::pool::rusqlite::ffi::SQLITE_CANTOPEN,
-            message: format!("{} does not exist or is not a file", config.path.display()),
-        });
-    }
-    let db = Database::open_with(config, Migrations::None).await?;
+    let db = Database::open_read_only(config).await?;
     let own = QueryStats::install(db.pool(), config.monitor.query_stats_capacity)?;
     let counted = db
         .pool()

@@ -192,6 +192,12 @@ pub enum Error {
         /// What SQLite said.
         message: String,
     },
+    /// E2011: a write was sent to a pool opened read-only for inspection.
+    #[error("pool is read-only: {path} was opened for inspection")]
+    PoolReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// E3001: the schema changed under a prepared statement or is not as expected.
     #[error("schema error: {message}")]
     Schema {
@@ -557,6 +563,9 @@ catalog! {
     E2009 = "E2009", Transient, "statement interrupted: {message}",
         "the statement was interrupted or met a passing locking-protocol race",
         "retry the operation; it is safe because nothing was committed";
+    E2011 = "E2011", ReadOnly, "pool is read-only: {path} was opened for inspection",
+        "write() or exclusive() was called on a pool opened with Pool::open_read_only (or Database::open_read_only), which starts no writer and changes nothing in the file",
+        "open the database with Pool::open / Database::open to change it; the strata commands that write (init, migrate up, flags set, queue retry) do";
     E3001 = "E3001", Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";
@@ -681,6 +690,7 @@ impl Error {
             Error::WritePanicked { .. } => &E2007,
             Error::Busy { .. } => &E2008,
             Error::Interrupted { .. } => &E2009,
+            Error::PoolReadOnly { .. } => &E2011,
             Error::Schema { .. } => &E3001,
             Error::MigrationFailed { .. } => &E3002,
             Error::MigrationDivergent { .. } => &E3003,

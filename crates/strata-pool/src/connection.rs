@@ -206,15 +206,35 @@ pub(crate) fn settings(conn: &Connection) -> Result<Settings> {
 }
 
 /// Opens any SQLite file read-only for inspection (schema dumps, diffs, checks of
-/// files strata does not manage). Nothing is created and the journal mode is left
-/// as it is; the file must exist and be a database.
-pub fn open_read_only(path: &Path) -> Result<Connection> {
-    if !path.is_file() {
-        return Err(Error::CannotOpen {
-            code: rusqlite::ffi::SQLITE_CANTOPEN,
-            message: format!("{} does not exist or is not a file", path.display()),
-        });
+/// files strata does not manage): `SQLITE_OPEN_READ_ONLY` and `query_only`. Nothing
+/// is created and nothing is written: not the journal mode, not a checkpoint. The
+/// file must exist and be a database.
+///
+/// SQLite needs a `-wal` and a `-shm` file to read a WAL database and creates them
+/// (empty) when they are missing; when the returned connection is dropped, such files
+/// are removed again if they are still empty and no other connection uses the
+/// database, so that inspecting a WAL database leaves its
+/// directory as it was.
+pub fn open_read_only(path: &Path) -> Result<ReadOnlyConnection> {
+    require_file(path)?;
+    let sidecars = Sidecars::before_open(path);
+    let conn = open_read_only_connection(path).inspect_err(|_| sidecars.clean())?;
+    Ok(ReadOnlyConnection { conn: Some(conn), sidecars })
+}
+
+/// E2004 when `path` is not an existing file: a read-only open never creates one.
+pub(crate) fn require_file(path: &Path) -> Result<()> {
+    if path.is_file() {
+        return Ok(());
     }
+    Err(Error::CannotOpen {
+        code: rusqlite::ffi::SQLITE_CANTOPEN,
+        message: format!("{} does not exist or is not a file", path.display()),
+    })
+}
+
+/// The one connection behind [`open_read_only`].
+fn open_read_only_connection(path: &Path) -> Result<Connection> {
     let flags =
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
@@ -223,4 +243,126 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))?;
     conn.execute_batch("PRAGMA query_only = ON;")?;
     Ok(conn)
+}
+
+/// A connection opened by [`open_read_only`]: use it as a `&Connection` (it
+/// dereferences to one). Dropping it closes the connection, then removes the empty
+/// `-wal` and `-shm` files that opening it created, when no other connection uses
+/// the database.
+#[derive(Debug)]
+pub struct ReadOnlyConnection {
+    /// Always `Some` until dropped.
+    conn: Option<Connection>,
+    sidecars: Sidecars,
+}
+
+impl std::ops::Deref for ReadOnlyConnection {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        // `conn` is only taken in `drop`, after which nothing can dereference.
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl Drop for ReadOnlyConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && let Err((_, err)) = conn.close()
+        {
+            tracing::debug!(target: "strata::pool", error = %err, "read-only connection did not close cleanly");
+        }
+        self.sidecars.clean();
+    }
+}
+
+/// Whether opening a database read-only is about to create its `-wal` and `-shm`.
+///
+/// A read-only connection to a WAL database opens (creating when missing) the `-wal`
+/// and `-shm` files, and cannot remove them when it closes: removing them is the
+/// last connection's checkpoint-on-close, which a read-only connection cannot run.
+/// Reading without them needs `immutable=1`, which turns off locking and would read
+/// torn pages if another process checkpointed meanwhile. So the files are let be
+/// created, and [`Sidecars::clean`] removes them afterwards by SQLite's own rule:
+/// a read-write connection that reads (opening the WAL) and closes; if it is the
+/// last connection to the database, SQLite checkpoints the WAL, which is empty (zero
+/// frames: nothing is written to the database file), and deletes both files. If any
+/// other connection has the database open, nothing happens. It runs only when both
+/// files were absent before the open, the header says WAL, and the `-wal` is still
+/// empty; its busy timeout is 0, so it never waits.
+#[derive(Debug, Clone)]
+pub(crate) struct Sidecars {
+    /// The database, when both sidecars were absent before a read-only open of a
+    /// WAL database; `None` when there is nothing to clean up.
+    created_for: Option<PathBuf>,
+}
+
+/// Reads the schema cookie: a read transaction, which opens the WAL.
+const READ_SCHEMA_COOKIE: &str = "PRAGMA schema_version";
+
+impl Sidecars {
+    /// Notes, before the first read-only connection opens `path`, whether it will
+    /// create the `-wal` and `-shm` files.
+    pub(crate) fn before_open(path: &Path) -> Sidecars {
+        let absent = !sidecar(path, "-wal").exists() && !sidecar(path, "-shm").exists();
+        let created_for = (absent && header_says_wal(path)).then(|| path.to_path_buf());
+        Sidecars { created_for }
+    }
+
+    /// Removes the sidecars the read-only open created, once every read-only
+    /// connection is closed: see the type's documentation. Failing quietly: the files
+    /// are empty, and any later connection to the database removes them.
+    pub(crate) fn clean(&self) {
+        let Some(path) = &self.created_for else { return };
+        let wal = sidecar(path, "-wal");
+        match std::fs::metadata(&wal) {
+            Ok(meta) if meta.len() == 0 => {}
+            // Gone already, or another connection has written to it since: leave it.
+            _ => return,
+        }
+        let cleaned = (|| -> rusqlite::Result<()> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(Duration::ZERO)?;
+            conn.execute_batch("PRAGMA query_only = ON;")?;
+            conn.query_row(READ_SCHEMA_COOKIE, [], |r| r.get::<_, i64>(0))?;
+            conn.close().map_err(|(_, e)| e)
+        })();
+        if let Err(err) = cleaned {
+            tracing::debug!(target: "strata::pool", error = %err, "empty -wal/-shm of a read-only open left in place");
+        }
+    }
+}
+
+/// `path` with `suffix` appended (`-wal`, `-shm`).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Whether the database header marks the file as WAL (file format versions 2 at
+/// offsets 18 and 19). Reads 20 bytes; anything unreadable is "no".
+fn header_says_wal(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header)).is_ok()
+        && header[..16] == *b"SQLite format 3\0"
+        && header[18] == 2
+}
+
+/// The URI that opens `path` read-only (`file:...?mode=ro`), for openers that take a
+/// path and use SQLite's default flags (deadpool-sqlite's manager). Every byte that
+/// a URI path may not hold as it is (`?`, `#`, `%`, spaces, non-ASCII) is escaped.
+pub(crate) fn read_only_uri(path: &Path) -> PathBuf {
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    PathBuf::from(uri)
 }

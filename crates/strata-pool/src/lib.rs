@@ -18,13 +18,13 @@ mod registry;
 mod timing;
 mod writer;
 
-pub use connection::{Settings, apply_pragmas, open_read_only};
+pub use connection::{ReadOnlyConnection, Settings, apply_pragmas, open_read_only};
 pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
 pub use pool::Pool;
 pub use registry::is_open;
 pub use rusqlite;
 pub use timing::{StatementHook, StatementTiming, normalize_sql};
-pub use writer::CloseReport;
+pub use writer::{CLOSE_BUSY, CloseReport};
 
 /// An error as one line with its code; used where deadpool wants a string.
 fn render_error(err: &strata_core::Error) -> String {

@@ -19,7 +19,8 @@ use crate::timing::{self, StatementHook, Timing};
 use crate::writer::{self, CloseReport, Exclusive, Job, Msg, Writer};
 
 /// A connection pool for one SQLite database file: N `query_only` readers and one
-/// writer thread with group commit. Cheap to clone; every clone is the same pool.
+/// writer thread with group commit ([`Pool::open`]), or readers alone
+/// ([`Pool::open_read_only`]). Cheap to clone; every clone is the same pool.
 #[derive(Clone)]
 pub struct Pool {
     inner: Arc<Inner>,
@@ -28,7 +29,11 @@ pub struct Pool {
 struct Inner {
     config: Config,
     readers: Readers,
-    writes: mpsc::Sender<Msg>,
+    /// The writer thread's queue; `None` for a pool opened read-only.
+    writes: Option<mpsc::Sender<Msg>>,
+    /// For a read-only pool: the empty `-wal`/`-shm` its readers may create, removed
+    /// again at close.
+    sidecars: Option<connection::Sidecars>,
     counters: Arc<Counters>,
     timing: Arc<Timing>,
     closed: AtomicBool,
@@ -134,12 +139,13 @@ impl Pool {
             return Err(err);
         }
 
-        let readers = build_readers(&config)?;
+        let readers = build_readers(&config, false)?;
         let pool = Pool {
             inner: Arc::new(Inner {
                 config,
                 readers,
-                writes,
+                writes: Some(writes),
+                sidecars: None,
                 counters,
                 timing,
                 closed: AtomicBool::new(false),
@@ -151,6 +157,51 @@ impl Pool {
         // Connect one reader now so that a reader problem shows at open.
         pool.read(|_| Ok(())).await?;
         Ok(pool)
+    }
+
+    /// Opens the existing database at `config.path` for inspection: readers only,
+    /// each opened with `SQLITE_OPEN_READ_ONLY` (through a `mode=ro` URI) and
+    /// `query_only`, with no PRAGMA that writes (the journal mode stays what it is),
+    /// no writer thread and no checkpointer. Nothing is created: a missing file is
+    /// E2004. [`Pool::write`] and [`Pool::exclusive`] fail with E2011 (and so does
+    /// [`Pool::settings`], which reads the writer's), and [`Pool::close`] runs no
+    /// optimize and no checkpoint; it only removes the empty `-wal` and `-shm` that
+    /// reading a WAL database without them created, when no other connection uses it.
+    /// Another process holding the write lock does not delay any of this.
+    pub async fn open_read_only(config: &Config) -> Result<Pool> {
+        config.validate()?;
+        let config = config.clone();
+        connection::require_file(&config.path)?;
+        let sidecars = connection::Sidecars::before_open(&config.path);
+        let readers = build_readers(&config, true)?;
+        // The writer's queue is never created: every write is refused before it.
+        let pool = Pool {
+            inner: Arc::new(Inner {
+                readers,
+                writes: None,
+                sidecars: Some(sidecars),
+                counters: Arc::new(Counters::default()),
+                timing: Timing::new(Duration::from_millis(config.slow_query_ms)),
+                closed: AtomicBool::new(false),
+                created: false,
+                registered: std::sync::Mutex::new(Some(crate::registry::register(&config.path))),
+                runtime: tokio::runtime::Handle::current(),
+                config,
+            }),
+        };
+        // Connect one reader now, so that a file that is not a database fails here.
+        if let Err(err) =
+            pool.read(|conn| Ok(conn.query_row(SCHEMA_COOKIE, [], |r| r.get::<_, i64>(0))?)).await
+        {
+            let _ = pool.close().await;
+            return Err(err);
+        }
+        Ok(pool)
+    }
+
+    /// Whether the pool was opened with [`Pool::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.writes.is_none()
     }
 
     /// Runs `f` on a reader connection (`query_only`, so writes fail with E4003).
@@ -278,14 +329,18 @@ impl Pool {
         answer.await.unwrap_or(Err(Error::PoolClosed))
     }
 
-    /// Puts a message on the writer's queue, waiting at most the acquire timeout.
+    /// Puts a message on the writer's queue, waiting at most the acquire timeout;
+    /// E2011 for a read-only pool.
     async fn enqueue(&self, msg: Msg) -> Result<()> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
+        let Some(writes) = &inner.writes else {
+            return Err(Error::PoolReadOnly { path: inner.config.path.clone() });
+        };
         // Room in the queue is the common case: take it without arming a timer.
-        let msg = match inner.writes.try_send(msg) {
+        let msg = match writes.try_send(msg) {
             Ok(()) => {
                 inner.counters.record_acquire(Duration::ZERO);
                 Counters::bump(&inner.counters.writer_acquires);
@@ -296,7 +351,7 @@ impl Pool {
         };
         let started = Instant::now();
         let timeout = Duration::from_millis(inner.config.pool.acquire_timeout_ms);
-        match inner.writes.send_timeout(msg, timeout).await {
+        match writes.send_timeout(msg, timeout).await {
             Ok(()) => {}
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                 Counters::bump(&inner.counters.acquire_timeouts);
@@ -359,9 +414,13 @@ impl Pool {
         self.inner.closed.load(Ordering::Acquire)
     }
 
-    /// Stops new work, waits for reads and queued writes in flight, then runs
-    /// `PRAGMA optimize` and `wal_checkpoint(TRUNCATE)` on the writer and closes it
-    /// last, so that SQLite removes the `-wal` and `-shm` files when it can.
+    /// Stops new work, waits for reads and queued writes in flight, closes the
+    /// readers, then closes the writer last, so that SQLite removes the `-wal` and
+    /// `-shm` files when it can. A pool that committed something first runs `PRAGMA
+    /// optimize` and `wal_checkpoint(TRUNCATE)` on the writer, each given up after
+    /// about 100 ms when another connection holds the lock they need; a pool that
+    /// committed nothing (and a read-only pool) runs neither, so it never waits for
+    /// another process's write lock. The [`CloseReport`] says what ran.
     pub async fn close(&self) -> Result<CloseReport> {
         let inner = &self.inner;
         if inner.closed.swap(true, Ordering::AcqRel) {
@@ -390,8 +449,16 @@ impl Pool {
             }
         }
         inner.readers.close();
+        let Some(writes) = &inner.writes else {
+            if let Some(sidecars) = &inner.sidecars {
+                let sidecars = sidecars.clone();
+                let _ = tokio::task::spawn_blocking(move || sidecars.clean()).await;
+            }
+            inner.release();
+            return Ok(CloseReport { read_only: true, ..CloseReport::default() });
+        };
         let (reply, answer) = oneshot::channel();
-        let sent = inner.writes.send(Msg::Close(reply)).await.map_err(|_| Error::PoolClosed);
+        let sent = writes.send(Msg::Close(reply)).await.map_err(|_| Error::PoolClosed);
         let closed = match sent {
             Ok(()) => answer.await.unwrap_or(Err(Error::PoolClosed)),
             Err(err) => Err(err),
@@ -456,11 +523,10 @@ impl deadpool::managed::Manager for ReaderManager {
 /// The reader pool: deadpool with deadpool-sqlite's connections, PRAGMAs and
 /// `query_only` after create, statement timing, and a recycle check that drops any
 /// connection left in a transaction.
-fn build_readers(config: &Config) -> Result<Readers> {
-    let manager = ReaderManager(Manager::from_config(
-        &deadpool_sqlite::Config::new(config.path.clone()),
-        Runtime::Tokio1,
-    ));
+/// With `read_only`, every reader opens the file through a `mode=ro` URI.
+fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
+    let path = if read_only { connection::read_only_uri(&config.path) } else { config.path.clone() };
+    let manager = ReaderManager(Manager::from_config(&deadpool_sqlite::Config::new(path), Runtime::Tokio1));
     let sqlite = config.sqlite.clone();
     let wait = Duration::from_millis(config.pool.acquire_timeout_ms);
     Readers::builder(manager)
@@ -487,6 +553,9 @@ fn build_readers(config: &Config) -> Result<Readers> {
         .build()
         .map_err(|e| Error::CannotOpen { code: rusqlite::ffi::SQLITE_CANTOPEN, message: e.to_string() })
 }
+
+/// A read of page 1: proves the file is a database (E5002 otherwise).
+const SCHEMA_COOKIE: &str = "PRAGMA schema_version";
 
 fn join_error(err: tokio::task::JoinError) -> Error {
     Error::Interrupted { code: rusqlite::ffi::SQLITE_ABORT, message: format!("open task failed: {err}") }

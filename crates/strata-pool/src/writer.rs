@@ -110,20 +110,43 @@ pub(crate) enum Msg {
     Close(oneshot::Sender<Result<CloseReport>>),
 }
 
-/// What closing the writer connection did.
+/// What closing a pool did. A pool whose writer committed nothing (and a read-only
+/// pool) skips `PRAGMA optimize` and the final checkpoint: `commits` is 0 and
+/// `optimized` and `checkpointed` are false. A pool that committed runs both, each
+/// given up after [`CLOSE_BUSY`] when another connection holds the lock it needs.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CloseReport {
-    /// `PRAGMA optimize` ran without error.
+    /// The pool was opened read-only: it had no writer, and closing it only closed
+    /// its readers.
+    pub read_only: bool,
+    /// COMMITs the writer connection made since the pool opened (0: optimize and
+    /// the final checkpoint were skipped).
+    pub commits: u64,
+    /// `PRAGMA optimize` ran to the end (false when skipped or given up).
     pub optimized: bool,
-    /// Frames in the WAL when the final checkpoint ran.
+    /// The final `wal_checkpoint(TRUNCATE)` ran and finished (false when skipped,
+    /// given up, or blocked).
+    pub checkpointed: bool,
+    /// Frames in the WAL when the final checkpoint ran (0 when it did not run).
     pub wal_frames: i64,
     /// Frames the final checkpoint copied into the database.
     pub checkpointed_frames: i64,
-    /// The checkpoint could not finish because a reader held the WAL.
+    /// The final checkpoint ran but could not finish within [`CLOSE_BUSY`]: another
+    /// connection held the write lock or a reader held the WAL.
     pub checkpoint_busy: bool,
     /// No `-wal` or `-shm` file was left beside the database.
     pub wal_removed: bool,
 }
+
+/// How long `PRAGMA optimize` and the final checkpoint at close wait for a lock that
+/// another connection holds before giving up (the writer's busy timeout while
+/// closing). Both are optional upkeep: a close must not wait seconds for another
+/// process's transaction.
+pub const CLOSE_BUSY: Duration = Duration::from_millis(100);
+
+/// Upkeep at close, run only when the pool committed something.
+const OPTIMIZE: &str = "PRAGMA optimize";
+const CHECKPOINT_TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 
 /// Everything the writer thread needs.
 pub(crate) struct Writer {
@@ -444,22 +467,21 @@ impl Writer {
     }
 
     /// Stops the checkpointer (closing its connection, so that this one is the last),
-    /// then `PRAGMA optimize`, a TRUNCATE checkpoint, and closing the connection.
+    /// then, if this pool committed anything, `PRAGMA optimize` and a TRUNCATE
+    /// checkpoint with the busy timeout lowered to [`CLOSE_BUSY`], and closes the
+    /// connection. A pool that committed nothing has nothing to optimise or
+    /// checkpoint, and skips both: they would wait for another process's write lock.
     fn shutdown(mut self) -> Result<CloseReport> {
         if let Some(checkpointer) = self.checkpointer.take() {
             checkpointer.stop();
         }
-        let mut report = CloseReport {
-            optimized: self.conn.execute_batch("PRAGMA optimize").is_ok(),
-            ..Default::default()
-        };
-        let (busy, log, done): (i64, i64, i64) =
-            self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-        report.checkpoint_busy = busy != 0;
-        report.wal_frames = log;
-        report.checkpointed_frames = done;
+        let commits = self.counters.commits.load(std::sync::atomic::Ordering::Relaxed);
+        let mut report = CloseReport { commits, ..Default::default() };
+        if commits > 0 {
+            self.upkeep(&mut report);
+        } else {
+            tracing::debug!(target: "strata::pool", "nothing committed: close skips optimize and checkpoint");
+        }
         let path = self.conn.path().map(std::path::PathBuf::from);
         self.conn.close().map_err(|(_, e)| Error::from(e))?;
         if let Some(path) = path {
@@ -471,6 +493,40 @@ impl Writer {
             report.wal_removed = !sidecar("-wal").exists() && !sidecar("-shm").exists();
         }
         Ok(report)
+    }
+}
+
+impl Writer {
+    /// `PRAGMA optimize` and `wal_checkpoint(TRUNCATE)`, each given up quietly (a
+    /// debug trace, and the report says so) when it meets a lock it cannot get within
+    /// [`CLOSE_BUSY`].
+    fn upkeep(&self, report: &mut CloseReport) {
+        if let Err(err) = self.conn.busy_timeout(CLOSE_BUSY) {
+            tracing::debug!(target: "strata::pool", error = %err, "close: busy timeout not lowered; upkeep skipped");
+            return;
+        }
+        match self.conn.execute_batch(OPTIMIZE) {
+            Ok(()) => report.optimized = true,
+            Err(err) => tracing::debug!(target: "strata::pool", error = %err, "close: optimize given up"),
+        }
+        let checkpoint = self.conn.query_row(CHECKPOINT_TRUNCATE, [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match checkpoint {
+            Ok((busy, log, done)) => {
+                report.checkpoint_busy = busy != 0;
+                report.checkpointed = busy == 0;
+                report.wal_frames = log;
+                report.checkpointed_frames = done;
+                if busy != 0 {
+                    tracing::debug!(target: "strata::pool", "close: checkpoint given up, the WAL is in use");
+                }
+            }
+            Err(err) => {
+                report.checkpoint_busy = true;
+                tracing::debug!(target: "strata::pool", error = %err, "close: checkpoint given up");
+            }
+        }
     }
 }
 

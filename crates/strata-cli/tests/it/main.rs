@@ -10,6 +10,7 @@ mod flags;
 mod init;
 mod migrate;
 mod queue;
+mod readonly;
 mod schema;
 
 use std::path::Path;

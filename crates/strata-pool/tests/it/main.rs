@@ -4,10 +4,12 @@
 
 mod atomicity;
 mod checkpoint;
+mod close;
 mod concurrency;
 mod open;
 mod pragmas;
 mod read_write;
+mod readonly;
 
 use std::path::PathBuf;
 
