@@ -31,30 +31,40 @@ async fn sixteen_tasks_of_500_writes_never_see_busy_and_lose_nothing() {
     assert_eq!(pool.metrics().failed_writes, 0);
 }
 
+/// Writes that queue up while the writer is busy are committed together: each round
+/// holds the writer with a [`Gate`], lets 8 tasks queue one write each behind it, and
+/// then releases it. However fast or slow the machine, the 8 go in one COMMIT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn group_commit_uses_far_fewer_commits_than_write_calls() {
+    const ROUNDS: u64 = 20;
+    const TASKS: u64 = 8;
     let db = TestDb::new();
     let pool = db.open_with_items().await;
     let before = pool.metrics();
-    let mut tasks = Vec::new();
-    for task in 0..8 {
-        let pool = pool.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..200 {
-                let v = format!("{task}-{i}");
-                pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [&v])?)).await.unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
+    for round in 0..ROUNDS {
+        let gate = Gate::hold(&pool).await;
+        let writes: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let pool = pool.clone();
+                let v = format!("{round}-{task}");
+                tokio::spawn(async move {
+                    pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [&v])?)).await
+                })
+            })
+            .collect();
+        // The gate's write runs; the 8 wait behind it.
+        eventually("8 writes queued behind the gate", || pool.metrics().writes_queued == TASKS + 1).await;
+        gate.open().await.unwrap();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
     }
     let after = pool.metrics();
     let writes = after.writes - before.writes;
     let commits = after.commits - before.commits;
-    assert_eq!(writes, 1_600);
-    assert_eq!(count_items(&pool).await, 1_600);
-    assert!(commits * 2 <= writes, "{commits} commits for {writes} writes: group commit is not batching");
+    assert_eq!(writes, ROUNDS * (TASKS + 1), "8 writes and the gate's per round");
+    assert_eq!(count_items(&pool).await, (ROUNDS * TASKS) as i64);
+    assert_eq!(commits, ROUNDS * 2, "per round one COMMIT for the gate and one for the 8 queued writes");
     assert_eq!(after.batches - before.batches, commits, "one COMMIT per batch");
 }
 
