@@ -197,3 +197,28 @@ fn a_database_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps
     });
     assert_eq!(n, 1, "the committed row is in the file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_reads_non_ascii_names_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    db.close().await.unwrap();
+    // Someone adds a table with bare non-ASCII names in the sqlite3 shell.
+    let raw = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
+    raw.execute_batch(
+        "CREATE TABLE menu (id INTEGER PRIMARY KEY, café TEXT); CREATE INDEX crème ON menu(café);",
+    )
+    .unwrap();
+    drop(raw);
+
+    let err = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap_err();
+    assert_eq!(err.code(), "E3014", "{err}");
+    assert!(err.to_string().contains("menu"), "{err}");
+
+    let mut warn = config(&dir);
+    warn.schema.drift = DriftPolicy::Warn;
+    let db = Database::open_with(&warn, Migrations::Set(app_migrations())).await.unwrap();
+    let drift = db.open_report().drift.as_ref().unwrap();
+    assert!(!drift.is_clean());
+    db.close().await.unwrap();
+}
