@@ -192,6 +192,15 @@ pub enum Error {
         /// What SQLite said.
         message: String,
     },
+    /// E2010: a table is locked by another statement of the same connection
+    /// (`SQLITE_LOCKED`); retrying cannot clear it while that statement lives.
+    #[error("table is locked by a statement of the same connection: {message}")]
+    Locked {
+        /// SQLite's extended result code (`SQLITE_LOCKED_*`).
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
     /// E3001: the schema changed under a prepared statement or is not as expected.
     #[error("schema error: {message}")]
     Schema {
@@ -557,6 +566,9 @@ catalog! {
     E2009 = "E2009", Transient, "statement interrupted: {message}",
         "the statement was interrupted or met a passing locking-protocol race",
         "retry the operation; it is safe because nothing was committed";
+    E2010 = "E2010", Invalid, "table is locked by a statement of the same connection: {message}",
+        "a statement of the same connection (or of a shared-cache connection) still reads or writes the table; retrying does not clear it",
+        "finish or reset the other statement (read its rows to the end or drop it) before changing the table; do not retry";
     E3001 = "E3001", Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";
@@ -681,6 +693,7 @@ impl Error {
             Error::WritePanicked { .. } => &E2007,
             Error::Busy { .. } => &E2008,
             Error::Interrupted { .. } => &E2009,
+            Error::Locked { .. } => &E2010,
             Error::Schema { .. } => &E3001,
             Error::MigrationFailed { .. } => &E3002,
             Error::MigrationDivergent { .. } => &E3003,
@@ -752,6 +765,7 @@ impl Error {
         match self {
             Error::Busy { code, .. }
             | Error::Interrupted { code, .. }
+            | Error::Locked { code, .. }
             | Error::Constraint { code, .. }
             | Error::ReadOnly { code, .. }
             | Error::Sql { code, .. }
@@ -779,7 +793,10 @@ impl Error {
         let message = message.into();
         let code = extended;
         match extended & 0xff {
-            ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Error::Busy { code, message },
+            ffi::SQLITE_BUSY => Error::Busy { code, message },
+            // Held by this connection's own statement (or a shared-cache sibling):
+            // waiting does not release it, so it is not Busy and not retried.
+            ffi::SQLITE_LOCKED => Error::Locked { code, message },
             ffi::SQLITE_INTERRUPT | ffi::SQLITE_PROTOCOL => Error::Interrupted { code, message },
             ffi::SQLITE_CONSTRAINT => {
                 let constraint = match extended {
@@ -848,9 +865,9 @@ mod tests {
             (SQLITE_BUSY_RECOVERY, ErrorKind::Busy, "E2008", None),
             (SQLITE_BUSY_SNAPSHOT, ErrorKind::Busy, "E2008", None),
             (SQLITE_BUSY_TIMEOUT, ErrorKind::Busy, "E2008", None),
-            (SQLITE_LOCKED, ErrorKind::Busy, "E2008", None),
-            (SQLITE_LOCKED_SHAREDCACHE, ErrorKind::Busy, "E2008", None),
-            (SQLITE_LOCKED_VTAB, ErrorKind::Busy, "E2008", None),
+            (SQLITE_LOCKED, ErrorKind::Invalid, "E2010", None),
+            (SQLITE_LOCKED_SHAREDCACHE, ErrorKind::Invalid, "E2010", None),
+            (SQLITE_LOCKED_VTAB, ErrorKind::Invalid, "E2010", None),
             (SQLITE_CONSTRAINT_UNIQUE, ErrorKind::Constraint, "E4001", Some(ConstraintKind::Unique)),
             (SQLITE_CONSTRAINT_PRIMARYKEY, ErrorKind::Constraint, "E4001", Some(ConstraintKind::PrimaryKey)),
             (SQLITE_CONSTRAINT_FOREIGNKEY, ErrorKind::Constraint, "E4001", Some(ConstraintKind::ForeignKey)),
