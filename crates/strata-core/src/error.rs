@@ -41,6 +41,8 @@ pub enum ErrorKind {
     Io,
     /// The database cannot be reached: cannot open, pool closed.
     Unavailable,
+    /// A bug in strata itself (a panic, a task that died); never retryable.
+    Internal,
 }
 
 impl ErrorKind {
@@ -59,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Config => "config",
             ErrorKind::Io => "io",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
         }
     }
 }
@@ -491,6 +494,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E9002: a background task (a closure on a blocking thread) panicked or was
+    /// cancelled before it answered.
+    #[error("background task {task} failed: {reason}")]
+    TaskFailed {
+        /// What the task was doing (`backup`, `restore`, `health check`, ...).
+        task: &'static str,
+        /// The panic's message, or that the task was cancelled.
+        reason: String,
+    },
 }
 
 /// The description of one error code: the row of `docs/errors.md`.
@@ -674,6 +686,9 @@ catalog! {
     E6020 = "E6020", Invalid, "cannot advise on `{sql}`: {reason}",
         "the advisor reads single SELECT statements over tables of the database; this one is not",
         "pass a SELECT (or the SELECT part of the statement) that runs against this database";
+    E9002 = "E9002", Internal, "background task {task} failed: {reason}",
+        "a task strata ran on a blocking thread panicked, or was cancelled because the runtime shut down, before it answered",
+        "this is a bug in strata unless the process was shutting down: please report it with the command and this message";
 }
 
 impl Error {
@@ -729,6 +744,7 @@ impl Error {
             Error::ManifestInvalid { .. } => &E5010,
             Error::AdviseUnsupported { .. } => &E6020,
             Error::InvalidInput { .. } => &E6001,
+            Error::TaskFailed { .. } => &E9002,
         }
     }
 
@@ -786,6 +802,12 @@ impl Error {
     /// An argument was out of range or malformed.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput { field: field.into(), reason: reason.into() }
+    }
+
+    /// A background task failed to answer: `err` is what awaiting its join handle
+    /// returned (tokio's `JoinError`: a panic or a cancellation), `task` what it did.
+    pub fn task_failed(task: &'static str, err: impl fmt::Display) -> Self {
+        Error::TaskFailed { task, reason: err.to_string() }
     }
 
     /// Classifies an SQLite extended result code and message into a variant.
@@ -942,10 +964,29 @@ mod tests {
                 ErrorKind::Constraint | ErrorKind::NotFound => "4",
                 ErrorKind::Corruption | ErrorKind::Storage | ErrorKind::Io => "5",
                 ErrorKind::Schema => "3",
+                ErrorKind::Internal => "9",
                 _ => family,
             };
             assert_eq!(family, expected, "{} has kind {}", info.code, info.kind);
         }
+    }
+
+    #[tokio::test]
+    async fn a_background_task_that_panicked_or_was_cancelled_is_an_internal_error() {
+        let panicked = tokio::task::spawn_blocking(|| -> Result<()> { panic!("boom in the backup") }).await;
+        let err = Error::task_failed("backup", panicked.unwrap_err());
+        assert_eq!(err.code(), "E9002");
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(!err.is_retryable());
+        assert!(err.to_string().starts_with("background task backup failed: "), "{err}");
+        assert!(err.to_string().contains("boom in the backup"), "{err}");
+        assert!(err.hint().contains("report it"), "{}", err.hint());
+
+        let never = tokio::spawn(std::future::pending::<()>());
+        never.abort();
+        let err = Error::task_failed("health check", never.await.unwrap_err());
+        assert_eq!((err.code(), err.kind()), ("E9002", ErrorKind::Internal));
+        assert!(err.to_string().contains("cancelled"), "{err}");
     }
 
     #[test]

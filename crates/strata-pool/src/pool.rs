@@ -489,7 +489,7 @@ fn build_readers(config: &Config) -> Result<Readers> {
 }
 
 fn join_error(err: tokio::task::JoinError) -> Error {
-    Error::Interrupted { code: rusqlite::ffi::SQLITE_ABORT, message: format!("open task failed: {err}") }
+    Error::task_failed("open", err)
 }
 
 /// How long a caller of [`Pool::write`] polls for its answer before it parks.
