@@ -494,6 +494,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E9001: strata panicked: a bug, reported instead of a crash.
+    #[error("internal error: panicked at {location}: {message}")]
+    Panicked {
+        /// The panic's message.
+        message: String,
+        /// Where it panicked: `file:line:column`, or `unknown`.
+        location: String,
+    },
     /// E9002: a background task (a closure on a blocking thread) panicked or was
     /// cancelled before it answered.
     #[error("background task {task} failed: {reason}")]
@@ -686,6 +694,9 @@ catalog! {
     E6020 = "E6020", Invalid, "cannot advise on `{sql}`: {reason}",
         "the advisor reads single SELECT statements over tables of the database; this one is not",
         "pass a SELECT (or the SELECT part of the statement) that runs against this database";
+    E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
+        "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
+        "this is a bug in strata: please report it with the command and this message";
     E9002 = "E9002", Internal, "background task {task} failed: {reason}",
         "a task strata ran on a blocking thread panicked, or was cancelled because the runtime shut down, before it answered",
         "this is a bug in strata unless the process was shutting down: please report it with the command and this message";
@@ -744,6 +755,7 @@ impl Error {
             Error::ManifestInvalid { .. } => &E5010,
             Error::AdviseUnsupported { .. } => &E6020,
             Error::InvalidInput { .. } => &E6001,
+            Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
         }
     }
