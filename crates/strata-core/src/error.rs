@@ -341,6 +341,14 @@ pub enum Error {
         /// The rendered diff.
         diff: String,
     },
+    /// E3017: a rollback by steps asked for more migrations than are applied.
+    #[error("cannot roll back --steps {steps}: only {applied} applied; nothing was rolled back")]
+    StepsBeyondApplied {
+        /// The number of steps asked for.
+        steps: usize,
+        /// The number of applied migrations.
+        applied: usize,
+    },
     /// E4001: a constraint refused the row.
     #[error("{constraint} constraint failed: {message}")]
     Constraint {
@@ -637,6 +645,9 @@ catalog! {
     E3016 = "E3016", Schema, "migration V{version} is not reversible: up, down, up differs:\n{diff}",
         "the down file does not undo its up exactly, so a rollback would leave a different schema",
         "make the down file drop or restore exactly what the up file creates or changes, then run `strata migrate lint --reversible`";
+    E3017 = "E3017", Invalid, "cannot roll back --steps {steps}: only {applied} applied; nothing was rolled back",
+        "`migrate down --steps N` asked for more migrations than the history holds; rolling back everything is never implied",
+        "pass a smaller --steps, or say that everything goes with --to 0 or --all";
     E4001 = "E4001", Constraint, "{constraint} constraint failed: {message}",
         "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint refused the row",
         "change the values named in the message; for a foreign key, insert the parent row first";
@@ -736,6 +747,7 @@ impl Error {
             Error::DriftDetected { .. } => &E3014,
             Error::GenerateUnsupported { .. } => &E3015,
             Error::NotReversible { .. } => &E3016,
+            Error::StepsBeyondApplied { .. } => &E3017,
             Error::Constraint { .. } => &E4001,
             Error::NotFound { .. } => &E4002,
             Error::ReadOnly { .. } => &E4003,
