@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     // is reported as E9001 like any other error instead of exiting 101.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(async {
-            panic::panic_if_asked_by_a_test().await;
+            panic::panic_if_asked_by_a_test().await?;
             let config = cli.config()?;
             match &cli.command {
                 Command::Demo { tasks, workers } => demo::run(*tasks, *workers, &config, &out).await,
@@ -70,6 +70,7 @@ fn main() -> ExitCode {
             Err(panic::to_error(&*payload))
         }
     };
+    panic::warn_if_unreported();
     match result {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => out.failure(&err),

@@ -40,13 +40,29 @@ pub fn to_error(payload: &(dyn std::any::Any + Send)) -> Error {
     Error::Panicked { message, location }
 }
 
+/// Logs a panic the hook saw that did not end the command (a thread whose panic
+/// became another error, such as E9002, or was lost with its thread), so that its
+/// message and location are not silently dropped.
+pub fn warn_if_unreported() {
+    let last = LAST_PANIC.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some((message, location)) = last {
+        tracing::warn!(target: "strata::panic", "a thread panicked at {location}: {message}");
+    }
+}
+
 /// Test-only: `STRATA_TEST_PANIC` makes the command panic on purpose, so that the
 /// tests can check what a panic looks like from outside. `thread` panics on a
 /// blocking thread and resumes the panic in the caller (the path of a panicking
-/// `Pool::read` closure); any other value panics in the command itself.
-pub async fn panic_if_asked_by_a_test() {
-    let Some(place) = std::env::var_os("STRATA_TEST_PANIC") else { return };
+/// `Pool::read` closure); `task` panics on a blocking thread whose join error the
+/// command reports (E9002, the path of `check`, `advise`, `backup`); any other value
+/// panics in the command itself.
+pub async fn panic_if_asked_by_a_test() -> strata::Result<()> {
+    let Some(place) = std::env::var_os("STRATA_TEST_PANIC") else { return Ok(()) };
     let place = place.to_string_lossy().into_owned();
+    if place == "task" {
+        let joined = tokio::task::spawn_blocking(|| panic!("STRATA_TEST_PANIC=task asked for a panic")).await;
+        return joined.map_err(|e| Error::task_failed("test", e));
+    }
     if place == "thread" {
         let joined =
             tokio::task::spawn_blocking(|| panic!("STRATA_TEST_PANIC=thread asked for a panic")).await;

@@ -143,3 +143,17 @@ fn a_panic_is_an_internal_error_with_code_and_hint_and_exits_3() {
     }
     assert!(!dir.path().join("strata.db").exists(), "the panic came before the command ran");
 }
+
+#[test]
+fn a_background_task_that_panicked_is_e9002_and_its_location_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = panicking(dir.path(), "task", &["--json", "init"]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the error is JSON on stdout");
+    assert_eq!(doc["code"], "E9002");
+    assert_eq!(doc["kind"], "internal");
+    assert!(doc["message"].as_str().unwrap().starts_with("background task test failed: "), "{doc}");
+    assert!(doc["message"].as_str().unwrap().contains("STRATA_TEST_PANIC=task"), "{doc}");
+    let stderr = text(&out.stderr, dir.path());
+    assert!(stderr.contains("a thread panicked at crates/strata-cli/src/panic.rs:"), "{stderr}");
+}
