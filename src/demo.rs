@@ -203,7 +203,7 @@ async fn tour(
         }));
     }
     for worker in workers {
-        worker.await.map_err(|e| crate::Error::invalid("demo worker", e.to_string()))??;
+        worker.await.map_err(|e| crate::Error::task_failed("demo worker", e))??;
     }
     let drained = t.elapsed();
     let summary = QueueSummary {

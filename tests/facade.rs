@@ -228,3 +228,28 @@ async fn a_database_opened_read_only_reads_backs_up_and_writes_nothing_even_when
     assert_eq!(Database::open_read_only(&missing).await.unwrap_err().code(), "E2004");
     assert!(!missing.path.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_reads_non_ascii_names_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    db.close().await.unwrap();
+    // Someone adds a table with bare non-ASCII names in the sqlite3 shell.
+    let raw = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
+    raw.execute_batch(
+        "CREATE TABLE menu (id INTEGER PRIMARY KEY, café TEXT); CREATE INDEX crème ON menu(café);",
+    )
+    .unwrap();
+    drop(raw);
+
+    let err = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap_err();
+    assert_eq!(err.code(), "E3014", "{err}");
+    assert!(err.to_string().contains("menu"), "{err}");
+
+    let mut warn = config(&dir);
+    warn.schema.drift = DriftPolicy::Warn;
+    let db = Database::open_with(&warn, Migrations::Set(app_migrations())).await.unwrap();
+    let drift = db.open_report().drift.as_ref().unwrap();
+    assert!(!drift.is_clean());
+    db.close().await.unwrap();
+}

@@ -27,6 +27,7 @@ pub const FAMILIES: &[(char, &str)] = &[
     ('4', "queries and constraints"),
     ('5', "storage, backup and corruption"),
     ('6', "input validation"),
+    ('9', "internal errors (bugs in strata)"),
 ];
 
 /// Whether codegen writes the files or only checks that they are current.
@@ -227,10 +228,10 @@ mod tests {
         assert_eq!(code_span("field `{field}`"), "`` field `{field}` ``");
         assert_eq!(table_cell("`a | b`"), "`a \\| b`");
         let info =
-            ErrorInfo { code: "E9001", kind: ErrorKind::Invalid, message: "a|b", cause: "c", hint: "h" };
+            ErrorInfo { code: "E8001", kind: ErrorKind::Invalid, message: "a|b", cause: "c", hint: "h" };
         let page = render_errors_md(&[info]);
-        assert!(page.contains("| [E9001](#e9001) | invalid | `a\\|b` |"), "{page}");
-        assert!(page.contains("## 9xxx: other"), "{page}");
+        assert!(page.contains("| [E8001](#e8001) | invalid | `a\\|b` |"), "{page}");
+        assert!(page.contains("## 8xxx: other"), "{page}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub async fn run(queries: &[String], config: &Config, out: &Output) -> strata::R
         advisor::advise(&conn, &queries, &AdviseOptions::default())
     })
     .await
-    .map_err(|e| strata::Error::invalid("advise", e.to_string()))??;
+    .map_err(|e| strata::Error::task_failed("advise", e))??;
     out.print(&report, render);
     Ok(Outcome::Success)
 }

@@ -45,7 +45,7 @@ pub async fn run(command: &BackupCommand, config: &Config, out: &Output) -> stra
         BackupCommand::Verify { file } => {
             let bar = Bar::new();
             let (file, progress) = (file.clone(), bar.callback());
-            let report = blocking(move || backup::verify(&file, progress)).await;
+            let report = blocking("backup verify", move || backup::verify(&file, progress)).await;
             bar.finish();
             let report = report?;
             out.print(&report, render_verify);
@@ -54,7 +54,7 @@ pub async fn run(command: &BackupCommand, config: &Config, out: &Output) -> stra
         BackupCommand::Prune { dir } => {
             let dir = dir.clone().unwrap_or(default_dir);
             let policy = config.backup.clone();
-            let report = blocking(move || backup::prune(&dir, &policy)).await?;
+            let report = blocking("backup prune", move || backup::prune(&dir, &policy)).await?;
             out.print(&report, render_prune);
             Ok(Outcome::Success)
         }
@@ -101,9 +101,10 @@ fn require_database(path: &Path) -> strata::Result<()> {
 }
 
 async fn blocking<T: Send + 'static>(
+    task: &'static str,
     f: impl FnOnce() -> strata::Result<T> + Send + 'static,
 ) -> strata::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| strata::Error::invalid("task", e.to_string()))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| strata::Error::task_failed(task, e))?
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

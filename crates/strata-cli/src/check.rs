@@ -13,7 +13,7 @@ pub async fn run(full: bool, config: &Config, out: &Output) -> strata::Result<Ou
     let path = config.path.clone();
     let report = tokio::task::spawn_blocking(move || health::check_path(&path, &options))
         .await
-        .map_err(|e| strata::Error::invalid("check", e.to_string()))??;
+        .map_err(|e| strata::Error::task_failed("check", e))??;
     out.print(&report, render);
     Ok(if report.has_problems() { Outcome::Problems } else { Outcome::Success })
 }

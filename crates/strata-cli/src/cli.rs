@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
 use strata::Config;
 
 /// strata: operate an SQLite database the way a server database is operated.
@@ -136,15 +136,19 @@ pub enum MigrateCommand {
         no_snapshot: bool,
     },
     /// Roll back with the down files, newest first, in one transaction.
+    #[command(group(ArgGroup::new("how_far").required(true).multiple(false)))]
     Down {
         #[command(flatten)]
         dir: MigrationDir,
         /// Roll back to this version (0: everything).
-        #[arg(long, value_name = "V", conflicts_with = "steps", required_unless_present = "steps")]
+        #[arg(long, value_name = "V", group = "how_far")]
         to: Option<i64>,
-        /// Roll back this many migrations.
-        #[arg(long, value_name = "N")]
+        /// Roll back this many migrations; more than are applied is refused.
+        #[arg(long, value_name = "N", group = "how_far")]
         steps: Option<usize>,
+        /// Roll back every applied migration (the same as --to 0).
+        #[arg(long, group = "how_far")]
+        all: bool,
         /// Run the rollback inside a transaction, report, and roll it back.
         #[arg(long)]
         dry_run: bool,

@@ -15,6 +15,7 @@ mod flags;
 mod init;
 mod migrate;
 mod output;
+mod panic;
 mod queue;
 mod schema;
 mod stats;
@@ -27,6 +28,7 @@ use crate::cli::{Cli, Command};
 use crate::output::Output;
 
 fn main() -> ExitCode {
+    panic::install();
     let cli = Cli::parse();
     output::init_tracing(cli.verbose, cli.quiet);
     let out = Output::new(cli.json);
@@ -37,24 +39,38 @@ fn main() -> ExitCode {
             return out.failure(&err);
         }
     };
-    let result = runtime.block_on(async {
-        let config = cli.config()?;
-        match &cli.command {
-            Command::Demo { tasks, workers } => demo::run(*tasks, *workers, &config, &out).await,
-            Command::Init => init::run(&config, &out).await,
-            Command::Migrate(command) => migrate::run(command, &config, &out).await,
-            Command::Schema(command) => schema::run(command, &config, &out).await,
-            Command::Check { full } => check::run(*full, &config, &out).await,
-            Command::Backup(command) => backup::run(command, &config, &out).await,
-            Command::Restore { file, force } => backup::restore(file, *force, &config, &out).await,
-            Command::Recover { from } => backup::recover(from.as_deref(), &config, &out).await,
-            Command::Stats => stats::run(&config, &out).await,
-            Command::Advise { queries } => advise::run(queries, &config, &out).await,
-            Command::Queue(args) => queue::run(args, &config, &out).await,
-            Command::Audit(command) => audit::run(command, cli.json, &config, &out).await,
-            Command::Flags(args) => flags::run(args, &config, &out).await,
+    // A panic that unwinds to here, from this thread or resumed from a blocking one,
+    // is reported as E9001 like any other error instead of exiting 101.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            panic::panic_if_asked_by_a_test().await?;
+            let config = cli.config()?;
+            match &cli.command {
+                Command::Demo { tasks, workers } => demo::run(*tasks, *workers, &config, &out).await,
+                Command::Init => init::run(&config, &out).await,
+                Command::Migrate(command) => migrate::run(command, &config, &out).await,
+                Command::Schema(command) => schema::run(command, &config, &out).await,
+                Command::Check { full } => check::run(*full, &config, &out).await,
+                Command::Backup(command) => backup::run(command, &config, &out).await,
+                Command::Restore { file, force } => backup::restore(file, *force, &config, &out).await,
+                Command::Recover { from } => backup::recover(from.as_deref(), &config, &out).await,
+                Command::Stats => stats::run(&config, &out).await,
+                Command::Advise { queries } => advise::run(queries, &config, &out).await,
+                Command::Queue(args) => queue::run(args, &config, &out).await,
+                Command::Audit(command) => audit::run(command, cli.json, &config, &out).await,
+                Command::Flags(args) => flags::run(args, &config, &out).await,
+            }
+        })
+    }));
+    let result = match run {
+        Ok(result) => result,
+        Err(payload) => {
+            // Blocking tasks may still hold on to state the panic left behind: do not wait.
+            runtime.shutdown_background();
+            Err(panic::to_error(&*payload))
         }
-    });
+    };
+    panic::warn_if_unreported();
     match result {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => out.failure(&err),

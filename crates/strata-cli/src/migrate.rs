@@ -56,12 +56,16 @@ pub async fn run(command: &MigrateCommand, config: &Config, out: &Output) -> str
             out.print(&report, render_up);
             Ok(Outcome::Success)
         }
-        MigrateCommand::Down { dir, to, steps, dry_run, no_snapshot } => {
+        MigrateCommand::Down { dir, to, steps, all, dry_run, no_snapshot } => {
             let set = migration_set(dir)?;
-            let target = match (to, steps) {
-                (Some(to), _) => DownTarget::To(*to),
-                (None, Some(steps)) => DownTarget::Steps(*steps),
-                (None, None) => return Err(strata::Error::invalid("--to/--steps", "give one of them")),
+            // clap lets exactly one of --to, --steps and --all through.
+            let target = match (to, steps, all) {
+                (Some(to), _, _) => DownTarget::To(*to),
+                (None, Some(steps), _) => DownTarget::Steps(*steps),
+                (None, None, true) => DownTarget::To(0),
+                (None, None, false) => {
+                    return Err(strata::Error::invalid("--to/--steps/--all", "give one of them"));
+                }
             };
             let options = DownOptions { target, dry_run: *dry_run, snapshot: !no_snapshot };
             let report =

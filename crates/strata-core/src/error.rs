@@ -41,6 +41,8 @@ pub enum ErrorKind {
     Io,
     /// The database cannot be reached: cannot open, pool closed.
     Unavailable,
+    /// A bug in strata itself (a panic, a task that died); never retryable.
+    Internal,
 }
 
 impl ErrorKind {
@@ -59,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Config => "config",
             ErrorKind::Io => "io",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
         }
     }
 }
@@ -188,6 +191,15 @@ pub enum Error {
     #[error("statement interrupted: {message}")]
     Interrupted {
         /// SQLite's extended result code.
+        code: i32,
+        /// What SQLite said.
+        message: String,
+    },
+    /// E2010: a table is locked by another statement of the same connection
+    /// (`SQLITE_LOCKED`); retrying cannot clear it while that statement lives.
+    #[error("table is locked by a statement of the same connection: {message}")]
+    Locked {
+        /// SQLite's extended result code (`SQLITE_LOCKED_*`).
         code: i32,
         /// What SQLite said.
         message: String,
@@ -334,6 +346,14 @@ pub enum Error {
         version: i64,
         /// The rendered diff.
         diff: String,
+    },
+    /// E3017: a rollback by steps asked for more migrations than are applied.
+    #[error("cannot roll back --steps {steps}: only {applied} applied; nothing was rolled back")]
+    StepsBeyondApplied {
+        /// The number of steps asked for.
+        steps: usize,
+        /// The number of applied migrations.
+        applied: usize,
     },
     /// E4001: a constraint refused the row.
     #[error("{constraint} constraint failed: {message}")]
@@ -488,6 +508,23 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E9001: strata panicked: a bug, reported instead of a crash.
+    #[error("internal error: panicked at {location}: {message}")]
+    Panicked {
+        /// The panic's message.
+        message: String,
+        /// Where it panicked: `file:line:column`, or `unknown`.
+        location: String,
+    },
+    /// E9002: a background task (a closure on a blocking thread) panicked or was
+    /// cancelled before it answered.
+    #[error("background task {task} failed: {reason}")]
+    TaskFailed {
+        /// What the task was doing (`backup`, `restore`, `health check`, ...).
+        task: &'static str,
+        /// The panic's message, or that the task was cancelled.
+        reason: String,
+    },
 }
 
 /// The description of one error code: the row of `docs/errors.md`.
@@ -563,6 +600,9 @@ catalog! {
     E2009 = "E2009", Transient, "statement interrupted: {message}",
         "the statement was interrupted or met a passing locking-protocol race",
         "retry the operation; it is safe because nothing was committed";
+    E2010 = "E2010", Invalid, "table is locked by a statement of the same connection: {message}",
+        "a statement of the same connection (or of a shared-cache connection) still reads or writes the table; retrying does not clear it",
+        "finish or reset the other statement (read its rows to the end or drop it) before changing the table; do not retry";
     E2011 = "E2011", ReadOnly, "pool is read-only: {path} was opened for inspection",
         "write() or exclusive() was called on a pool opened with Pool::open_read_only (or Database::open_read_only), which starts no writer and changes nothing in the file",
         "open the database with Pool::open / Database::open to change it; the strata commands that write (init, migrate up, flags set, queue retry) do";
@@ -614,6 +654,9 @@ catalog! {
     E3016 = "E3016", Schema, "migration V{version} is not reversible: up, down, up differs:\n{diff}",
         "the down file does not undo its up exactly, so a rollback would leave a different schema",
         "make the down file drop or restore exactly what the up file creates or changes, then run `strata migrate lint --reversible`";
+    E3017 = "E3017", Invalid, "cannot roll back --steps {steps}: only {applied} applied; nothing was rolled back",
+        "`migrate down --steps N` asked for more migrations than the history holds; rolling back everything is never implied",
+        "pass a smaller --steps, or say that everything goes with --to 0 or --all";
     E4001 = "E4001", Constraint, "{constraint} constraint failed: {message}",
         "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint refused the row",
         "change the values named in the message; for a foreign key, insert the parent row first";
@@ -671,6 +714,12 @@ catalog! {
     E6020 = "E6020", Invalid, "cannot advise on `{sql}`: {reason}",
         "the advisor reads single SELECT statements over tables of the database; this one is not",
         "pass a SELECT (or the SELECT part of the statement) that runs against this database";
+    E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
+        "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
+        "this is a bug in strata: please report it with the command and this message";
+    E9002 = "E9002", Internal, "background task {task} failed: {reason}",
+        "a task strata ran on a blocking thread panicked, or was cancelled because the runtime shut down, before it answered",
+        "this is a bug in strata unless the process was shutting down: please report it with the command and this message";
 }
 
 impl Error {
@@ -690,6 +739,7 @@ impl Error {
             Error::WritePanicked { .. } => &E2007,
             Error::Busy { .. } => &E2008,
             Error::Interrupted { .. } => &E2009,
+            Error::Locked { .. } => &E2010,
             Error::PoolReadOnly { .. } => &E2011,
             Error::Schema { .. } => &E3001,
             Error::MigrationFailed { .. } => &E3002,
@@ -707,6 +757,7 @@ impl Error {
             Error::DriftDetected { .. } => &E3014,
             Error::GenerateUnsupported { .. } => &E3015,
             Error::NotReversible { .. } => &E3016,
+            Error::StepsBeyondApplied { .. } => &E3017,
             Error::Constraint { .. } => &E4001,
             Error::NotFound { .. } => &E4002,
             Error::ReadOnly { .. } => &E4003,
@@ -726,6 +777,8 @@ impl Error {
             Error::ManifestInvalid { .. } => &E5010,
             Error::AdviseUnsupported { .. } => &E6020,
             Error::InvalidInput { .. } => &E6001,
+            Error::Panicked { .. } => &E9001,
+            Error::TaskFailed { .. } => &E9002,
         }
     }
 
@@ -762,6 +815,7 @@ impl Error {
         match self {
             Error::Busy { code, .. }
             | Error::Interrupted { code, .. }
+            | Error::Locked { code, .. }
             | Error::Constraint { code, .. }
             | Error::ReadOnly { code, .. }
             | Error::Sql { code, .. }
@@ -784,12 +838,21 @@ impl Error {
         Error::InvalidInput { field: field.into(), reason: reason.into() }
     }
 
+    /// A background task failed to answer: `err` is what awaiting its join handle
+    /// returned (tokio's `JoinError`: a panic or a cancellation), `task` what it did.
+    pub fn task_failed(task: &'static str, err: impl fmt::Display) -> Self {
+        Error::TaskFailed { task, reason: err.to_string() }
+    }
+
     /// Classifies an SQLite extended result code and message into a variant.
     pub fn from_sqlite_code(extended: i32, message: impl Into<String>) -> Self {
         let message = message.into();
         let code = extended;
         match extended & 0xff {
-            ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Error::Busy { code, message },
+            ffi::SQLITE_BUSY => Error::Busy { code, message },
+            // Held by this connection's own statement (or a shared-cache sibling):
+            // waiting does not release it, so it is not Busy and not retried.
+            ffi::SQLITE_LOCKED => Error::Locked { code, message },
             ffi::SQLITE_INTERRUPT | ffi::SQLITE_PROTOCOL => Error::Interrupted { code, message },
             ffi::SQLITE_CONSTRAINT => {
                 let constraint = match extended {
@@ -858,9 +921,9 @@ mod tests {
             (SQLITE_BUSY_RECOVERY, ErrorKind::Busy, "E2008", None),
             (SQLITE_BUSY_SNAPSHOT, ErrorKind::Busy, "E2008", None),
             (SQLITE_BUSY_TIMEOUT, ErrorKind::Busy, "E2008", None),
-            (SQLITE_LOCKED, ErrorKind::Busy, "E2008", None),
-            (SQLITE_LOCKED_SHAREDCACHE, ErrorKind::Busy, "E2008", None),
-            (SQLITE_LOCKED_VTAB, ErrorKind::Busy, "E2008", None),
+            (SQLITE_LOCKED, ErrorKind::Invalid, "E2010", None),
+            (SQLITE_LOCKED_SHAREDCACHE, ErrorKind::Invalid, "E2010", None),
+            (SQLITE_LOCKED_VTAB, ErrorKind::Invalid, "E2010", None),
             (SQLITE_CONSTRAINT_UNIQUE, ErrorKind::Constraint, "E4001", Some(ConstraintKind::Unique)),
             (SQLITE_CONSTRAINT_PRIMARYKEY, ErrorKind::Constraint, "E4001", Some(ConstraintKind::PrimaryKey)),
             (SQLITE_CONSTRAINT_FOREIGNKEY, ErrorKind::Constraint, "E4001", Some(ConstraintKind::ForeignKey)),
@@ -935,10 +998,29 @@ mod tests {
                 ErrorKind::Constraint | ErrorKind::NotFound => "4",
                 ErrorKind::Corruption | ErrorKind::Storage | ErrorKind::Io => "5",
                 ErrorKind::Schema => "3",
+                ErrorKind::Internal => "9",
                 _ => family,
             };
             assert_eq!(family, expected, "{} has kind {}", info.code, info.kind);
         }
+    }
+
+    #[tokio::test]
+    async fn a_background_task_that_panicked_or_was_cancelled_is_an_internal_error() {
+        let panicked = tokio::task::spawn_blocking(|| -> Result<()> { panic!("boom in the backup") }).await;
+        let err = Error::task_failed("backup", panicked.unwrap_err());
+        assert_eq!(err.code(), "E9002");
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(!err.is_retryable());
+        assert!(err.to_string().starts_with("background task backup failed: "), "{err}");
+        assert!(err.to_string().contains("boom in the backup"), "{err}");
+        assert!(err.hint().contains("report it"), "{}", err.hint());
+
+        let never = tokio::spawn(std::future::pending::<()>());
+        never.abort();
+        let err = Error::task_failed("health check", never.await.unwrap_err());
+        assert_eq!((err.code(), err.kind()), ("E9002", ErrorKind::Internal));
+        assert!(err.to_string().contains("cancelled"), "{err}");
     }
 
     #[test]

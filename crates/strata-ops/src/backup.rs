@@ -200,9 +200,7 @@ pub async fn create(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Re
         }
         done
     };
-    let report = tokio::task::spawn_blocking(finish)
-        .await
-        .map_err(|e| Error::invalid("backup", format!("the backup task failed: {e}")))??;
+    let report = tokio::task::spawn_blocking(finish).await.map_err(|e| Error::task_failed("backup", e))??;
     tracing::info!(
         target: "strata::backup",
         path = %report.path.display(),

@@ -243,7 +243,7 @@ pub async fn check(pool: &Pool, options: &HealthOptions) -> Result<HealthReport>
         let (path, options) = (path.clone(), options.clone());
         tokio::task::spawn_blocking(move || file_level(&path, &options))
             .await
-            .map_err(|e| Error::invalid("health check", format!("the check task failed: {e}")))?
+            .map_err(|e| Error::task_failed("health check", e))?
     };
     let (writer, reader) = pool.settings().await?;
     let opts = options.clone();

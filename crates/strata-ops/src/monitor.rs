@@ -151,7 +151,7 @@ async fn scheduled_backup(pool: &Pool) -> Result<BackupReport> {
     let policy = pool.config().backup.clone();
     let pruned = tokio::task::spawn_blocking(move || backup::prune(&dir, &policy))
         .await
-        .map_err(|e| strata_core::Error::invalid("prune", e.to_string()))??;
+        .map_err(|e| strata_core::Error::task_failed("backup prune", e))??;
     if !pruned.removed.is_empty() {
         tracing::info!(target: "strata::backup", removed = pruned.removed.len(), "old backups pruned");
     }

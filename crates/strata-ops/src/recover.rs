@@ -120,7 +120,7 @@ pub async fn recover(db: &Path, options: RecoverOptions) -> Result<RecoverReport
     let db = db.to_path_buf();
     tokio::task::spawn_blocking(move || recover_blocking(&db, &options))
         .await
-        .map_err(|e| Error::invalid("recover", format!("the recovery task failed: {e}")))?
+        .map_err(|e| Error::task_failed("recover", e))?
 }
 
 /// [`recover`] on the calling thread.

@@ -58,7 +58,7 @@ pub async fn restore(db: &Path, backup: &Path, options: RestoreOptions) -> Resul
     let (db, backup) = (db.to_path_buf(), backup.to_path_buf());
     tokio::task::spawn_blocking(move || restore_blocking(&db, &backup, &options))
         .await
-        .map_err(|e| Error::invalid("restore", format!("the restore task failed: {e}")))?
+        .map_err(|e| Error::task_failed("restore", e))?
 }
 
 /// [`restore`] on the calling thread.

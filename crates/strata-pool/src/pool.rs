@@ -558,7 +558,7 @@ fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
 const SCHEMA_COOKIE: &str = "PRAGMA schema_version";
 
 fn join_error(err: tokio::task::JoinError) -> Error {
-    Error::Interrupted { code: rusqlite::ffi::SQLITE_ABORT, message: format!("open task failed: {err}") }
+    Error::task_failed("open", err)
 }
 
 /// How long a caller of [`Pool::write`] polls for its answer before it parks.

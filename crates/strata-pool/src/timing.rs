@@ -271,4 +271,15 @@ mod tests {
             "SELECT col1 FROM \"t 2\" WHERE v2 > ?"
         );
     }
+
+    #[test]
+    fn non_ascii_names_and_literals_are_kept_whole() {
+        assert_eq!(
+            normalize_sql("SELECT café FROM \"menü 🍰\" WHERE naïve = 'crème' AND [日本] > 1"),
+            "SELECT café FROM \"menü 🍰\" WHERE naïve = ? AND [日本] > ?"
+        );
+        // Unterminated quotes end at the end of the text, on a character boundary.
+        assert_eq!(normalize_sql("SELECT \"é"), "SELECT \"é");
+        assert_eq!(normalize_sql("SELECT 'é"), "SELECT ?");
+    }
 }

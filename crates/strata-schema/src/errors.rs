@@ -49,6 +49,11 @@ pub(crate) fn down_missing(version: Version, name: &str) -> Error {
     Error::DownMissing { version, name: name.into() }
 }
 
+/// E3017: a rollback by steps asked for more migrations than are applied; nothing ran.
+pub(crate) fn steps_beyond_applied(steps: usize, applied: usize) -> Error {
+    Error::StepsBeyondApplied { steps, applied }
+}
+
 /// E3007: `foreign_key_check` found rows after the batch; the batch was rolled back.
 pub(crate) fn foreign_key_violations(versions: &str, rows: &[crate::ForeignKeyViolation]) -> Error {
     let shown: Vec<String> = rows.iter().take(10).map(ToString::to_string).collect();

@@ -133,7 +133,8 @@ pub struct UpReport {
 pub enum DownTarget {
     /// Revert every migration newer than this version (`--to`); `To(0)` reverts all.
     To(Version),
-    /// Revert the newest `n` applied migrations (`--steps`).
+    /// Revert the newest `n` applied migrations (`--steps`); more than are applied is
+    /// refused (E3017), never taken as "all".
     Steps(usize),
 }
 
@@ -493,6 +494,10 @@ fn reverting_migrations<'s>(
                 ));
             }
             applied.iter().rev().take_while(|a| a.version > to).collect()
+        }
+        // More steps than applied would silently mean "everything": only `To(0)` says that.
+        DownTarget::Steps(n) if n > applied.len() => {
+            return Err(errors::steps_beyond_applied(n, applied.len()));
         }
         DownTarget::Steps(n) => applied.iter().rev().take(n).collect(),
     };

@@ -47,20 +47,26 @@ impl Token<'_> {
 }
 
 /// Removes SQLite identifier quoting: `"a""b"` -> `a"b`, `[x]` -> `x`.
+///
+/// The quotes are ASCII, so the name is cut only after it is known to start and end
+/// with one; a bare name (`café`) comes back unchanged.
 pub(crate) fn unquote(text: &str) -> String {
-    let bytes = text.as_bytes();
-    if bytes.len() >= 2 {
-        let (first, last) = (bytes[0], bytes[bytes.len() - 1]);
-        let inner = &text[1..text.len() - 1];
-        match (first, last) {
-            (b'"', b'"') => return inner.replace("\"\"", "\""),
-            (b'`', b'`') => return inner.replace("``", "`"),
-            (b'[', b']') => return inner.to_string(),
-            (b'\'', b'\'') => return inner.replace("''", "'"),
-            _ => {}
+    for (open, close, doubled, single) in
+        [('"', '"', "\"\"", "\""), ('`', '`', "``", "`"), ('\'', '\'', "''", "'")]
+    {
+        if let Some(inner) = strip_quotes(text, open, close) {
+            return inner.replace(doubled, single);
         }
     }
-    text.to_string()
+    match strip_quotes(text, '[', ']') {
+        Some(inner) => inner.to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// `text` without its first and last character when they are `open` and `close`.
+fn strip_quotes(text: &str, open: char, close: char) -> Option<&str> {
+    text.strip_prefix(open)?.strip_suffix(close)
 }
 
 /// Quotes an identifier for SQL text: always double quotes, inner quotes doubled.
@@ -329,5 +335,19 @@ mod tests {
         assert_eq!(unquote("[x y]"), "x y");
         assert_eq!(unquote("`q`"), "q");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn non_ascii_names_are_unquoted_without_cutting_a_character() {
+        assert_eq!(unquote("café"), "café");
+        assert_eq!(unquote("é"), "é");
+        assert_eq!(unquote("\"café\""), "café");
+        assert_eq!(unquote("[🍰 x]"), "🍰 x");
+        assert_eq!(unquote("`é``x`"), "é`x");
+        assert_eq!(unquote("\""), "\"", "a lone quote is not a quoted name");
+        assert_eq!(unquote("\"\""), "");
+        let tokens = tokenize("CREATE TABLE menu(café TEXT, \"prix 🍰\" REAL)");
+        let names: Vec<String> = tokens.iter().map(Token::ident).collect();
+        assert!(names.contains(&"café".to_string()) && names.contains(&"prix 🍰".to_string()), "{names:?}");
     }
 }

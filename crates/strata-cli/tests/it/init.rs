@@ -94,3 +94,66 @@ fn a_usage_error_exits_2() {
     assert_eq!(strata(dir.path(), &["no-such-command"]).status.code(), Some(2));
     assert_eq!(strata(dir.path(), &["init", "--no-such-flag"]).status.code(), Some(2));
 }
+
+/// Runs `strata` with the test-only switch that makes it panic on purpose.
+fn panicking(dir: &std::path::Path, place: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(dir)
+        .env("STRATA_TEST_PANIC", place)
+        .env_remove("STRATA_DB")
+        .env_remove("STRATA_CONFIG")
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("strata runs")
+}
+
+#[test]
+fn a_panic_is_an_internal_error_with_code_and_hint_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    for place in ["main", "thread"] {
+        let out = panicking(dir.path(), place, &["init"]);
+        assert_eq!(out.status.code(), Some(3), "{place}: {}", text(&out.stderr, dir.path()));
+        let stderr = text(&out.stderr, dir.path());
+        let mut lines = stderr.lines();
+        let first = lines.next().unwrap_or_default();
+        assert!(
+            first.starts_with("E9001 internal error: panicked at crates/strata-cli/src/"),
+            "{place}: {stderr}"
+        );
+        assert!(first.contains("STRATA_TEST_PANIC"), "{place}: the panic's message is shown: {stderr}");
+        assert_eq!(
+            lines.next(),
+            Some("hint: this is a bug in strata: please report it with the command and this message"),
+            "{place}: {stderr}"
+        );
+        assert_eq!(lines.next(), None, "{place}: nothing but the error: {stderr}");
+        assert!(out.stdout.is_empty());
+
+        let out = panicking(dir.path(), place, &["--json", "init"]);
+        assert_eq!(out.status.code(), Some(3), "{place}");
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("the error is JSON on stdout");
+        assert_eq!(doc["code"], "E9001");
+        assert_eq!(doc["kind"], "internal");
+        assert!(doc["message"].as_str().unwrap().contains("STRATA_TEST_PANIC"), "{doc}");
+        assert!(doc["hint"].as_str().unwrap().contains("report it"), "{doc}");
+        assert!(out.stderr.is_empty(), "{place}: {}", text(&out.stderr, dir.path()));
+    }
+    assert!(!dir.path().join("strata.db").exists(), "the panic came before the command ran");
+}
+
+#[test]
+fn a_background_task_that_panicked_is_e9002_and_its_location_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = panicking(dir.path(), "task", &["--json", "init"]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the error is JSON on stdout");
+    assert_eq!(doc["code"], "E9002");
+    assert_eq!(doc["kind"], "internal");
+    assert!(doc["message"].as_str().unwrap().starts_with("background task test failed: "), "{doc}");
+    assert!(doc["message"].as_str().unwrap().contains("STRATA_TEST_PANIC=task"), "{doc}");
+    let stderr = text(&out.stderr, dir.path());
+    assert!(stderr.contains("a thread panicked at crates/strata-cli/src/panic.rs:"), "{stderr}");
+}

@@ -92,6 +92,65 @@ fn rolling_back_without_a_down_file_is_refused_before_anything_runs() {
     assert_eq!(doc["current"], 2, "V2 was not rolled back either");
 }
 
+/// `migrate status --json` of app.db: the current version and the applied ones.
+fn applied_versions(d: &Path) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let status = strata(d, &["--db", "app.db", "--json", "migrate", "status", "--dir", "m"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let applied = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["state"] == "applied")
+        .map(|m| m["version"].clone())
+        .collect();
+    (doc["current"].clone(), applied)
+}
+
+#[test]
+fn down_steps_beyond_the_applied_count_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    assert_eq!(strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]).status.code(), Some(0));
+    let before = strata(d, &["--db", "app.db", "schema", "show"]);
+
+    let down = strata(d, &["--db", "app.db", "migrate", "down", "--dir", "m", "--steps", "5"]);
+    assert_eq!(down.status.code(), Some(3), "{}", text(&down.stdout, d));
+    let stderr = text(&down.stderr, d);
+    assert!(stderr.starts_with("E3017 "), "{stderr}");
+    assert!(stderr.contains("--steps 5") && stderr.contains("2 applied"), "{stderr}");
+    assert!(
+        stderr.contains("--to 0") && stderr.contains("--all"),
+        "the hint names the explicit forms: {stderr}"
+    );
+    let json = strata(d, &["--db", "app.db", "--json", "migrate", "down", "--dir", "m", "--steps", "3"]);
+    assert_eq!(json.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["code"], "E3017");
+    assert_eq!(doc["kind"], "invalid");
+
+    assert_eq!(applied_versions(d), (serde_json::json!(2), vec![serde_json::json!(1), serde_json::json!(2)]));
+    let after = strata(d, &["--db", "app.db", "schema", "show"]);
+    assert_eq!(before.stdout, after.stdout, "nothing was rolled back");
+    assert!(!d.join("app.db.pre-down-V2.bak").exists(), "no snapshot either: the refusal came first");
+
+    // Exactly the applied count is fine, and so are the explicit forms of "everything".
+    let all_steps =
+        strata(d, &["--db", "app.db", "migrate", "down", "--dir", "m", "--steps", "2", "--dry-run"]);
+    assert_eq!(all_steps.status.code(), Some(0), "{}", text(&all_steps.stderr, d));
+    let all = strata(d, &["--db", "app.db", "migrate", "down", "--dir", "m", "--all", "--no-snapshot"]);
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all.stderr, d));
+    assert_eq!(applied_versions(d), (serde_json::Value::Null, vec![]));
+    assert_eq!(strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]).status.code(), Some(0));
+    let to_zero =
+        strata(d, &["--db", "app.db", "migrate", "down", "--dir", "m", "--to", "0", "--no-snapshot"]);
+    assert_eq!(to_zero.status.code(), Some(0), "{}", text(&to_zero.stderr, d));
+    assert_eq!(applied_versions(d), (serde_json::Value::Null, vec![]));
+    // `--all` is one of the three ways to say how far, not an addition to another.
+    let both = strata(d, &["--db", "app.db", "migrate", "down", "--dir", "m", "--all", "--steps", "1"]);
+    assert_eq!(both.status.code(), Some(2));
+}
+
 #[test]
 fn an_edited_applied_migration_is_refused_and_a_comment_edit_is_repairable() {
     let dir = tempfile::tempdir().unwrap();

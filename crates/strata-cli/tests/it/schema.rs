@@ -60,3 +60,45 @@ fn schema_commands_on_a_missing_or_foreign_file_fail_typed_and_touch_nothing() {
     assert_eq!(foreign.status.code(), Some(3));
     assert!(text(&foreign.stderr, d).starts_with("E5002"));
 }
+
+/// A table made outside strata (the sqlite3 shell) with a bare non-ASCII column name.
+fn make_cafe_table(path: &std::path::Path) {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.execute_batch("CREATE TABLE menu (id INTEGER PRIMARY KEY, café TEXT, \"prix 🍰\" REAL);").unwrap();
+}
+
+#[test]
+fn non_ascii_names_are_shown_checked_and_opened_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_cafe_table(&d.join("cafe.db"));
+    for json in [false, true] {
+        let with = |args: &[&str]| {
+            let mut all = vec!["--db", "cafe.db"];
+            if json {
+                all.push("--json");
+            }
+            all.extend_from_slice(args);
+            strata(d, &all)
+        };
+        let show = with(&["schema", "show"]);
+        assert_eq!(show.status.code(), Some(0), "json {json}: {}", text(&show.stderr, d));
+        assert!(text(&show.stdout, d).contains("café") && text(&show.stdout, d).contains("prix 🍰"));
+
+        // The table is not in the (empty) migration set: drift, exit 1.
+        std::fs::create_dir_all(d.join("none")).unwrap();
+        let check = with(&["schema", "check", "--dir", "none"]);
+        assert_eq!(check.status.code(), Some(1), "json {json}: {}", text(&check.stderr, d));
+        assert!(text(&check.stdout, d).contains("menu"));
+
+        // `init` opens it with the drift check on: the extra table is drift (E3014, exit 3) ...
+        let init = with(&["init"]);
+        assert_eq!(init.status.code(), Some(3), "json {json}: {}", text(&init.stderr, d));
+        let shown = if json { text(&init.stdout, d) } else { text(&init.stderr, d) };
+        assert!(shown.contains("E3014") && shown.contains("menu"), "{shown}");
+    }
+    // ... and with `schema.drift = "warn"` it opens and migrates.
+    std::fs::write(d.join("warn.toml"), "[schema]\ndrift = \"warn\"\n").unwrap();
+    let init = strata(d, &["--db", "cafe.db", "--config", "warn.toml", "init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, d));
+}

@@ -103,3 +103,28 @@ fn the_advisor_uses_the_databases_own_statistics_when_it_has_them() {
     let err = advise(&conn, &["DELETE FROM orders".to_string()], &AdviseOptions::default()).unwrap();
     assert!(err.queries[0].note.is_some());
 }
+
+#[test]
+fn non_ascii_and_quoted_names_get_an_index_that_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("menu.db");
+    raw(&db)
+        .execute_batch(
+            "CREATE TABLE \"menü 🍰\"(id INTEGER PRIMARY KEY, café TEXT NOT NULL, \"prix \"\"net\"\"\" REAL);
+             WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000)
+             INSERT INTO \"menü 🍰\" SELECT x, 'crème ' || (x % 100), x FROM n;",
+        )
+        .unwrap();
+    let conn = strata_pool::open_read_only(&db).unwrap();
+    let query = "SELECT id FROM \"menü 🍰\" WHERE café = ?1 ORDER BY \"prix \"\"net\"\"\"".to_string();
+    let report = advise(&conn, &[query], &AdviseOptions::default()).unwrap();
+    let advice = &report.queries[0];
+    assert_eq!(advice.recommendations.len(), 1, "{advice:?}");
+    let r = &advice.recommendations[0];
+    assert_eq!(
+        (r.table.as_str(), r.columns.clone()),
+        ("menü 🍰", vec!["café".to_string(), "prix \"net\"".to_string()])
+    );
+    drop(conn);
+    raw(&db).execute_batch(&r.create_sql).unwrap_or_else(|e| panic!("{e}: {}", r.create_sql));
+}

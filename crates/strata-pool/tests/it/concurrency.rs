@@ -172,3 +172,31 @@ async fn a_full_write_queue_is_back_pressure_ending_in_the_timeout_error() {
     queued.await.unwrap().unwrap();
     assert_eq!(count_items(&pool).await, 1, "the timed-out write did not run");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_locked_by_a_statement_of_the_same_connection_is_not_retried() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    pool.write(|c| Ok(c.execute_batch("INSERT INTO items(v) VALUES ('a'), ('b')")?)).await.unwrap();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let err = pool
+        .write(move |c| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // A SELECT still stepping holds the table: SQLite answers SQLITE_LOCKED,
+            // which no retry can clear while the statement lives.
+            let mut select = c.prepare("SELECT v FROM items")?;
+            let mut rows = select.query([])?;
+            let _first = rows.next()?;
+            c.execute_batch("DROP TABLE items")?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E2010", "{err}");
+    assert_eq!(err.sqlite_code(), Some(rusqlite::ffi::SQLITE_LOCKED));
+    assert!(!err.is_retryable());
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1, "the closure ran once, not once per retry");
+    assert_eq!(pool.metrics().busy_retries, 0);
+    assert_eq!(count_items(&pool).await, 2, "the table and its rows are still there");
+}

@@ -6,3 +6,4 @@ mod lint;
 mod migrate;
 mod schema;
 mod support;
+mod unicode_prop;

@@ -258,6 +258,24 @@ fn rollback_runs_downs_newest_first_and_forgets_their_history() {
 }
 
 #[test]
+fn more_steps_than_applied_are_refused_not_taken_as_everything() {
+    let s = Scratch::with_fixture("basic");
+    let conn = s.open();
+    up(&conn, &s.set(), &no_snapshot()).unwrap();
+    let before = dump(&conn);
+    let err = plan_down(&conn, &s.set(), DownTarget::Steps(4)).unwrap_err();
+    assert_eq!(err.code(), "E3017");
+    let err = down(&conn, &s.set(), &DownOptions::new(DownTarget::Steps(4))).unwrap_err();
+    assert!(matches!(err, Error::StepsBeyondApplied { steps: 4, applied: 3 }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert_eq!(dump(&conn), before, "nothing was rolled back");
+    assert!(!s.dir.path().join("app.db.pre-down-V3.bak").exists(), "refused before the snapshot");
+    let report =
+        down(&conn, &s.set(), &DownOptions { snapshot: false, ..DownOptions::new(DownTarget::Steps(3)) });
+    assert_eq!(report.unwrap().reverted.len(), 3, "exactly the applied count is allowed");
+}
+
+#[test]
 fn a_missing_down_file_refuses_the_whole_rollback_before_anything_runs() {
     let s = Scratch::with_fixture("basic");
     let conn = s.open();
