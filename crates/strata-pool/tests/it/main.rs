@@ -5,6 +5,7 @@
 mod atomicity;
 mod checkpoint;
 mod concurrency;
+mod lock_file;
 mod open;
 mod pragmas;
 mod read_write;
