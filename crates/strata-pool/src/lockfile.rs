@@ -98,7 +98,10 @@ pub fn refuse_other_connections(db: &Path) -> Result<()> {
         {
             Err(Error::DatabaseConnected {
                 path: db.to_path_buf(),
-                reason: message.unwrap_or_else(|| e.to_string()),
+                reason: format!(
+                    "SQLite refused this process the file alone ({})",
+                    message.unwrap_or_else(|| e.to_string())
+                ),
             })
         }
         Err(e) => {
