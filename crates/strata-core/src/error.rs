@@ -492,6 +492,24 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E5011: another process holds the database's strata lock file (a pool is open on
+    /// the database, or a restore or recovery is running), so it cannot be replaced.
+    #[error("{} is in use by another process: it holds {}", path.display(), lock.display())]
+    DatabaseLocked {
+        /// The database file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
+    /// E5012: SQLite connections outside strata (or left open) have the database open,
+    /// so it cannot be replaced.
+    #[error("{} has other open connections: {reason}", path.display())]
+    DatabaseConnected {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite answered when asked for the database to itself.
+        reason: String,
+    },
     /// E6020: the index advisor cannot read a query.
     #[error("cannot advise on `{sql}`: {reason}")]
     AdviseUnsupported {
@@ -708,6 +726,12 @@ catalog! {
     E5010 = "E5010", Corruption, "backup manifest {path}: {reason}",
         "the JSON manifest beside a backup is missing, unreadable or describes another file",
         "run `strata backup verify FILE` to re-check the backup itself; take a new backup if in doubt";
+    E5011 = "E5011", Invalid, "{path} is in use by another process: it holds {lock}",
+        "every strata pool holds a shared lock on <db>.strata-lock while it is open, and restore and recover hold it exclusively while they replace the file; another process holds it now",
+        "stop what has the database open (a running service, another `strata` command) or let the running restore finish, then run the command again";
+    E5012 = "E5012", Invalid, "{path} has other open connections: {reason}",
+        "a SQLite connection that is not a strata pool (a sqlite3 shell, another program, a leaked connection) holds a lock on the database, so SQLite would not give it to restore or recover alone",
+        "close the other connections to the database (sqlite3 shells, other programs), then run the command again; nothing was changed";
     E6001 = "E6001", Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";
@@ -775,6 +799,8 @@ impl Error {
             Error::DatabaseInUse { .. } => &E5008,
             Error::RestoreRefused { .. } => &E5009,
             Error::ManifestInvalid { .. } => &E5010,
+            Error::DatabaseLocked { .. } => &E5011,
+            Error::DatabaseConnected { .. } => &E5012,
             Error::AdviseUnsupported { .. } => &E6020,
             Error::InvalidInput { .. } => &E6001,
             Error::Panicked { .. } => &E9001,

@@ -166,13 +166,13 @@ pub fn default_dir(pool: &Pool) -> PathBuf {
     pool.config().backup.dir_for(pool.path())
 }
 
-/// Takes a verified online backup of the pool's database into `dir` (created if
-/// missing) while the pool keeps serving reads and writes. `progress` receives the
+/// Takes a verified online backup of the pool's database into `dir` (created with
+/// mode 0700 if missing) while the pool keeps serving reads and writes. `progress` receives the
 /// copy (bytes of pages), the verification and the hashing.
 pub async fn create(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Result<BackupReport> {
     let started = Instant::now();
     let source = pool.path().to_path_buf();
-    std::fs::create_dir_all(dir).map_err(|e| Error::file_io("create directory", dir, &e))?;
+    files::create_private_dir(dir)?;
     let at = clock::now();
     let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into());
     let name = format!("{stem}-{}.{BACKUP_EXTENSION}", clock::file_stamp(at));

@@ -1,5 +1,5 @@
 //! File handling shared by backup, restore and recovery: the `-wal`/`-shm` sidecar
-//! names, files created with mode 0600, fsync of files and directories, sizes, and
+//! names, files created with mode 0600 and directories with 0700, fsync of files and directories, sizes, and
 //! the streaming sha256 with progress.
 
 use std::fs::{File, OpenOptions};
@@ -36,6 +36,17 @@ pub fn size(path: &Path) -> u64 {
 /// The directory a file lives in (`.` for a bare file name).
 pub fn parent(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Creates the directory `dir` and its missing parents with mode 0700 (only the
+/// owner may list or enter it, like the 0600 files strata writes into it). An
+/// existing directory is left as it is: its mode is the operator's choice.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| Error::file_io("create directory", dir, &e))
 }
 
 /// Creates `path`, which must not exist, with mode 0600.

@@ -114,8 +114,9 @@ impl SalvageReport {
 /// Checks the database at `db` in full; if it is damaged (or missing), moves it
 /// aside, restores the newest backup of `options.dir` that verifies, and salvages
 /// the rows newer than that backup. A healthy database is left alone. Fails with
-/// E5008 while a pool of this process has `db` open and E5007 when no backup
-/// verifies (then nothing is moved).
+/// E5008 while a pool of this process has `db` open, E5011 while a pool of another
+/// process has it open (or a restore runs), E5012 while another SQLite connection has
+/// it open, and E5007 when no backup verifies (then nothing is moved).
 pub async fn recover(db: &Path, options: RecoverOptions) -> Result<RecoverReport> {
     let db = db.to_path_buf();
     tokio::task::spawn_blocking(move || recover_blocking(&db, &options))
@@ -126,7 +127,7 @@ pub async fn recover(db: &Path, options: RecoverOptions) -> Result<RecoverReport
 /// [`recover`] on the calling thread.
 pub fn recover_blocking(db: &Path, options: &RecoverOptions) -> Result<RecoverReport> {
     let started = Instant::now();
-    refuse_if_open(db)?;
+    let _lock = refuse_if_open(db)?;
     let mut health_options = options.health.clone();
     health_options.level = CheckLevel::Full;
     let health = if db.exists() { Some(health::check_path(db, &health_options)?) } else { None };

@@ -1,5 +1,8 @@
 //! `restore`: replace a database with a verified backup. The backup is verified
-//! first; a database open by a pool of this process is never replaced; the replaced
+//! first; a database that anyone has open is never replaced: not by a pool of this
+//! process (E5008), nor a pool of another process (its lock file, E5011), nor any
+//! other SQLite connection (E5012); the lock file is held exclusively until the new
+//! file is in place, and never moved or removed. The replaced
 //! file is kept as `<db>.replaced-<time>` (its `-wal` moved with it as
 //! `<db>.replaced-<time>-wal`), and the old `-shm` is removed, so nothing of the old
 //! database can be replayed onto the restored one.
@@ -52,8 +55,10 @@ pub struct RestoreReport {
 }
 
 /// Replaces the database at `db` with the backup file `backup`, after verifying it.
-/// Fails with E5008 while a pool of this process has `db` open, E5006 when the
-/// backup does not verify, and E5009 when `db` exists and `force` is off.
+/// Fails with E5008 while a pool of this process has `db` open, E5011 while a pool
+/// of another process has it open (or another restore runs), E5012 while another
+/// SQLite connection has it open, E5006 when the backup does not verify, and E5009
+/// when `db` exists and `force` is off.
 pub async fn restore(db: &Path, backup: &Path, options: RestoreOptions) -> Result<RestoreReport> {
     let (db, backup) = (db.to_path_buf(), backup.to_path_buf());
     tokio::task::spawn_blocking(move || restore_blocking(&db, &backup, &options))
@@ -64,7 +69,7 @@ pub async fn restore(db: &Path, backup: &Path, options: RestoreOptions) -> Resul
 /// [`restore`] on the calling thread.
 pub fn restore_blocking(db: &Path, backup: &Path, options: &RestoreOptions) -> Result<RestoreReport> {
     let started = Instant::now();
-    refuse_if_open(db)?;
+    let _lock = refuse_if_open(db)?;
     let verification = backup::verify(backup, options.progress.clone())?;
     if !verification.ok {
         return Err(Error::BackupInvalid {
@@ -93,12 +98,17 @@ pub fn restore_blocking(db: &Path, backup: &Path, options: &RestoreOptions) -> R
     })
 }
 
-/// E5008 when a pool of this process has `db` open.
-pub(crate) fn refuse_if_open(db: &Path) -> Result<()> {
+/// Makes sure nothing has `db` open and keeps it that way for strata: E5008 when a
+/// pool of this process has it open, E5011 when another process holds its lock file,
+/// E5012 when another SQLite connection has it. The lock file stays held exclusively
+/// (new pools fail with E5011) until the returned lock is dropped.
+pub(crate) fn refuse_if_open(db: &Path) -> Result<strata_pool::ExclusiveLock> {
     if strata_pool::is_open(db) {
         return Err(Error::DatabaseInUse { path: db.to_path_buf() });
     }
-    Ok(())
+    let lock = strata_pool::lock_exclusive(db)?;
+    strata_pool::refuse_other_connections(db)?;
+    Ok(lock)
 }
 
 /// What [`replace_with`] moved and wrote.

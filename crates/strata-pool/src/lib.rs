@@ -6,12 +6,14 @@
 //! `BEGIN IMMEDIATE`), so callers never see `SQLITE_BUSY` from their own process.
 //! It applies the PRAGMAs of every connection, checkpoints the WAL on a background
 //! thread (off the commit path), times every statement, reports slow ones through
-//! `tracing`, keeps metrics, and closes cleanly.
+//! `tracing`, keeps metrics, and closes cleanly. Every open pool holds the database's
+//! lock file (`<db>.strata-lock`) shared, so that a restore in any process can tell.
 
 #![deny(missing_docs)]
 
 mod checkpoint;
 mod connection;
+mod lockfile;
 mod metrics;
 mod pool;
 mod registry;
@@ -19,6 +21,7 @@ mod timing;
 mod writer;
 
 pub use connection::{ReadOnlyConnection, Settings, apply_pragmas, open_read_only};
+pub use lockfile::{ExclusiveLock, LOCK_FILE_SUFFIX, lock_exclusive, lock_path, refuse_other_connections};
 pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
 pub use pool::Pool;
 pub use registry::is_open;

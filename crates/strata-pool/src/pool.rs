@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
 use crate::connection::{self, Settings};
+use crate::lockfile;
 use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
 use crate::timing::{self, StatementHook, Timing};
 use crate::writer::{self, CloseReport, Exclusive, Job, Msg, Writer};
@@ -40,18 +41,23 @@ struct Inner {
     created: bool,
     /// This pool's entry in the registry of open databases; taken when released.
     registered: std::sync::Mutex<Option<std::path::PathBuf>>,
+    /// The lock file held shared while the pool is open (`None` where it cannot be
+    /// had, e.g. a read-only directory); dropped, which unlocks it, when released.
+    lock_file: std::sync::Mutex<Option<std::fs::File>>,
     /// The runtime the pool was opened on: deadpool lets a reader connection go on a
     /// blocking thread of the current runtime, so a pool dropped outside one enters this.
     runtime: tokio::runtime::Handle,
 }
 
 impl Inner {
-    /// Removes this pool from the registry of open databases (once).
+    /// Removes this pool from the registry of open databases and unlocks its lock
+    /// file (once).
     fn release(&self) {
         let key = self.registered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(key) = key {
             crate::registry::release(&key);
         }
+        drop(self.lock_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
     }
 }
 
@@ -84,11 +90,16 @@ impl Pool {
         config.validate()?;
         let config = config.clone();
         let path = config.path.clone();
-        let created = {
+        // The lock first: a restore running in another process keeps the pool out
+        // (E5011) before it creates or opens anything.
+        let (lock_file, created) = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || connection::ensure_file(&path))
-                .await
-                .map_err(join_error)??
+            tokio::task::spawn_blocking(move || {
+                let lock_file = lockfile::lock_shared(&path)?;
+                Ok::<_, Error>((lock_file, connection::ensure_file(&path)?))
+            })
+            .await
+            .map_err(join_error)??
         };
         let counters = Arc::new(Counters::default());
         let timing = Timing::new(Duration::from_millis(config.slow_query_ms));
@@ -151,6 +162,7 @@ impl Pool {
                 closed: AtomicBool::new(false),
                 created,
                 registered: std::sync::Mutex::new(Some(crate::registry::register(&path))),
+                lock_file: std::sync::Mutex::new(lock_file),
                 runtime: tokio::runtime::Handle::current(),
             }),
         };
@@ -167,11 +179,15 @@ impl Pool {
     /// [`Pool::settings`], which reads the writer's), and [`Pool::close`] runs no
     /// optimize and no checkpoint; it only removes the empty `-wal` and `-shm` that
     /// reading a WAL database without them created, when no other connection uses it.
-    /// Another process holding the write lock does not delay any of this.
+    /// Another process holding the write lock does not delay any of this. When the
+    /// database's lock file exists, the pool holds it shared like any pool (so a
+    /// restore refuses to run under it, and a restore in progress refuses this open
+    /// with E5011); it never creates one.
     pub async fn open_read_only(config: &Config) -> Result<Pool> {
         config.validate()?;
         let config = config.clone();
         connection::require_file(&config.path)?;
+        let lock_file = lockfile::lock_shared_if_present(&config.path)?;
         let sidecars = connection::Sidecars::before_open(&config.path);
         let readers = build_readers(&config, true)?;
         // The writer's queue is never created: every write is refused before it.
@@ -185,6 +201,7 @@ impl Pool {
                 closed: AtomicBool::new(false),
                 created: false,
                 registered: std::sync::Mutex::new(Some(crate::registry::register(&config.path))),
+                lock_file: std::sync::Mutex::new(lock_file),
                 runtime: tokio::runtime::Handle::current(),
                 config,
             }),

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::check::{damage_index, no_disk_limits, notes_db};
+use crate::holder::{self, Holder, Role};
 use crate::{strata, text};
 
 /// Masks backup file stamps (`20261123T101336.686Z`), sha256 digests and durations.
@@ -82,6 +83,64 @@ fn restore_needs_force_and_keeps_the_replaced_file() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".replaced-"))
         .count();
     assert_eq!(kept, 1);
+}
+
+/// `restore --force` and `recover` exit 3 with `code` while `role` holds the
+/// database in another process, leave the database, `-wal` and `-shm` as they
+/// were, and `restore --force` succeeds once that process has exited.
+fn refused_while_held_then_restored(test: &str, role: Role, code: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    assert_eq!(strata(d, &["--db", "app.db", "backup", "create", "--out", "b"]).status.code(), Some(0));
+    let file = std::fs::read_dir(d.join("b"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .unwrap();
+    let file = file.display().to_string();
+    let db = d.join("app.db");
+    let mut holder = Holder::start(test, role, &db);
+    let before = holder::contents(&db);
+
+    for args in
+        [&["--db", "app.db", "restore", &file, "--force"][..], &["--db", "app.db", "recover", "--from", "b"]]
+    {
+        let refused = strata(d, args);
+        let stderr = text(&refused.stderr, d);
+        assert_eq!(refused.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(code), "{args:?}: {stderr}");
+        assert!(stderr.contains("hint: "), "{stderr}");
+    }
+    assert!(holder::contents(&db) == before, "the database, its -wal and its -shm are untouched");
+
+    holder.stop();
+    let done = strata(d, &["--db", "app.db", "restore", &file, "--force"]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr, d));
+}
+
+#[test]
+fn restore_and_recover_refuse_while_a_strata_process_has_the_database() {
+    if holder::run_as_child() {
+        return;
+    }
+    refused_while_held_then_restored(
+        "backup::restore_and_recover_refuse_while_a_strata_process_has_the_database",
+        Role::Pool,
+        "E5011",
+    );
+}
+
+#[test]
+fn restore_and_recover_refuse_while_another_program_reads_the_database() {
+    if holder::run_as_child() {
+        return;
+    }
+    refused_while_held_then_restored(
+        "backup::restore_and_recover_refuse_while_another_program_reads_the_database",
+        Role::ReadTransaction,
+        "E5012",
+    );
 }
 
 #[test]

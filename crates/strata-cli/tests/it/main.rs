@@ -7,6 +7,7 @@ mod backup;
 mod check;
 mod demo;
 mod flags;
+mod holder;
 mod init;
 mod migrate;
 mod queue;

@@ -131,6 +131,27 @@ async fn a_backup_has_a_manifest_mode_0600_and_never_looks_complete_before_it_is
     assert_eq!(entries[0].state, BackupState::Complete);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn a_missing_backup_directory_is_created_0700_and_an_existing_one_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    items_db(&db);
+    let pool = pool(&db).await;
+    let nested = dir.path().join("backups").join("app");
+    backup::create(&pool, &nested, None).await.unwrap();
+    assert_eq!(mode(&nested), 0o700, "only the owner may list the backups");
+    assert_eq!(mode(&dir.path().join("backups")), 0o700, "missing parents too");
+    let existing = dir.path().join("shared");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o750)).unwrap();
+    backup::create(&pool, &existing, None).await.unwrap();
+    assert_eq!(mode(&existing), 0o750, "the operator's choice for an existing directory is kept");
+    pool.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn verify_finds_a_changed_byte_and_list_shows_a_partial_file() {
     let dir = tempfile::tempdir().unwrap();

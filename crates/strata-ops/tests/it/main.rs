@@ -5,6 +5,8 @@
 mod advisor;
 mod backup;
 mod corruption;
+mod holder;
+mod in_use;
 mod monitor;
 mod restore;
 mod stats;
