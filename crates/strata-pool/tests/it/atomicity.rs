@@ -1,10 +1,12 @@
 //! Property: whatever mix of succeeding, failing and panicking closures shares a
-//! batch, exactly the rows of the succeeding ones are committed.
+//! batch, exactly the rows of the succeeding ones are committed. Every case queues its
+//! closures behind a [`Gate`], so they are one batch by construction (checked through
+//! the metrics), and a failing closure sends that batch down the savepoint path.
 
 use proptest::prelude::*;
 use strata_core::Error;
 
-use crate::TestDb;
+use crate::{Gate, TestDb, eventually};
 
 #[derive(Debug, Clone, Copy)]
 enum Fate {
@@ -24,9 +26,10 @@ proptest! {
     fn a_batch_commits_exactly_the_closures_that_succeeded(fates in prop::collection::vec(fate(), 1..24)) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async {
-            let mut db = TestDb::new();
-            db.config.pool.write_batch_wait_us = 20_000;
+            let db = TestDb::new();
             let pool = db.open_with_items().await;
+            let gate = Gate::hold(&pool).await;
+            let before = pool.metrics();
             let writes: Vec<_> = fates.iter().enumerate().map(|(i, fate)| {
                 let pool = pool.clone();
                 let fate = *fate;
@@ -43,6 +46,9 @@ proptest! {
                     }).await
                 })
             }).collect();
+            let queued = fates.len() as u64 + 1;
+            eventually("every closure queued behind the gate", || pool.metrics().writes_queued == queued).await;
+            gate.open().await.unwrap();
             let mut expected = Vec::new();
             for (i, (write, fate)) in writes.into_iter().zip(&fates).enumerate() {
                 let result = write.await.unwrap();
@@ -56,6 +62,9 @@ proptest! {
                     Fate::Panic => prop_assert_eq!(result.unwrap_err().code(), "E2007"),
                 }
             }
+            let after = pool.metrics();
+            prop_assert_eq!(after.batches - before.batches, 1, "the closures ran as one batch");
+            prop_assert_eq!(after.writes - before.writes, fates.len() as u64 + 1, "the gate's write and every closure");
             expected.sort();
             let mut rows: Vec<String> = pool.read(|c| {
                 let mut stmt = c.prepare("SELECT v FROM items")?;
