@@ -184,8 +184,12 @@ async fn prepare_schema(
     set: Arc<MigrationSet>,
     report: &mut OpenReport,
 ) -> Result<()> {
-    let options =
-        schema::UpOptions { to: None, dry_run: false, snapshot: config.schema.snapshot && !report.created };
+    let options = schema::UpOptions {
+        to: None,
+        dry_run: false,
+        snapshot: config.schema.snapshot && !report.created,
+        snapshot_keep: config.schema.snapshot_keep,
+    };
     let up_set = Arc::clone(&set);
     report.migrated = Some(pool.exclusive(move |conn| schema::up(conn, &up_set, &options)).await?);
     if config.schema.drift == DriftPolicy::Off {

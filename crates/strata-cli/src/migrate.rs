@@ -48,9 +48,11 @@ pub async fn run(command: &MigrateCommand, config: &Config, out: &Output) -> str
         MigrateCommand::Up { dir, to, dry_run, no_snapshot } => {
             let set = migration_set(dir)?;
             let (to, dry_run, snapshot) = (*to, *dry_run, !no_snapshot);
+            let snapshot_keep = config.schema.snapshot_keep;
             let report = on_writer(config, set, move |conn, set, created| {
                 // A file created just now holds nothing worth a snapshot.
-                schema::up(conn, set, &UpOptions { to, dry_run, snapshot: snapshot && !created })
+                let snapshot = snapshot && !created;
+                schema::up(conn, set, &UpOptions { to, dry_run, snapshot, snapshot_keep })
             })
             .await?;
             out.print(&report, render_up);
@@ -67,7 +69,12 @@ pub async fn run(command: &MigrateCommand, config: &Config, out: &Output) -> str
                     return Err(strata::Error::invalid("--to/--steps/--all", "give one of them"));
                 }
             };
-            let options = DownOptions { target, dry_run: *dry_run, snapshot: !no_snapshot };
+            let options = DownOptions {
+                target,
+                dry_run: *dry_run,
+                snapshot: !no_snapshot,
+                snapshot_keep: config.schema.snapshot_keep,
+            };
             let report =
                 on_writer(config, set, move |conn, set, _| schema::down(conn, set, &options)).await?;
             out.print(&report, render_down);
@@ -169,19 +176,26 @@ fn render_plan(plan: &Plan, verb: &str) -> String {
     format!("{verb} {} -> {}:\n{}", version(plan.from), version(plan.to), steps(&plan.steps))
 }
 
-fn snapshot_line(snapshot: &Option<std::path::PathBuf>) -> String {
-    snapshot
+/// Where the snapshot went, and which older ones `schema.snapshot_keep` removed.
+fn snapshot_lines(snapshot: &Option<std::path::PathBuf>, removed: &[std::path::PathBuf]) -> String {
+    let mut text = snapshot
         .as_ref()
         .map(|p| format!("snapshot: {} (restore it to get back)\n", p.display()))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    for old in removed {
+        text += &format!("removed older snapshot: {} (schema.snapshot_keep)\n", old.display());
+    }
+    text
 }
 
 fn render_up(r: &UpReport) -> String {
-    render_run(("apply", "applied"), r.from, r.to, &r.applied, r.dry_run, &r.snapshot)
+    let snapshots = snapshot_lines(&r.snapshot, &r.removed_snapshots);
+    render_run(("apply", "applied"), r.from, r.to, &r.applied, r.dry_run, &snapshots)
 }
 
 fn render_down(r: &DownReport) -> String {
-    render_run(("roll back", "rolled back"), r.from, r.to, &r.reverted, r.dry_run, &r.snapshot)
+    let snapshots = snapshot_lines(&r.snapshot, &r.removed_snapshots);
+    render_run(("roll back", "rolled back"), r.from, r.to, &r.reverted, r.dry_run, &snapshots)
 }
 
 /// What `up` or `down` did: `(verb, past tense)`, the versions and the migrations.
@@ -191,13 +205,13 @@ fn render_run(
     to: Option<i64>,
     ran: &[MigrationInfo],
     dry_run: bool,
-    snapshot: &Option<std::path::PathBuf>,
+    snapshots: &str,
 ) -> String {
     if ran.is_empty() {
         return format!("nothing to {verb}: at {}\n", version(from));
     }
     let done = if dry_run { "dry run, rolled back:" } else { done };
-    format!("{done} {} -> {}\n{}{}", version(from), version(to), steps(ran), snapshot_line(snapshot))
+    format!("{done} {} -> {}\n{}{snapshots}", version(from), version(to), steps(ran))
 }
 
 fn render_new(n: &NewMigration) -> String {

@@ -131,6 +131,9 @@ pub struct SchemaConfig {
     pub drift: DriftPolicy,
     /// Take a `<db>.pre-V{n}.bak` snapshot before migrating an existing database.
     pub snapshot: bool,
+    /// Snapshots (`pre-V*` and `pre-down-V*`) kept per database: after a migration
+    /// that took one succeeded, older ones beyond this many are removed; 0 keeps all.
+    pub snapshot_keep: usize,
 }
 
 /// Which migration set `Database::open` applies.
@@ -157,7 +160,12 @@ pub enum DriftPolicy {
 
 impl Default for SchemaConfig {
     fn default() -> Self {
-        SchemaConfig { migrations: MigrationSource::Reference, drift: DriftPolicy::Error, snapshot: true }
+        SchemaConfig {
+            migrations: MigrationSource::Reference,
+            drift: DriftPolicy::Error,
+            snapshot: true,
+            snapshot_keep: 3,
+        }
     }
 }
 

@@ -47,7 +47,7 @@ impl DriftReport {
 pub fn expected_schema(set: &MigrationSet, version: Option<Version>) -> Result<Schema> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
-    let options = UpOptions { to: version, dry_run: false, snapshot: false };
+    let options = UpOptions { to: version, dry_run: false, snapshot: false, snapshot_keep: 0 };
     up(&conn, set, &options)?;
     introspect(&conn)
 }

@@ -41,9 +41,9 @@ pub use introspect::{
 };
 pub use lint::{Finding, RULES, Severity, lint, lint_down, lint_up};
 pub use migrate::{
-    DownOptions, DownReport, DownTarget, ForeignKeyViolation, MigrationState, Plan, RepairReport, Repaired,
-    Status, StatusEntry, UpOptions, UpReport, down, foreign_key_violations, plan, plan_down, repair, status,
-    up,
+    DEFAULT_SNAPSHOT_KEEP, DownOptions, DownReport, DownTarget, ForeignKeyViolation, MigrationState, Plan,
+    RepairReport, Repaired, Status, StatusEntry, UpOptions, UpReport, down, foreign_key_violations, plan,
+    plan_down, repair, status, up,
 };
 pub use reversible::{ReversibilityProblem, ReversibilityReport, check_reversible};
 pub use scaffold::{NewMigration, new_migration};

@@ -104,11 +104,18 @@ pub struct UpOptions {
     pub dry_run: bool,
     /// Take a `<db>.pre-V{n}.bak` snapshot of a file database before changing it.
     pub snapshot: bool,
+    /// After a migration that took a snapshot succeeded, keep only this many of the
+    /// newest snapshots of the database (`pre-V*` and `pre-down-V*` alike) and remove
+    /// the older ones; 0 keeps every snapshot.
+    pub snapshot_keep: usize,
 }
+
+/// Snapshots kept by default: the newest three.
+pub const DEFAULT_SNAPSHOT_KEEP: usize = 3;
 
 impl Default for UpOptions {
     fn default() -> Self {
-        UpOptions { to: None, dry_run: false, snapshot: true }
+        UpOptions { to: None, dry_run: false, snapshot: true, snapshot_keep: DEFAULT_SNAPSHOT_KEEP }
     }
 }
 
@@ -125,6 +132,8 @@ pub struct UpReport {
     pub dry_run: bool,
     /// The snapshot taken before the batch, if any.
     pub snapshot: Option<PathBuf>,
+    /// Older snapshots removed after the batch succeeded (`snapshot_keep`).
+    pub removed_snapshots: Vec<PathBuf>,
 }
 
 /// How far [`down`] rolls back.
@@ -147,12 +156,15 @@ pub struct DownOptions {
     pub dry_run: bool,
     /// Take a `<db>.pre-down-V{n}.bak` snapshot of a file database first.
     pub snapshot: bool,
+    /// As [`UpOptions::snapshot_keep`]: the newest snapshots kept after a rollback
+    /// that took one; 0 keeps every snapshot.
+    pub snapshot_keep: usize,
 }
 
 impl DownOptions {
     /// Roll back to `target` with a snapshot and for real.
     pub fn new(target: DownTarget) -> DownOptions {
-        DownOptions { target, dry_run: false, snapshot: true }
+        DownOptions { target, dry_run: false, snapshot: true, snapshot_keep: DEFAULT_SNAPSHOT_KEEP }
     }
 }
 
@@ -169,6 +181,8 @@ pub struct DownReport {
     pub dry_run: bool,
     /// The snapshot taken before the rollback, if any.
     pub snapshot: Option<PathBuf>,
+    /// Older snapshots removed after the rollback succeeded (`snapshot_keep`).
+    pub removed_snapshots: Vec<PathBuf>,
 }
 
 /// One migration whose stored checksum [`repair`] replaced.
@@ -307,6 +321,7 @@ pub fn up(conn: &Connection, set: &MigrationSet, options: &UpOptions) -> Result<
             applied: Vec::new(),
             dry_run: options.dry_run,
             snapshot: None,
+            removed_snapshots: Vec::new(),
         });
     }
     check_transactional(pending.iter().map(|m| (*m, m.up_file(), m.up())))?;
@@ -327,7 +342,15 @@ pub fn up(conn: &Connection, set: &MigrationSet, options: &UpOptions) -> Result<
         Ok(pending)
     })?;
     let to = applied_now.last().map(|m| m.version()).or(from);
-    Ok(UpReport { from, to, applied: infos(&applied_now), dry_run: options.dry_run, snapshot })
+    let removed_snapshots = prune_after(&snapshot, options.snapshot_keep)?;
+    Ok(UpReport {
+        from,
+        to,
+        applied: infos(&applied_now),
+        dry_run: options.dry_run,
+        snapshot,
+        removed_snapshots,
+    })
 }
 
 /// Runs the down files of the newest applied migrations, newest first, in one transaction,
@@ -343,6 +366,7 @@ pub fn down(conn: &Connection, set: &MigrationSet, options: &DownOptions) -> Res
             reverted: Vec::new(),
             dry_run: options.dry_run,
             snapshot: None,
+            removed_snapshots: Vec::new(),
         });
     }
     check_transactional(reverting.iter().map(|m| (*m, m.down_file(), m.down().unwrap_or(""))))?;
@@ -363,7 +387,23 @@ pub fn down(conn: &Connection, set: &MigrationSet, options: &DownOptions) -> Res
         Ok(reverting)
     })?;
     let to = applied.iter().rev().map(|a| a.version).find(|v| reverted.iter().all(|m| m.version() != *v));
-    Ok(DownReport { from, to, reverted: infos(&reverted), dry_run: options.dry_run, snapshot })
+    let removed_snapshots = prune_after(&snapshot, options.snapshot_keep)?;
+    Ok(DownReport {
+        from,
+        to,
+        reverted: infos(&reverted),
+        dry_run: options.dry_run,
+        snapshot,
+        removed_snapshots,
+    })
+}
+
+/// After a run that took `snapshot`, keeps the newest `keep` snapshots of its database.
+fn prune_after(snapshot: &Option<PathBuf>, keep: usize) -> Result<Vec<PathBuf>> {
+    match snapshot {
+        Some(taken) if keep > 0 => snapshot::prune(taken, keep),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// Accepts applied files that changed only in comments, whitespace or line endings by

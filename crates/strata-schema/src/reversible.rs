@@ -49,7 +49,7 @@ pub fn check_reversible(set: &MigrationSet) -> Result<ReversibilityReport> {
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
     let mut before = introspect(&conn)?;
     let mut report = ReversibilityReport { checked: Vec::new(), problems: Vec::new() };
-    let quiet = |to| UpOptions { to: Some(to), dry_run: false, snapshot: false };
+    let quiet = |to| UpOptions { to: Some(to), dry_run: false, snapshot: false, snapshot_keep: 0 };
     for migration in set.migrations() {
         let version = migration.version();
         report.checked.push(version);
@@ -64,7 +64,7 @@ pub fn check_reversible(set: &MigrationSet) -> Result<ReversibilityReport> {
             before = after;
             continue;
         }
-        down(&conn, set, &DownOptions { target: DownTarget::Steps(1), dry_run: false, snapshot: false })?;
+        down(&conn, set, &DownOptions { snapshot: false, ..DownOptions::new(DownTarget::Steps(1)) })?;
         let reverted = introspect(&conn)?;
         let changes = diff(&before, &reverted);
         if !changes.is_empty() {

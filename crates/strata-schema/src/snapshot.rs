@@ -51,6 +51,39 @@ pub(crate) fn take(conn: &Connection, label: &str) -> Result<Option<PathBuf>> {
     Ok(Some(dest))
 }
 
+/// Keeps the newest `keep` pre-migration snapshots of the database whose snapshot
+/// `taken` is (`<db>.pre-*.bak` beside it, newest by modification time, then by name)
+/// and removes the rest; answers the files removed. `taken` itself is always kept.
+pub(crate) fn prune(taken: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+    let (Some(dir), Some(name)) = (taken.parent(), taken.file_name().and_then(|n| n.to_str())) else {
+        return Ok(Vec::new());
+    };
+    // `app.db.pre-V7.bak` and `app.db.pre-down-V7.bak` share the prefix `app.db.pre-`.
+    let Some(prefix) = name.find(".pre-").map(|at| &name[..at + ".pre-".len()]) else {
+        return Ok(Vec::new());
+    };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let entries = std::fs::read_dir(dir).map_err(|e| errors::file_io("list", dir, &e))?;
+    let mut snapshots: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| errors::file_io("list", dir, &e))?;
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if file.starts_with(prefix) && file.ends_with(".bak") && file != name {
+            let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            snapshots.push((modified, entry.path()));
+        }
+    }
+    // Newest first; `taken` is the newest of all and takes one of the `keep` places.
+    snapshots.sort_by(|a, b| b.cmp(a));
+    let mut removed = Vec::new();
+    for (_, path) in snapshots.into_iter().skip(keep.saturating_sub(1)) {
+        std::fs::remove_file(&path).map_err(|e| errors::file_io("remove", &path, &e))?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
 /// Creates an empty file readable and writable by its owner only.
 fn create_private(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();

@@ -221,3 +221,65 @@ fn json_documents_are_stable() {
     assert_eq!(error.status.code(), Some(3));
     insta::assert_snapshot!("json_error", text(&error.stdout, d));
 }
+
+/// Snapshots do not pile up: after each migration that took one, only the newest
+/// `schema.snapshot_keep` (3 by default) of the database's `pre-V*` and `pre-down-V*`
+/// files are kept, and the output names every one removed; 0 keeps them all.
+#[test]
+fn only_the_newest_snapshots_are_kept_and_the_output_says_which_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    for v in 1..=5 {
+        write_migration(
+            &m,
+            &format!("V{v}__t{v}"),
+            &format!("CREATE TABLE t{v}(id INTEGER PRIMARY KEY);\n"),
+            Some(&format!("DROP TABLE t{v};\n")),
+        );
+    }
+    let snapshots = || {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".bak"))
+            .collect();
+        names.sort();
+        names
+    };
+    let up_to = |v: &str| {
+        let out = strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m", "--to", v]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr, d));
+        text(&out.stdout, d)
+    };
+    up_to("1"); // creates the file: no snapshot
+    up_to("2");
+    up_to("3");
+    up_to("4");
+    assert_eq!(snapshots(), ["app.db.pre-V2.bak", "app.db.pre-V3.bak", "app.db.pre-V4.bak"]);
+    let out = up_to("5");
+    assert!(out.contains("snapshot: [DIR]/app.db.pre-V5.bak"), "{out}");
+    assert!(out.contains("removed older snapshot: [DIR]/app.db.pre-V2.bak (schema.snapshot_keep)"), "{out}");
+    assert_eq!(snapshots(), ["app.db.pre-V3.bak", "app.db.pre-V4.bak", "app.db.pre-V5.bak"]);
+
+    // A rollback's snapshot counts too; --json lists what went.
+    let down = strata(d, &["--db", "app.db", "--json", "migrate", "down", "--dir", "m", "--steps", "1"]);
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr, d));
+    let doc: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
+    assert_eq!(doc["removed_snapshots"].as_array().unwrap().len(), 1, "{doc}");
+    assert!(doc["removed_snapshots"][0].as_str().unwrap().ends_with("app.db.pre-V3.bak"), "{doc}");
+    assert_eq!(snapshots(), ["app.db.pre-V4.bak", "app.db.pre-V5.bak", "app.db.pre-down-V5.bak"]);
+
+    // 0 keeps every snapshot: a fourth one joins the three.
+    let config = d.join("keep-all.toml");
+    std::fs::write(&config, "[schema]\nsnapshot_keep = 0\n").unwrap();
+    let config = config.display().to_string();
+    let out =
+        strata(d, &["--db", "app.db", "--config", &config, "migrate", "down", "--dir", "m", "--steps", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr, d));
+    assert!(!text(&out.stdout, d).contains("removed older snapshot"), "{}", text(&out.stdout, d));
+    assert_eq!(
+        snapshots(),
+        ["app.db.pre-V4.bak", "app.db.pre-V5.bak", "app.db.pre-down-V4.bak", "app.db.pre-down-V5.bak"]
+    );
+}
