@@ -3,16 +3,17 @@
 //! every SQL statement that reads or writes the tables of `migrations/`: the durable
 //! priority task queue ([`queue`]) and the orchestration repositories (sessions,
 //! agents, checkpoints, task state, the append-only audit log, namespaced memory,
-//! flags and metrics). Each repository is a cheap `Clone` around a
-//! [`strata_pool::Pool`]: reads go through `pool.read`, writes through `pool.write`
-//! (group commit), and no repository opens a connection of its own. Times are
-//! integer milliseconds since the Unix epoch (UTC); JSON columns are
+//! flags and metrics) and the TTL cache ([`cache`]). Each repository is a cheap
+//! `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
+//! through `pool.write` (group commit), and no repository opens a connection of its
+//! own. Times are integer milliseconds since the Unix epoch (UTC); JSON columns are
 //! `serde_json::Value`; every list is keyset-paginated ([`Page`]).
 
 #![deny(missing_docs)]
 
 pub mod agents;
 pub mod audit;
+pub mod cache;
 pub mod checkpoints;
 pub mod clock;
 pub mod flags;
@@ -26,6 +27,10 @@ pub mod state;
 
 pub use agents::{Agent, AgentState, Agents};
 pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
+pub use cache::{
+    Cache, CacheConfig, CacheEntry, CacheStats, CacheValue, SweepReport, Sweeper, SweeperConfig,
+    spawn_sweeper,
+};
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use flags::{Flag, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};
@@ -51,6 +56,7 @@ pub fn statements() -> Vec<(&'static str, &'static str)> {
         flags::STATEMENTS,
         metrics::STATEMENTS,
         queue::STATEMENTS,
+        cache::STATEMENTS,
     ];
     lists.iter().flat_map(|l| l.iter().copied()).collect()
 }

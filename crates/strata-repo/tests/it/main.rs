@@ -8,6 +8,7 @@ use strata_pool::Pool;
 
 mod agents;
 mod audit;
+mod cache;
 mod constraints;
 mod crash;
 mod explain;
