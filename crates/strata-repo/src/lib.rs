@@ -3,8 +3,8 @@
 //! every SQL statement that reads or writes the tables of `migrations/`: the durable
 //! priority task queue ([`queue`]) and the orchestration repositories (sessions,
 //! agents, checkpoints, task state, the append-only audit log, namespaced memory,
-//! flags and metrics) and the TTL cache ([`cache`]). Each repository is a cheap
-//! `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
+//! flags and metrics), the TTL cache ([`cache`]) and GCRA rate limits
+//! ([`ratelimit`]). Each repository is a cheap `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
 //! through `pool.write` (group commit), and no repository opens a connection of its
 //! own. Times are integer milliseconds since the Unix epoch (UTC); JSON columns are
 //! `serde_json::Value`; every list is keyset-paginated ([`Page`]).
@@ -21,6 +21,7 @@ pub mod memory;
 pub mod metrics;
 mod page;
 pub mod queue;
+pub mod ratelimit;
 mod row;
 pub mod sessions;
 pub mod state;
@@ -39,6 +40,7 @@ pub use page::{Page, PageRequest};
 pub use queue::{
     ChunkedEnqueue, Claimed, Completion, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
 };
+pub use ratelimit::{Decision, Quota, RateLimitStatus, RateLimits};
 pub use row::{KeyPage, KeyPageRequest};
 pub use sessions::{Session, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};
@@ -57,6 +59,7 @@ pub fn statements() -> Vec<(&'static str, &'static str)> {
         metrics::STATEMENTS,
         queue::STATEMENTS,
         cache::STATEMENTS,
+        ratelimit::STATEMENTS,
     ];
     lists.iter().flat_map(|l| l.iter().copied()).collect()
 }

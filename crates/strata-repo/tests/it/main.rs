@@ -17,6 +17,7 @@ mod memory;
 mod metrics;
 mod queue;
 mod queue_property;
+mod ratelimit;
 mod repo_statements;
 mod rows;
 mod sessions;
