@@ -13,7 +13,7 @@
 //! ([`Cache::stats`], shared by its clones), not in the pool's metrics: the pool is a
 //! layer below and knows nothing about the cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,59 +23,11 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
-use strata_core::{Error, Result};
+use strata_core::{CacheConfig, Error, Result};
 use strata_pool::Pool;
 use tokio::sync::{OwnedMutexGuard, watch};
 
 use crate::clock::{Clock, SystemClock};
-
-/// The limits of a [`Cache`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CacheConfig {
-    /// The largest value one entry may hold, in bytes (default 1 MiB). A larger value
-    /// is E4010 and writes nothing.
-    pub max_entry_bytes: u64,
-    /// The size budget of every namespace, in bytes (default none). A set that takes a
-    /// namespace over its budget evicts its least recently read entries until it fits.
-    pub max_namespace_bytes: Option<u64>,
-    /// Budgets of single namespaces, overriding `max_namespace_bytes`.
-    pub namespace_bytes: BTreeMap<String, u64>,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            max_entry_bytes: 1024 * 1024,
-            max_namespace_bytes: None,
-            namespace_bytes: BTreeMap::new(),
-        }
-    }
-}
-
-impl CacheConfig {
-    /// The size budget of `namespace`, if it has one.
-    pub fn namespace_budget(&self, namespace: &str) -> Option<u64> {
-        self.namespace_bytes.get(namespace).copied().or(self.max_namespace_bytes)
-    }
-
-    fn validate(&self) -> Result<()> {
-        let zero = |field: &str| Error::InvalidInput {
-            field: field.to_owned(),
-            reason: "must be at least 1 byte".into(),
-        };
-        if self.max_entry_bytes == 0 {
-            return Err(zero("cache.max_entry_bytes"));
-        }
-        if self.max_namespace_bytes == Some(0) {
-            return Err(zero("cache.max_namespace_bytes"));
-        }
-        if let Some((name, _)) = self.namespace_bytes.iter().find(|(_, bytes)| **bytes == 0) {
-            return Err(zero(&format!("cache.namespace_bytes.{name}")));
-        }
-        Ok(())
-    }
-}
 
 /// A cached value as stored: JSON text or bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,8 +148,8 @@ impl Cache {
         }
     }
 
-    /// The cache over `pool` with `config`'s limits and time from `clock`; E6001 when a
-    /// limit is zero.
+    /// The cache over `pool` with `config`'s limits (the `[cache]` section of the
+    /// config) and time from `clock`; E1003 when a limit is zero.
     pub fn with_config(pool: Pool, config: CacheConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
         Ok(Cache { pool, clock, config: Arc::new(config), shared: Arc::default() })
@@ -500,22 +452,6 @@ impl Cache {
     }
 }
 
-/// How often and how much the background sweeper deletes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SweeperConfig {
-    /// Time between two sweeps, in ms (default 60,000).
-    pub interval_ms: u64,
-    /// Rows per batch, one write closure each (default 500).
-    pub batch: usize,
-}
-
-impl Default for SweeperConfig {
-    fn default() -> Self {
-        SweeperConfig { interval_ms: 60_000, batch: 500 }
-    }
-}
-
 /// The background sweeper of a cache; [`Sweeper::stop`] ends it.
 #[derive(Debug)]
 pub struct Sweeper {
@@ -523,25 +459,23 @@ pub struct Sweeper {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-/// Starts a tokio task that runs [`Cache::sweep_expired`] every
-/// `config.interval_ms`, first after one interval. A failed sweep is reported through
-/// `tracing` and tried again at the next interval. E6001 for a zero interval or batch.
-pub fn spawn_sweeper(cache: Cache, config: SweeperConfig) -> Result<Sweeper> {
-    if config.interval_ms == 0 || config.batch == 0 {
-        return Err(Error::InvalidInput {
-            field: "cache sweeper".into(),
-            reason: "interval_ms and batch must be 1 or more".into(),
-        });
-    }
+/// Starts a tokio task that runs [`Cache::sweep_expired`] with the cache's
+/// `sweep_batch` every `sweep_interval_ms`, first after one interval. A failed sweep
+/// is reported through `tracing` and tried again at the next interval. The task ends
+/// at [`Sweeper::stop`], or when the `Sweeper` is dropped.
+pub fn spawn_sweeper(cache: Cache) -> Sweeper {
     let (stop, mut stopped) = watch::channel(false);
+    let (interval_ms, batch) = (cache.config.sweep_interval_ms, cache.config.sweep_batch);
     let task = tokio::spawn(async move {
-        let interval = Duration::from_millis(config.interval_ms);
+        // Validated at least 1 ms by CacheConfig::validate.
+        let interval = Duration::from_millis(interval_ms.max(1));
         loop {
             tokio::select! {
+                // A stop, or the Sweeper dropped (then `changed` fails).
                 _ = stopped.changed() => return,
                 () = tokio::time::sleep(interval) => {}
             }
-            match cache.sweep_expired(config.batch).await {
+            match cache.sweep_expired(batch).await {
                 Ok(report) if report.deleted > 0 => tracing::debug!(
                     deleted = report.deleted,
                     batches = report.batches,
@@ -553,7 +487,7 @@ pub fn spawn_sweeper(cache: Cache, config: SweeperConfig) -> Result<Sweeper> {
             }
         }
     });
-    Ok(Sweeper { stop, task: Mutex::new(Some(task)) })
+    Sweeper { stop, task: Mutex::new(Some(task)) }
 }
 
 impl Sweeper {

@@ -28,10 +28,7 @@ pub mod state;
 
 pub use agents::{Agent, AgentState, Agents};
 pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
-pub use cache::{
-    Cache, CacheConfig, CacheEntry, CacheStats, CacheValue, SweepReport, Sweeper, SweeperConfig,
-    spawn_sweeper,
-};
+pub use cache::{Cache, CacheEntry, CacheStats, CacheValue, SweepReport, Sweeper, spawn_sweeper};
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use flags::{Flag, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};
@@ -40,10 +37,11 @@ pub use page::{Page, PageRequest};
 pub use queue::{
     ChunkedEnqueue, Claimed, Completion, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
 };
-pub use ratelimit::{Decision, Quota, RateLimitStatus, RateLimits};
+pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
 pub use row::{KeyPage, KeyPageRequest};
 pub use sessions::{Session, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};
+pub use strata_core::{CacheConfig, Quota, RateLimitConfig};
 
 /// Every SQL statement strata-repo issues, as `(name, sql)`, for the explain test
 /// that fails on a full `SCAN` or a `TEMP B-TREE`. Each module lists its own.

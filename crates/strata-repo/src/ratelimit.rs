@@ -12,69 +12,14 @@
 //! most `burst + W / T` units pass: with `burst = 1`, at most `limit` per `period`;
 //! with the default `burst = limit`, a full burst may follow a quiet period.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, Row, params};
-use serde::{Deserialize, Serialize};
-use strata_core::{Error, Result};
+use strata_core::{Error, Quota, RateLimitConfig, Result};
 use strata_pool::Pool;
 
 use crate::clock::{Clock, SystemClock};
-
-/// How much a key may do: `limit` units per `period_ms`, in bursts of at most `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Quota {
-    /// Units per period (at least 1).
-    pub limit: u32,
-    /// The period in ms (at least 1).
-    pub period_ms: u64,
-    /// The most units admitted at once after a quiet period (at least 1).
-    pub burst: u32,
-}
-
-impl Quota {
-    /// `limit` units per `period`, with a burst of `limit`.
-    pub fn per_period(limit: u32, period: Duration) -> Self {
-        Quota { limit, period_ms: u64::try_from(period.as_millis()).unwrap_or(u64::MAX), burst: limit }
-    }
-
-    /// `limit` units per second, with a burst of `limit`.
-    pub fn per_second(limit: u32) -> Self {
-        Quota::per_period(limit, Duration::from_secs(1))
-    }
-
-    /// The same quota with a burst of `burst`.
-    pub fn burst(self, burst: u32) -> Self {
-        Quota { burst, ..self }
-    }
-
-    /// The emission interval `period / limit` in whole microseconds; E6022 when a
-    /// field is zero, the interval is under 1 us, or `burst * interval` overflows.
-    pub fn emission_interval_us(&self, key: &str) -> Result<i64> {
-        let invalid = |reason: &str| Error::InvalidQuota { key: key.to_owned(), reason: reason.to_owned() };
-        if self.limit == 0 {
-            return Err(invalid("limit must be 1 or more"));
-        }
-        if self.period_ms == 0 {
-            return Err(invalid("period must be at least 1 ms"));
-        }
-        if self.burst == 0 {
-            return Err(invalid("burst must be 1 or more"));
-        }
-        let interval = i64::try_from(self.period_ms)
-            .ok()
-            .and_then(|ms| ms.checked_mul(1000))
-            .map(|us| us / i64::from(self.limit))
-            .ok_or_else(|| invalid("period too long"))?;
-        if interval == 0 {
-            return Err(invalid("limit is over one unit per microsecond"));
-        }
-        interval.checked_mul(i64::from(self.burst)).ok_or_else(|| invalid("burst * period overflows"))?;
-        Ok(interval)
-    }
-}
 
 /// The answer of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +65,7 @@ pub struct RateLimitStatus {
 pub struct RateLimits {
     pool: Pool,
     clock: Arc<dyn Clock>,
-    quotas: Arc<BTreeMap<String, Quota>>,
+    quotas: Arc<RateLimitConfig>,
 }
 
 impl RateLimits {
@@ -129,22 +74,17 @@ impl RateLimits {
         RateLimits { pool, clock: Arc::new(SystemClock), quotas: Arc::default() }
     }
 
-    /// The rate limits over `pool` with time from `clock` and `quotas` by key prefix
-    /// (for [`RateLimits::check_configured`]); E6022 for a quota that cannot be used.
-    pub fn with_quotas(pool: Pool, clock: Arc<dyn Clock>, quotas: BTreeMap<String, Quota>) -> Result<Self> {
-        for (prefix, quota) in &quotas {
-            quota.emission_interval_us(prefix)?;
-        }
-        Ok(RateLimits { pool, clock, quotas: Arc::new(quotas) })
+    /// The rate limits over `pool` with time from `clock` and the quotas by key prefix
+    /// of `config` (the `[ratelimit]` section, for [`RateLimits::check_configured`]);
+    /// E1003 for a quota that cannot be used.
+    pub fn with_config(pool: Pool, config: RateLimitConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        config.validate()?;
+        Ok(RateLimits { pool, clock, quotas: Arc::new(config) })
     }
 
     /// The configured quota of `key`: the one of the longest prefix it starts with.
     pub fn quota_for(&self, key: &str) -> Option<Quota> {
-        self.quotas
-            .iter()
-            .filter(|(prefix, _)| key.starts_with(prefix.as_str()))
-            .max_by_key(|(p, _)| p.len())
-            .map(|(_, q)| *q)
+        self.quotas.quota_for(key)
     }
 
     const CHECK: &str = "INSERT INTO rate_limits (key, tat_us, quota, period_ms, burst, retry_after_us, updated_at) \

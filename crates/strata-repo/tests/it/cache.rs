@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use strata_core::{Error, ErrorKind};
 use strata_pool::Pool;
 use strata_repo::clock::ManualClock;
-use strata_repo::{Cache, CacheConfig, CacheValue, SweeperConfig, spawn_sweeper};
+use strata_repo::{Cache, CacheConfig, CacheValue, spawn_sweeper};
 
 use crate::migrated;
 
@@ -121,14 +121,14 @@ async fn the_sweeper_deletes_expired_rows_in_bounded_batches() {
 async fn the_background_sweeper_empties_expired_rows_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
-    let (cache, clock) = cache_on(&pool, CacheConfig::default());
+    let config = CacheConfig { sweep_interval_ms: 5, sweep_batch: 7, ..CacheConfig::default() };
+    let (cache, clock) = cache_on(&pool, config);
     for n in 0..30 {
         cache.set("bg", &n.to_string(), &n, Some(Duration::from_millis(10))).await.unwrap();
     }
     cache.set("bg", "forever", &0, None).await.unwrap();
     clock.advance(10);
-    assert!(spawn_sweeper(cache.clone(), SweeperConfig { interval_ms: 0, batch: 7 }).is_err());
-    let sweeper = spawn_sweeper(cache.clone(), SweeperConfig { interval_ms: 5, batch: 7 }).unwrap();
+    let sweeper = spawn_sweeper(cache.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     while rows(&pool).await > 1 {
         assert!(Instant::now() < deadline, "the sweeper did not delete the expired rows within 30 s");
@@ -316,7 +316,7 @@ async fn bad_input_is_a_typed_error_with_a_hint_and_writes_nothing() {
     let zero_limit = CacheConfig { max_entry_bytes: 0, ..CacheConfig::default() };
     assert_eq!(
         Cache::with_config(pool.clone(), zero_limit, Arc::new(ManualClock::new(0))).unwrap_err().code(),
-        "E6001"
+        "E1003"
     );
 }
 

@@ -13,7 +13,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use strata_core::ErrorKind;
 use strata_pool::Pool;
 use strata_repo::clock::ManualClock;
-use strata_repo::{Decision, Quota, RateLimits};
+use strata_repo::{Decision, Quota, RateLimitConfig, RateLimits};
 
 use crate::migrated;
 
@@ -68,7 +68,8 @@ fn strata_answers_every_random_sequence_like_the_reference_leaky_bucket() {
     let dir = tempfile::tempdir().unwrap();
     let pool = runtime.block_on(migrated(dir.path()));
     let clock = ManualClock::new(START);
-    let limits = RateLimits::with_quotas(pool.clone(), Arc::new(clock.clone()), BTreeMap::new()).unwrap();
+    let limits =
+        RateLimits::with_config(pool.clone(), RateLimitConfig::default(), Arc::new(clock.clone())).unwrap();
     let next_key = AtomicU64::new(0);
     let mut runner =
         TestRunner::new(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() });
@@ -93,7 +94,8 @@ fn strata_answers_every_random_sequence_like_the_reference_leaky_bucket() {
 /// manual clock; returns the admitted count per tick time.
 async fn eight_tasks_per_tick(pool: &Pool, quota: Quota, ticks: i64, step_ms: i64) -> Vec<(i64, u64)> {
     let clock = ManualClock::new(START);
-    let limits = RateLimits::with_quotas(pool.clone(), Arc::new(clock.clone()), BTreeMap::new()).unwrap();
+    let limits =
+        RateLimits::with_config(pool.clone(), RateLimitConfig::default(), Arc::new(clock.clone())).unwrap();
     let key = format!("shared:{}:{}", quota.limit, quota.burst);
     let mut admitted = Vec::new();
     for tick in 0..ticks {
@@ -168,7 +170,8 @@ async fn status_shows_what_is_left_and_reset_starts_afresh() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let clock = ManualClock::new(START);
-    let limits = RateLimits::with_quotas(pool.clone(), Arc::new(clock.clone()), BTreeMap::new()).unwrap();
+    let limits =
+        RateLimits::with_config(pool.clone(), RateLimitConfig::default(), Arc::new(clock.clone())).unwrap();
     let quota = Quota::per_second(5);
     assert_eq!(limits.status("api").await.unwrap(), None);
     assert_eq!(limits.check("api", quota, 2).await.unwrap(), Decision::Allowed { remaining: 3 });
@@ -195,7 +198,9 @@ async fn configured_quotas_apply_by_the_longest_key_prefix() {
         ("scraper:".to_owned(), Quota::per_second(100)),
         ("scraper:github".to_owned(), Quota::per_second(1)),
     ]);
-    let limits = RateLimits::with_quotas(pool.clone(), Arc::new(ManualClock::new(START)), quotas).unwrap();
+    let limits =
+        RateLimits::with_config(pool.clone(), RateLimitConfig { quotas }, Arc::new(ManualClock::new(START)))
+            .unwrap();
     assert_eq!(limits.quota_for("scraper:github:api"), Some(Quota::per_second(1)));
     assert!(limits.check_configured("scraper:github", 1).await.unwrap().is_allowed());
     assert!(!limits.check_configured("scraper:github", 1).await.unwrap().is_allowed());
@@ -207,8 +212,10 @@ async fn configured_quotas_apply_by_the_longest_key_prefix() {
     assert_eq!((missing.code(), missing.kind()), ("E4012", ErrorKind::Invalid));
     let bad = BTreeMap::from([("x".to_owned(), Quota::per_second(0))]);
     assert_eq!(
-        RateLimits::with_quotas(pool.clone(), Arc::new(ManualClock::new(0)), bad).unwrap_err().code(),
-        "E6022"
+        RateLimits::with_config(pool.clone(), RateLimitConfig { quotas: bad }, Arc::new(ManualClock::new(0)))
+            .unwrap_err()
+            .code(),
+        "E1003"
     );
 }
 
