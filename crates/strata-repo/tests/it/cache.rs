@@ -334,3 +334,20 @@ async fn the_table_refuses_values_that_do_not_match_their_format() {
         assert_eq!(error.code(), "E4001", "{format} {value}: {error}");
     }
 }
+
+#[tokio::test]
+async fn a_dropped_sweeper_ends_its_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let (cache, _clock) = cache_on(&pool, CacheConfig { sweep_interval_ms: 3_600_000, ..CacheConfig::default() });
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let sweeper = spawn_sweeper(cache);
+    assert_eq!(metrics.num_alive_tasks(), before + 1);
+    drop(sweeper);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metrics.num_alive_tasks() > before {
+        assert!(Instant::now() < deadline, "the sweeper task outlived its Sweeper");
+        tokio::task::yield_now().await;
+    }
+}
