@@ -339,7 +339,8 @@ async fn the_table_refuses_values_that_do_not_match_their_format() {
 async fn a_dropped_sweeper_ends_its_task() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
-    let (cache, _clock) = cache_on(&pool, CacheConfig { sweep_interval_ms: 3_600_000, ..CacheConfig::default() });
+    let (cache, _clock) =
+        cache_on(&pool, CacheConfig { sweep_interval_ms: 3_600_000, ..CacheConfig::default() });
     let metrics = tokio::runtime::Handle::current().metrics();
     let before = metrics.num_alive_tasks();
     let sweeper = spawn_sweeper(cache);
