@@ -18,6 +18,7 @@ mod metrics;
 mod queue;
 mod queue_property;
 mod ratelimit;
+mod ratelimit_processes;
 mod repo_statements;
 mod rows;
 mod sessions;
