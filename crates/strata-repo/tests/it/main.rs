@@ -9,6 +9,7 @@ use strata_pool::Pool;
 mod agents;
 mod audit;
 mod cache;
+mod cache_property;
 mod constraints;
 mod crash;
 mod explain;
