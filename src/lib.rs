@@ -2,7 +2,9 @@
 //! strata-cli depends on it): re-exports the layers and offers [`Database`], the one
 //! handle an application opens. `Database::open` opens the pool, applies the
 //! migrations (the reference schema built into the library, an application's own
-//! embedded set, or none) and checks the live schema for drift.
+//! embedded set, or none) and checks the live schema for drift; it also makes the
+//! cache and rate limits of the `[cache]` and `[ratelimit]` config sections and starts
+//! the cache's sweeper.
 
 #![deny(missing_docs)]
 
@@ -61,7 +63,13 @@ pub struct Database {
     report: OpenReport,
     stats: Option<ops::QueryStats>,
     monitor: Option<Arc<ops::Monitor>>,
+    cache: repo::Cache,
+    rate_limits: repo::RateLimits,
+    sweeper: Option<Arc<repo::Sweeper>>,
 }
+
+/// Whether the database has the reference schema's `cache` table (V7).
+const HAS_CACHE_TABLE: &str = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'cache'";
 
 impl Database {
     /// Opens the database of `config`: the pool, then the migrations that
@@ -78,7 +86,9 @@ impl Database {
     /// (creating if missing) the file with the PRAGMAs of every connection, applies
     /// the pending migrations in one transaction (after a snapshot of an existing
     /// file, unless `schema.snapshot` is off), and compares the live schema with the
-    /// set. Drift is E3014 unless `schema.drift` says to warn or not to check.
+    /// set. Drift is E3014 unless `schema.drift` says to warn or not to check. With
+    /// `cache.sweeper` on and a `cache` table in the database, the cache's sweeper
+    /// starts.
     pub async fn open_with(config: &Config, migrations: Migrations) -> Result<Database> {
         let set = match migrations {
             Migrations::Reference => Some(reference_migrations()?),
@@ -104,21 +114,47 @@ impl Database {
         };
         let monitor =
             config.monitor.enabled.then(|| Arc::new(ops::Monitor::spawn(pool.clone(), stats.clone())));
+        let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
+        // Pool::open validated the config, [cache] and [ratelimit] included.
+        let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
+        let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
+        let sweeper = match config.cache.sweeper {
+            true => {
+                let tables: i64 =
+                    pool.read_inline(|c| Ok(c.query_row(HAS_CACHE_TABLE, [], |r| r.get(0))?)).await?;
+                (tables > 0).then(|| Arc::new(repo::spawn_sweeper(cache.clone())))
+            }
+            false => None,
+        };
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
-        Ok(Database { pool, migrations: set, report, stats, monitor })
+        Ok(Database { pool, migrations: set, report, stats, monitor, cache, rate_limits, sweeper })
     }
 
     /// Opens the existing database of `config` for inspection, changing nothing in
     /// it: a read-only pool ([`Pool::open_read_only`]: read-only connections, no
     /// writer, no PRAGMA that writes, no checkpoint), no migrations, no drift check,
-    /// no monitor, and no query statistics exported at close (they would replace
+    /// no monitor, no cache sweeper, and no query statistics exported at close (they would replace
     /// those of the application that runs on the file). Writes fail with E2011, and
     /// so do [`Database::health`] (it audits the writer's settings) and anything else
     /// that needs the writer; [`Database::backup`] works. A missing file is E2004.
     pub async fn open_read_only(config: &Config) -> Result<Database> {
         let pool = Pool::open_read_only(config).await?;
+        let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
+        // Both write through the writer (a cache hit records its read): on a read-only
+        // pool their calls fail with E2011, but the handles exist as for any Database.
+        let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
+        let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
         tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
-        Ok(Database { pool, migrations: None, report: OpenReport::default(), stats: None, monitor: None })
+        Ok(Database {
+            pool,
+            migrations: None,
+            report: OpenReport::default(),
+            stats: None,
+            monitor: None,
+            cache,
+            rate_limits,
+            sweeper: None,
+        })
     }
 
     /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
@@ -146,6 +182,22 @@ impl Database {
         self.monitor.as_deref()
     }
 
+    /// The TTL cache, with the limits of the `[cache]` config section.
+    pub fn cache(&self) -> &repo::Cache {
+        &self.cache
+    }
+
+    /// The rate limits, with the quotas of the `[ratelimit]` config section.
+    pub fn rate_limits(&self) -> &repo::RateLimits {
+        &self.rate_limits
+    }
+
+    /// The cache's background sweeper, when `cache.sweeper` is on and the database has
+    /// a `cache` table.
+    pub fn sweeper(&self) -> Option<&repo::Sweeper> {
+        self.sweeper.as_deref()
+    }
+
     /// A health report of the live database (`quick_check`, or `integrity_check` at
     /// [`ops::CheckLevel::Full`]) with the thresholds of `monitor` in the config.
     pub async fn health(&self, level: ops::CheckLevel) -> Result<ops::HealthReport> {
@@ -160,12 +212,15 @@ impl Database {
         ops::backup::create(&self.pool, &dir, None).await
     }
 
-    /// Stops the monitor, exports the query statistics beside the database, stops new
-    /// work, finishes work in flight, optimises and checkpoints, and closes every
-    /// connection.
+    /// Stops the monitor and the cache's sweeper, exports the query statistics beside
+    /// the database, stops new work, finishes work in flight, optimises and
+    /// checkpoints, and closes every connection.
     pub async fn close(&self) -> Result<CloseReport> {
         if let Some(monitor) = &self.monitor {
             monitor.stop().await;
+        }
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.stop().await;
         }
         if let Some(stats) = &self.stats {
             let path = ops::stats::export_path(self.pool.path());

@@ -253,3 +253,41 @@ async fn open_reads_non_ascii_names_without_a_panic() {
     assert!(!drift.is_clean());
     db.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_sweeper_and_configured_quotas_come_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml_str(&format!(
+        "path = {:?}\n[cache]\nsweep_interval_ms = 10\n\
+         [ratelimit.quotas]\n\"scraper:github\" = {{ limit = 1, period_ms = 60000 }}\n",
+        dir.path().join("app.db")
+    ))
+    .unwrap();
+    let db = Database::open(&config).await.unwrap();
+    assert!(db.sweeper().is_some(), "cache.sweeper is on by default");
+    db.cache().set("pages", "a", &"alpha", Some(std::time::Duration::from_millis(1))).await.unwrap();
+    db.cache().set("pages", "b", &"beta", None).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while db.cache().stats().expired_swept < 1 {
+        assert!(std::time::Instant::now() < deadline, "the sweeper did not sweep within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let rows: i64 =
+        db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM cache", [], |r| r.get(0))?)).await.unwrap();
+    assert_eq!(rows, 1);
+    assert!(db.rate_limits().check_configured("scraper:github", 1).await.unwrap().is_allowed());
+    assert!(!db.rate_limits().check_configured("scraper:github", 1).await.unwrap().is_allowed());
+    assert_eq!(db.rate_limits().check_configured("mailer", 1).await.unwrap_err().code(), "E4012");
+    db.close().await.unwrap();
+
+    // Off by config, or no cache table (no migrations on a new file): no sweeper.
+    let off =
+        Config { cache: strata::core::CacheConfig { sweeper: false, ..config.cache.clone() }, ..config };
+    let db = Database::open(&off).await.unwrap();
+    assert!(db.sweeper().is_none());
+    db.close().await.unwrap();
+    let bare =
+        Database::open_with(&Config::for_path(dir.path().join("bare.db")), Migrations::None).await.unwrap();
+    assert!(bare.sweeper().is_none());
+    bare.close().await.unwrap();
+}

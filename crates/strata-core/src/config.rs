@@ -4,6 +4,7 @@
 //! variables (`STRATA_DB` for the path, `STRATA_POOL__READERS` style for the rest).
 //! Unknown keys in the file are an error; every error names the field (E1xxx).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -11,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::quota::Quota;
 use crate::retry::RetryPolicy;
 
 /// The database path used when neither `--db`, `STRATA_DB` nor the config names one.
@@ -36,6 +38,104 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// Where backups go, how often they are taken and how many are kept.
     pub backup: BackupConfig,
+    /// The TTL cache's limits and its background sweeper.
+    pub cache: CacheConfig,
+    /// Rate limit quotas by key prefix.
+    pub ratelimit: RateLimitConfig,
+}
+
+/// The TTL cache (strata-repo's `Cache`): size limits, and the sweeper that
+/// `Database::open` starts to delete expired entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// The largest value one entry may hold, in bytes. A larger value is E4010 and
+    /// writes nothing.
+    pub max_entry_bytes: u64,
+    /// The size budget of every namespace, in bytes; `None` is no budget. A set that
+    /// takes a namespace over it evicts the namespace's least recently read entries.
+    pub max_namespace_bytes: Option<u64>,
+    /// Budgets of single namespaces, overriding `max_namespace_bytes`.
+    pub namespace_bytes: BTreeMap<String, u64>,
+    /// Start the background sweeper in `Database::open` (when the `cache` table exists).
+    pub sweeper: bool,
+    /// Milliseconds between two sweeps.
+    pub sweep_interval_ms: u64,
+    /// Expired rows deleted per write (one batch holds the writer for one statement).
+    pub sweep_batch: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_entry_bytes: 1024 * 1024,
+            max_namespace_bytes: None,
+            namespace_bytes: BTreeMap::new(),
+            sweeper: true,
+            sweep_interval_ms: 60_000,
+            sweep_batch: 500,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The size budget of `namespace`, if it has one.
+    pub fn namespace_budget(&self, namespace: &str) -> Option<u64> {
+        self.namespace_bytes.get(namespace).copied().or(self.max_namespace_bytes)
+    }
+
+    /// Checks every range (E1003 naming the field under `cache.`).
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &str, reason: &str| {
+            Err(Error::ConfigInvalid { field: format!("cache.{field}"), reason: reason.into() })
+        };
+        if self.max_entry_bytes == 0 {
+            return invalid("max_entry_bytes", "must be at least 1 byte");
+        }
+        if self.max_namespace_bytes == Some(0) {
+            return invalid("max_namespace_bytes", "must be at least 1 byte; leave it out for no budget");
+        }
+        if let Some((name, _)) = self.namespace_bytes.iter().find(|(_, bytes)| **bytes == 0) {
+            return invalid(&format!("namespace_bytes.{name}"), "must be at least 1 byte");
+        }
+        if self.sweep_interval_ms == 0 {
+            return invalid("sweep_interval_ms", "must be at least 1");
+        }
+        if self.sweep_batch == 0 {
+            return invalid("sweep_batch", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Rate limits (strata-repo's `RateLimits`): the quota of each key prefix, for checks
+/// that do not pass one. The longest prefix a key starts with wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Quotas by key prefix, such as `"scraper:github" = { limit = 10, period_ms = 1000 }`.
+    pub quotas: BTreeMap<String, Quota>,
+}
+
+impl RateLimitConfig {
+    /// The quota of `key`: the one of the longest prefix it starts with.
+    pub fn quota_for(&self, key: &str) -> Option<Quota> {
+        self.quotas
+            .iter()
+            .filter(|(prefix, _)| key.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, quota)| *quota)
+    }
+
+    /// Checks every quota (E1003 naming `ratelimit.quotas.<prefix>`).
+    pub fn validate(&self) -> Result<()> {
+        for (prefix, quota) in &self.quotas {
+            if let Err(Error::InvalidQuota { reason, .. }) = quota.emission_interval_us(prefix) {
+                return Err(Error::ConfigInvalid { field: format!("ratelimit.quotas.{prefix}"), reason });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Health thresholds (used by `strata check` too) and the background monitor that
@@ -252,6 +352,8 @@ impl Default for Config {
             schema: SchemaConfig::default(),
             monitor: MonitorConfig::default(),
             backup: BackupConfig::default(),
+            cache: CacheConfig::default(),
+            ratelimit: RateLimitConfig::default(),
         }
     }
 }
@@ -282,8 +384,18 @@ impl Default for SqliteConfig {
 }
 
 /// The top-level keys an environment variable may address.
-const ENV_SECTIONS: &[&str] =
-    &["path", "pool", "sqlite", "slow_query_ms", "retry", "schema", "monitor", "backup"];
+const ENV_SECTIONS: &[&str] = &[
+    "path",
+    "pool",
+    "sqlite",
+    "slow_query_ms",
+    "retry",
+    "schema",
+    "monitor",
+    "backup",
+    "cache",
+    "ratelimit",
+];
 
 impl Config {
     /// Defaults with the database at `path`.
@@ -365,6 +477,8 @@ impl Config {
         if self.backup.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
             return invalid("backup.dir", "must not be empty; leave it out for backups/ beside the database");
         }
+        self.cache.validate()?;
+        self.ratelimit.validate()?;
         self.retry.validate()
     }
 }
@@ -462,6 +576,37 @@ mod tests {
         assert!(err.to_string().contains("`pool.readers`"), "{err}");
         let err = Config::from_toml_str("[sqlite]\nmmap_size = -5\n").unwrap_err();
         assert!(err.to_string().contains("`sqlite.mmap_size`"), "{err}");
+    }
+
+    #[test]
+    fn cache_and_rate_limit_sections_parse_and_name_bad_fields() {
+        let config = Config::from_toml_str(
+            "[cache]\nmax_namespace_bytes = 4096\nsweep_interval_ms = 10\n[cache.namespace_bytes]\npages = 100\n\
+             [ratelimit.quotas]\n\"scraper:\" = { limit = 100, period_ms = 1000 }\n\
+             \"scraper:github\" = { limit = 10, period_ms = 60000, burst = 2 }\n",
+        )
+        .unwrap();
+        assert_eq!(config.cache.namespace_budget("pages"), Some(100));
+        assert_eq!(config.cache.namespace_budget("other"), Some(4096));
+        assert_eq!(config.cache.sweep_interval_ms, 10);
+        assert!(config.cache.sweeper);
+        let github = Quota { limit: 10, period_ms: 60_000, burst: 2 };
+        assert_eq!(config.ratelimit.quota_for("scraper:github:api"), Some(github));
+        assert_eq!(config.ratelimit.quota_for("scraper:gitlab"), Some(Quota::per_second(100)));
+        assert_eq!(config.ratelimit.quota_for("mailer"), None);
+
+        for (toml, field) in [
+            ("[cache]\nmax_entry_bytes = 0\n", "`cache.max_entry_bytes`"),
+            ("[cache]\nsweep_batch = 0\n", "`cache.sweep_batch`"),
+            ("[cache.namespace_bytes]\npages = 0\n", "`cache.namespace_bytes.pages`"),
+            ("[ratelimit.quotas]\napi = { limit = 0, period_ms = 1000 }\n", "`ratelimit.quotas.api`"),
+        ] {
+            let err = Config::from_toml_str(toml).unwrap_err();
+            assert_eq!(err.code(), "E1003", "{toml}");
+            assert!(err.to_string().contains(field), "{toml}: {err}");
+        }
+        let err = Config::from_toml_str("[ratelimit.quotas]\napi = { limit = 1, period = 1 }\n").unwrap_err();
+        assert_eq!(err.code(), "E1002", "{err}");
     }
 
     #[test]

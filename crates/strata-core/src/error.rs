@@ -390,6 +390,38 @@ pub enum Error {
         /// Why the lease is not held (expired, claimed by another worker, not running).
         reason: String,
     },
+    /// E4010: a cache value is larger than its namespace allows.
+    #[error("cache entry `{namespace}/{key}` is {size} bytes, over the {limit_name} of {limit} bytes")]
+    CacheEntryTooLarge {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// The value's size in bytes.
+        size: u64,
+        /// Which limit it is over (`max_entry_bytes` or `max_namespace_bytes`).
+        limit_name: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// E4011: a rate limit kept denying for longer than the caller would wait.
+    #[error(
+        "rate limit `{key}` still denies after {waited_ms} ms; the next unit passes in {retry_after_ms} ms"
+    )]
+    RateLimited {
+        /// The rate limit key.
+        key: String,
+        /// How long the caller waited.
+        waited_ms: u64,
+        /// How long until the request would pass.
+        retry_after_ms: u64,
+    },
+    /// E4012: no quota was given and none is configured for the key's prefix.
+    #[error("no rate limit quota configured for `{key}`")]
+    QuotaMissing {
+        /// The rate limit key.
+        key: String,
+    },
     /// E4003: a write was attempted where only reads are allowed.
     #[error("attempt to write a read-only database: {message}")]
     ReadOnly {
@@ -516,6 +548,34 @@ pub enum Error {
         /// The query, shortened.
         sql: String,
         /// Why.
+        reason: String,
+    },
+    /// E6021: a cache time to live that cannot be used.
+    #[error("invalid cache ttl for `{namespace}/{key}`: {reason}")]
+    InvalidTtl {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E6022: a rate limit quota or cost that cannot be used.
+    #[error("invalid rate limit quota for `{key}`: {reason}")]
+    InvalidQuota {
+        /// The rate limit key (or key prefix, for a configured quota).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E6023: a cache value that cannot be stored.
+    #[error("invalid cache value for `{namespace}/{key}`: {reason}")]
+    InvalidCacheValue {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// What is wrong with it (invalid JSON, a type serde cannot write).
         reason: String,
     },
     /// E6001: an argument is out of range or malformed.
@@ -696,6 +756,15 @@ catalog! {
     E4007 = "E4007", Invalid, "task {task_id}: the lease is not held: {reason}",
         "the worker's lease expired (or the task was cancelled) and another worker may hold the task now",
         "drop this attempt's result; heartbeat more often than the lease lasts, or claim with a longer lease";
+    E4010 = "E4010", Invalid, "cache entry `{namespace}/{key}` is {size} bytes, over the {limit_name} of {limit} bytes",
+        "the value is larger than the cache's max entry size, or than the namespace's whole size budget; nothing was written",
+        "store a smaller value (or a reference to it), or raise max_entry_bytes / max_namespace_bytes of the cache";
+    E4011 = "E4011", Busy, "rate limit `{key}` still denies after {waited_ms} ms; the next unit passes in {retry_after_ms} ms",
+        "wait_until_allowed would have to wait longer than its max_wait for the quota to admit the request",
+        "retry later, lower the cost of the request, or pass a longer max_wait";
+    E4012 = "E4012", Invalid, "no rate limit quota configured for `{key}`",
+        "check_configured found no configured key prefix that the key starts with",
+        "add a quota for the key's prefix to the rate limits' quotas, or pass the quota in the call";
     E5001 = "E5001", Corruption, "database disk image is malformed: {message}",
         "the database file is damaged (torn write, bad disk, a copy taken without the -wal file)",
         "stop writing; run `strata check --full`, then `strata recover` to restore the newest verified backup";
@@ -738,6 +807,15 @@ catalog! {
     E6020 = "E6020", Invalid, "cannot advise on `{sql}`: {reason}",
         "the advisor reads single SELECT statements over tables of the database; this one is not",
         "pass a SELECT (or the SELECT part of the statement) that runs against this database";
+    E6021 = "E6021", Invalid, "invalid cache ttl for `{namespace}/{key}`: {reason}",
+        "the time to live is zero or too large to add to the current time; nothing was written",
+        "pass a ttl of at least 1 ms, or None for an entry that never expires";
+    E6022 = "E6022", Invalid, "invalid rate limit quota for `{key}`: {reason}",
+        "the quota, period, burst or cost is zero, or so large that the arithmetic overflows, or the cost is over the burst; nothing was written",
+        "use a quota, burst and cost of at least 1, a period of at least 1 ms and a cost no larger than the burst";
+    E6023 = "E6023", Invalid, "invalid cache value for `{namespace}/{key}`: {reason}",
+        "the JSON text is not valid JSON, or serde could not write the value as JSON; nothing was written",
+        "pass valid JSON, or store the value as bytes with set_bytes";
     E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
         "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
         "this is a bug in strata: please report it with the command and this message";
@@ -787,6 +865,9 @@ impl Error {
             Error::ReadOnly { .. } => &E4003,
             Error::InvalidTransition { .. } => &E4006,
             Error::LeaseLost { .. } => &E4007,
+            Error::CacheEntryTooLarge { .. } => &E4010,
+            Error::RateLimited { .. } => &E4011,
+            Error::QuotaMissing { .. } => &E4012,
             Error::Sql { .. } => &E4004,
             Error::Conversion { .. } => &E4005,
             Error::Corrupt { .. } => &E5001,
@@ -802,6 +883,9 @@ impl Error {
             Error::DatabaseLocked { .. } => &E5011,
             Error::DatabaseConnected { .. } => &E5012,
             Error::AdviseUnsupported { .. } => &E6020,
+            Error::InvalidTtl { .. } => &E6021,
+            Error::InvalidQuota { .. } => &E6022,
+            Error::InvalidCacheValue { .. } => &E6023,
             Error::InvalidInput { .. } => &E6001,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
@@ -1024,7 +1108,9 @@ mod tests {
             let family = &info.code[1..2];
             let allowed: &[&str] = match info.kind {
                 ErrorKind::Config => &["1"],
-                ErrorKind::Busy | ErrorKind::Transient => &["2"],
+                // A rate limit that says "not now" (E4011) is busy like a held lock.
+                ErrorKind::Busy => &["2", "4"],
+                ErrorKind::Transient => &["2"],
                 ErrorKind::Unavailable => &["2", "5"],
                 ErrorKind::ReadOnly => &["2", "4"],
                 ErrorKind::Schema => &["3"],

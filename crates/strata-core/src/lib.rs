@@ -7,11 +7,13 @@
 
 pub mod config;
 pub mod error;
+pub mod quota;
 pub mod retry;
 
 pub use config::{
-    BackupConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, MonitorConfig, PoolConfig,
-    SchemaConfig, SqliteConfig, Synchronous,
+    BackupConfig, CacheConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, MonitorConfig,
+    PoolConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
+pub use quota::Quota;
 pub use retry::RetryPolicy;

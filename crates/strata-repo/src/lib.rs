@@ -3,16 +3,17 @@
 //! every SQL statement that reads or writes the tables of `migrations/`: the durable
 //! priority task queue ([`queue`]) and the orchestration repositories (sessions,
 //! agents, checkpoints, task state, the append-only audit log, namespaced memory,
-//! flags and metrics). Each repository is a cheap `Clone` around a
-//! [`strata_pool::Pool`]: reads go through `pool.read`, writes through `pool.write`
-//! (group commit), and no repository opens a connection of its own. Times are
-//! integer milliseconds since the Unix epoch (UTC); JSON columns are
+//! flags and metrics), the TTL cache ([`cache`]) and GCRA rate limits
+//! ([`ratelimit`]). Each repository is a cheap `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
+//! through `pool.write` (group commit), and no repository opens a connection of its
+//! own. Times are integer milliseconds since the Unix epoch (UTC); JSON columns are
 //! `serde_json::Value`; every list is keyset-paginated ([`Page`]).
 
 #![deny(missing_docs)]
 
 pub mod agents;
 pub mod audit;
+pub mod cache;
 pub mod checkpoints;
 pub mod clock;
 pub mod flags;
@@ -20,12 +21,14 @@ pub mod memory;
 pub mod metrics;
 mod page;
 pub mod queue;
+pub mod ratelimit;
 mod row;
 pub mod sessions;
 pub mod state;
 
 pub use agents::{Agent, AgentState, Agents};
 pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
+pub use cache::{Cache, CacheEntry, CacheStats, CacheValue, SweepReport, Sweeper, spawn_sweeper};
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use flags::{Flag, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};
@@ -34,9 +37,11 @@ pub use page::{Page, PageRequest};
 pub use queue::{
     ChunkedEnqueue, Claimed, Completion, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
 };
+pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
 pub use row::{KeyPage, KeyPageRequest};
 pub use sessions::{Session, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};
+pub use strata_core::{CacheConfig, Quota, RateLimitConfig};
 
 /// Every SQL statement strata-repo issues, as `(name, sql)`, for the explain test
 /// that fails on a full `SCAN` or a `TEMP B-TREE`. Each module lists its own.
@@ -51,6 +56,8 @@ pub fn statements() -> Vec<(&'static str, &'static str)> {
         flags::STATEMENTS,
         metrics::STATEMENTS,
         queue::STATEMENTS,
+        cache::STATEMENTS,
+        ratelimit::STATEMENTS,
     ];
     lists.iter().flat_map(|l| l.iter().copied()).collect()
 }

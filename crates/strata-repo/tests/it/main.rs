@@ -8,6 +8,8 @@ use strata_pool::Pool;
 
 mod agents;
 mod audit;
+mod cache;
+mod cache_property;
 mod constraints;
 mod crash;
 mod explain;
@@ -16,6 +18,8 @@ mod memory;
 mod metrics;
 mod queue;
 mod queue_property;
+mod ratelimit;
+mod ratelimit_processes;
 mod repo_statements;
 mod rows;
 mod sessions;

@@ -1,15 +1,18 @@
-//! `strata_repo::statements()` lists every statement the orchestration repositories
-//! run, and a workload over all of them runs every one it lists (checked by watching
-//! the pool's statement hook), so the explain test sees the real statements.
+//! `strata_repo::statements()` lists every statement the orchestration repositories,
+//! the cache and the rate limits run, and a workload over all of them runs every one
+//! it lists (checked by watching the pool's statement hook), so the explain test sees
+//! the real statements.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::json;
 use strata_pool::normalize_sql;
+use strata_repo::clock::ManualClock;
 use strata_repo::{
-    AgentState, Agents, Audit, AuditFilter, Checkpoints, Flags, KeyPageRequest, Memory, MemoryType, Metrics,
-    NewAuditEntry, NewMetric, PageRequest, Sessions, TaskState,
+    AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, KeyPageRequest, Memory,
+    MemoryType, Metrics, NewAuditEntry, NewMetric, PageRequest, Quota, RateLimits, Sessions, TaskState,
 };
 
 use crate::migrated;
@@ -104,6 +107,53 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     let listed: BTreeSet<String> = strata_repo::statements()
         .iter()
         .filter(|(name, _)| ORCHESTRATION.iter().any(|prefix| name.starts_with(prefix)))
+        .map(|(_, sql)| normalize_sql(sql))
+        .collect();
+    let all_listed: BTreeSet<String> =
+        strata_repo::statements().iter().map(|(_, sql)| normalize_sql(sql)).collect();
+    let seen = seen.lock().unwrap().clone();
+    let unlisted: Vec<&String> =
+        seen.iter().filter(|sql| !is_control(sql) && !all_listed.contains(*sql)).collect();
+    assert!(unlisted.is_empty(), "statements run but not listed in statements(): {unlisted:#?}");
+    let never_run: Vec<&String> = listed.difference(&seen).collect();
+    assert!(never_run.is_empty(), "listed statements the workload never ran: {never_run:#?}");
+}
+
+#[tokio::test]
+async fn every_cache_and_rate_limit_statement_is_listed_and_every_listed_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let seen: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    {
+        let seen = Arc::clone(&seen);
+        pool.set_statement_hook(Arc::new(move |timing| {
+            seen.lock().unwrap().insert(normalize_sql(timing.sql));
+        }))
+        .unwrap();
+    }
+    let config = CacheConfig { max_namespace_bytes: Some(12), ..CacheConfig::default() };
+    let clock = ManualClock::new(1_700_000_000_000);
+    let cache = Cache::with_config(pool.clone(), config, Arc::new(clock.clone())).unwrap();
+    cache.set("n", "a", &1, Some(Duration::from_millis(5))).await.unwrap();
+    cache.set("n", "b", &"123456789", None).await.unwrap();
+    cache.get::<i32>("n", "a").await.unwrap();
+    cache.touch("n", "b", None).await.unwrap();
+    cache.get_or_set_with("n", "c", None, || async { Ok(1) }).await.unwrap();
+    clock.advance(10);
+    cache.sweep_expired(10).await.unwrap();
+    cache.delete("n", "b").await.unwrap();
+    cache.delete_namespace("n").await.unwrap();
+
+    let limits = RateLimits::new(pool.clone());
+    let quota = Quota::per_second(5);
+    limits.check("k", quota, 1).await.unwrap();
+    limits.check("k", quota, 1).await.unwrap();
+    limits.status("k").await.unwrap();
+    limits.reset("k").await.unwrap();
+
+    let listed: BTreeSet<String> = strata_repo::statements()
+        .iter()
+        .filter(|(name, _)| name.starts_with("cache.") || name.starts_with("ratelimit."))
         .map(|(_, sql)| normalize_sql(sql))
         .collect();
     let all_listed: BTreeSet<String> =
