@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use strata::{Config, Database};
+use strata::Database;
 use strata_serve::ServeOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{Server, app_db, db_path};
+use crate::{Server, app_db, config, db_path};
 
 /// An HTTP response as read off the socket.
 pub struct Response {
@@ -139,7 +139,7 @@ async fn health_is_503_on_a_damaged_database() {
     let dir = tempfile::tempdir().unwrap();
     app_db(dir.path()).await.close().await.unwrap();
     damage_a_table_page(&db_path(dir.path()));
-    let db = Database::open_read_only(&Config::for_path(db_path(dir.path()))).await.unwrap();
+    let db = Database::open_read_only(&config(dir.path())).await.unwrap();
     let server = Server::start(db, ServeOptions::default()).await;
     let response = get(server.addr, "/health", &[]).await;
     assert_eq!(response.status, 503, "{}", response.body);
@@ -156,7 +156,7 @@ async fn health_is_503_on_a_damaged_database() {
 async fn health_is_200_on_a_sound_database_opened_read_only() {
     let dir = tempfile::tempdir().unwrap();
     app_db(dir.path()).await.close().await.unwrap();
-    let db = Database::open_read_only(&Config::for_path(db_path(dir.path()))).await.unwrap();
+    let db = Database::open_read_only(&config(dir.path())).await.unwrap();
     let server = Server::start(db, ServeOptions::default()).await;
     let response = get(server.addr, "/health", &[]).await;
     assert_eq!(response.status, 200, "{}", response.body);
@@ -221,7 +221,7 @@ async fn a_token_is_required_on_every_endpoint_when_configured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_closes_the_pool_and_stops_the_monitor() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_path(db_path(dir.path()));
+    let mut config = config(dir.path());
     config.monitor.enabled = true;
     let db = Database::open(&config).await.unwrap();
     let handle = db.clone();

@@ -43,7 +43,7 @@ impl Server {
 /// A database with the reference schema in `dir`, with tasks on two queues and query
 /// statistics, opened read-write (as an application that mounts the router would).
 pub async fn app_db(dir: &Path) -> Database {
-    let mut config = Config::for_path(dir.join("app.db"));
+    let mut config = config(dir);
     config.monitor.query_stats = true;
     let db = Database::open(&config).await.unwrap();
     let queue = Queue::new(db.pool().clone(), QueueConfig::default()).unwrap();
@@ -53,6 +53,15 @@ pub async fn app_db(dir: &Path) -> Database {
         queue.enqueue(task).await.unwrap();
     }
     db
+}
+
+/// The config of the database in `dir`, without free-disk thresholds: the health
+/// status the tests expect must not depend on the machine's free space.
+pub fn config(dir: &Path) -> Config {
+    let mut config = Config::for_path(dir.join("app.db"));
+    config.monitor.free_disk_warn_mb = 0;
+    config.monitor.free_disk_critical_mb = 0;
+    config
 }
 
 /// The database file of `dir`.
