@@ -28,7 +28,19 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("strata-repo", &["strata-core", "strata-schema", "strata-pool"]),
     ("strata-ops", &["strata-core", "strata-schema", "strata-pool"]),
     ("strata", &["strata-core", "strata-schema", "strata-pool", "strata-repo", "strata-ops"]),
-    ("strata-cli", &["strata", "strata-core", "strata-schema", "strata-pool", "strata-repo", "strata-ops"]),
+    ("strata-serve", &["strata"]),
+    (
+        "strata-cli",
+        &[
+            "strata",
+            "strata-serve",
+            "strata-core",
+            "strata-schema",
+            "strata-pool",
+            "strata-repo",
+            "strata-ops",
+        ],
+    ),
     ("xtask", &["strata-core", "strata-schema"]),
 ];
 

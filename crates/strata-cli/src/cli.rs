@@ -97,6 +97,9 @@ pub enum Command {
         #[arg(long = "query", value_name = "SQL")]
         queries: Vec<String>,
     },
+    /// The dashboard, /health, /metrics and /api/stats|queue over the database,
+    /// read-only, until SIGINT or SIGTERM (loopback unless --allow-remote + token).
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Where migrations come from.

@@ -18,6 +18,7 @@ mod output;
 mod panic;
 mod queue;
 mod schema;
+mod serve;
 mod stats;
 
 use std::process::ExitCode;
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
                 Command::Queue(args) => queue::run(args, &config, &out).await,
                 Command::Audit(command) => audit::run(command, cli.json, &config, &out).await,
                 Command::Flags(args) => flags::run(args, &config, &out).await,
+                Command::Serve(args) => serve::run(args, &config).await,
             }
         })
     }));

@@ -210,6 +210,14 @@ pub enum Error {
         /// The database file.
         path: PathBuf,
     },
+    /// E2020: the dashboard server could not listen on its address.
+    #[error("cannot listen on {addr}: {message}")]
+    ServeListen {
+        /// The address asked for.
+        addr: String,
+        /// What the operating system said.
+        message: String,
+    },
     /// E3001: the schema changed under a prepared statement or is not as expected.
     #[error("schema error: {message}")]
     Schema {
@@ -578,6 +586,21 @@ pub enum Error {
         /// What is wrong with it (invalid JSON, a type serde cannot write).
         reason: String,
     },
+    /// E6030: the dashboard was asked to listen beyond loopback without
+    /// `--allow-remote` and a bearer token.
+    #[error("{addr} is not a loopback address: serving it needs --allow-remote and a token")]
+    ServeRemoteRefused {
+        /// The address asked for.
+        addr: String,
+    },
+    /// E6031: the dashboard's bearer token could not be read or is unusable.
+    #[error("unusable serve token from {origin}: {reason}")]
+    ServeToken {
+        /// Where the token came from (`--token-file PATH` or `STRATA_SERVE_TOKEN`).
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// E6001: an argument is out of range or malformed.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -684,6 +707,9 @@ catalog! {
     E2011 = "E2011", ReadOnly, "pool is read-only: {path} was opened for inspection",
         "write() or exclusive() was called on a pool opened with Pool::open_read_only (or Database::open_read_only), which starts no writer and changes nothing in the file",
         "open the database with Pool::open / Database::open to change it; the strata commands that write (init, migrate up, flags set, queue retry) do";
+    E2020 = "E2020", Unavailable, "cannot listen on {addr}: {message}",
+        "the dashboard server could not bind its address: another process listens on the port, the address is not one of this machine's, or the port needs privileges",
+        "pick another --listen address or port (127.0.0.1:0 takes a free one), or stop what holds the port";
     E3001 = "E3001", Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";
@@ -816,6 +842,12 @@ catalog! {
     E6023 = "E6023", Invalid, "invalid cache value for `{namespace}/{key}`: {reason}",
         "the JSON text is not valid JSON, or serde could not write the value as JSON; nothing was written",
         "pass valid JSON, or store the value as bytes with set_bytes";
+    E6030 = "E6030", Invalid, "{addr} is not a loopback address: serving it needs --allow-remote and a token",
+        "`strata serve` binds to loopback only unless told otherwise: the dashboard shows the database's health, statements and queues to whoever can reach it",
+        "listen on 127.0.0.1 (the default), or pass --allow-remote with --token-file FILE (or STRATA_SERVE_TOKEN); every request then needs `Authorization: Bearer <token>`";
+    E6031 = "E6031", Invalid, "unusable serve token from {origin}: {reason}",
+        "the bearer token file cannot be read, or the token is empty or shorter than 16 characters, or holds whitespace inside",
+        "write a long random token to the file (for example `openssl rand -hex 32 > token; chmod 600 token`) or set STRATA_SERVE_TOKEN";
     E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
         "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
         "this is a bug in strata: please report it with the command and this message";
@@ -886,6 +918,9 @@ impl Error {
             Error::InvalidTtl { .. } => &E6021,
             Error::InvalidQuota { .. } => &E6022,
             Error::InvalidCacheValue { .. } => &E6023,
+            Error::ServeRemoteRefused { .. } => &E6030,
+            Error::ServeToken { .. } => &E6031,
+            Error::ServeListen { .. } => &E2020,
             Error::InvalidInput { .. } => &E6001,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,

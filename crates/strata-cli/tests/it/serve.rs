@@ -1,0 +1,119 @@
+//! `strata serve`: the refusals that come before anything listens (exit 3 with the
+//! code), and a real server process that answers over HTTP and stops cleanly on
+//! SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::check::no_disk_limits;
+use crate::strata;
+
+/// Runs `strata --json ARGS` in `dir`, expects exit 3 and returns the error's code.
+fn error_code(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = strata(dir, &all);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["hint"].as_str().is_some_and(|h| !h.is_empty()), "{doc}");
+    doc["code"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn serve_refuses_an_address_beyond_loopback_without_allow_remote_and_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(strata(d, &["--db", "app.db", "init"]).status.code(), Some(0));
+    assert_eq!(error_code(d, &["--db", "app.db", "serve", "--listen", "0.0.0.0:0"]), "E6030");
+    assert_eq!(
+        error_code(d, &["--db", "app.db", "serve", "--listen", "0.0.0.0:0", "--allow-remote"]),
+        "E6030"
+    );
+    std::fs::write(d.join("token"), "short\n").unwrap();
+    let args =
+        ["--db", "app.db", "serve", "--listen", "0.0.0.0:0", "--allow-remote", "--token-file", "token"];
+    assert_eq!(error_code(d, &args), "E6031");
+    assert_eq!(error_code(d, &["--db", "missing.db", "serve", "--listen", "127.0.0.1:0"]), "E2004");
+    assert!(!d.join("missing.db").exists(), "serve never creates a database");
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close`: the status code and the body.
+fn get(addr: &str, path: &str, header: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let extra = header.map(|h| format!("{h}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(strata(d, &["--db", "app.db", "init"]).status.code(), Some(0));
+    std::fs::write(d.join("token"), "0123456789abcdef0123\n").unwrap();
+    // The status asserted below must not depend on the machine's free disk space.
+    let config = no_disk_limits(d);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "--db",
+            "app.db",
+            "--config",
+            &config,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--refresh",
+            "1",
+            "--token-file",
+            "token",
+        ])
+        .current_dir(d)
+        .env_remove("STRATA_DB")
+        .env_remove("STRATA_CONFIG")
+        .env_remove("STRATA_SERVE_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("serving app.db on http://127.0.0.1:"), "{line}");
+    let addr = line.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
+
+    assert_eq!(get(&addr, "/health", None).0, 401, "the token file is enforced");
+    let auth = Some("Authorization: Bearer 0123456789abcdef0123");
+    let (status, body) = get(&addr, "/health", auth);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    let (status, page) = get(&addr, "/", auth);
+    assert_eq!(status, 200);
+    assert!(page.contains("strata · app.db") && !page.contains(&d.display().to_string()), "{page}");
+
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "strata serve did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "stdout: {rest}\nstderr: {stderr}");
+    assert!(rest.contains("stopped"), "{rest}");
+    assert!(TcpStream::connect(&addr).is_err(), "nothing listens any more");
+    assert!(!d.join("app.db-wal").exists() && !d.join("app.db-shm").exists(), "no sidecar files left behind");
+}
