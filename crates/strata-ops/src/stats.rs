@@ -11,9 +11,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
-use strata_pool::{Pool, StatementTiming, normalize_sql};
+use strata_pool::{Pool, StatementTiming};
 
 use crate::{clock, files};
+
+mod normalize;
+pub use normalize::normalize_sql;
 
 /// Histogram buckets: bucket `i` holds durations below `2^(i/4)` microseconds, so
 /// each bucket is about 19% wide; 112 buckets reach past 4 hours.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use strata_pool::normalize_sql;
+use strata_ops::stats::normalize_sql;
 use strata_repo::{
     AgentState, Agents, Audit, AuditFilter, Checkpoints, Flags, KeyPageRequest, Memory, MemoryType, Metrics,
     NewAuditEntry, NewMetric, PageRequest, Sessions, TaskState,
