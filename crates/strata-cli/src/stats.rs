@@ -3,7 +3,7 @@
 //! The database is opened read-only: the command changes nothing in it.
 
 use serde::Serialize;
-use strata::ops::stats::{QueryStats, StatsReport, export_path};
+use strata::ops::stats::{QueryStats, StatsReport, display_ms, export_path};
 use strata::{Config, Database, MetricsSnapshot};
 
 use crate::check::bytes;
@@ -86,9 +86,9 @@ fn render(s: &Stats) -> String {
     );
     text += &table(&["table", "rows"], s.tables.iter().map(|t| vec![t.table.clone(), t.rows.to_string()]));
     text += &format!("\nqueries ({}, since {}):\n", s.queries_from, s.queries.since);
-    let ms = |v: f64| format!("{v:.3}");
+    let ms = |v: f64| display_ms(v, s.queries.clock_resolution_ms);
     text += &table(
-        &["count", "total ms", "p50", "p95", "p99", "rows", "scan steps", "sorts", "statement"],
+        &["count", "total", "p50", "p95", "p99", "rows", "scan steps", "sorts", "statement"],
         s.queries.statements.iter().take(20).map(|q| {
             vec![
                 q.count.to_string(),

@@ -91,6 +91,11 @@ pub struct StatementStats {
     pub rows: u64,
 }
 
+/// The resolution of statement times, in milliseconds: SQLite's profile clock (the
+/// VFS's `xCurrentTimeInt64`) counts whole milliseconds on Unix, so a statement
+/// faster than that reads 0 (or, across a tick, 1) ms.
+pub const STATEMENT_CLOCK_RESOLUTION_MS: f64 = 1.0;
+
 /// The statistics at one moment, slowest in total first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsReport {
@@ -98,6 +103,11 @@ pub struct StatsReport {
     pub since: String,
     /// When this report was taken, RFC 3339.
     pub taken_at: String,
+    /// The resolution of the statements' times ([`STATEMENT_CLOCK_RESOLUTION_MS`]):
+    /// a time below it means "faster than the clock can tell", shown as `<1 ms`
+    /// ([`display_ms`]), not as zero.
+    #[serde(default = "statement_clock_resolution_ms")]
+    pub clock_resolution_ms: f64,
     /// Distinct statements kept at most.
     pub capacity: usize,
     /// Statement runs not recorded because the table was full.
@@ -170,6 +180,7 @@ impl QueryStats {
         StatsReport {
             since: inner.since.clone(),
             taken_at: clock::rfc3339(clock::now()),
+            clock_resolution_ms: STATEMENT_CLOCK_RESOLUTION_MS,
             capacity: inner.capacity,
             dropped: inner.dropped,
             statements,
@@ -213,6 +224,19 @@ impl StatsReport {
             Err(e) => Err(Error::file_io("read", path, &e)),
         }
     }
+}
+
+/// A time for people: `<R ms` when `ms` is below the clock's resolution `R` (the
+/// clock could not tell it from zero), else `ms` with as many decimals as the
+/// resolution has (`12 ms` for a millisecond clock, `0.042 ms` for a microsecond one).
+pub fn display_ms(ms: f64, resolution_ms: f64) -> String {
+    let decimals = if resolution_ms > 0.0 { (-resolution_ms.log10().floor()).max(0.0) as usize } else { 3 };
+    if ms < resolution_ms { format!("<{resolution_ms:.decimals$} ms") } else { format!("{ms:.decimals$} ms") }
+}
+
+/// The resolution a report read from a file had when it did not say: the statement clock's.
+fn statement_clock_resolution_ms() -> f64 {
+    STATEMENT_CLOCK_RESOLUTION_MS
 }
 
 /// Where the monitor exports a database's query statistics: `<db>.query-stats.json`.
@@ -330,6 +354,25 @@ mod tests {
             assert!(got >= want && got <= want * 1.2, "{got} vs {want}");
         }
         assert_eq!(s.max_ms, 100.0);
+    }
+
+    #[test]
+    fn times_below_the_clock_resolution_read_as_below_it_never_zero() {
+        assert_eq!(display_ms(0.0, 1.0), "<1 ms");
+        assert_eq!(display_ms(0.999, 1.0), "<1 ms");
+        assert_eq!(display_ms(1.0, 1.0), "1 ms");
+        assert_eq!(display_ms(53.8, 1.0), "54 ms");
+        assert_eq!(display_ms(0.0004, 0.001), "<0.001 ms");
+        assert_eq!(display_ms(0.0421, 0.001), "0.042 ms");
+        let stats = QueryStats::new(10);
+        for _ in 0..10 {
+            stats.record(&timing("SELECT 1", 0));
+        }
+        let report = stats.report();
+        let s = &report.statements[0];
+        for ms in [s.total_ms, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms] {
+            assert_eq!(display_ms(ms, report.clock_resolution_ms), "<1 ms");
+        }
     }
 
     #[test]

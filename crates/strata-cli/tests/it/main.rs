@@ -13,6 +13,7 @@ mod migrate;
 mod queue;
 mod readonly;
 mod schema;
+mod stats;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,52 @@
+//! `strata stats`: statement times below the statement clock's resolution read `<1 ms`
+//! (never `0.000`), and the JSON says what that resolution is.
+
+use serde_json::Value;
+
+use crate::{strata, text};
+
+/// The cells of the query table of `strata stats` (human output), one row per
+/// statement, split on runs of two or more spaces.
+fn query_rows(out: &str) -> Vec<Vec<String>> {
+    let section = out.split_once("\nqueries (").map(|(_, rest)| rest).expect("a queries section");
+    let table = section.split_once("\n\npool").map_or(section, |(table, _)| table);
+    table
+        .lines()
+        .skip(2) // "this command, since ...):" and the header
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('('))
+        .map(|line| line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn fast_statements_read_below_one_millisecond_never_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = strata(dir.path(), &["--db", "app.db", "init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, dir.path()));
+    let out = strata(dir.path(), &["--db", "app.db", "stats"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr, dir.path()));
+    let stdout = text(&out.stdout, dir.path());
+    let rows = query_rows(&stdout);
+    assert!(rows.len() >= 5, "a count(*) per table and the PRAGMAs: {stdout}");
+    let mut below = 0;
+    for row in &rows {
+        // count, total, p50, p95, p99, ...
+        for cell in &row[1..5] {
+            let value =
+                cell.strip_suffix(" ms").unwrap_or_else(|| panic!("a time in ms, got {cell:?}: {stdout}"));
+            if value == "<1" {
+                below += 1;
+            } else {
+                let ms: f64 = value.parse().unwrap_or_else(|_| panic!("a number, got {cell:?}: {stdout}"));
+                assert!(ms >= 1.0, "a time below the clock's 1 ms reads <1 ms, not {cell:?}: {stdout}");
+            }
+        }
+    }
+    // Each statement here takes microseconds; SQLite's millisecond clock reads most as 0.
+    assert!(below > 0, "fast statements read <1 ms: {stdout}");
+
+    let json = strata(dir.path(), &["--db", "app.db", "--json", "stats"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr, dir.path()));
+    let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["queries"]["clock_resolution_ms"], 1.0, "{doc:#}");
+}
