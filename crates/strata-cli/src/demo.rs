@@ -62,6 +62,16 @@ fn render(r: &DemoReport) -> String {
             one_line(&s.sql)
         );
     }
+    if !r.pool_work.is_empty() {
+        // The pool's own monotonic clock: microseconds, unlike the statements above.
+        let us = |v: f64| display_ms(v / 1e3, 0.001);
+        let work: Vec<String> = r
+            .pool_work
+            .iter()
+            .map(|w| format!("{} {}x p50 {} p99 {}", w.work, w.count, us(w.p50_us), us(w.p99_us)))
+            .collect();
+        let _ = writeln!(text, "pool timing: {}", work.join(", "));
+    }
     if r.advice.indexes.is_empty() {
         let _ = writeln!(text, "index advice: none needed, every statement above uses an index");
     } else {

@@ -103,6 +103,25 @@ fn render(s: &Stats) -> String {
             ]
         }),
     );
+    if !s.queries.work.is_empty() {
+        // Timed by the pool with the monotonic clock, so microseconds are real.
+        let us = |v: f64| display_ms(v / 1e3, 0.001);
+        text += "\npool work (monotonic clock):\n";
+        text += &table(
+            &["work", "count", "total", "p50", "p95", "p99", "max"],
+            s.queries.work.iter().map(|w| {
+                vec![
+                    w.work.clone(),
+                    w.count.to_string(),
+                    us(w.total_us),
+                    us(w.p50_us),
+                    us(w.p95_us),
+                    us(w.p99_us),
+                    us(w.max_us),
+                ]
+            }),
+        );
+    }
     if s.queries.dropped > 0 {
         text +=
             &format!("({} runs of statements beyond the capacity were not recorded)\n", s.queries.dropped);

@@ -1,8 +1,10 @@
 //! Query statistics: every statement the pool times, grouped by normalised SQL, with
 //! count, total, p50/p95/p99 and max time and the counters SQLite keeps per statement
-//! (full-scan steps, sorts, automatic-index rows, VM steps) and the result rows. Memory is bounded: at
+//! (full-scan steps, sorts, automatic-index rows, VM steps) and the result rows; and
+//! the pool's read closures, write closures and commits, timed in microseconds. Memory is bounded: at
 //! most `capacity` distinct statements (later ones are counted as dropped), and a
-//! fixed histogram per statement. Fed by `Pool::set_statement_hook`.
+//! fixed histogram per statement. Fed by `Pool::set_statement_hook` and
+//! `Pool::set_work_hook`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
-use strata_pool::{Pool, StatementTiming};
+use strata_pool::{Pool, PoolWork, StatementTiming, WorkTiming};
 
 use crate::{clock, files};
 
@@ -43,14 +45,22 @@ struct Inner {
     by_sql: HashMap<String, usize>,
     entries: Vec<Entry>,
     dropped: u64,
+    /// Read closures, write closures and commits, in [`PoolWork::ALL`] order.
+    work: [Times; 3],
 }
 
-struct Entry {
-    sql: String,
+/// Count, total, maximum and a histogram of durations.
+#[derive(Clone)]
+struct Times {
     count: u64,
     total: Duration,
     max: Duration,
     histogram: [u32; BUCKETS],
+}
+
+struct Entry {
+    sql: String,
+    times: Times,
     full_scan_steps: u64,
     sorts: u64,
     autoindex_rows: u64,
@@ -114,6 +124,31 @@ pub struct StatsReport {
     pub dropped: u64,
     /// The statements, by total time, slowest first.
     pub statements: Vec<StatementStats>,
+    /// The pool's read closures, write closures and commits, timed with the monotonic
+    /// clock (microseconds); empty in files exported before they were timed.
+    #[serde(default)]
+    pub work: Vec<WorkStats>,
+}
+
+/// One kind of pool work's statistics, times in microseconds (monotonic clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkStats {
+    /// `read` (a read closure), `write` (a write closure) or `commit` (a batch's COMMIT).
+    pub work: String,
+    /// How many were timed.
+    pub count: u64,
+    /// Total time.
+    pub total_us: f64,
+    /// Mean time.
+    pub mean_us: f64,
+    /// Median (histogram upper bound, ~19% resolution).
+    pub p50_us: f64,
+    /// 95th percentile.
+    pub p95_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// Slowest.
+    pub max_us: f64,
 }
 
 impl QueryStats {
@@ -127,17 +162,27 @@ impl QueryStats {
                 by_sql: HashMap::new(),
                 entries: Vec::new(),
                 dropped: 0,
+                work: std::array::from_fn(|_| Times::new()),
             })),
         }
     }
 
-    /// A collector installed as `pool`'s statement hook (one hook per pool: E6001 if
-    /// one is set already).
+    /// A collector installed as `pool`'s statement hook and work hook (one of each per
+    /// pool: E6001 if one is set already).
     pub fn install(pool: &Pool, capacity: usize) -> Result<Self> {
         let stats = QueryStats::new(capacity);
         let hook = stats.clone();
         pool.set_statement_hook(Arc::new(move |t: &StatementTiming<'_>| hook.record(t)))?;
+        let hook = stats.clone();
+        pool.set_work_hook(Arc::new(move |t: &WorkTiming| hook.record_work(t)))?;
         Ok(stats)
+    }
+
+    /// Records one timed piece of pool work (a read or write closure, a commit).
+    pub fn record_work(&self, t: &WorkTiming) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = PoolWork::ALL.iter().position(|&w| w == t.work).unwrap_or(0);
+        inner.work[slot].add(t.duration);
     }
 
     /// Records one finished statement.
@@ -184,6 +229,12 @@ impl QueryStats {
             capacity: inner.capacity,
             dropped: inner.dropped,
             statements,
+            work: PoolWork::ALL
+                .iter()
+                .zip(&inner.work)
+                .filter(|(_, times)| times.count > 0)
+                .map(|(work, times)| times.work_stats(work.name()))
+                .collect(),
         }
     }
 
@@ -194,6 +245,7 @@ impl QueryStats {
         inner.by_sql.clear();
         inner.entries.clear();
         inner.dropped = 0;
+        inner.work = std::array::from_fn(|_| Times::new());
         inner.since = clock::rfc3339(clock::now());
     }
 
@@ -248,10 +300,7 @@ impl Entry {
     fn new(sql: String) -> Self {
         Entry {
             sql,
-            count: 0,
-            total: Duration::ZERO,
-            max: Duration::ZERO,
-            histogram: [0; BUCKETS],
+            times: Times::new(),
             full_scan_steps: 0,
             sorts: 0,
             autoindex_rows: 0,
@@ -261,11 +310,7 @@ impl Entry {
     }
 
     fn add(&mut self, t: &StatementTiming<'_>) {
-        self.count += 1;
-        self.total += t.duration;
-        self.max = self.max.max(t.duration);
-        let bucket = bucket(t.duration);
-        self.histogram[bucket] = self.histogram[bucket].saturating_add(1);
+        self.times.add(t.duration);
         self.full_scan_steps += t.full_scan_steps.max(0) as u64;
         self.sorts += t.sorts.max(0) as u64;
         self.autoindex_rows += t.autoindex_rows.max(0) as u64;
@@ -274,33 +319,75 @@ impl Entry {
     }
 
     fn stats(&self) -> StatementStats {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let max_ms = ms(self.max);
-        let percentile = |p: f64| -> f64 {
-            let wanted = ((self.count as f64) * p).ceil().max(1.0) as u64;
-            let mut seen = 0u64;
-            for (i, &n) in self.histogram.iter().enumerate() {
-                seen += u64::from(n);
-                if seen >= wanted {
-                    return (upper_bound_us(i) / 1e3).min(max_ms);
-                }
-            }
-            max_ms
-        };
+        let t = &self.times;
+        let ms = |us: f64| us / 1e3;
         StatementStats {
             sql: self.sql.clone(),
-            count: self.count,
-            total_ms: ms(self.total),
-            mean_ms: if self.count == 0 { 0.0 } else { ms(self.total) / self.count as f64 },
-            p50_ms: percentile(0.50),
-            p95_ms: percentile(0.95),
-            p99_ms: percentile(0.99),
-            max_ms,
+            count: t.count,
+            total_ms: ms(t.total_us()),
+            mean_ms: ms(t.mean_us()),
+            p50_ms: ms(t.percentile_us(0.50)),
+            p95_ms: ms(t.percentile_us(0.95)),
+            p99_ms: ms(t.percentile_us(0.99)),
+            max_ms: ms(t.max_us()),
             full_scan_steps: self.full_scan_steps,
             sorts: self.sorts,
             autoindex_rows: self.autoindex_rows,
             vm_steps: self.vm_steps,
             rows: self.rows,
+        }
+    }
+}
+
+impl Times {
+    fn new() -> Self {
+        Times { count: 0, total: Duration::ZERO, max: Duration::ZERO, histogram: [0; BUCKETS] }
+    }
+
+    fn add(&mut self, d: Duration) {
+        self.count += 1;
+        self.total += d;
+        self.max = self.max.max(d);
+        let bucket = bucket(d);
+        self.histogram[bucket] = self.histogram[bucket].saturating_add(1);
+    }
+
+    fn total_us(&self) -> f64 {
+        self.total.as_secs_f64() * 1e6
+    }
+
+    fn max_us(&self) -> f64 {
+        self.max.as_secs_f64() * 1e6
+    }
+
+    fn mean_us(&self) -> f64 {
+        if self.count == 0 { 0.0 } else { self.total_us() / self.count as f64 }
+    }
+
+    /// The upper bound of the bucket holding the `p` quantile, at most the maximum.
+    fn percentile_us(&self, p: f64) -> f64 {
+        let max_us = self.max_us();
+        let wanted = ((self.count as f64) * p).ceil().max(1.0) as u64;
+        let mut seen = 0u64;
+        for (i, &n) in self.histogram.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= wanted {
+                return upper_bound_us(i).min(max_us);
+            }
+        }
+        max_us
+    }
+
+    fn work_stats(&self, work: &str) -> WorkStats {
+        WorkStats {
+            work: work.to_string(),
+            count: self.count,
+            total_us: self.total_us(),
+            mean_us: self.mean_us(),
+            p50_us: self.percentile_us(0.50),
+            p95_us: self.percentile_us(0.95),
+            p99_us: self.percentile_us(0.99),
+            max_us: self.max_us(),
         }
     }
 }

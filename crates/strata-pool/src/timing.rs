@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, StatementStatus};
@@ -47,10 +47,54 @@ pub struct StatementTiming<'a> {
 /// it short and non-blocking.
 pub type StatementHook = Arc<dyn Fn(&StatementTiming<'_>) + Send + Sync>;
 
+/// A piece of pool work the pool times itself, with the monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolWork {
+    /// A read closure ([`crate::Pool::read`], [`crate::Pool::read_inline`]), from its
+    /// first to its last instruction on the reader connection.
+    Read,
+    /// A write closure ([`crate::Pool::write`]) inside its batch transaction (each run,
+    /// when a batch runs again after Busy).
+    Write,
+    /// The COMMIT of a group-commit batch.
+    Commit,
+}
+
+impl PoolWork {
+    /// Every kind, in a fixed order.
+    pub const ALL: [PoolWork; 3] = [PoolWork::Read, PoolWork::Write, PoolWork::Commit];
+
+    /// Its name in reports: `read`, `write`, `commit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolWork::Read => "read",
+            PoolWork::Write => "write",
+            PoolWork::Commit => "commit",
+        }
+    }
+}
+
+/// What the pool measured of one piece of work: unlike a statement's time (SQLite's
+/// millisecond clock), this comes from [`std::time::Instant`] and resolves microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkTiming {
+    /// What was timed.
+    pub work: PoolWork,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// A function that receives every timed piece of pool work; set once per pool with
+/// [`crate::Pool::set_work_hook`]. It runs on the pool's threads (a reader's, the
+/// writer's): keep it short and non-blocking. Without one the pool reads no clock
+/// for it.
+pub type WorkHook = Arc<dyn Fn(&WorkTiming) + Send + Sync>;
+
 /// The per-pool timing state the trace callback reports into.
 pub(crate) struct Timing {
     slow: Duration,
     hook: OnceLock<StatementHook>,
+    work_hook: OnceLock<WorkHook>,
     slow_statements: AtomicU64,
 }
 
@@ -69,7 +113,36 @@ static ANY_HOOK: AtomicBool = AtomicBool::new(false);
 impl Timing {
     pub(crate) fn new(slow: Duration) -> Arc<Self> {
         LOWEST_THRESHOLD_NS.fetch_min(u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        Arc::new(Timing { slow, hook: OnceLock::new(), slow_statements: AtomicU64::new(0) })
+        Arc::new(Timing {
+            slow,
+            hook: OnceLock::new(),
+            work_hook: OnceLock::new(),
+            slow_statements: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn set_work_hook(&self, hook: WorkHook) -> Result<()> {
+        self.work_hook
+            .set(hook)
+            .map_err(|_| Error::invalid("work hook", "a work hook is already set on this pool"))
+    }
+
+    /// Runs `f`, timing it for the work hook when there is one (else no clock is read).
+    pub(crate) fn time<R>(&self, work: PoolWork, f: impl FnOnce() -> R) -> R {
+        let Some(hook) = self.work_hook.get() else {
+            return f();
+        };
+        let started = Instant::now();
+        let result = f();
+        hook(&WorkTiming { work, duration: started.elapsed() });
+        result
+    }
+
+    /// Reports work timed elsewhere (the writer times every COMMIT for itself).
+    pub(crate) fn report(&self, work: PoolWork, duration: Duration) {
+        if let Some(hook) = self.work_hook.get() {
+            hook(&WorkTiming { work, duration });
+        }
     }
 
     pub(crate) fn set_hook(&self, hook: StatementHook) -> Result<()> {

@@ -50,3 +50,25 @@ fn fast_statements_read_below_one_millisecond_never_zero() {
     let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["queries"]["clock_resolution_ms"], 1.0, "{doc:#}");
 }
+
+#[test]
+fn the_pools_reads_are_timed_in_microseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = strata(dir.path(), &["--db", "app.db", "init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, dir.path()));
+    let json = strata(dir.path(), &["--db", "app.db", "--json", "stats"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr, dir.path()));
+    let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let work = doc["queries"]["work"].as_array().unwrap_or_else(|| panic!("a work list: {doc:#}"));
+    let read = work.iter().find(|w| w["work"] == "read").unwrap_or_else(|| panic!("{doc:#}"));
+    // `stats` reads the table names and counts in one closure, then the exported file.
+    assert!(read["count"].as_u64().unwrap() >= 1, "{read}");
+    assert!(read["p50_us"].as_f64().unwrap() > 0.0, "a closure is never timed as zero: {read}");
+
+    let out = strata(dir.path(), &["--db", "app.db", "stats"]);
+    let stdout = text(&out.stdout, dir.path());
+    let section = stdout.split_once("\npool work (monotonic clock):\n").map(|(_, rest)| rest);
+    let read_row = section.and_then(|rest| rest.lines().find(|l| l.trim_start().starts_with("read")));
+    let read_row = read_row.unwrap_or_else(|| panic!("a read row: {stdout}"));
+    assert!(!read_row.contains("0.000 ms") && read_row.contains(" ms"), "{read_row}");
+}

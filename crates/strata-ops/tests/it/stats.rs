@@ -62,3 +62,38 @@ async fn statements_of_a_pool_are_counted_by_normalised_sql_and_exported() {
     assert_eq!(QueryStats::install(&pool, 10).unwrap_err().code(), "E6001", "one hook per pool");
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn closures_and_commits_are_timed_in_microseconds_where_statements_read_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool(&dir.path().join("app.db")).await;
+    let stats = QueryStats::install(&pool, 100).unwrap();
+    pool.write(|conn| Ok(conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")?))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        pool.write(move |conn| Ok(conn.execute("INSERT INTO t(v) VALUES (?1)", [i]).map(drop)?))
+            .await
+            .unwrap();
+        pool.read(|conn| Ok(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+    }
+    let report = stats.report();
+    let work =
+        |name: &str| report.work.iter().find(|w| w.work == name).unwrap_or_else(|| panic!("{report:#?}"));
+    assert_eq!(work("read").count, 10);
+    assert_eq!(work("write").count, 11);
+    let commits = work("commit").count;
+    assert!((1..=11).contains(&commits), "one commit per batch, {commits}");
+    for w in &report.work {
+        assert!(w.p50_us > 0.0, "a monotonic clock never reads a closure as zero: {w:?}");
+        assert!(
+            w.p50_us <= w.p95_us && w.p95_us <= w.p99_us && w.p99_us <= w.max_us && w.max_us <= w.total_us,
+            "{w:?}"
+        );
+    }
+    stats.reset();
+    assert!(stats.report().work.is_empty(), "reset forgets the pool's timings too");
+    pool.close().await.unwrap();
+}
