@@ -6,7 +6,7 @@
 //! fixed histogram per statement. Fed by `Pool::set_statement_hook` and
 //! `Pool::set_work_hook`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
 use strata_pool::{Pool, PoolWork, StatementTiming, WorkTiming};
+
+use strata_schema::sql::{Token, TokenKind, tokenize};
 
 use crate::{clock, files};
 
@@ -43,6 +45,9 @@ struct Inner {
     since: String,
     raw: HashMap<String, usize>,
     by_sql: HashMap<String, usize>,
+    /// Normalised statements registered as strata's own ([`QueryStats::mark_own`]);
+    /// kept across resets.
+    own: HashSet<String>,
     entries: Vec<Entry>,
     dropped: u64,
     /// Read closures, write closures and commits, in [`PoolWork::ALL`] order.
@@ -99,6 +104,23 @@ pub struct StatementStats {
     /// was counted).
     #[serde(default)]
     pub rows: u64,
+    /// Who runs it: strata itself (its migration history, introspection, PRAGMAs,
+    /// transaction control, the repositories' and the queue's statements) or the
+    /// application (`application` in files exported before it was recorded).
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// Who runs a statement, so that an application can look at its own statements only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// SQL the application wrote.
+    #[default]
+    Application,
+    /// SQL strata runs for itself or for its repositories: see [`is_strata_sql`] and
+    /// [`QueryStats::mark_own`].
+    Strata,
 }
 
 /// The resolution of statement times, in milliseconds: SQLite's profile clock (the
@@ -160,6 +182,7 @@ impl QueryStats {
                 since: clock::rfc3339(clock::now()),
                 raw: HashMap::new(),
                 by_sql: HashMap::new(),
+                own: HashSet::new(),
                 entries: Vec::new(),
                 dropped: 0,
                 work: std::array::from_fn(|_| Times::new()),
@@ -176,6 +199,15 @@ impl QueryStats {
         let hook = stats.clone();
         pool.set_work_hook(Arc::new(move |t: &WorkTiming| hook.record_work(t)))?;
         Ok(stats)
+    }
+
+    /// Registers statements as strata's own (their origin reads
+    /// [`Origin::Strata`]), such as the repositories' catalogue
+    /// (`strata_repo::statements()`), which the facade registers. The SQL is normalised
+    /// here, so literals and layout need not match the statements as run.
+    pub fn mark_own<'a>(&self, sqls: impl IntoIterator<Item = &'a str>) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.own.extend(sqls.into_iter().map(normalize_sql));
     }
 
     /// Records one timed piece of pool work (a read or write closure, a commit).
@@ -220,7 +252,17 @@ impl QueryStats {
     /// The statistics now, slowest in total first.
     pub fn report(&self) -> StatsReport {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut statements: Vec<StatementStats> = inner.entries.iter().map(Entry::stats).collect();
+        let mut statements: Vec<StatementStats> = inner
+            .entries
+            .iter()
+            .map(|entry| {
+                let mut stats = entry.stats();
+                if inner.own.contains(&stats.sql) || is_strata_sql(&stats.sql) {
+                    stats.origin = Origin::Strata;
+                }
+                stats
+            })
+            .collect();
         statements.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms).then_with(|| a.sql.cmp(&b.sql)));
         StatsReport {
             since: inner.since.clone(),
@@ -266,6 +308,13 @@ impl QueryStats {
 }
 
 impl StatsReport {
+    /// The report with only the statements of `origin` (the pool's work is kept: it
+    /// is not split by origin).
+    pub fn only(mut self, origin: Origin) -> StatsReport {
+        self.statements.retain(|s| s.origin == origin);
+        self
+    }
+
     /// Reads a report written by [`QueryStats::export`]; `Ok(None)` when there is none.
     pub fn read(path: &Path) -> Result<Option<StatsReport>> {
         match std::fs::read_to_string(path) {
@@ -284,6 +333,51 @@ impl StatsReport {
 pub fn display_ms(ms: f64, resolution_ms: f64) -> String {
     let decimals = if resolution_ms > 0.0 { (-resolution_ms.log10().floor()).max(0.0) as usize } else { 3 };
     if ms < resolution_ms { format!("<{resolution_ms:.decimals$} ms") } else { format!("{ms:.decimals$} ms") }
+}
+
+/// Tables strata keeps for itself; a statement that names one is strata's.
+const STRATA_TABLES: &[&str] = &[strata_schema::HISTORY_TABLE, strata_schema::CHECKSUM_TABLE];
+
+/// The pool's transaction control around write closures (strata-pool's writer).
+const POOL_CONTROL: &[&str] = &[
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT strata_write",
+    "RELEASE strata_write",
+    "ROLLBACK TO strata_write",
+];
+
+/// Whether a normalised statement is strata's by its shape alone: PRAGMAs (connection
+/// set-up, health checks, introspection), reads of the schema catalogue
+/// (`sqlite_schema`, `sqlite_master`, `pragma_*` table functions), the migration
+/// history and checksum tables, and the pool's transaction control. The repositories'
+/// statements are registered with [`QueryStats::mark_own`] instead.
+pub fn is_strata_sql(normalised: &str) -> bool {
+    if POOL_CONTROL.iter().any(|c| normalised.eq_ignore_ascii_case(c)) {
+        return true;
+    }
+    let tokens = tokenize(normalised);
+    tokens.iter().enumerate().any(|(i, token)| {
+        (i == 0 && token.is("PRAGMA"))
+            || token.is("sqlite_schema")
+            || token.is("sqlite_master")
+            || is_pragma_function(&tokens, i)
+            || STRATA_TABLES.iter().any(|table| token.ident().eq_ignore_ascii_case(table))
+    })
+}
+
+/// Whether token `i` calls a PRAGMA table function: `FROM pragma_table_info(?)`,
+/// `JOIN pragma_index_list(...)`, `, pragma_foreign_key_list(...)` (a table of the
+/// application that happens to be named `pragma_...` is not called).
+fn is_pragma_function(tokens: &[Token<'_>], i: usize) -> bool {
+    let token = &tokens[i];
+    let named = token.kind == TokenKind::Word && token.text.to_ascii_lowercase().starts_with("pragma_");
+    let called = tokens.get(i + 1).is_some_and(|next| next.is_punct('('));
+    let in_from = i
+        .checked_sub(1)
+        .is_some_and(|p| tokens[p].is("FROM") || tokens[p].is("JOIN") || tokens[p].is_punct(','));
+    named && called && in_from
 }
 
 /// The resolution a report read from a file had when it did not say: the statement clock's.
@@ -335,6 +429,7 @@ impl Entry {
             autoindex_rows: self.autoindex_rows,
             vm_steps: self.vm_steps,
             rows: self.rows,
+            origin: Origin::Application,
         }
     }
 }
@@ -460,6 +555,41 @@ mod tests {
         for ms in [s.total_ms, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms] {
             assert_eq!(display_ms(ms, report.clock_resolution_ms), "<1 ms");
         }
+    }
+
+    #[test]
+    fn strata_statements_are_told_from_the_applications() {
+        for own in [
+            "PRAGMA page_size",
+            "SELECT name FROM sqlite_schema WHERE type = ?",
+            "SELECT * FROM pragma_table_info(?)",
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            "SELECT checksum FROM \"strata_schema_checksums\"",
+            "BEGIN IMMEDIATE",
+            "RELEASE strata_write",
+        ] {
+            assert!(is_strata_sql(&normalize_sql(own)), "{own}");
+        }
+        for app in [
+            "SELECT * FROM orders WHERE id = ?",
+            "INSERT INTO pragma_notes(v) VALUES(?)",
+            "SELECT * FROM pragma_notes",
+        ] {
+            assert!(!is_strata_sql(&normalize_sql(app)), "{app}");
+        }
+        let stats = QueryStats::new(10);
+        stats.mark_own(["SELECT id FROM tasks WHERE queue = ?1 LIMIT +?2"]);
+        stats.record(&timing("SELECT id FROM tasks WHERE queue = 'q' LIMIT 5", 0));
+        stats.record(&timing("PRAGMA page_count", 0));
+        stats.record(&timing("SELECT * FROM orders WHERE id = 7", 0));
+        let report = stats.report();
+        let origin = |sql: &str| report.statements.iter().find(|s| s.sql.starts_with(sql)).unwrap().origin;
+        assert_eq!(origin("SELECT id FROM tasks"), Origin::Strata);
+        assert_eq!(origin("PRAGMA"), Origin::Strata);
+        assert_eq!(origin("SELECT * FROM orders"), Origin::Application);
+        let app = report.only(Origin::Application);
+        assert_eq!(app.statements.len(), 1);
+        assert_eq!(app.statements[0].sql, "SELECT * FROM orders WHERE id = ?");
     }
 
     #[test]

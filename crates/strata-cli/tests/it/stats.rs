@@ -72,3 +72,24 @@ fn the_pools_reads_are_timed_in_microseconds() {
     let read_row = read_row.unwrap_or_else(|| panic!("a read row: {stdout}"));
     assert!(!read_row.contains("0.000 ms") && read_row.contains(" ms"), "{read_row}");
 }
+
+#[test]
+fn app_leaves_out_strata_s_own_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = strata(dir.path(), &["--db", "app.db", "init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, dir.path()));
+    // Every statement of `strata stats` itself is strata's: PRAGMAs, the schema
+    // catalogue, the row counts.
+    let all = strata(dir.path(), &["--db", "app.db", "--json", "stats"]);
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all.stderr, dir.path()));
+    let doc: Value = serde_json::from_slice(&all.stdout).unwrap();
+    let statements = doc["queries"]["statements"].as_array().unwrap();
+    assert!(statements.len() >= 5, "{doc:#}");
+    assert!(statements.iter().all(|s| s["origin"] == "strata"), "{doc:#}");
+
+    let app = strata(dir.path(), &["--db", "app.db", "--json", "stats", "--app"]);
+    assert_eq!(app.status.code(), Some(0), "{}", text(&app.stderr, dir.path()));
+    let doc: Value = serde_json::from_slice(&app.stdout).unwrap();
+    assert_eq!(doc["app_only"], true);
+    assert_eq!(doc["queries"]["statements"], serde_json::json!([]), "{doc:#}");
+}
