@@ -6,6 +6,7 @@
 //! fixed histogram per statement. Fed by `Pool::set_statement_hook` and
 //! `Pool::set_work_hook`.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -220,6 +221,7 @@ impl QueryStats {
     /// Records one finished statement.
     pub fn record(&self, t: &StatementTiming<'_>) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let own = STRATA_WORK.with(Cell::get);
         let index = match inner.raw.get(t.sql) {
             Some(&index) => Some(index),
             None => {
@@ -244,7 +246,13 @@ impl QueryStats {
             }
         };
         match index {
-            Some(index) => inner.entries[index].add(t),
+            Some(index) => {
+                inner.entries[index].add(t);
+                if own && !inner.own.contains(&inner.entries[index].sql) {
+                    let sql = inner.entries[index].sql.clone();
+                    inner.own.insert(sql);
+                }
+            }
             None => inner.dropped += 1,
         }
     }
@@ -333,6 +341,26 @@ impl StatsReport {
 pub fn display_ms(ms: f64, resolution_ms: f64) -> String {
     let decimals = if resolution_ms > 0.0 { (-resolution_ms.log10().floor()).max(0.0) as usize } else { 3 };
     if ms < resolution_ms { format!("<{resolution_ms:.decimals$} ms") } else { format!("{ms:.decimals$} ms") }
+}
+
+thread_local! {
+    /// Set while strata-ops runs its own work on a pool's thread ([`as_strata`]).
+    static STRATA_WORK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every statement it runs on this thread counted as strata's own. The
+/// statement hook runs on the thread of the statement, inside the pool closure, so
+/// strata-ops wraps the bodies of the closures it hands a pool (health check, backup,
+/// advisor) in it.
+pub(crate) fn as_strata<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STRATA_WORK.with(|flag| flag.set(self.0));
+        }
+    }
+    let _restore = Restore(STRATA_WORK.with(|flag| flag.replace(true)));
+    f()
 }
 
 /// Tables strata keeps for itself; a statement that names one is strata's.

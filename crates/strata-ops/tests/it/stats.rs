@@ -97,3 +97,46 @@ async fn closures_and_commits_are_timed_in_microseconds_where_statements_read_ze
     assert!(stats.report().work.is_empty(), "reset forgets the pool's timings too");
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn statements_of_the_health_check_the_advisor_and_backups_are_strata_s() {
+    use strata_ops::health::{CheckLevel, HealthOptions};
+    use strata_ops::stats::Origin;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool(&dir.path().join("app.db")).await;
+    let stats = QueryStats::install(&pool, 1_000).unwrap();
+    pool.write(|conn| Ok(conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")?))
+        .await
+        .unwrap();
+    pool.write(|conn| Ok(conn.execute("INSERT INTO t(v) VALUES ('a')", []).map(drop)?)).await.unwrap();
+    pool.read(|conn| Ok(conn.query_row("SELECT v FROM t WHERE id = 1", [], |r| r.get::<_, String>(0))?))
+        .await
+        .unwrap();
+    strata_ops::health::check(&pool, &HealthOptions::new(CheckLevel::Full)).await.unwrap();
+    strata_ops::advise_pool(&pool, vec!["SELECT id FROM t WHERE v = 'x'".into()], Default::default())
+        .await
+        .unwrap();
+    strata_ops::backup::create(&pool, &dir.path().join("backups"), None).await.unwrap();
+
+    let report = stats.report();
+    let app: Vec<&str> = report
+        .statements
+        .iter()
+        .filter(|s| s.origin == Origin::Application)
+        .map(|s| s.sql.as_str())
+        .collect();
+    let mut expected = vec![
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)",
+        "INSERT INTO t(v) VALUES(?)",
+        "SELECT v FROM t WHERE id = ?",
+    ];
+    let mut got = app.clone();
+    got.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(got, expected, "{report:#?}");
+    assert!(
+        report.statements.len() > app.len() + 3,
+        "the check, advisor and backup ran statements: {report:#?}"
+    );
+    pool.close().await.unwrap();
+}
