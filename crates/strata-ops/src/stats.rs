@@ -324,11 +324,21 @@ impl StatsReport {
     }
 
     /// Reads a report written by [`QueryStats::export`]; `Ok(None)` when there is none.
+    /// A file exported before statements had an `origin` reads them as the
+    /// application's, except those strata's by shape ([`is_strata_sql`]).
     pub fn read(path: &Path) -> Result<Option<StatsReport>> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| Error::invalid("query statistics file", format!("{}: {e}", path.display()))),
+            Ok(text) => {
+                let mut report: StatsReport = serde_json::from_str(&text).map_err(|e| {
+                    Error::invalid("query statistics file", format!("{}: {e}", path.display()))
+                })?;
+                for statement in &mut report.statements {
+                    if is_strata_sql(&statement.sql) {
+                        statement.origin = Origin::Strata;
+                    }
+                }
+                Ok(Some(report))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::file_io("read", path, &e)),
         }
@@ -618,6 +628,26 @@ mod tests {
         let app = report.only(Origin::Application);
         assert_eq!(app.statements.len(), 1);
         assert_eq!(app.statements[0].sql, "SELECT * FROM orders WHERE id = ?");
+    }
+
+    #[test]
+    fn a_file_from_before_origins_reads_strata_statements_by_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.query-stats.json");
+        let statement = |sql: &str| {
+            serde_json::json!({"sql": sql, "count": 1, "total_ms": 0.0, "mean_ms": 0.0, "p50_ms": 0.0,
+                "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0, "full_scan_steps": 0, "sorts": 0,
+                "autoindex_rows": 0, "vm_steps": 0})
+        };
+        let old = serde_json::json!({"since": "2026-01-01T00:00:00Z", "taken_at": "2026-01-01T00:00:00Z",
+            "capacity": 10, "dropped": 0,
+            "statements": [statement("PRAGMA page_size"), statement("SELECT * FROM orders WHERE id = ?")]});
+        std::fs::write(&path, old.to_string()).unwrap();
+        let report = StatsReport::read(&path).unwrap().unwrap();
+        assert_eq!(report.clock_resolution_ms, 1.0);
+        assert!(report.work.is_empty());
+        assert_eq!(report.statements[0].origin, Origin::Strata);
+        assert_eq!(report.statements[1].origin, Origin::Application);
     }
 
     #[test]
