@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats};
+use crate::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
 use crate::repo::{self, NewAuditEntry, NewMetric, NewTask, Queue, QueueConfig, QueueStats};
 use crate::{Config, Database, MetricsSnapshot, Result};
 
@@ -98,6 +98,8 @@ pub struct DemoReport {
     pub health: HealthReport,
     /// The statements that took the most time, slowest first (at most 8).
     pub top_statements: Vec<StatementStats>,
+    /// The pool's read closures, write closures and commits, timed in microseconds.
+    pub pool_work: Vec<WorkStats>,
     /// The advisor on those statements.
     pub advice: AdviceReport,
     /// The whole run, milliseconds.
@@ -133,7 +135,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
 
     let result = tour(&db, &options, run, &mut step).await;
     let closed = db.close().await;
-    let (queue, pool, backup, health, top_statements, advice) = result?;
+    let (queue, pool, backup, health, (top_statements, pool_work), advice) = result?;
     closed?;
     Ok(DemoReport {
         path: config.path.display().to_string(),
@@ -146,12 +148,21 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
         backup,
         health,
         top_statements,
+        pool_work,
         advice,
         total_ms: started.elapsed().as_millis() as u64,
     })
 }
 
-type Parts = (QueueSummary, MetricsSnapshot, BackupReport, HealthReport, Vec<StatementStats>, AdviceReport);
+/// What the tour hands back: the statements and the pool's work come from one report.
+type Parts = (
+    QueueSummary,
+    MetricsSnapshot,
+    BackupReport,
+    HealthReport,
+    (Vec<StatementStats>, Vec<WorkStats>),
+    AdviceReport,
+);
 
 /// Everything between open and close.
 async fn tour(
@@ -271,8 +282,9 @@ async fn tour(
 
     let t = Instant::now();
     // query_stats is switched on above, so the collector is there.
-    let top: Vec<StatementStats> =
-        db.query_stats().map(|s| s.report().statements.into_iter().take(8).collect()).unwrap_or_default();
+    let report = db.query_stats().map(ops::QueryStats::report);
+    let (top, work): (Vec<StatementStats>, Vec<WorkStats>) =
+        report.map(|r| (r.statements.into_iter().take(8).collect(), r.work)).unwrap_or_default();
     let selects: Vec<String> = top
         .iter()
         .filter(|s| s.sql.trim_start().to_ascii_uppercase().starts_with("SELECT"))
@@ -288,7 +300,7 @@ async fn tour(
         ),
         t,
     );
-    Ok((summary, metrics, backup, health, top, advice))
+    Ok((summary, metrics, backup, health, (top, work), advice))
 }
 
 /// Refuses sizes that make no sense (E6001).

@@ -109,7 +109,13 @@ impl Database {
             }
         }
         let stats = match config.monitor.query_stats {
-            true => Some(ops::QueryStats::install(&pool, config.monitor.query_stats_capacity)?),
+            true => {
+                let stats = ops::QueryStats::install(&pool, config.monitor.query_stats_capacity)?;
+                // The repositories' (and the queue's) statements are strata's, not the
+                // application's: an application can filter them out (`Origin`).
+                stats.mark_own(repo::statements().iter().map(|(_, sql)| *sql));
+                Some(stats)
+            }
             false => None,
         };
         let monitor =

@@ -162,6 +162,45 @@ async fn query_statistics_and_the_monitor_run_when_the_config_asks_and_stop_on_c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_statistics_tell_strata_statements_from_the_applications() {
+    use strata::ops::Origin;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.monitor.query_stats = true;
+    config.monitor.enabled = false;
+    let db = Database::open(&config).await.unwrap();
+    let queue = strata::repo::Queue::new(db.pool().clone(), strata::repo::QueueConfig::default()).unwrap();
+    queue.enqueue(strata::repo::NewTask::new("send", serde_json::json!({"to": "a"}))).await.unwrap();
+    db.pool()
+        .write(|c| Ok(c.execute_batch("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)")?))
+        .await
+        .unwrap();
+    db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", ["x"])?)).await.unwrap();
+    let report = db.query_stats().expect("query_stats is on").report();
+    let origin_of = |prefix: &str| {
+        report
+            .statements
+            .iter()
+            .find(|s| s.sql.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{report:#?}"))
+            .origin
+    };
+    assert_eq!(origin_of("INSERT INTO notes"), Origin::Application);
+    assert_eq!(origin_of("INSERT INTO tasks"), Origin::Strata, "the queue's statements are strata's");
+    assert_eq!(origin_of("BEGIN IMMEDIATE"), Origin::Strata, "the pool's transaction control");
+    let app = report.clone().only(Origin::Application);
+    let sqls: Vec<&str> = app.statements.iter().map(|s| s.sql.as_str()).collect();
+    assert_eq!(
+        sqls.iter()
+            .filter(|s| s.starts_with("INSERT INTO notes") || s.starts_with("CREATE TABLE notes"))
+            .count(),
+        sqls.len(),
+        "only the application's own statements are left: {sqls:?}"
+    );
+    db.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_config_asking_there_is_no_monitor_and_no_statistics() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();

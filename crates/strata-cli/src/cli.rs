@@ -79,7 +79,13 @@ pub enum Command {
         from: Option<PathBuf>,
     },
     /// Sizes, rows per table, query statistics and pool metrics.
-    Stats,
+    Stats {
+        /// Only the application's statements: leave out strata's own (migration
+        /// history, introspection, PRAGMAs, transaction control, the repositories'
+        /// and the queue's statements).
+        #[arg(long)]
+        app: bool,
+    },
     /// The task queue: counts per queue and state, listing, and the operator's retry,
     /// cancel and purge of dead tasks (audited). Needs an existing database.
     Queue(crate::queue::QueueArgs),

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use strata::Config;
 use strata::demo::{self, DemoOptions, DemoReport, Step};
+use strata::ops::stats::{STATEMENT_CLOCK_RESOLUTION_MS, display_ms};
 
 use crate::check::bytes;
 use crate::output::{Outcome, Output};
@@ -54,12 +55,22 @@ fn render(r: &DemoReport) -> String {
     for s in r.top_statements.iter().take(5) {
         let _ = writeln!(
             text,
-            "  {:>8.1} ms  {:>6}x  p99 {:>6.2} ms  {}",
-            s.total_ms,
+            "  {:>8}  {:>6}x  p99 {:>6}  {}",
+            display_ms(s.total_ms, STATEMENT_CLOCK_RESOLUTION_MS),
             s.count,
-            s.p99_ms,
+            display_ms(s.p99_ms, STATEMENT_CLOCK_RESOLUTION_MS),
             one_line(&s.sql)
         );
+    }
+    if !r.pool_work.is_empty() {
+        // The pool's own monotonic clock: microseconds, unlike the statements above.
+        let us = |v: f64| display_ms(v / 1e3, 0.001);
+        let work: Vec<String> = r
+            .pool_work
+            .iter()
+            .map(|w| format!("{} {}x p50 {} p99 {}", w.work, w.count, us(w.p50_us), us(w.p99_us)))
+            .collect();
+        let _ = writeln!(text, "pool timing: {}", work.join(", "));
     }
     if r.advice.indexes.is_empty() {
         let _ = writeln!(text, "index advice: none needed, every statement above uses an index");

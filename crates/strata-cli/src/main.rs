@@ -55,7 +55,7 @@ fn main() -> ExitCode {
                 Command::Backup(command) => backup::run(command, &config, &out).await,
                 Command::Restore { file, force } => backup::restore(file, *force, &config, &out).await,
                 Command::Recover { from } => backup::recover(from.as_deref(), &config, &out).await,
-                Command::Stats => stats::run(&config, &out).await,
+                Command::Stats { app } => stats::run(&config, *app, &out).await,
                 Command::Advise { queries } => advise::run(queries, &config, &out).await,
                 Command::Queue(args) => queue::run(args, &config, &out).await,
                 Command::Audit(command) => audit::run(command, cli.json, &config, &out).await,

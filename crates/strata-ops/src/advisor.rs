@@ -82,7 +82,7 @@ pub struct AdviceReport {
 
 /// Advises on `queries` against the database of `pool`, read on one of its readers.
 pub async fn advise_pool(pool: &Pool, queries: Vec<String>, options: AdviseOptions) -> Result<AdviceReport> {
-    pool.read(move |conn| advise(conn, &queries, &options)).await
+    pool.read(move |conn| crate::stats::as_strata(|| advise(conn, &queries, &options))).await
 }
 
 /// Advises on `queries` against the database `conn` is connected to (read only).

@@ -180,7 +180,8 @@ pub async fn create(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Re
     let partial = files::sidecar(&path, PARTIAL_SUFFIX);
     let copy = {
         let (partial, progress) = (partial.clone(), progress.clone());
-        pool.read(move |conn| copy_snapshot(conn, &partial, progress.as_ref())).await
+        pool.read(move |conn| crate::stats::as_strata(|| copy_snapshot(conn, &partial, progress.as_ref())))
+            .await
     };
     let copied = match copy {
         Ok(copied) => copied,

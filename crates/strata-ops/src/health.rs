@@ -249,7 +249,7 @@ pub async fn check(pool: &Pool, options: &HealthOptions) -> Result<HealthReport>
     let opts = options.clone();
     let mut report = pool
         .read(move |conn| {
-            inspect(conn, &opts, &mut report);
+            crate::stats::as_strata(|| inspect(conn, &opts, &mut report));
             Ok(report)
         })
         .await?;

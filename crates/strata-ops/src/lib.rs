@@ -29,7 +29,7 @@ pub use health::{CheckLevel, Finding, HealthOptions, HealthReport, Severity, Sta
 pub use monitor::{Monitor, MonitorState};
 pub use recover::{RecoverOptions, RecoverReport, recover};
 pub use restore::{RestoreOptions, RestoreReport, restore};
-pub use stats::{QueryStats, StatementStats, StatsReport};
+pub use stats::{Origin, QueryStats, StatementStats, StatsReport, WorkStats};
 
 /// What a long file operation is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

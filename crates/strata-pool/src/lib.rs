@@ -26,7 +26,7 @@ pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGaug
 pub use pool::Pool;
 pub use registry::is_open;
 pub use rusqlite;
-pub use timing::{StatementHook, StatementTiming, normalize_sql};
+pub use timing::{PoolWork, StatementHook, StatementTiming, WorkHook, WorkTiming};
 pub use writer::{CLOSE_BUSY, CloseReport};
 
 /// An error as one line with its code; used where deadpool wants a string.

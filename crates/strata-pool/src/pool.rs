@@ -16,7 +16,7 @@ use crate::checkpoint::Checkpointer;
 use crate::connection::{self, Settings};
 use crate::lockfile;
 use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
-use crate::timing::{self, StatementHook, Timing};
+use crate::timing::{self, PoolWork, StatementHook, Timing, WorkHook};
 use crate::writer::{self, CloseReport, Exclusive, Job, Msg, Writer};
 
 /// A connection pool for one SQLite database file: N `query_only` readers and one
@@ -233,7 +233,7 @@ impl Pool {
         let timing = Arc::clone(&self.inner.timing);
         let outcome = conn
             .interact(move |conn| {
-                let result = timing::scoped(&timing, || f(conn));
+                let result = timing::scoped(&timing, || timing.time(PoolWork::Read, || f(conn)));
                 (result, conn.is_autocommit())
             })
             .await;
@@ -254,7 +254,8 @@ impl Pool {
         let conn = self.acquire_reader().await?;
         let outcome = match conn.lock() {
             Ok(guard) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let result = timing::scoped(&self.inner.timing, || f(&guard));
+                let timing = &self.inner.timing;
+                let result = timing::scoped(timing, || timing.time(PoolWork::Read, || f(&guard)));
                 (result, guard.is_autocommit())
             }))
             .map_err(deadpool_sqlite::InteractError::Panic),
@@ -401,6 +402,14 @@ impl Pool {
     /// in a higher layer). Only one hook per pool: a second call is E6001.
     pub fn set_statement_hook(&self, hook: StatementHook) -> Result<()> {
         self.inner.timing.set_hook(hook)
+    }
+
+    /// Sets the function every read closure, write closure and COMMIT is reported to,
+    /// timed with the monotonic clock in microseconds (for query statistics in a
+    /// higher layer). Only one per pool: a second call is E6001. Until one is set, the
+    /// pool reads no clock for it.
+    pub fn set_work_hook(&self, hook: WorkHook) -> Result<()> {
+        self.inner.timing.set_work_hook(hook)
     }
 
     /// The settings the writer connection and one reader run with, as SQLite

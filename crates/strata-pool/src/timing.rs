@@ -1,5 +1,7 @@
 //! Statement timing: SQLite's profile trace on every pooled connection, the
 //! slow-query report through `tracing`, and the hook a higher layer collects with.
+//! The pool hands the raw SQL on; grouping statements by a normalised text is the
+//! query statistics' concern (`strata_ops::stats::normalize_sql`).
 //!
 //! SQLite calls the trace function on the thread that ran the statement, so the pool
 //! puts the pool's [`Timing`] in a thread-local for the length of each closure; a
@@ -8,7 +10,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, StatementStatus};
@@ -45,10 +47,54 @@ pub struct StatementTiming<'a> {
 /// it short and non-blocking.
 pub type StatementHook = Arc<dyn Fn(&StatementTiming<'_>) + Send + Sync>;
 
+/// A piece of pool work the pool times itself, with the monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolWork {
+    /// A read closure ([`crate::Pool::read`], [`crate::Pool::read_inline`]), from its
+    /// first to its last instruction on the reader connection.
+    Read,
+    /// A write closure ([`crate::Pool::write`]) inside its batch transaction (each run,
+    /// when a batch runs again after Busy).
+    Write,
+    /// The COMMIT of a group-commit batch.
+    Commit,
+}
+
+impl PoolWork {
+    /// Every kind, in a fixed order.
+    pub const ALL: [PoolWork; 3] = [PoolWork::Read, PoolWork::Write, PoolWork::Commit];
+
+    /// Its name in reports: `read`, `write`, `commit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolWork::Read => "read",
+            PoolWork::Write => "write",
+            PoolWork::Commit => "commit",
+        }
+    }
+}
+
+/// What the pool measured of one piece of work: unlike a statement's time (SQLite's
+/// millisecond clock), this comes from [`std::time::Instant`] and resolves microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkTiming {
+    /// What was timed.
+    pub work: PoolWork,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// A function that receives every timed piece of pool work; set once per pool with
+/// [`crate::Pool::set_work_hook`]. It runs on the pool's threads (a reader's, the
+/// writer's): keep it short and non-blocking. Without one the pool reads no clock
+/// for it.
+pub type WorkHook = Arc<dyn Fn(&WorkTiming) + Send + Sync>;
+
 /// The per-pool timing state the trace callback reports into.
 pub(crate) struct Timing {
     slow: Duration,
     hook: OnceLock<StatementHook>,
+    work_hook: OnceLock<WorkHook>,
     slow_statements: AtomicU64,
 }
 
@@ -67,7 +113,36 @@ static ANY_HOOK: AtomicBool = AtomicBool::new(false);
 impl Timing {
     pub(crate) fn new(slow: Duration) -> Arc<Self> {
         LOWEST_THRESHOLD_NS.fetch_min(u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        Arc::new(Timing { slow, hook: OnceLock::new(), slow_statements: AtomicU64::new(0) })
+        Arc::new(Timing {
+            slow,
+            hook: OnceLock::new(),
+            work_hook: OnceLock::new(),
+            slow_statements: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn set_work_hook(&self, hook: WorkHook) -> Result<()> {
+        self.work_hook
+            .set(hook)
+            .map_err(|_| Error::invalid("work hook", "a work hook is already set on this pool"))
+    }
+
+    /// Runs `f`, timing it for the work hook when there is one (else no clock is read).
+    pub(crate) fn time<R>(&self, work: PoolWork, f: impl FnOnce() -> R) -> R {
+        let Some(hook) = self.work_hook.get() else {
+            return f();
+        };
+        let started = Instant::now();
+        let result = f();
+        hook(&WorkTiming { work, duration: started.elapsed() });
+        result
+    }
+
+    /// Reports work timed elsewhere (the writer times every COMMIT for itself).
+    pub(crate) fn report(&self, work: PoolWork, duration: Duration) {
+        if let Some(hook) = self.work_hook.get() {
+            hook(&WorkTiming { work, duration });
+        }
     }
 
     pub(crate) fn set_hook(&self, hook: StatementHook) -> Result<()> {
@@ -95,7 +170,7 @@ impl Timing {
             self.slow_statements.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 target: "strata::slow_query",
-                sql = %normalize_sql(&sql),
+                sql = %sql,
                 duration_ms = duration.as_secs_f64() * 1e3,
                 threshold_ms = self.slow.as_millis() as u64,
                 "slow query"
@@ -155,131 +230,4 @@ pub(crate) fn scoped<R>(timing: &Arc<Timing>, f: impl FnOnce() -> R) -> R {
     let previous = CURRENT.with(|current| current.borrow_mut().replace(Arc::clone(timing)));
     let _restore = Restore(previous);
     f()
-}
-
-/// Normalises SQL for grouping: literals and parameters (`?NNN`, `:name`, `$name`,
-/// `@name`) become `?`, comments go, tokens are separated by one space except around
-/// `(`, `)`, `,`, `.` and `;`, and keywords keep their case. One statement called
-/// with different literals or layout normalises to one text.
-pub fn normalize_sql(sql: &str) -> String {
-    let tokens = tokenize(sql);
-    let mut out = String::with_capacity(sql.len());
-    let mut previous: Option<&str> = None;
-    for token in &tokens {
-        let glue =
-            matches!(token.as_str(), "," | ")" | "." | ";" | "(") || matches!(previous, Some("(" | "."));
-        if previous.is_some() && !glue {
-            out.push(' ');
-        }
-        out.push_str(token);
-        previous = Some(token);
-    }
-    while out.ends_with(';') {
-        out.pop();
-    }
-    out
-}
-
-/// Splits SQL into tokens, with literals and parameters already replaced by `?`.
-fn tokenize(sql: &str) -> Vec<String> {
-    let chars: Vec<char> = sql.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    let word = |c: char| c.is_alphanumeric() || c == '_';
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '-' && next == Some('-') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && next == Some('*') {
-            i += 2;
-            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                i += 1;
-            }
-            i = (i + 2).min(chars.len());
-        } else if c == '\'' {
-            i += 1;
-            while i < chars.len() && !(chars[i] == '\'' && chars.get(i + 1) != Some(&'\'')) {
-                i += if chars[i] == '\'' { 2 } else { 1 };
-            }
-            i += 1;
-            tokens.push("?".to_string());
-        } else if matches!(c, '"' | '`' | '[') {
-            let close = if c == '[' { ']' } else { c };
-            let start = i;
-            i += 1;
-            while i < chars.len() && chars[i] != close {
-                i += 1;
-            }
-            i = (i + 1).min(chars.len());
-            tokens.push(chars[start..i].iter().collect());
-        } else if c == '?' || (matches!(c, ':' | '$' | '@') && next.is_some_and(word)) {
-            i += 1;
-            while i < chars.len() && word(chars[i]) {
-                i += 1;
-            }
-            tokens.push("?".to_string());
-        } else if c.is_ascii_digit() || (c == '.' && next.is_some_and(|n| n.is_ascii_digit())) {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-            tokens.push("?".to_string());
-        } else if word(c) {
-            let start = i;
-            while i < chars.len() && word(chars[i]) {
-                i += 1;
-            }
-            tokens.push(chars[start..i].iter().collect());
-        } else {
-            tokens.push(c.to_string());
-            i += 1;
-        }
-    }
-    tokens
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_sql;
-
-    #[test]
-    fn literals_and_parameters_become_placeholders() {
-        assert_eq!(
-            normalize_sql(
-                "SELECT count(*)  FROM t\n WHERE id = 42 AND name = 'o''brien' AND x = ?1 AND y = :y;"
-            ),
-            "SELECT count(*) FROM t WHERE id = ? AND name = ? AND x = ? AND y = ?"
-        );
-    }
-
-    #[test]
-    fn same_statement_with_other_literals_normalises_alike() {
-        assert_eq!(
-            normalize_sql("insert into t(a, b) values (1, 'x') -- note"),
-            normalize_sql("insert into t (a,b)   values(2.5,'yy')")
-        );
-    }
-
-    #[test]
-    fn identifiers_with_digits_and_quoted_names_are_kept() {
-        assert_eq!(
-            normalize_sql("SELECT col1 FROM \"t 2\" /* c */ WHERE v2 > 3"),
-            "SELECT col1 FROM \"t 2\" WHERE v2 > ?"
-        );
-    }
-
-    #[test]
-    fn non_ascii_names_and_literals_are_kept_whole() {
-        assert_eq!(
-            normalize_sql("SELECT café FROM \"menü 🍰\" WHERE naïve = 'crème' AND [日本] > 1"),
-            "SELECT café FROM \"menü 🍰\" WHERE naïve = ? AND [日本] > ?"
-        );
-        // Unterminated quotes end at the end of the text, on a character boundary.
-        assert_eq!(normalize_sql("SELECT \"é"), "SELECT \"é");
-        assert_eq!(normalize_sql("SELECT 'é"), "SELECT ?");
-    }
 }

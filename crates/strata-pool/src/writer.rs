@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
 use crate::metrics::Counters;
-use crate::timing::{self, Timing};
+use crate::timing::{self, PoolWork, Timing};
 
 /// A queued write, its closure type erased.
 pub(crate) trait WriteJob: Send {
@@ -382,7 +382,10 @@ impl Writer {
             if savepoints {
                 self.exec(SAVEPOINT)?;
             }
-            let outcome = match catch_unwind(AssertUnwindSafe(|| slot.job.run(conn))) {
+            let job = &mut slot.job;
+            let outcome = match catch_unwind(AssertUnwindSafe(|| {
+                self.timing.time(PoolWork::Write, || job.run(conn))
+            })) {
                 Ok(Ok(())) => None,
                 Ok(Err(err)) => Some(err),
                 Err(panic) => {
@@ -437,7 +440,11 @@ impl Writer {
         }
         let started = Instant::now();
         let committed = self.exec(COMMIT);
-        self.record_commit(started.elapsed());
+        let took = started.elapsed();
+        self.record_commit(took);
+        if committed.is_ok() {
+            self.timing.report(PoolWork::Commit, took);
+        }
         if let Err(err) = committed {
             if !self.conn.is_autocommit() {
                 let _ = self.exec(ROLLBACK);

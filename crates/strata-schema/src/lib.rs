@@ -25,7 +25,7 @@ pub mod reversible;
 pub mod scaffold;
 pub mod set;
 pub mod snapshot;
-mod sql;
+pub mod sql;
 
 /// A migration version: `n` of `V{n}__name`.
 pub type Version = i64;

@@ -1,4 +1,6 @@
-//! A small SQLite lexer: tokens, statement splitting and comment/whitespace normalisation.
+//! strata's one SQLite lexer: tokens, statement splitting and comment/whitespace
+//! normalisation. Migrations, lint, introspection and the query statistics' statement
+//! normaliser (strata-ops) all read SQL through [`tokenize`].
 //!
 //! It knows exactly what SQLite's own tokenizer knows about quoting (`'..'`, `".."`,
 //! `` `..` ``, `[..]`), comments (`--`, `/* */`) and the one statement whose body holds
@@ -6,10 +8,10 @@
 
 /// What a token is; only the distinctions the callers need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TokenKind {
+pub enum TokenKind {
     /// A keyword or a bare identifier.
     Word,
-    /// A `'string'` literal.
+    /// A `'string'` or `x'blob'` literal.
     Str,
     /// A quoted identifier: `"x"`, `` `x` `` or `[x]`.
     Quoted,
@@ -23,9 +25,12 @@ pub(crate) enum TokenKind {
 
 /// One token with its place in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Token<'a> {
+pub struct Token<'a> {
+    /// What the token is.
     pub kind: TokenKind,
+    /// Its text, exactly as in the source (quotes included).
     pub text: &'a str,
+    /// Its byte offset in the source.
     pub start: usize,
 }
 
@@ -74,8 +79,9 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Splits `sql` into tokens, dropping whitespace and comments.
-pub(crate) fn tokenize(sql: &str) -> Vec<Token<'_>> {
+/// Splits `sql` into tokens, dropping whitespace and comments. Never fails: an
+/// unterminated quote or comment ends at the end of the text.
+pub fn tokenize(sql: &str) -> Vec<Token<'_>> {
     let bytes = sql.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;

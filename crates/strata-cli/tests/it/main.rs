@@ -14,6 +14,7 @@ mod queue;
 mod readonly;
 mod schema;
 mod serve;
+mod stats;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,8 @@
 //! What `read` and `write` promise: readers cannot write, a failing or panicking
 //! closure loses only its own changes (and a closure run again for it answers from
 //! the run that committed), open transactions are never lent again,
-//! statements are timed, and close leaves a clean file.
+//! statements are timed, closures and commits are timed for the work hook, and close
+//! leaves a clean file.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -226,6 +227,42 @@ async fn every_statement_is_timed_and_slow_ones_are_counted() {
         timed,
         "with a 0 ms threshold every timed statement is slow"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_writes_and_commits_are_timed_with_the_monotonic_clock() {
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let seen = Arc::new(Mutex::new(Vec::<strata_pool::WorkTiming>::new()));
+    let sink = Arc::clone(&seen);
+    pool.set_work_hook(Arc::new(move |t: &strata_pool::WorkTiming| sink.lock().unwrap().push(*t))).unwrap();
+    let again = pool.set_work_hook(Arc::new(|_: &strata_pool::WorkTiming| {}));
+    assert_eq!(again.unwrap_err().code(), "E6001", "one work hook per pool");
+
+    pool.write(|c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", ["w"])?)).await.unwrap();
+    pool.read(|c| Ok(c.query_row("SELECT v FROM items WHERE id = ?1", [1], |r| r.get::<_, String>(0))?))
+        .await
+        .unwrap();
+    pool.read_inline(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .unwrap();
+    // A closure that sleeps 2 ms is timed at 2 ms at least: the whole closure is timed.
+    pool.read(|_| {
+        std::thread::sleep(Duration::from_millis(2));
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let of = |work: strata_pool::PoolWork| seen.iter().filter(|t| t.work == work).collect::<Vec<_>>();
+    assert_eq!(of(strata_pool::PoolWork::Write).len(), 1, "{seen:?}");
+    assert_eq!(of(strata_pool::PoolWork::Commit).len(), 1, "{seen:?}");
+    let reads = of(strata_pool::PoolWork::Read);
+    assert_eq!(reads.len(), 3, "read and read_inline: {seen:?}");
+    // SQLite's profile clock reads most of these statements as 0 ms; this clock never
+    // reads a closure that ran a statement as zero.
+    assert!(seen.iter().all(|t| t.duration > Duration::ZERO), "{seen:?}");
+    assert!(reads[2].duration >= Duration::from_millis(2), "{seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use strata_pool::normalize_sql;
+use strata_ops::stats::normalize_sql;
 use strata_repo::{NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use strata_pool::normalize_sql;
+use strata_ops::stats::normalize_sql;
 use strata_repo::clock::ManualClock;
 use strata_repo::{
     AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, KeyPageRequest, Memory,
