@@ -17,7 +17,9 @@ pub mod demo;
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
 pub use strata_repo as repo;
-pub use strata_schema::{self as schema, DriftReport, MigrationSet, UpReport};
+pub use strata_schema::{
+    self as schema, DownReport, DownTarget, DriftReport, MigrationSet, MigrationState, Status, UpReport,
+};
 
 /// The reference migrations of `migrations/`, embedded at build time as
 /// `(stem, up, down)`.
@@ -129,6 +131,43 @@ impl Database {
     /// The migration set the database was opened with, if any.
     pub fn migrations(&self) -> Option<&MigrationSet> {
         self.migrations.as_deref()
+    }
+
+    /// Applies the pending migrations of the set the database was opened with, in one
+    /// transaction, after a snapshot of the file when `schema.snapshot` is on. Opening
+    /// already applies them; this is for migrations that became pending later (after a
+    /// [`Database::rollback`]). Without a set (opened with [`Migrations::None`]) it is
+    /// E6040.
+    pub async fn migrate(&self) -> Result<UpReport> {
+        let set = self.require_migrations("migrate")?;
+        let options =
+            schema::UpOptions { to: None, dry_run: false, snapshot: self.pool.config().schema.snapshot };
+        self.pool.exclusive(move |conn| schema::up(conn, &set, &options)).await
+    }
+
+    /// Rolls the database back with the down files of its migration set:
+    /// `DownTarget::To(v)` reverts every migration newer than `v` (`To(0)` reverts
+    /// all), `DownTarget::Steps(n)` the newest `n`. All or nothing, in one
+    /// transaction, after a snapshot when `schema.snapshot` is on; a migration without
+    /// a down file is E3006 and nothing is reverted. Without a set it is E6040.
+    pub async fn rollback(&self, target: DownTarget) -> Result<DownReport> {
+        let set = self.require_migrations("rollback")?;
+        let options =
+            schema::DownOptions { target, dry_run: false, snapshot: self.pool.config().schema.snapshot };
+        self.pool.exclusive(move |conn| schema::down(conn, &set, &options)).await
+    }
+
+    /// Where every migration of the set (and of the history) stands: applied,
+    /// pending, divergent, missing or out of order. Runs on a reader. Without a set it
+    /// is E6040.
+    pub async fn migration_status(&self) -> Result<Status> {
+        let set = self.require_migrations("migration status")?;
+        self.pool.read(move |conn| schema::status(conn, &set)).await
+    }
+
+    /// The set the database was opened with, or E6040 naming `action`.
+    fn require_migrations(&self, action: &'static str) -> Result<Arc<MigrationSet>> {
+        self.migrations.clone().ok_or(Error::NoMigrationSet { action })
     }
 
     /// What opening did: created, migrated, drift.

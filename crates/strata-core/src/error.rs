@@ -526,6 +526,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E6040: a migration call on a facade `Database` that was opened without a
+    /// migration set.
+    #[error("no migration set: {action} needs the database to be opened with migrations")]
+    NoMigrationSet {
+        /// What was asked: `migrate`, `rollback` or `migration status`.
+        action: &'static str,
+    },
     /// E9001: strata panicked: a bug, reported instead of a crash.
     #[error("internal error: panicked at {location}: {message}")]
     Panicked {
@@ -738,6 +745,9 @@ catalog! {
     E6020 = "E6020", Invalid, "cannot advise on `{sql}`: {reason}",
         "the advisor reads single SELECT statements over tables of the database; this one is not",
         "pass a SELECT (or the SELECT part of the statement) that runs against this database";
+    E6040 = "E6040", Invalid, "no migration set: {action} needs the database to be opened with migrations",
+        "migrate, rollback or migration_status was called on a Database opened with Migrations::None (or MigrationSource::None), so there is no set to apply, revert or compare",
+        "open the database with the migrations it should follow (Migrations::Reference or Migrations::Set), or run them through strata_schema on db.pool().exclusive(...)";
     E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
         "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
         "this is a bug in strata: please report it with the command and this message";
@@ -803,6 +813,7 @@ impl Error {
             Error::DatabaseConnected { .. } => &E5012,
             Error::AdviseUnsupported { .. } => &E6020,
             Error::InvalidInput { .. } => &E6001,
+            Error::NoMigrationSet { .. } => &E6040,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
         }
