@@ -80,3 +80,75 @@ async fn migrating_a_database_opened_without_a_set_is_a_typed_error() {
     }
     db.close().await.unwrap();
 }
+
+const SHOP: &str = "
+CREATE TABLE customers(id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE);
+CREATE TABLE orders(
+    id INTEGER PRIMARY KEY,
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    shop TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    total INTEGER NOT NULL CONSTRAINT total_not_negative CHECK (total >= 0),
+    UNIQUE (shop, number)
+);";
+
+/// The error a write of `sql` returns on a database with the shop schema.
+async fn refused(db: &Database, sql: &'static str) -> strata::Error {
+    db.pool().write(move |c| Ok(c.execute_batch(sql)?)).await.unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constraint_errors_name_their_table_and_columns_with_a_hint_for_their_kind() {
+    use strata::ConstraintKind;
+    let dir = tempfile::tempdir().unwrap();
+    let set = MigrationSet::from_sources([("V1__shop", SHOP, None)]).unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(set)).await.unwrap();
+    db.pool()
+        .write(|c| {
+            Ok(c.execute_batch(
+                "INSERT INTO customers(id, email) VALUES (1, 'a@example.com');
+                 INSERT INTO orders(customer_id, shop, number, total) VALUES (1, 'north', 1, 10);",
+            )?)
+        })
+        .await
+        .unwrap();
+
+    let unique = refused(&db, "INSERT INTO customers(email) VALUES ('a@example.com')").await;
+    assert_eq!(unique.constraint(), Some(ConstraintKind::Unique));
+    assert_eq!(unique.table(), Some("customers"));
+    assert_eq!(unique.columns(), vec!["email"]);
+    assert_eq!(unique.to_string(), "unique constraint failed: customers.email", "said once");
+    assert!(unique.hint().contains("ON CONFLICT"), "{}", unique.hint());
+    assert!(!unique.hint().contains("foreign key"), "{}", unique.hint());
+
+    let both =
+        refused(&db, "INSERT INTO orders(customer_id, shop, number, total) VALUES (1, 'north', 1, 5)").await;
+    assert_eq!(both.table(), Some("orders"));
+    assert_eq!(both.columns(), vec!["shop", "number"], "a composite key names every column");
+
+    let pk = refused(&db, "INSERT INTO customers(id, email) VALUES (1, 'b@example.com')").await;
+    assert_eq!(pk.constraint(), Some(ConstraintKind::PrimaryKey));
+    assert_eq!((pk.table(), pk.columns()), (Some("customers"), vec!["id"]));
+
+    let not_null =
+        refused(&db, "INSERT INTO orders(customer_id, shop, number, total) VALUES (1, NULL, 2, 1)").await;
+    assert_eq!(not_null.constraint(), Some(ConstraintKind::NotNull));
+    assert_eq!((not_null.table(), not_null.columns()), (Some("orders"), vec!["shop"]));
+    assert_eq!(not_null.to_string(), "not null constraint failed: orders.shop");
+    assert!(not_null.hint().contains("value for the column"), "{}", not_null.hint());
+
+    let check =
+        refused(&db, "INSERT INTO orders(customer_id, shop, number, total) VALUES (1, 'north', 2, -1)").await;
+    assert_eq!(check.constraint(), Some(ConstraintKind::Check));
+    assert_eq!(check.constraint_name(), Some("total_not_negative"), "SQLite names the CHECK, not its table");
+    assert_eq!((check.table(), check.columns()), (None, Vec::<&str>::new()));
+    assert!(check.hint().contains("CHECK"), "{}", check.hint());
+
+    let fk =
+        refused(&db, "INSERT INTO orders(customer_id, shop, number, total) VALUES (99, 'north', 2, 1)").await;
+    assert_eq!(fk.constraint(), Some(ConstraintKind::ForeignKey));
+    assert_eq!((fk.table(), fk.columns()), (None, Vec::<&str>::new()), "SQLite's message names no table");
+    assert_eq!(fk.to_string(), "foreign key constraint failed");
+    assert!(fk.hint().contains("parent row"), "{}", fk.hint());
+    db.close().await.unwrap();
+}
