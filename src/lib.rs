@@ -13,6 +13,16 @@ pub use strata_core::{
     RetryPolicy, Synchronous,
 };
 pub mod demo;
+mod rows;
+pub use rows::{RowStream, json};
+
+/// SQLite's Rust binding, the same build strata uses: for closures given to
+/// [`Pool::read`] / [`Pool::write`] (`Connection`, `Row`, `params_from_iter`, types).
+pub use strata_pool::rusqlite;
+/// `.optional()` on a `query_row` result: no row becomes `None` instead of an error.
+pub use strata_pool::rusqlite::OptionalExtension;
+/// `params![a, b]`: positional parameters for a statement inside a pool closure.
+pub use strata_pool::rusqlite::params;
 
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};

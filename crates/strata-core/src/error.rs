@@ -440,6 +440,14 @@ pub enum Error {
         /// What could not be converted.
         message: String,
     },
+    /// E4020: a row could not be read into the Rust type a typed query asked for.
+    #[error("cannot read a row into {target}: {message}")]
+    RowDecode {
+        /// The Rust type asked for.
+        target: String,
+        /// Which column and why (a name without a field, a type that does not fit).
+        message: String,
+    },
     /// E5001: the database file is damaged.
     #[error("database disk image is malformed: {message}")]
     Corrupt {
@@ -731,6 +739,9 @@ catalog! {
     E4007 = "E4007", Invalid, "task {task_id}: the lease is not held: {reason}",
         "the worker's lease expired (or the task was cancelled) and another worker may hold the task now",
         "drop this attempt's result; heartbeat more often than the lease lasts, or claim with a longer lease";
+    E4020 = "E4020", Invalid, "cannot read a row into {target}: {message}",
+        "a typed query (query_as, query_one, query_optional, query_stream) met a column whose value does not fit the field of the same name, or a field no column fills",
+        "name every column after its field (SELECT a AS field), read NULLs into Option, and JSON text through #[serde(with = \"strata::json\")]";
     E5001 = "E5001", Corruption, "database disk image is malformed: {message}",
         "the database file is damaged (torn write, bad disk, a copy taken without the -wal file)",
         "stop writing; run `strata check --full`, then `strata recover` to restore the newest verified backup";
@@ -827,6 +838,7 @@ impl Error {
             Error::LeaseLost { .. } => &E4007,
             Error::Sql { .. } => &E4004,
             Error::Conversion { .. } => &E4005,
+            Error::RowDecode { .. } => &E4020,
             Error::Corrupt { .. } => &E5001,
             Error::NotADatabase { .. } => &E5002,
             Error::DiskFull { .. } => &E5003,
