@@ -3,6 +3,44 @@
 //! handle an application opens. `Database::open` opens the pool, applies the
 //! migrations (the reference schema built into the library, an application's own
 //! embedded set, or none) and checks the live schema for drift.
+//!
+//! Open with an application's own migrations, write, read rows into a struct, roll back:
+//!
+//! ```
+//! use strata::{Config, Database, DownTarget, MigrationSet, Migrations};
+//!
+//! #[derive(Debug, serde::Deserialize)]
+//! struct Note {
+//!     id: i64,
+//!     body: String,
+//!     tag: Option<String>,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> strata::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("app.db");
+//! let set = MigrationSet::from_sources([(
+//!     "V1__notes",
+//!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL, tag TEXT);",
+//!     Some("DROP TABLE notes;"),
+//! )])?;
+//! let db = Database::open_with(&Config::for_path(path), Migrations::Set(set)).await?;
+//!
+//! db.pool()
+//!     .write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", strata::params!["hello"])?))
+//!     .await?;
+//! let notes: Vec<Note> = db.query_as("SELECT id, body, tag FROM notes", ()).await?;
+//! assert_eq!(notes[0].body, "hello");
+//! assert_eq!(notes[0].tag, None);
+//!
+//! assert_eq!(db.migration_status().await?.current, Some(1));
+//! db.rollback(DownTarget::To(0)).await?;
+//! db.migrate().await?;
+//! db.close().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 #![deny(missing_docs)]
 
