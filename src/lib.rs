@@ -65,8 +65,11 @@ pub use strata_pool::rusqlite::params;
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
 pub use strata_repo as repo;
+/// Where every migration stands ([`Database::migration_status`]); named apart from
+/// `ops::Status`, the health verdict.
+pub use strata_schema::Status as MigrationStatus;
 pub use strata_schema::{
-    self as schema, DownReport, DownTarget, DriftReport, MigrationSet, MigrationState, Status, UpReport,
+    self as schema, DownReport, DownTarget, DriftReport, MigrationSet, MigrationState, UpReport,
 };
 
 /// The reference migrations of `migrations/`, embedded at build time as
@@ -208,7 +211,7 @@ impl Database {
     /// Where every migration of the set (and of the history) stands: applied,
     /// pending, divergent, missing or out of order. Runs on a reader. Without a set it
     /// is E6040.
-    pub async fn migration_status(&self) -> Result<Status> {
+    pub async fn migration_status(&self) -> Result<MigrationStatus> {
         let set = self.require_migrations("migration status")?;
         self.pool.read(move |conn| schema::status(conn, &set)).await
     }
