@@ -64,7 +64,7 @@ pub use strata_pool::rusqlite::params;
 
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
-pub use strata_repo as repo;
+pub use strata_repo::{self as repo, DEFAULT_QUEUE, NewTask, Queue, QueueConfig};
 /// Where every migration stands ([`Database::migration_status`]); named apart from
 /// `ops::Status`, the health verdict.
 pub use strata_schema::Status as MigrationStatus;
@@ -114,6 +114,8 @@ pub struct Database {
     report: OpenReport,
     stats: Option<ops::QueryStats>,
     monitor: Option<Arc<ops::Monitor>>,
+    /// Built once, so that every clone shares the wake-ups of idle workers.
+    queue: repo::Queue,
 }
 
 impl Database {
@@ -158,7 +160,8 @@ impl Database {
         let monitor =
             config.monitor.enabled.then(|| Arc::new(ops::Monitor::spawn(pool.clone(), stats.clone())));
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
-        Ok(Database { pool, migrations: set, report, stats, monitor })
+        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
+        Ok(Database { pool, migrations: set, report, stats, monitor, queue })
     }
 
     /// Opens the existing database of `config` for inspection, changing nothing in
@@ -171,12 +174,67 @@ impl Database {
     pub async fn open_read_only(config: &Config) -> Result<Database> {
         let pool = Pool::open_read_only(config).await?;
         tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
-        Ok(Database { pool, migrations: None, report: OpenReport::default(), stats: None, monitor: None })
+        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
+        Ok(Database {
+            pool,
+            migrations: None,
+            report: OpenReport::default(),
+            stats: None,
+            monitor: None,
+            queue,
+        })
     }
 
     /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The task queue, configured by the `[queue]` section of the config. Every call
+    /// (and every clone of the database) returns the same queue, so an enqueue wakes
+    /// the idle workers of any of them.
+    pub fn queue(&self) -> &repo::Queue {
+        &self.queue
+    }
+
+    /// The feature flags (every change audited).
+    pub fn flags(&self) -> repo::Flags {
+        repo::Flags::new(self.pool.clone())
+    }
+
+    /// The append-only audit log.
+    pub fn audit(&self) -> repo::Audit {
+        repo::Audit::new(self.pool.clone())
+    }
+
+    /// The sessions and their lifecycle.
+    pub fn sessions(&self) -> repo::Sessions {
+        repo::Sessions::new(self.pool.clone())
+    }
+
+    /// The agents registry.
+    pub fn agents(&self) -> repo::Agents {
+        repo::Agents::new(self.pool.clone())
+    }
+
+    /// Checkpoints of long-running work.
+    pub fn checkpoints(&self) -> repo::Checkpoints {
+        repo::Checkpoints::new(self.pool.clone())
+    }
+
+    /// Namespaced memory entries.
+    pub fn memory(&self) -> repo::Memory {
+        repo::Memory::new(self.pool.clone())
+    }
+
+    /// Metrics samples and their aggregates.
+    pub fn metrics(&self) -> repo::Metrics {
+        repo::Metrics::new(self.pool.clone())
+    }
+
+    /// Per-task key/value state.
+    pub fn task_state(&self) -> repo::TaskState {
+        repo::TaskState::new(self.pool.clone())
     }
 
     /// The migration set the database was opened with, if any.

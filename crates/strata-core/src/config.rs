@@ -36,6 +36,8 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// Where backups go, how often they are taken and how many are kept.
     pub backup: BackupConfig,
+    /// The task queue's timings and limits (`Database::queue`).
+    pub queue: QueueConfig,
 }
 
 /// Health thresholds (used by `strata check` too) and the background monitor that
@@ -244,6 +246,7 @@ impl Default for Config {
             schema: SchemaConfig::default(),
             monitor: MonitorConfig::default(),
             backup: BackupConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -275,7 +278,7 @@ impl Default for SqliteConfig {
 
 /// The top-level keys an environment variable may address.
 const ENV_SECTIONS: &[&str] =
-    &["path", "pool", "sqlite", "slow_query_ms", "retry", "schema", "monitor", "backup"];
+    &["path", "pool", "sqlite", "slow_query_ms", "retry", "schema", "monitor", "backup", "queue"];
 
 impl Config {
     /// Defaults with the database at `path`.
@@ -357,7 +360,72 @@ impl Config {
         if self.backup.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
             return invalid("backup.dir", "must not be empty; leave it out for backups/ beside the database");
         }
+        if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
+            return invalid(&format!("queue.{field}"), &reason);
+        }
         self.retry.validate()
+    }
+}
+
+/// How strata-repo's queue behaves (the `[queue]` section); every time is in
+/// milliseconds. Deserializes from a partial table (missing fields take their
+/// defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// How long `Queue::next` waits, at most, before it looks again when nothing
+    /// woke it (default 1,000 ms).
+    pub poll_interval_ms: u64,
+    /// The lease `Queue::default_lease` suggests to workers (default 30,000 ms).
+    pub lease_ms: u64,
+    /// The first retry's backoff (default 1,000 ms); it doubles with every attempt.
+    pub retry_base_ms: u64,
+    /// The longest backoff (default 3,600,000 ms, one hour).
+    pub retry_max_ms: u64,
+    /// Claims a task gets when its `NewTask` does not say (default 3).
+    pub max_attempts: u32,
+    /// Tasks per write transaction in `Queue::enqueue_chunked` (per statement group
+    /// in `Queue::enqueue_batch`) and rows per transaction in `Queue::purge_dead`
+    /// (default 500).
+    pub batch_size: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            poll_interval_ms: 1_000,
+            lease_ms: 30_000,
+            retry_base_ms: 1_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 3,
+            batch_size: 500,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// Checks every field, naming the one at fault (E6001).
+    pub fn validate(&self) -> Result<()> {
+        let positive: [(&str, u64); 3] = [
+            ("poll_interval_ms", self.poll_interval_ms),
+            ("lease_ms", self.lease_ms),
+            ("retry_max_ms", self.retry_max_ms),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(Error::invalid(field, "must be greater than 0"));
+            }
+        }
+        if self.retry_base_ms > self.retry_max_ms {
+            return Err(Error::invalid("retry_base_ms", "must not be greater than retry_max_ms"));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        if self.batch_size == 0 || self.batch_size > 10_000 {
+            return Err(Error::invalid("batch_size", "must be between 1 and 10000"));
+        }
+        Ok(())
     }
 }
 

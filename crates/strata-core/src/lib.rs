@@ -11,7 +11,7 @@ pub mod retry;
 
 pub use config::{
     BackupConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, MonitorConfig, PoolConfig,
-    SchemaConfig, SqliteConfig, Synchronous,
+    QueueConfig, SchemaConfig, SqliteConfig, Synchronous,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use retry::RetryPolicy;

@@ -32,7 +32,8 @@ pub use memory::{Memory, MemoryEntry, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
 pub use queue::{
-    ChunkedEnqueue, Claimed, Completion, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
+    ChunkedEnqueue, Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask,
+    Queue, QueueConfig, QueueStats, Task, TaskStatus,
 };
 pub use row::{KeyPage, KeyPageRequest};
 pub use sessions::{Session, SessionStatus, Sessions};
