@@ -169,9 +169,12 @@ async fn tour(
     )?;
 
     let t = Instant::now();
-    flags.set("demo.workers", json!(options.workers), Some("workers of strata demo"), "demo").await?;
-    flags.set("scraper.enabled", json!(true), Some("scrape tasks run"), "demo").await?;
-    flags.set("summarizer.model", json!("small"), Some("model of summarize tasks"), "demo").await?;
+    let by_demo = repo::FlagChange::by("demo");
+    flags
+        .set("demo.workers", json!(options.workers), by_demo.clone().description("workers of strata demo"))
+        .await?;
+    flags.set("scraper.enabled", json!(true), by_demo.clone().description("scrape tasks run")).await?;
+    flags.set("summarizer.model", json!("small"), by_demo.description("model of summarize tasks")).await?;
     step("strata-repo", "set 3 flags, each audited in its own transaction".into(), t);
 
     let t = Instant::now();

@@ -41,8 +41,10 @@ fn a_queue_value_out_of_range_is_a_config_error_naming_the_field() {
 async fn flags_audit_and_sessions_come_from_the_database_handle() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open_with(&config_from_toml(&dir, "").unwrap(), Migrations::Reference).await.unwrap();
-    db.flags().set("checker.enabled", json!(true), Some("checks run"), "ops").await.unwrap();
-    assert_eq!(db.flags().get("checker.enabled").await.unwrap().value, json!(true));
+    let by_ops = strata::repo::FlagChange::by("ops").description("checks run");
+    db.flags().set("checker.enabled", json!(true), by_ops).await.unwrap();
+    assert!(db.flags().is_enabled("checker.enabled", false).await.unwrap());
+    assert_eq!(db.flags().get("checker.missing").await.unwrap(), None);
     let audit = db.audit().list(&Default::default(), Default::default()).await.unwrap();
     assert!(audit.items.iter().any(|e| e.action == "flag.set" && e.actor == "ops"), "{audit:?}");
     let session = db.sessions().create("links", "user-1", json!({}), json!({})).await.unwrap();

@@ -448,6 +448,16 @@ pub enum Error {
         /// Which column and why (a name without a field, a type that does not fit).
         message: String,
     },
+    /// E4021: a flag's JSON value is not of the type it was read as.
+    #[error("flag `{name}` is not {target}: {message}")]
+    FlagType {
+        /// The flag.
+        name: String,
+        /// What it was read as (`a bool`, a Rust type name).
+        target: String,
+        /// Why the value does not fit.
+        message: String,
+    },
     /// E5001: the database file is damaged.
     #[error("database disk image is malformed: {message}")]
     Corrupt {
@@ -742,6 +752,9 @@ catalog! {
     E4020 = "E4020", Invalid, "cannot read a row into {target}: {message}",
         "a typed query (query_as, query_one, query_optional, query_stream) met a column whose value does not fit the field of the same name, or a field no column fills",
         "name every column after its field (SELECT a AS field), read NULLs into Option, and JSON text through #[serde(with = \"strata::json\")]";
+    E4021 = "E4021", Invalid, "flag `{name}` is not {target}: {message}",
+        "get_as or is_enabled (Flags) read a flag whose JSON value does not have the asked type (is_enabled needs true or false)",
+        "set the flag to a value of that type (`strata flags set NAME true`), or read it with the type it holds";
     E5001 = "E5001", Corruption, "database disk image is malformed: {message}",
         "the database file is damaged (torn write, bad disk, a copy taken without the -wal file)",
         "stop writing; run `strata check --full`, then `strata recover` to restore the newest verified backup";
@@ -839,6 +852,7 @@ impl Error {
             Error::Sql { .. } => &E4004,
             Error::Conversion { .. } => &E4005,
             Error::RowDecode { .. } => &E4020,
+            Error::FlagType { .. } => &E4021,
             Error::Corrupt { .. } => &E5001,
             Error::NotADatabase { .. } => &E5002,
             Error::DiskFull { .. } => &E5003,

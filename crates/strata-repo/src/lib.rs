@@ -27,7 +27,7 @@ pub mod state;
 pub use agents::{Agent, AgentState, Agents};
 pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
 pub use checkpoints::{Checkpoint, Checkpoints};
-pub use flags::{Flag, Flags};
+pub use flags::{Flag, FlagChange, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};

@@ -89,7 +89,7 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     memory.delete("ns", "k", "ann").await.unwrap();
 
     let flags = Flags::new(pool.clone());
-    flags.set("f", json!(1), None, "ann").await.unwrap();
+    flags.set("f", json!(1), strata_repo::FlagChange::by("ann")).await.unwrap();
     flags.get("f").await.unwrap();
     flags.list(KeyPageRequest::first(10)).await.unwrap();
     flags.delete("f", "ann").await.unwrap();
