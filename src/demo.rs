@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats};
-use crate::repo::{self, NewAuditEntry, NewMetric, NewTask, Queue, QueueConfig, QueueStats};
+use crate::repo::{self, NewAuditEntry, NewMetric, NewSession, NewTask, Queue, QueueConfig, QueueStats};
 use crate::{Config, Database, MetricsSnapshot, Result};
 
 /// How long an idle worker waits for a retry to come due before it looks again
@@ -181,7 +181,12 @@ async fn tour(
     let mut session_ids = Vec::with_capacity(options.sessions);
     for i in 0..options.sessions {
         let s = sessions
-            .create("demo", &format!("user-{i}"), json!({"run": run}), json!({"source": "strata demo"}))
+            .create(NewSession {
+                app_name: "demo".into(),
+                user_id: format!("user-{i}"),
+                state: json!({"run": run}),
+                metadata: json!({"source": "strata demo"}),
+            })
             .await?;
         sessions.activate(s.id).await?;
         session_ids.push(s.id);

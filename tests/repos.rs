@@ -2,6 +2,7 @@
 //! `[queue]` section of the one TOML config, flags, audit and sessions from the handle.
 
 use serde_json::json;
+use strata::repo::NewSession;
 use strata::{Config, DEFAULT_QUEUE, Database, Migrations, NewTask};
 
 fn config_from_toml(dir: &tempfile::TempDir, extra: &str) -> strata::Result<Config> {
@@ -47,7 +48,11 @@ async fn flags_audit_and_sessions_come_from_the_database_handle() {
     assert_eq!(db.flags().get("checker.missing").await.unwrap(), None);
     let audit = db.audit().list(&Default::default(), Default::default()).await.unwrap();
     assert!(audit.items.iter().any(|e| e.action == "flag.set" && e.actor == "ops"), "{audit:?}");
-    let session = db.sessions().create("links", "user-1", json!({}), json!({})).await.unwrap();
+    let session = db
+        .sessions()
+        .create(NewSession { app_name: "links".into(), user_id: "user-1".into(), ..NewSession::default() })
+        .await
+        .unwrap();
     assert_eq!(db.sessions().get(session.id).await.unwrap().user_id, "user-1");
     db.close().await.unwrap();
 }

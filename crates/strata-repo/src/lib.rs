@@ -36,7 +36,7 @@ pub use queue::{
     Queue, QueueConfig, QueueStats, Task, TaskStatus,
 };
 pub use row::{KeyPage, KeyPageRequest};
-pub use sessions::{Session, SessionStatus, Sessions};
+pub use sessions::{NewSession, Session, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};
 
 /// Every SQL statement strata-repo issues, as `(name, sql)`, for the explain test

@@ -9,7 +9,7 @@ use serde_json::json;
 use strata_pool::normalize_sql;
 use strata_repo::{
     AgentState, Agents, Audit, AuditFilter, Checkpoints, Flags, KeyPageRequest, Memory, MemoryType, Metrics,
-    NewAuditEntry, NewMetric, PageRequest, Sessions, TaskState,
+    NewAuditEntry, NewMetric, NewSession, PageRequest, Sessions, TaskState,
 };
 
 use crate::migrated;
@@ -34,7 +34,11 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     let page = PageRequest::first(10);
 
     let sessions = Sessions::new(pool.clone());
-    let s = sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id;
+    let s = sessions
+        .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+        .await
+        .unwrap()
+        .id;
     sessions.get(s).await.unwrap();
     sessions.list_by_user("app", "ann", page).await.unwrap();
     sessions.list_by_status(strata_repo::SessionStatus::Created, page).await.unwrap();
