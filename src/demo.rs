@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
-use crate::repo::{self, NewAuditEntry, NewMetric, NewTask, Queue, QueueConfig, QueueStats};
+use crate::repo::{self, NewAuditEntry, NewMetric, NewSession, NewTask, Queue, QueueConfig, QueueStats};
 use crate::{Config, Database, MetricsSnapshot, Result};
 
 /// How long an idle worker waits for a retry to come due before it looks again
@@ -180,16 +180,24 @@ async fn tour(
     )?;
 
     let t = Instant::now();
-    flags.set("demo.workers", json!(options.workers), Some("workers of strata demo"), "demo").await?;
-    flags.set("scraper.enabled", json!(true), Some("scrape tasks run"), "demo").await?;
-    flags.set("summarizer.model", json!("small"), Some("model of summarize tasks"), "demo").await?;
+    let by_demo = repo::FlagChange::by("demo");
+    flags
+        .set("demo.workers", json!(options.workers), by_demo.clone().description("workers of strata demo"))
+        .await?;
+    flags.set("scraper.enabled", json!(true), by_demo.clone().description("scrape tasks run")).await?;
+    flags.set("summarizer.model", json!("small"), by_demo.description("model of summarize tasks")).await?;
     step("strata-repo", "set 3 flags, each audited in its own transaction".into(), t);
 
     let t = Instant::now();
     let mut session_ids = Vec::with_capacity(options.sessions);
     for i in 0..options.sessions {
         let s = sessions
-            .create("demo", &format!("user-{i}"), json!({"run": run}), json!({"source": "strata demo"}))
+            .create(NewSession {
+                app_name: "demo".into(),
+                user_id: format!("user-{i}"),
+                state: json!({"run": run}),
+                metadata: json!({"source": "strata demo"}),
+            })
             .await?;
         sessions.activate(s.id).await?;
         session_ids.push(s.id);

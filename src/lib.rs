@@ -5,6 +5,44 @@
 //! embedded set, or none) and checks the live schema for drift; it also makes the
 //! cache and rate limits of the `[cache]` and `[ratelimit]` config sections and starts
 //! the cache's sweeper.
+//!
+//! Open with an application's own migrations, write, read rows into a struct, roll back:
+//!
+//! ```
+//! use strata::{Config, Database, DownTarget, MigrationSet, Migrations};
+//!
+//! #[derive(Debug, serde::Deserialize)]
+//! struct Note {
+//!     id: i64,
+//!     body: String,
+//!     tag: Option<String>,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> strata::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("app.db");
+//! let set = MigrationSet::from_sources([(
+//!     "V1__notes",
+//!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL, tag TEXT);",
+//!     Some("DROP TABLE notes;"),
+//! )])?;
+//! let db = Database::open_with(&Config::for_path(path), Migrations::Set(set)).await?;
+//!
+//! db.pool()
+//!     .write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", strata::params!["hello"])?))
+//!     .await?;
+//! let notes: Vec<Note> = db.query_as("SELECT id, body, tag FROM notes", ()).await?;
+//! assert_eq!(notes[0].body, "hello");
+//! assert_eq!(notes[0].tag, None);
+//!
+//! assert_eq!(db.migration_status().await?.current, Some(1));
+//! db.rollback(DownTarget::To(0)).await?;
+//! db.migrate().await?;
+//! db.close().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 #![deny(missing_docs)]
 
@@ -15,11 +53,26 @@ pub use strata_core::{
     RetryPolicy, Synchronous,
 };
 pub mod demo;
+mod rows;
+pub use rows::{RowStream, json};
+
+/// SQLite's Rust binding, the same build strata uses: for closures given to
+/// [`Pool::read`] / [`Pool::write`] (`Connection`, `Row`, `params_from_iter`, types).
+pub use strata_pool::rusqlite;
+/// `.optional()` on a `query_row` result: no row becomes `None` instead of an error.
+pub use strata_pool::rusqlite::OptionalExtension;
+/// `params![a, b]`: positional parameters for a statement inside a pool closure.
+pub use strata_pool::rusqlite::params;
 
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
-pub use strata_repo as repo;
-pub use strata_schema::{self as schema, DriftReport, MigrationSet, UpReport};
+pub use strata_repo::{self as repo, DEFAULT_QUEUE, NewTask, Queue, QueueConfig};
+/// Where every migration stands ([`Database::migration_status`]); named apart from
+/// `ops::Status`, the health verdict.
+pub use strata_schema::Status as MigrationStatus;
+pub use strata_schema::{
+    self as schema, DownReport, DownTarget, DriftReport, MigrationSet, MigrationState, UpReport,
+};
 
 /// The reference migrations of `migrations/`, embedded at build time as
 /// `(stem, up, down)`.
@@ -66,6 +119,8 @@ pub struct Database {
     cache: repo::Cache,
     rate_limits: repo::RateLimits,
     sweeper: Option<Arc<repo::Sweeper>>,
+    /// Built once, so that every clone shares the wake-ups of idle workers.
+    queue: repo::Queue,
 }
 
 /// Whether the database has the reference schema's `cache` table (V7).
@@ -133,7 +188,8 @@ impl Database {
             false => None,
         };
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
-        Ok(Database { pool, migrations: set, report, stats, monitor, cache, rate_limits, sweeper })
+        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
+        Ok(Database { pool, migrations: set, report, stats, monitor, cache, rate_limits, sweeper, queue })
     }
 
     /// Opens the existing database of `config` for inspection, changing nothing in
@@ -151,6 +207,7 @@ impl Database {
         let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
         let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
         tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
+        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
         Ok(Database {
             pool,
             migrations: None,
@@ -160,6 +217,7 @@ impl Database {
             cache,
             rate_limits,
             sweeper: None,
+            queue,
         })
     }
 
@@ -168,9 +226,101 @@ impl Database {
         &self.pool
     }
 
+    /// The task queue, configured by the `[queue]` section of the config. Every call
+    /// (and every clone of the database) returns the same queue, so an enqueue wakes
+    /// the idle workers of any of them.
+    pub fn queue(&self) -> &repo::Queue {
+        &self.queue
+    }
+
+    /// The feature flags (every change audited).
+    pub fn flags(&self) -> repo::Flags {
+        repo::Flags::new(self.pool.clone())
+    }
+
+    /// The append-only audit log.
+    pub fn audit(&self) -> repo::Audit {
+        repo::Audit::new(self.pool.clone())
+    }
+
+    /// The sessions and their lifecycle.
+    pub fn sessions(&self) -> repo::Sessions {
+        repo::Sessions::new(self.pool.clone())
+    }
+
+    /// The agents registry.
+    pub fn agents(&self) -> repo::Agents {
+        repo::Agents::new(self.pool.clone())
+    }
+
+    /// Checkpoints of long-running work.
+    pub fn checkpoints(&self) -> repo::Checkpoints {
+        repo::Checkpoints::new(self.pool.clone())
+    }
+
+    /// Namespaced memory entries.
+    pub fn memory(&self) -> repo::Memory {
+        repo::Memory::new(self.pool.clone())
+    }
+
+    /// Metrics samples and their aggregates.
+    pub fn metrics(&self) -> repo::Metrics {
+        repo::Metrics::new(self.pool.clone())
+    }
+
+    /// Per-task key/value state.
+    pub fn task_state(&self) -> repo::TaskState {
+        repo::TaskState::new(self.pool.clone())
+    }
+
     /// The migration set the database was opened with, if any.
     pub fn migrations(&self) -> Option<&MigrationSet> {
         self.migrations.as_deref()
+    }
+
+    /// Applies the pending migrations of the set the database was opened with, in one
+    /// transaction, after a snapshot of the file when `schema.snapshot` is on. Opening
+    /// already applies them; this is for migrations that became pending later (after a
+    /// [`Database::rollback`]). Without a set (opened with [`Migrations::None`]) it is
+    /// E6040.
+    pub async fn migrate(&self) -> Result<UpReport> {
+        let set = self.require_migrations("migrate")?;
+        let options = schema::UpOptions {
+            to: None,
+            dry_run: false,
+            snapshot: self.pool.config().schema.snapshot,
+            snapshot_keep: self.pool.config().schema.snapshot_keep,
+        };
+        self.pool.exclusive(move |conn| schema::up(conn, &set, &options)).await
+    }
+
+    /// Rolls the database back with the down files of its migration set:
+    /// `DownTarget::To(v)` reverts every migration newer than `v` (`To(0)` reverts
+    /// all), `DownTarget::Steps(n)` the newest `n`. All or nothing, in one
+    /// transaction, after a snapshot when `schema.snapshot` is on; a migration without
+    /// a down file is E3006 and nothing is reverted. Without a set it is E6040.
+    pub async fn rollback(&self, target: DownTarget) -> Result<DownReport> {
+        let set = self.require_migrations("rollback")?;
+        let options = schema::DownOptions {
+            target,
+            dry_run: false,
+            snapshot: self.pool.config().schema.snapshot,
+            snapshot_keep: self.pool.config().schema.snapshot_keep,
+        };
+        self.pool.exclusive(move |conn| schema::down(conn, &set, &options)).await
+    }
+
+    /// Where every migration of the set (and of the history) stands: applied,
+    /// pending, divergent, missing or out of order. Runs on a reader. Without a set it
+    /// is E6040.
+    pub async fn migration_status(&self) -> Result<MigrationStatus> {
+        let set = self.require_migrations("migration status")?;
+        self.pool.read(move |conn| schema::status(conn, &set)).await
+    }
+
+    /// The set the database was opened with, or E6040 naming `action`.
+    fn require_migrations(&self, action: &'static str) -> Result<Arc<MigrationSet>> {
+        self.migrations.clone().ok_or(Error::NoMigrationSet { action })
     }
 
     /// What opening did: created, migrated, drift.

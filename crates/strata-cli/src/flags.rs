@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 use strata::Config;
-use strata::repo::{Flag, Flags, KeyPageRequest};
+use strata::repo::{Flag, FlagChange, Flags, KeyPageRequest};
 
 use crate::audit::{Access, ActorArg, short_json, time_text, with_db};
 use crate::output::{Outcome, Output, table};
@@ -80,7 +80,10 @@ pub async fn run(args: &FlagsArgs, config: &Config, out: &Output) -> strata::Res
         }
         FlagsCommand::Get { name } => {
             let flag = with_db(config, Access::Read, &["flags"], async |db| {
-                Flags::new(db.pool().clone()).get(name).await
+                Flags::new(db.pool().clone())
+                    .get(name)
+                    .await?
+                    .ok_or_else(|| strata::Error::NotFound { what: format!("flag `{name}`") })
             })
             .await?;
             out.print(&flag, render_flag);
@@ -92,7 +95,11 @@ pub async fn run(args: &FlagsArgs, config: &Config, out: &Output) -> strata::Res
             let actor = args.actor.resolve()?;
             let value = parse_value(value)?;
             let flag = with_db(config, Access::Write, &["flags", "audit"], async |db| {
-                Flags::new(db.pool().clone()).set(name, value, description.as_deref(), &actor).await
+                let change = match description {
+                    Some(description) => FlagChange::by(actor.as_str()).description(description.as_str()),
+                    None => FlagChange::by(actor.as_str()),
+                };
+                Flags::new(db.pool().clone()).set(name, value, change).await
             })
             .await?;
             out.print(&flag, |f| format!("set {} = {} (by {})\n", f.name, f.value, f.updated_by));

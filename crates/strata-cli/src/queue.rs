@@ -7,7 +7,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
-use strata::repo::{NewAuditEntry, PageRequest, Queue, QueueConfig, QueueStats, Task, TaskStatus};
+use strata::repo::{NewAuditEntry, PageRequest, Queue, QueueStats, Task, TaskStatus};
 use strata::{Config, Database};
 
 use crate::audit::{Access, ActorArg, record, short_json, time_text, with_db};
@@ -131,8 +131,9 @@ struct Purged {
     audit_id: Option<i64>,
 }
 
+/// The database's queue, configured by the `[queue]` section of the config.
 fn queue(db: &Database) -> strata::Result<Queue> {
-    Queue::new(db.pool().clone(), QueueConfig::default())
+    Ok(db.queue().clone())
 }
 
 /// Runs one `strata queue` subcommand.

@@ -42,6 +42,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Rate limit quotas by key prefix.
     pub ratelimit: RateLimitConfig,
+    /// The task queue's timings and limits (`Database::queue`).
+    pub queue: QueueConfig,
 }
 
 /// The TTL cache (strata-repo's `Cache`): size limits, and the sweeper that
@@ -354,6 +356,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             cache: CacheConfig::default(),
             ratelimit: RateLimitConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -395,6 +398,7 @@ const ENV_SECTIONS: &[&str] = &[
     "backup",
     "cache",
     "ratelimit",
+    "queue",
 ];
 
 impl Config {
@@ -479,7 +483,72 @@ impl Config {
         }
         self.cache.validate()?;
         self.ratelimit.validate()?;
+        if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
+            return invalid(&format!("queue.{field}"), &reason);
+        }
         self.retry.validate()
+    }
+}
+
+/// How strata-repo's queue behaves (the `[queue]` section); every time is in
+/// milliseconds. Deserializes from a partial table (missing fields take their
+/// defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// How long `Queue::next` waits, at most, before it looks again when nothing
+    /// woke it (default 1,000 ms).
+    pub poll_interval_ms: u64,
+    /// The lease `Queue::default_lease` suggests to workers (default 30,000 ms).
+    pub lease_ms: u64,
+    /// The first retry's backoff (default 1,000 ms); it doubles with every attempt.
+    pub retry_base_ms: u64,
+    /// The longest backoff (default 3,600,000 ms, one hour).
+    pub retry_max_ms: u64,
+    /// Claims a task gets when its `NewTask` does not say (default 3).
+    pub max_attempts: u32,
+    /// Tasks per write transaction in `Queue::enqueue_chunked` (per statement group
+    /// in `Queue::enqueue_batch`) and rows per transaction in `Queue::purge_dead`
+    /// (default 500).
+    pub batch_size: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            poll_interval_ms: 1_000,
+            lease_ms: 30_000,
+            retry_base_ms: 1_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 3,
+            batch_size: 500,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// Checks every field, naming the one at fault (E6001).
+    pub fn validate(&self) -> Result<()> {
+        let positive: [(&str, u64); 3] = [
+            ("poll_interval_ms", self.poll_interval_ms),
+            ("lease_ms", self.lease_ms),
+            ("retry_max_ms", self.retry_max_ms),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(Error::invalid(field, "must be greater than 0"));
+            }
+        }
+        if self.retry_base_ms > self.retry_max_ms {
+            return Err(Error::invalid("retry_base_ms", "must not be greater than retry_max_ms"));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        if self.batch_size == 0 || self.batch_size > 10_000 {
+            return Err(Error::invalid("batch_size", "must be between 1 and 10000"));
+        }
+        Ok(())
     }
 }
 

@@ -91,6 +91,33 @@ pub enum ConstraintKind {
     Other,
 }
 
+impl ConstraintKind {
+    /// What to do about a violation of this kind of constraint: the hint of an E4001
+    /// error of this kind.
+    pub fn hint(self) -> &'static str {
+        match self {
+            ConstraintKind::Unique => {
+                "the value is already taken: use another, or update the existing row (INSERT ... ON CONFLICT DO UPDATE)"
+            }
+            ConstraintKind::PrimaryKey => {
+                "a row with this key exists: let SQLite choose the id (leave it out), or update the existing row (INSERT ... ON CONFLICT DO UPDATE)"
+            }
+            ConstraintKind::ForeignKey => {
+                "the referenced parent row does not exist (or still has children): insert the parent row first, or delete the child rows first"
+            }
+            ConstraintKind::Check => {
+                "a value breaks the CHECK named in the message: change the value; the table's CREATE statement (`strata schema show`) has the rule"
+            }
+            ConstraintKind::NotNull => {
+                "give a value for the column named in the message, or a DEFAULT in the schema"
+            }
+            ConstraintKind::Other => {
+                "a trigger or another rule of the schema refused the row: read the message, and the triggers in `strata schema show`"
+            }
+        }
+    }
+}
+
 impl fmt::Display for ConstraintKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -363,8 +390,9 @@ pub enum Error {
         /// The number of applied migrations.
         applied: usize,
     },
-    /// E4001: a constraint refused the row.
-    #[error("{constraint} constraint failed: {message}")]
+    /// E4001: a constraint refused the row. [`Error::table`], [`Error::columns`] and
+    /// [`Error::constraint_name`] say where, [`Error::hint`] what to do for its kind.
+    #[error("{}", constraint_display(*constraint, message))]
     Constraint {
         /// Which constraint.
         constraint: ConstraintKind,
@@ -450,6 +478,24 @@ pub enum Error {
     #[error("value conversion failed: {message}")]
     Conversion {
         /// What could not be converted.
+        message: String,
+    },
+    /// E4020: a row could not be read into the Rust type a typed query asked for.
+    #[error("cannot read a row into {target}: {message}")]
+    RowDecode {
+        /// The Rust type asked for.
+        target: String,
+        /// Which column and why (a name without a field, a type that does not fit).
+        message: String,
+    },
+    /// E4021: a flag's JSON value is not of the type it was read as.
+    #[error("flag `{name}` is not {target}: {message}")]
+    FlagType {
+        /// The flag.
+        name: String,
+        /// What it was read as (`a bool`, a Rust type name).
+        target: String,
+        /// Why the value does not fit.
         message: String,
     },
     /// E5001: the database file is damaged.
@@ -609,6 +655,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E6040: a migration call on a facade `Database` that was opened without a
+    /// migration set.
+    #[error("no migration set: {action} needs the database to be opened with migrations")]
+    NoMigrationSet {
+        /// What was asked: `migrate`, `rollback` or `migration status`.
+        action: &'static str,
+    },
     /// E9001: strata panicked: a bug, reported instead of a crash.
     #[error("internal error: panicked at {location}: {message}")]
     Panicked {
@@ -761,9 +814,9 @@ catalog! {
     E3017 = "E3017", Invalid, "cannot roll back --steps {steps}: only {applied} applied; nothing was rolled back",
         "`migrate down --steps N` asked for more migrations than the history holds; rolling back everything is never implied",
         "pass a smaller --steps, or say that everything goes with --to 0 or --all";
-    E4001 = "E4001", Constraint, "{constraint} constraint failed: {message}",
-        "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint refused the row",
-        "change the values named in the message; for a foreign key, insert the parent row first";
+    E4001 = "E4001", Constraint, "{constraint} constraint failed: {table}.{column}, ... (or the CHECK's name; a foreign key names nothing)",
+        "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint (or a trigger) refused the row; Error::table() and Error::columns() say where",
+        "the hint depends on the constraint: unique or primary key, use another value or update the existing row (ON CONFLICT DO UPDATE); not null, give the column a value; check, change the value to pass the named CHECK; foreign key, insert the parent row first (or delete the children first)";
     E4002 = "E4002", NotFound, "not found: {what}",
         "a query that must return one row returned none",
         "check the id or key; list what exists with the matching `strata ... list` command";
@@ -791,6 +844,12 @@ catalog! {
     E4012 = "E4012", Invalid, "no rate limit quota configured for `{key}`",
         "check_configured found no configured key prefix that the key starts with",
         "add a quota for the key's prefix to the rate limits' quotas, or pass the quota in the call";
+    E4020 = "E4020", Invalid, "cannot read a row into {target}: {message}",
+        "a typed query (query_as, query_one, query_optional, query_stream) met a column whose value does not fit the field of the same name, or a field no column fills",
+        "name every column after its field (SELECT a AS field), read NULLs into Option, and JSON text through #[serde(with = \"strata::json\")]";
+    E4021 = "E4021", Invalid, "flag `{name}` is not {target}: {message}",
+        "get_as or is_enabled (Flags) read a flag whose JSON value does not have the asked type (is_enabled needs true or false)",
+        "set the flag to a value of that type (`strata flags set NAME true`), or read it with the type it holds";
     E5001 = "E5001", Corruption, "database disk image is malformed: {message}",
         "the database file is damaged (torn write, bad disk, a copy taken without the -wal file)",
         "stop writing; run `strata check --full`, then `strata recover` to restore the newest verified backup";
@@ -848,6 +907,9 @@ catalog! {
     E6031 = "E6031", Invalid, "unusable serve token from {origin}: {reason}",
         "the bearer token file cannot be read, or the token is empty or shorter than 16 characters, or holds whitespace inside",
         "write a long random token to the file (for example `openssl rand -hex 32 > token; chmod 600 token`) or set STRATA_SERVE_TOKEN";
+    E6040 = "E6040", Invalid, "no migration set: {action} needs the database to be opened with migrations",
+        "migrate, rollback or migration_status was called on a Database opened with Migrations::None (or MigrationSource::None), so there is no set to apply, revert or compare",
+        "open the database with the migrations it should follow (Migrations::Reference or Migrations::Set), or run them through strata_schema on db.pool().exclusive(...)";
     E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
         "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
         "this is a bug in strata: please report it with the command and this message";
@@ -902,6 +964,8 @@ impl Error {
             Error::QuotaMissing { .. } => &E4012,
             Error::Sql { .. } => &E4004,
             Error::Conversion { .. } => &E4005,
+            Error::RowDecode { .. } => &E4020,
+            Error::FlagType { .. } => &E4021,
             Error::Corrupt { .. } => &E5001,
             Error::NotADatabase { .. } => &E5002,
             Error::DiskFull { .. } => &E5003,
@@ -922,6 +986,7 @@ impl Error {
             Error::ServeToken { .. } => &E6031,
             Error::ServeListen { .. } => &E2020,
             Error::InvalidInput { .. } => &E6001,
+            Error::NoMigrationSet { .. } => &E6040,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
         }
@@ -937,9 +1002,13 @@ impl Error {
         self.info().kind
     }
 
-    /// One actionable sentence for the person who reads the error.
+    /// One actionable sentence for the person who reads the error. A constraint
+    /// error's hint is its kind's ([`ConstraintKind::hint`]).
     pub fn hint(&self) -> &'static str {
-        self.info().hint
+        match self {
+            Error::Constraint { constraint, .. } => constraint.hint(),
+            _ => self.info().hint,
+        }
     }
 
     /// Whether the same operation may succeed if tried again unchanged.
@@ -953,6 +1022,50 @@ impl Error {
             Error::Constraint { constraint, .. } => Some(*constraint),
             _ => None,
         }
+    }
+
+    /// The table of a UNIQUE, PRIMARY KEY or NOT NULL violation, parsed from SQLite's
+    /// message (`UNIQUE constraint failed: pages.url`). `None` for other errors, and
+    /// for FOREIGN KEY and CHECK violations: SQLite's message names no table for them
+    /// (a CHECK has [`Error::constraint_name`]), nor for a unique index on an
+    /// expression.
+    pub fn table(&self) -> Option<&str> {
+        self.constraint_targets().next().map(|(table, _)| table)
+    }
+
+    /// The columns of a UNIQUE, PRIMARY KEY or NOT NULL violation in the order of the
+    /// key (`UNIQUE constraint failed: orders.shop, orders.number` gives
+    /// `["shop", "number"]`); empty where [`Error::table`] is `None`.
+    pub fn columns(&self) -> Vec<&str> {
+        self.constraint_targets().map(|(_, column)| column).collect()
+    }
+
+    /// The name of the CHECK constraint that refused the row (`CONSTRAINT name CHECK
+    /// (...)`; SQLite gives the expression's text for an unnamed one), or of the
+    /// unique index on an expression. `None` otherwise.
+    pub fn constraint_name(&self) -> Option<&str> {
+        let Error::Constraint { constraint, message, .. } = self else { return None };
+        let detail = constraint_detail(message)?;
+        match constraint {
+            ConstraintKind::Check => Some(detail),
+            ConstraintKind::Unique | ConstraintKind::PrimaryKey => {
+                detail.strip_prefix("index '").and_then(|rest| rest.strip_suffix('\''))
+            }
+            _ => None,
+        }
+    }
+
+    /// `(table, column)` pairs of a UNIQUE, PRIMARY KEY or NOT NULL message.
+    fn constraint_targets(&self) -> impl Iterator<Item = (&str, &str)> {
+        let detail = match self {
+            Error::Constraint {
+                constraint: ConstraintKind::Unique | ConstraintKind::PrimaryKey | ConstraintKind::NotNull,
+                message,
+                ..
+            } => constraint_detail(message).filter(|d| !d.starts_with("index '")),
+            _ => None,
+        };
+        detail.into_iter().flat_map(|d| d.split(", ")).filter_map(|target| target.split_once('.'))
     }
 
     /// SQLite's extended result code, when the error came from SQLite.
@@ -1042,6 +1155,24 @@ impl From<rusqlite::Error> for Error {
             },
             other => Error::Sql { code: ffi::SQLITE_MISUSE, message: other.to_string() },
         }
+    }
+}
+
+/// What SQLite's constraint message says after its own `KIND constraint failed: `
+/// prefix (`pages.url`, a CHECK's name); `None` when the message has no such prefix
+/// (a trigger's `RAISE` text) or nothing after it (a foreign key).
+fn constraint_detail(message: &str) -> Option<&str> {
+    let (_, detail) = message.split_once(" constraint failed: ")?;
+    Some(detail.trim()).filter(|d| !d.is_empty())
+}
+
+/// E4001's text: the kind once, then where (`unique constraint failed:
+/// pages.url`), instead of SQLite's message after our own prefix.
+fn constraint_display(constraint: ConstraintKind, message: &str) -> String {
+    match (constraint_detail(message), message.contains(" constraint failed")) {
+        (Some(detail), _) => format!("{constraint} constraint failed: {detail}"),
+        (None, true) => format!("{constraint} constraint failed"),
+        (None, false) => format!("{constraint} constraint failed: {message}"),
     }
 }
 
@@ -1190,5 +1321,22 @@ mod tests {
              read/write closures, or raise pool.readers / acquire_timeout_ms"
         );
         assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn constraint_messages_without_a_table_keep_their_text_and_name_nothing() {
+        use rusqlite::ffi::{SQLITE_CONSTRAINT_TRIGGER, SQLITE_CONSTRAINT_UNIQUE};
+        let trigger = Error::from_sqlite_code(SQLITE_CONSTRAINT_TRIGGER, "audit_log is append-only");
+        assert_eq!(trigger.to_string(), "other constraint failed: audit_log is append-only");
+        assert_eq!((trigger.table(), trigger.columns(), trigger.constraint_name()), (None, vec![], None));
+        assert_eq!(trigger.hint(), ConstraintKind::Other.hint());
+
+        let expression =
+            Error::from_sqlite_code(SQLITE_CONSTRAINT_UNIQUE, "UNIQUE constraint failed: index 'by_lower'");
+        assert_eq!((expression.table(), expression.columns()), (None, vec![]));
+        assert_eq!(expression.constraint_name(), Some("by_lower"));
+
+        let not_a_constraint = Error::invalid("limit", "must be positive");
+        assert_eq!((not_a_constraint.table(), not_a_constraint.columns()), (None, vec![]));
     }
 }

@@ -12,7 +12,7 @@ pub mod retry;
 
 pub use config::{
     BackupConfig, CacheConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, MonitorConfig,
-    PoolConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous,
+    PoolConfig, QueueConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use quota::Quota;

@@ -4,6 +4,7 @@
 //! same write closure as the change, so both commit or neither does.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use strata_core::{Error, Result};
@@ -26,6 +27,27 @@ pub struct Flag {
     pub updated_by: String,
     /// When it was set last (ms since the Unix epoch).
     pub updated_at: i64,
+}
+
+/// Who changes a flag, and optionally its new description: named, so that the two
+/// strings cannot be swapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagChange {
+    actor: String,
+    description: Option<String>,
+}
+
+impl FlagChange {
+    /// A change made by `actor` (recorded in the flag and its audit row).
+    pub fn by(actor: impl Into<String>) -> Self {
+        FlagChange { actor: actor.into(), description: None }
+    }
+
+    /// Also sets what the flag is for.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
 }
 
 /// The feature flags repository.
@@ -57,10 +79,36 @@ impl Flags {
             .await
     }
 
-    /// The flag `name`; E4002 when there is none.
-    pub async fn get(&self, name: &str) -> Result<Flag> {
+    /// The flag `name`, or `None` when there is none.
+    pub async fn get(&self, name: &str) -> Result<Option<Flag>> {
         let name = name.to_owned();
-        self.pool.read_inline(move |conn| get_in(conn, &name)?.ok_or_else(|| not_found(&name))).await
+        self.pool.read_inline(move |conn| get_in(conn, &name)).await
+    }
+
+    /// The value of flag `name` as a `T` (any serde type: `bool`, `u32`, `String`, a
+    /// struct), or `None` when there is no such flag. A value of another shape is
+    /// E4021.
+    pub async fn get_as<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let Some(flag) = self.get(name).await? else { return Ok(None) };
+        serde_json::from_value(flag.value).map(Some).map_err(|err| Error::FlagType {
+            name: name.to_owned(),
+            target: format!("`{}`", short_type_name::<T>()),
+            message: err.to_string(),
+        })
+    }
+
+    /// Whether flag `name` is on: its value when it is `true` or `false`, `default`
+    /// when there is no such flag. Any other value is E4021 rather than a guess.
+    pub async fn is_enabled(&self, name: &str, default: bool) -> Result<bool> {
+        match self.get(name).await? {
+            None => Ok(default),
+            Some(Flag { value: Value::Bool(on), .. }) => Ok(on),
+            Some(flag) => Err(Error::FlagType {
+                name: name.to_owned(),
+                target: "a bool".into(),
+                message: format!("its value is {}", flag.value),
+            }),
+        }
     }
 
     const UPSERT_FLAG: &str = "INSERT INTO flags (name, value, description, updated_by, updated_at) \
@@ -70,19 +118,16 @@ impl Flags {
          updated_at = excluded.updated_at \
          RETURNING name, value, description, updated_by, updated_at";
 
-    /// Sets flag `name` to `value` on behalf of `actor` (creating it if needed; a
-    /// `None` description keeps the current one) and appends a `flag.set` audit row
-    /// with the old value (`null` for a new flag) and the new one, in the same
-    /// transaction. An empty name or actor is E4001 (check) and writes nothing.
-    pub async fn set(
-        &self,
-        name: &str,
-        value: Value,
-        description: Option<&str>,
-        actor: &str,
-    ) -> Result<Flag> {
-        let (name, actor) = (name.to_owned(), actor.to_owned());
-        let description = description.map(str::to_owned);
+    /// Sets flag `name` to `value` on behalf of `change`'s actor (creating it if
+    /// needed; without a description the current one is kept) and appends a
+    /// `flag.set` audit row with the old value (`null` for a new flag) and the new
+    /// one, in the same transaction. An empty name or actor is E4001 (check) and
+    /// writes nothing.
+    ///
+    /// `flags.set("dark_mode", json!(true), FlagChange::by("ann").description("the dark theme"))`
+    pub async fn set(&self, name: &str, value: Value, change: FlagChange) -> Result<Flag> {
+        let name = name.to_owned();
+        let FlagChange { actor, description } = change;
         self.pool
             .write(move |conn| {
                 let old = get_in(conn, &name)?.map(|f| f.value);
@@ -128,6 +173,13 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
 
 fn get_in(conn: &Connection, name: &str) -> Result<Option<Flag>> {
     Ok(conn.prepare_cached(GET_FLAG)?.query_row([name], flag).optional()?)
+}
+
+/// `T`'s name without module paths before its generics: `String`, `Vec<app::Tier>`.
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let (head, rest) = full.split_at(full.find('<').unwrap_or(full.len()));
+    format!("{}{rest}", head.rsplit("::").next().unwrap_or(head))
 }
 
 fn not_found(name: &str) -> Error {

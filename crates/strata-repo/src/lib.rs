@@ -30,16 +30,17 @@ pub use agents::{Agent, AgentState, Agents};
 pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
 pub use cache::{Cache, CacheEntry, CacheStats, CacheValue, SweepReport, Sweeper, spawn_sweeper};
 pub use checkpoints::{Checkpoint, Checkpoints};
-pub use flags::{Flag, Flags};
+pub use flags::{Flag, FlagChange, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
 pub use queue::{
-    ChunkedEnqueue, Claimed, Completion, Enqueued, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
+    ChunkedEnqueue, Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask,
+    Queue, QueueConfig, QueueStats, Task, TaskStatus,
 };
 pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
 pub use row::{KeyPage, KeyPageRequest};
-pub use sessions::{Session, SessionStatus, Sessions};
+pub use sessions::{NewSession, Session, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};
 pub use strata_core::{CacheConfig, Quota, RateLimitConfig};
 

@@ -80,6 +80,31 @@ pub struct Session {
     pub terminated_at: Option<i64>,
 }
 
+/// A session to create, with named fields so that the application and the user
+/// cannot be swapped. `state` and `metadata` default to `{}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// The application the session belongs to (never empty).
+    pub app_name: String,
+    /// The user it is for (never empty).
+    pub user_id: String,
+    /// The session's initial state.
+    pub state: Value,
+    /// Free-form metadata.
+    pub metadata: Value,
+}
+
+impl Default for NewSession {
+    fn default() -> Self {
+        NewSession {
+            app_name: String::new(),
+            user_id: String::new(),
+            state: Value::Object(Default::default()),
+            metadata: Value::Object(Default::default()),
+        }
+    }
+}
+
 /// The sessions repository.
 #[derive(Debug, Clone)]
 pub struct Sessions {
@@ -98,14 +123,10 @@ impl Sessions {
 
     /// Creates a session in state `created` and returns it. An empty `app_name` or
     /// `user_id` is refused by a CHECK (E4001).
-    pub async fn create(
-        &self,
-        app_name: &str,
-        user_id: &str,
-        state: Value,
-        metadata: Value,
-    ) -> Result<Session> {
-        let (app_name, user_id) = (app_name.to_owned(), user_id.to_owned());
+    ///
+    /// `sessions.create(NewSession { app_name: "links".into(), user_id: "ann".into(), ..NewSession::default() })`
+    pub async fn create(&self, new: NewSession) -> Result<Session> {
+        let NewSession { app_name, user_id, state, metadata } = new;
         let (state, metadata) = (json_text(&state), json_text(&metadata));
         self.pool
             .write(move |conn| {

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 use strata_core::ConstraintKind;
-use strata_repo::{AgentState, Agents, Checkpoints, KeyPageRequest, PageRequest, Sessions, TaskState};
+use strata_repo::{
+    AgentState, Agents, Checkpoints, KeyPageRequest, NewSession, PageRequest, Sessions, TaskState,
+};
 
 use crate::migrated;
 use crate::rows::{assert_constraint, count, task};
@@ -12,7 +14,11 @@ async fn a_spawned_agent_reads_back_and_lists_under_its_task_and_session() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let agents = Agents::new(pool.clone());
-    let session = Sessions::new(pool.clone()).create("app", "ann", json!({}), json!({})).await.unwrap().id;
+    let session = Sessions::new(pool.clone())
+        .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+        .await
+        .unwrap()
+        .id;
     let (t1, t2) = (task(&pool).await, task(&pool).await);
     let mut of_t1 = Vec::new();
     for i in 0..7 {

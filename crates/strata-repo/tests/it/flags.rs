@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use strata_core::ConstraintKind;
-use strata_repo::{Audit, AuditFilter, Flags, KeyPageRequest, PageRequest};
+use strata_repo::{Audit, AuditFilter, FlagChange, Flags, KeyPageRequest, PageRequest};
 
 use crate::migrated;
 use crate::rows::{assert_constraint, count};
@@ -12,14 +12,17 @@ async fn each_set_upserts_the_flag_and_writes_exactly_one_audit_row() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let (flags, audit) = (Flags::new(pool.clone()), Audit::new(pool.clone()));
-    let created = flags.set("dark_mode", json!(false), Some("the dark theme"), "ann").await.unwrap();
+    let created = flags
+        .set("dark_mode", json!(false), FlagChange::by("ann").description("the dark theme"))
+        .await
+        .unwrap();
     assert_eq!((created.value.clone(), created.description.as_str()), (json!(false), "the dark theme"));
     assert_eq!(count(&pool, "audit").await, 1);
 
-    let updated = flags.set("dark_mode", json!({"rollout": 0.5}), None, "bob").await.unwrap();
+    let updated = flags.set("dark_mode", json!({"rollout": 0.5}), FlagChange::by("bob")).await.unwrap();
     assert_eq!(updated.description, "the dark theme", "a None description keeps the old one");
     assert_eq!(updated.updated_by, "bob");
-    assert_eq!(flags.get("dark_mode").await.unwrap(), updated);
+    assert_eq!(flags.get("dark_mode").await.unwrap(), Some(updated));
     assert_eq!(count(&pool, "audit").await, 2);
 
     let filter = AuditFilter { action: Some("flag.set".into()), ..AuditFilter::default() };
@@ -34,12 +37,18 @@ async fn a_failed_set_writes_neither_the_flag_nor_an_audit_row() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let flags = Flags::new(pool.clone());
-    flags.set("beta", json!(1), None, "ann").await.unwrap();
+    flags.set("beta", json!(1), FlagChange::by("ann")).await.unwrap();
     // The upsert runs first, then the audit row's CHECK (actor <> '') refuses: the
     // whole write closure rolls back, the upsert included.
-    assert_constraint(&flags.set("beta", json!(2), None, "").await.unwrap_err(), ConstraintKind::Check);
-    assert_constraint(&flags.set("", json!(2), None, "ann").await.unwrap_err(), ConstraintKind::Check);
-    assert_eq!(flags.get("beta").await.unwrap().value, json!(1));
+    assert_constraint(
+        &flags.set("beta", json!(2), FlagChange::by("")).await.unwrap_err(),
+        ConstraintKind::Check,
+    );
+    assert_constraint(
+        &flags.set("", json!(2), FlagChange::by("ann")).await.unwrap_err(),
+        ConstraintKind::Check,
+    );
+    assert_eq!(flags.get("beta").await.unwrap().unwrap().value, json!(1));
     assert_eq!((count(&pool, "flags").await, count(&pool, "audit").await), (1, 1));
 }
 
@@ -48,9 +57,9 @@ async fn delete_removes_the_flag_and_is_audited() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let flags = Flags::new(pool.clone());
-    flags.set("beta", json!("on"), None, "ann").await.unwrap();
+    flags.set("beta", json!("on"), FlagChange::by("ann")).await.unwrap();
     flags.delete("beta", "bob").await.unwrap();
-    assert_eq!(flags.get("beta").await.unwrap_err().code(), "E4002");
+    assert_eq!(flags.get("beta").await.unwrap(), None, "a missing flag is None, not an error");
     assert_eq!(flags.delete("beta", "bob").await.unwrap_err().code(), "E4002");
     let rows = Audit::new(pool.clone()).tail(0, 10).await.unwrap();
     assert_eq!(rows.len(), 2, "the failed delete wrote no audit row");
@@ -64,7 +73,7 @@ async fn flags_list_by_name_across_pages() {
     let flags = Flags::new(migrated(dir.path()).await);
     let mut names: Vec<String> = (0..8).map(|i| format!("flag_{}", 7 - i)).collect();
     for name in &names {
-        flags.set(name, json!(true), None, "ann").await.unwrap();
+        flags.set(name, json!(true), FlagChange::by("ann")).await.unwrap();
     }
     names.sort();
     let mut seen = Vec::new();
@@ -78,4 +87,36 @@ async fn flags_list_by_name_across_pages() {
         }
     }
     assert_eq!(seen, names);
+}
+
+#[tokio::test]
+async fn flags_read_as_typed_values_and_a_missing_flag_is_none_or_the_default() {
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Rollout {
+        percent: u8,
+        regions: Vec<String>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let flags = Flags::new(pool.clone());
+    flags.set("workers", json!(8), FlagChange::by("ann")).await.unwrap();
+    flags.set("dark_mode", json!(true), FlagChange::by("ann")).await.unwrap();
+    flags.set("rollout", json!({"percent": 25, "regions": ["eu"]}), FlagChange::by("ann")).await.unwrap();
+
+    assert_eq!(flags.get_as::<u32>("workers").await.unwrap(), Some(8));
+    assert_eq!(
+        flags.get_as::<Rollout>("rollout").await.unwrap(),
+        Some(Rollout { percent: 25, regions: vec!["eu".into()] })
+    );
+    assert_eq!(flags.get_as::<u32>("missing").await.unwrap(), None);
+    let wrong = flags.get_as::<String>("workers").await.unwrap_err();
+    assert_eq!(wrong.code(), "E4021", "{wrong}");
+    assert!(wrong.to_string().starts_with("flag `workers` is not `String`: "), "{wrong}");
+
+    assert!(flags.is_enabled("dark_mode", false).await.unwrap());
+    assert!(flags.is_enabled("missing", true).await.unwrap(), "the default when unset");
+    assert!(!flags.is_enabled("missing", false).await.unwrap());
+    let not_bool = flags.is_enabled("workers", false).await.unwrap_err();
+    assert_eq!(not_bool.code(), "E4021", "{not_bool}");
+    assert_eq!(not_bool.to_string(), "flag `workers` is not a bool: its value is 8");
 }

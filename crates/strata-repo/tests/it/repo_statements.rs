@@ -12,7 +12,8 @@ use strata_ops::stats::normalize_sql;
 use strata_repo::clock::ManualClock;
 use strata_repo::{
     AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, KeyPageRequest, Memory,
-    MemoryType, Metrics, NewAuditEntry, NewMetric, PageRequest, Quota, RateLimits, Sessions, TaskState,
+    MemoryType, Metrics, NewAuditEntry, NewMetric, NewSession, PageRequest, Quota, RateLimits, Sessions,
+    TaskState,
 };
 
 use crate::migrated;
@@ -37,7 +38,11 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     let page = PageRequest::first(10);
 
     let sessions = Sessions::new(pool.clone());
-    let s = sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id;
+    let s = sessions
+        .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+        .await
+        .unwrap()
+        .id;
     sessions.get(s).await.unwrap();
     sessions.list_by_user("app", "ann", page).await.unwrap();
     sessions.list_by_status(strata_repo::SessionStatus::Created, page).await.unwrap();
@@ -92,7 +97,7 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     memory.delete("ns", "k", "ann").await.unwrap();
 
     let flags = Flags::new(pool.clone());
-    flags.set("f", json!(1), None, "ann").await.unwrap();
+    flags.set("f", json!(1), strata_repo::FlagChange::by("ann")).await.unwrap();
     flags.get("f").await.unwrap();
     flags.list(KeyPageRequest::first(10)).await.unwrap();
     flags.delete("f", "ann").await.unwrap();

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use strata_core::{ConstraintKind, ErrorKind};
-use strata_repo::{Agents, Checkpoints, PageRequest, SessionStatus, Sessions};
+use strata_repo::{Agents, Checkpoints, NewSession, PageRequest, SessionStatus, Sessions};
 
 use crate::migrated;
 use crate::rows::{assert_constraint, count, task};
@@ -11,7 +11,15 @@ use crate::rows::{assert_constraint, count, task};
 async fn a_created_session_reads_back_as_created_with_its_json() {
     let dir = tempfile::tempdir().unwrap();
     let sessions = Sessions::new(migrated(dir.path()).await);
-    let created = sessions.create("app", "ann", json!({"step": 1}), json!({"tag": "x"})).await.unwrap();
+    let created = sessions
+        .create(NewSession {
+            app_name: "app".into(),
+            user_id: "ann".into(),
+            state: json!({"step": 1}),
+            metadata: json!({"tag": "x"}),
+        })
+        .await
+        .unwrap();
     assert_eq!(created.status, SessionStatus::Created);
     assert_eq!(created.state, json!({"step": 1}));
     assert_eq!(created.metadata, json!({"tag": "x"}));
@@ -35,7 +43,10 @@ async fn an_empty_app_name_is_a_check_violation_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let sessions = Sessions::new(pool.clone());
-    let err = sessions.create("", "ann", json!({}), json!({})).await.unwrap_err();
+    let err = sessions
+        .create(NewSession { app_name: "".into(), user_id: "ann".into(), ..NewSession::default() })
+        .await
+        .unwrap_err();
     assert_constraint(&err, ConstraintKind::Check);
     assert_eq!(count(&pool, "sessions").await, 0);
 }
@@ -63,7 +74,11 @@ async fn the_lifecycle_allows_exactly_the_documented_transitions() {
 async fn a_session_walks_its_lifecycle_and_termination_is_timestamped() {
     let dir = tempfile::tempdir().unwrap();
     let sessions = Sessions::new(migrated(dir.path()).await);
-    let id = sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id;
+    let id = sessions
+        .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+        .await
+        .unwrap()
+        .id;
     assert_eq!(sessions.activate(id).await.unwrap().status, SessionStatus::Active);
     assert_eq!(sessions.pause(id).await.unwrap().status, SessionStatus::Paused);
     assert_eq!(sessions.activate(id).await.unwrap().status, SessionStatus::Active);
@@ -79,7 +94,11 @@ async fn a_session_walks_its_lifecycle_and_termination_is_timestamped() {
 async fn an_invalid_transition_is_e4006_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sessions = Sessions::new(migrated(dir.path()).await);
-    let id = sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id;
+    let id = sessions
+        .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+        .await
+        .unwrap()
+        .id;
     let before = sessions.get(id).await.unwrap();
     for to in [SessionStatus::Paused, SessionStatus::Archived, SessionStatus::Created] {
         let err = sessions.transition(id, to).await.unwrap_err();
@@ -98,7 +117,16 @@ async fn an_invalid_transition_is_e4006_and_changes_nothing() {
 async fn update_state_and_metadata_replace_the_json() {
     let dir = tempfile::tempdir().unwrap();
     let sessions = Sessions::new(migrated(dir.path()).await);
-    let id = sessions.create("app", "ann", json!({"a": 1}), json!({"m": 1})).await.unwrap().id;
+    let id = sessions
+        .create(NewSession {
+            app_name: "app".into(),
+            user_id: "ann".into(),
+            state: json!({"a": 1}),
+            metadata: json!({"m": 1}),
+        })
+        .await
+        .unwrap()
+        .id;
     let s = sessions.update_state(id, json!({"b": [1, 2]})).await.unwrap();
     assert_eq!((s.state, s.metadata), (json!({"b": [1, 2]}), json!({"m": 1})));
     let s = sessions.update_metadata(id, json!("note")).await.unwrap();
@@ -112,10 +140,26 @@ async fn listing_by_user_visits_each_of_their_sessions_exactly_once_across_pages
     let sessions = Sessions::new(migrated(dir.path()).await);
     let mut expected = Vec::new();
     for i in 0..23 {
-        expected.push(sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id);
+        expected.push(
+            sessions
+                .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+                .await
+                .unwrap()
+                .id,
+        );
         if i % 3 == 0 {
-            sessions.create("app", "bob", json!({}), json!({})).await.unwrap();
-            sessions.create("other", "ann", json!({}), json!({})).await.unwrap();
+            sessions
+                .create(NewSession { app_name: "app".into(), user_id: "bob".into(), ..NewSession::default() })
+                .await
+                .unwrap();
+            sessions
+                .create(NewSession {
+                    app_name: "other".into(),
+                    user_id: "ann".into(),
+                    ..NewSession::default()
+                })
+                .await
+                .unwrap();
         }
     }
     let mut seen = Vec::new();
@@ -138,7 +182,11 @@ async fn listing_by_status_pages_through_the_sessions_in_that_state() {
     let sessions = Sessions::new(migrated(dir.path()).await);
     let mut active = Vec::new();
     for i in 0..10 {
-        let id = sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id;
+        let id = sessions
+            .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+            .await
+            .unwrap()
+            .id;
         if i % 2 == 0 {
             sessions.activate(id).await.unwrap();
             active.push(id);
@@ -158,7 +206,11 @@ async fn deleting_a_session_keeps_its_tasks_agents_and_checkpoints_detached() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let sessions = Sessions::new(pool.clone());
-    let session = sessions.create("app", "ann", json!({}), json!({})).await.unwrap().id;
+    let session = sessions
+        .create(NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() })
+        .await
+        .unwrap()
+        .id;
     let task_id = task(&pool).await;
     pool.write(move |c| Ok(c.execute("UPDATE tasks SET session_id = ?1 WHERE id = ?2", [session, task_id])?))
         .await

@@ -1,0 +1,58 @@
+//! Repositories from `Database` (issue 17 point 5): the queue configured by the
+//! `[queue]` section of the one TOML config, flags, audit and sessions from the handle.
+
+use serde_json::json;
+use strata::repo::NewSession;
+use strata::{Config, DEFAULT_QUEUE, Database, Migrations, NewTask};
+
+fn config_from_toml(dir: &tempfile::TempDir, extra: &str) -> strata::Result<Config> {
+    let path = dir.path().join("repos.db");
+    Config::from_toml_str(&format!("path = {:?}\n{extra}", path.display().to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_takes_its_configuration_from_the_queue_section_of_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_from_toml(&dir, "[queue]\nlease_ms = 5000\nmax_attempts = 7\n").unwrap();
+    assert_eq!(config.queue.lease_ms, 5_000);
+    let db = Database::open_with(&config, Migrations::Reference).await.unwrap();
+    assert_eq!(db.queue().config().lease_ms, 5_000);
+    assert_eq!(db.queue().config().max_attempts, 7);
+
+    let enqueued =
+        db.queue().enqueue(NewTask::new("check", json!({"url": "https://example.com"}))).await.unwrap();
+    let clone = db.clone();
+    let claimed = clone.queue().next(DEFAULT_QUEUE, "w1", 1, db.queue().default_lease()).await.unwrap();
+    assert_eq!(claimed[0].task.id, enqueued.id);
+    assert_eq!(claimed[0].task.max_attempts, 7, "the config's default attempts");
+    db.close().await.unwrap();
+}
+
+#[test]
+fn a_queue_value_out_of_range_is_a_config_error_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = config_from_toml(&dir, "[queue]\nlease_ms = 0\n").unwrap_err();
+    assert_eq!(err.code(), "E1003", "{err}");
+    assert!(err.to_string().contains("queue.lease_ms"), "{err}");
+    let err = config_from_toml(&dir, "[queue]\nlease = 3\n").unwrap_err();
+    assert_eq!(err.code(), "E1002", "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_audit_and_sessions_come_from_the_database_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config_from_toml(&dir, "").unwrap(), Migrations::Reference).await.unwrap();
+    let by_ops = strata::repo::FlagChange::by("ops").description("checks run");
+    db.flags().set("checker.enabled", json!(true), by_ops).await.unwrap();
+    assert!(db.flags().is_enabled("checker.enabled", false).await.unwrap());
+    assert_eq!(db.flags().get("checker.missing").await.unwrap(), None);
+    let audit = db.audit().list(&Default::default(), Default::default()).await.unwrap();
+    assert!(audit.items.iter().any(|e| e.action == "flag.set" && e.actor == "ops"), "{audit:?}");
+    let session = db
+        .sessions()
+        .create(NewSession { app_name: "links".into(), user_id: "user-1".into(), ..NewSession::default() })
+        .await
+        .unwrap();
+    assert_eq!(db.sessions().get(session.id).await.unwrap().user_id, "user-1");
+    db.close().await.unwrap();
+}
