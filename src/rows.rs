@@ -27,19 +27,7 @@ impl Database {
         T: DeserializeOwned + Send + 'static,
         P: Params + Send + 'static,
     {
-        let sql = sql.to_owned();
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let columns = serde_rusqlite::columns_from_statement(&stmt);
-                let mut rows = stmt.query(params)?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(decode(row, &columns)?);
-                }
-                Ok(out)
-            })
-            .await
+        self.decoded_rows(sql, params, usize::MAX).await
     }
 
     /// The first row of `sql` as a `T`; no row is E4002. See [`Database::query_as`].
@@ -61,16 +49,28 @@ impl Database {
         T: DeserializeOwned + Send + 'static,
         P: Params + Send + 'static,
     {
+        Ok(self.decoded_rows(sql, params, 1).await?.pop())
+    }
+
+    /// The first `limit` rows of `sql`, each decoded into a `T`, on a reader.
+    async fn decoded_rows<T, P>(&self, sql: &str, params: P, limit: usize) -> Result<Vec<T>>
+    where
+        T: DeserializeOwned + Send + 'static,
+        P: Params + Send + 'static,
+    {
         let sql = sql.to_owned();
         self.pool
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let columns = serde_rusqlite::columns_from_statement(&stmt);
                 let mut rows = stmt.query(params)?;
-                match rows.next()? {
-                    Some(row) => Ok(Some(decode(row, &columns)?)),
-                    None => Ok(None),
+                let mut out = Vec::new();
+                while out.len() < limit
+                    && let Some(row) = rows.next()?
+                {
+                    out.push(decode(row, &columns)?);
                 }
+                Ok(out)
             })
             .await
     }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{strata, text};
+use crate::{json_doc, strata, text};
 
 /// A config without the free-disk thresholds, so reports do not depend on the machine.
 pub fn no_disk_limits(dir: &Path) -> String {
@@ -93,20 +93,6 @@ fn check_of_a_missing_file_fails_with_e2004() {
     assert!(!dir.path().join("nope.db").exists(), "check never creates a database");
 }
 
-/// Runs `strata ARGS` in `dir`, checks the exit code and parses stdout as JSON.
-fn doc_of(dir: &Path, args: &[&str], code: i32) -> serde_json::Value {
-    let out = strata(dir, args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{args:?}: {}{}",
-        text(&out.stdout, dir),
-        text(&out.stderr, dir)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout, dir)))
-}
-
 /// A database strata does not manage (no strata migration history), in rollback-journal
 /// mode: strata's wish for WAL is advice, so `check --full` says so and exits 0. The
 /// same setting on a database strata manages stays a warning (exit 1).
@@ -128,7 +114,7 @@ fn check_advises_on_a_third_party_rollback_journal_database_and_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{report}{}", text(&out.stderr, d));
     assert!(report.contains("status: ok\n"), "{report}");
     assert!(report.contains("info [pragma] file journal_mode is delete, expected wal"), "{report}");
-    let doc = doc_of(d, &["--db", "theirs.db", "--config", &config, "--json", "check", "--full"], 0);
+    let doc = json_doc(d, &["--db", "theirs.db", "--config", &config, "--json", "check", "--full"], 0);
     assert_eq!(doc["status"], "ok");
     assert_eq!(doc["managed"], false);
     assert_eq!(doc["findings"][0]["severity"], "info");
@@ -140,7 +126,7 @@ fn check_advises_on_a_third_party_rollback_journal_database_and_exits_0() {
     let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete");
     drop(conn);
-    let doc = doc_of(d, &["--db", "app.db", "--config", &config, "--json", "check"], 1);
+    let doc = json_doc(d, &["--db", "app.db", "--config", &config, "--json", "check"], 1);
     assert_eq!(doc["status"], "warning");
     assert_eq!(doc["managed"], true);
     assert_eq!(doc["findings"][0]["severity"], "warning");
@@ -172,7 +158,7 @@ fn check_warns_when_the_wal_grows_far_beyond_what_checkpoints_keep_it_under() {
              INSERT INTO blobs(body) VALUES (zeroblob(1000));",
         )
         .unwrap();
-    let doc = doc_of(d, &["--db", "app.db", "--config", &config, "--json", "check"], 0);
+    let doc = json_doc(d, &["--db", "app.db", "--config", &config, "--json", "check"], 0);
     assert!(doc["findings"].as_array().unwrap().is_empty(), "{doc}");
 
     // A long-lived read transaction pins the WAL while 1 MiB is written.

@@ -31,6 +31,20 @@ pub fn strata(dir: &Path, args: &[&str]) -> Output {
         .expect("strata runs")
 }
 
+/// Runs `strata ARGS` in `dir`, checks the exit code and parses stdout as JSON.
+pub fn json_doc(dir: &Path, args: &[&str], code: i32) -> serde_json::Value {
+    let out = strata(dir, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}: {}{}",
+        text(&out.stdout, dir),
+        text(&out.stderr, dir)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout, dir)))
+}
+
 /// Output as text with the temp dir, the SQLite version and timestamps replaced,
 /// so that snapshots are stable.
 pub fn text(bytes: &[u8], dir: &Path) -> String {

@@ -33,17 +33,8 @@ pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
 
 /// Runs `strata --db app.db --json ARGS`, checks the exit code and parses stdout.
 pub fn json_of(dir: &Path, args: &[&str], code: i32) -> Value {
-    let all: Vec<&str> = ["--json"].iter().chain(args).copied().collect();
-    let out = run(dir, &all);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{args:?}: {}{}",
-        text(&out.stdout, dir),
-        text(&out.stderr, dir)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout, dir)))
+    let all: Vec<&str> = ["--db", "app.db", "--json"].iter().chain(args).copied().collect();
+    crate::json_doc(dir, &all, code)
 }
 
 /// Queue `mail`: 1 dead, 2 completed... as follows (ids in order):
