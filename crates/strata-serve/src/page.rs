@@ -111,21 +111,23 @@ fn dashboard(html: &mut String, view: &View, refresh: Duration) {
     let _ = write!(
         html,
         "<section><h2>Slowest statements <span class=\"muted\">({})</span></h2>\
-         <table id=\"statements\"><tr><th>statement</th><th>calls</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>rows</th></tr>",
+         <table id=\"statements\"><tr><th>statement</th><th>calls</th><th>p50</th><th>p95</th><th>p99</th><th>rows</th></tr>",
         view.statements_from
     );
     if view.statements.is_empty() {
         html.push_str("<tr><td colspan=\"6\" class=\"muted\">no statement statistics yet</td></tr>");
     }
+    // SQLite's statement clock counts whole milliseconds: below it reads `<1 ms`, never 0.
+    let ms = |v: f64| strata::ops::stats::display_ms(v, strata::ops::stats::STATEMENT_CLOCK_RESOLUTION_MS);
     for s in &view.statements {
         let _ = write!(
             html,
-            "<tr><td class=\"sql\">{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td></tr>",
+            "<tr><td class=\"sql\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&s.sql),
             s.count,
-            s.p50_ms,
-            s.p95_ms,
-            s.p99_ms,
+            escape(&ms(s.p50_ms)),
+            escape(&ms(s.p95_ms)),
+            escape(&ms(s.p99_ms)),
             s.rows
         );
     }

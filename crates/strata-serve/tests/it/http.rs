@@ -101,6 +101,12 @@ async fn every_endpoint_answers_with_its_status_and_content_type() {
     assert_eq!(stats["file"], "app.db");
     assert_eq!(stats["statements_from"], "live");
     assert!(!stats["statements"].as_array().unwrap().is_empty(), "{stats}");
+    // Statement times come from SQLite's millisecond clock: fast ones read `<1 ms`, never 0.
+    let page = get(server.addr, "/", &[]).await.body;
+    let table = &page[page.find("<table id=\"statements\">").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(table.contains("<td>&lt;1 ms</td>"), "{table}");
+    assert!(!table.contains("<td>0.0</td>") && !table.contains("<td>0 ms</td>"), "{table}");
     server.stop().await.unwrap();
 }
 
