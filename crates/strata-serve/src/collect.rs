@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use strata::ops::stats::{StatementStats, StatsReport};
+use strata::ops::stats::{StatementStats, StatsReport, WorkStats};
 use strata::ops::{self, CheckLevel, HealthOptions, HealthReport};
 use strata::repo::{Queue, QueueConfig, QueueStats};
 use strata::{Database, MetricsSnapshot, Result};
@@ -35,6 +35,15 @@ pub struct Sample {
     /// Transactions committed through the pool per second over the interval
     /// (SQLite's commit hook: a group commit of many writes counts once).
     pub commits_per_sec: f64,
+    /// COMMIT latency percentiles of the writer, microseconds (monotonic clock), since
+    /// the query statistics started: live when the database collects them
+    /// (`monitor.query_stats`), else from the file an application exported; `None`
+    /// when neither has timed a commit.
+    pub commit_p50_us: Option<f64>,
+    /// See `commit_p50_us`.
+    pub commit_p95_us: Option<f64>,
+    /// See `commit_p50_us`.
+    pub commit_p99_us: Option<f64>,
 }
 
 /// Everything the page, `/api/stats` and `/metrics` show, taken at one moment.
@@ -60,6 +69,9 @@ pub struct View {
     pub statements_from: &'static str,
     /// The slowest statements by p95, at most [`TOP_STATEMENTS`].
     pub statements: Vec<StatementStats>,
+    /// The writer's COMMIT times from the same statistics as `statements`, when any
+    /// commit was timed.
+    pub commits: Option<WorkStats>,
     /// Task counts per queue and state; empty without the reference schema.
     pub queues: Vec<QueueStats>,
     /// Age of the oldest task that is ready to claim, seconds.
@@ -174,7 +186,7 @@ impl Dashboard {
         let health = self.health().await;
         let db = &self.inner.db;
         let pool = db.pool().metrics();
-        let (statements_from, statements) = statements(db);
+        let (statements_from, statements, commits) = statements(db);
         let (queues, oldest_ready_age_secs) = queues(db).await;
         let backups = backups(db);
         let history =
@@ -195,6 +207,7 @@ impl Dashboard {
             read_only: db.pool().is_read_only(),
             statements_from,
             statements,
+            commits,
             queues,
             oldest_ready_age_secs,
             backups,
@@ -230,7 +243,13 @@ async fn sampler(inner: Weak<Inner>) {
         let metrics = dash.inner.db.pool().metrics();
         let now = now_ms();
         let (depth, _) = queues(&dash.inner.db).await;
-        let sample = sample(&metrics, previous.as_ref(), now, wal_bytes(dash.inner.db.pool().path()), &depth);
+        let (.., commits) = statements(&dash.inner.db);
+        let mut sample =
+            sample(&metrics, previous.as_ref(), now, wal_bytes(dash.inner.db.pool().path()), &depth);
+        if let Some(c) = commits {
+            (sample.commit_p50_us, sample.commit_p95_us, sample.commit_p99_us) =
+                (Some(c.p50_us), Some(c.p95_us), Some(c.p99_us));
+        }
         {
             let mut history = dash.inner.history.lock().unwrap_or_else(PoisonError::into_inner);
             if history.len() == dash.inner.capacity {
@@ -291,6 +310,9 @@ fn sample(
         latency_p99_us: percentile(&counts, 0.99),
         queue_depth: queues.iter().map(|q| q.pending + q.running).sum(),
         commits_per_sec,
+        commit_p50_us: None,
+        commit_p95_us: None,
+        commit_p99_us: None,
     }
 }
 
@@ -314,7 +336,7 @@ fn percentile(buckets: &[(Option<u64>, u64)], q: f64) -> Option<u64> {
 }
 
 /// The live statistics, else those a running application exported beside the file.
-fn statements(db: &Database) -> (&'static str, Vec<StatementStats>) {
+fn statements(db: &Database) -> (&'static str, Vec<StatementStats>, Option<WorkStats>) {
     let (from, report) = match db.query_stats() {
         Some(stats) => ("live", Some(stats.report())),
         None => match StatsReport::read(&ops::stats::export_path(db.pool().path())) {
@@ -322,10 +344,11 @@ fn statements(db: &Database) -> (&'static str, Vec<StatementStats>) {
             _ => ("none", None),
         },
     };
-    let mut statements = report.map(|r| r.statements).unwrap_or_default();
+    let (mut statements, work) = report.map(|r| (r.statements, r.work)).unwrap_or_default();
     statements.sort_by(|a, b| b.p95_ms.total_cmp(&a.p95_ms));
     statements.truncate(TOP_STATEMENTS);
-    (from, statements)
+    let commits = work.into_iter().find(|w| w.work == "commit" && w.count > 0);
+    (from, statements, commits)
 }
 
 /// Pending tasks ready to claim now: the submission time of the oldest.

@@ -96,6 +96,17 @@ fn dashboard(html: &mut String, view: &View, refresh: Duration) {
     );
     chart(
         html,
+        "chart-commit",
+        "Commit latency (µs, writer COMMIT since statistics started): p50 p95 p99",
+        h,
+        &[
+            ("p50", |s: &Sample| s.commit_p50_us),
+            ("p95", |s: &Sample| s.commit_p95_us),
+            ("p99", |s: &Sample| s.commit_p99_us),
+        ],
+    );
+    chart(
+        html,
         "chart-queue",
         "Queue depth (pending + running)",
         h,

@@ -93,6 +93,23 @@ pub fn encode(view: &View) -> Result<String, std::fmt::Error> {
         p95.get_or_create(&labels).set(statement.p95_ms / 1000.0);
     }
     registry.register("statement_calls", "Runs of the slowest statements (by p95)", calls);
+    if let Some(commits) = &view.commits {
+        let quantiles = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        for (q, us) in [("0.5", commits.p50_us), ("0.95", commits.p95_us), ("0.99", commits.p99_us)] {
+            quantiles.get_or_create(&vec![("quantile".to_string(), q.to_string())]).set(us / 1e6);
+        }
+        registry.register_with_unit(
+            "commit_latency",
+            "Writer COMMIT latency quantiles since the query statistics started",
+            Unit::Seconds,
+            quantiles,
+        );
+        registry.register(
+            "commits_timed",
+            "COMMITs timed by the query statistics",
+            ConstCounter::new(commits.count),
+        );
+    }
     registry.register_with_unit(
         "statement_p95",
         "95th percentile duration of the slowest statements",

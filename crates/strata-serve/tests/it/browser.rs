@@ -111,7 +111,7 @@ async fn the_dashboard_renders_in_headless_chromium() {
     );
     assert!(html.contains("<table id=\"statements\">"), "statement table:\n{html}");
     assert!(html.contains("INSERT"), "a statement row:\n{html}");
-    for chart in ["chart-wal", "chart-latency", "chart-queue", "chart-writes"] {
+    for chart in ["chart-wal", "chart-latency", "chart-commit", "chart-queue", "chart-writes"] {
         assert!(html.contains(&format!("<svg id=\"{chart}\"")), "{chart} in the DOM:\n{html}");
     }
     assert!(html.contains("<polyline"), "the charts have lines:\n{html}");

@@ -203,6 +203,11 @@ async fn metrics_parse_as_prometheus_text_with_strata_names() {
     assert!(value("strata_pool_acquire_wait_seconds", &[]) > 0.0, "acquisitions counted");
     assert!(value("strata_pool_acquire_wait_seconds_sum", &[]) > 0.0, "the histogram has a sum");
     assert!(value("strata_statement_p95_seconds", &[]) >= 0.0);
+    // The writer's COMMIT times, from the query statistics' monotonic clock.
+    assert!(value("strata_commits_timed_total", &[]) >= 1.0);
+    let p50 = value("strata_commit_latency_seconds", &[("quantile", "0.5")]);
+    let p99 = value("strata_commit_latency_seconds", &[("quantile", "0.99")]);
+    assert!(p50 > 0.0 && p50 <= p99, "commit p50 {p50} s, p99 {p99} s");
     server.stop().await.unwrap();
 }
 
@@ -251,7 +256,12 @@ async fn the_page_refreshes_itself_and_charts_fill_with_samples() {
             serde_json::from_str(&get(server.addr, "/api/stats", &[]).await.body).unwrap();
         let history = stats["history"].as_array().unwrap();
         if history.len() >= 3 {
-            assert_eq!(history.last().unwrap()["queue_depth"], 30);
+            let last = history.last().unwrap();
+            assert_eq!(last["queue_depth"], 30);
+            // The writer's COMMITs of the set-up were timed by the live statistics.
+            let (p50, p99) =
+                (last["commit_p50_us"].as_f64().unwrap(), last["commit_p99_us"].as_f64().unwrap());
+            assert!(p50 > 0.0 && p50 <= p99, "commit p50 {p50} us, p99 {p99} us");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "three samples within 30 s: {stats}");
@@ -260,6 +270,7 @@ async fn the_page_refreshes_itself_and_charts_fill_with_samples() {
     let page = get(server.addr, "/", &[]).await.body;
     assert!(page.contains("data-refresh-ms=\"200\""), "{page}");
     assert!(page.contains("var ms=200;setInterval"), "{page}");
+    assert!(page.contains("<svg id=\"chart-commit\""), "a commit latency chart");
     assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "nothing fetched from elsewhere");
     server.stop().await.unwrap();
 }
