@@ -349,6 +349,7 @@ h1{font-size:20px;margin:8px 0}h2{font-size:15px;margin:18px 0 6px}\
 section{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:4px 12px 10px;margin:10px 0}\
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:3px 8px;border-bottom:1px solid #eef0f3}\
 .sql{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}\
+#statements td:not(.sql){white-space:nowrap}\
 .status{padding:2px 10px;border-radius:10px;font-weight:600;color:#fff}.status-ok{background:#2e7d32}\
 .status-warning{background:#b26a00}.status-critical{background:#c62828}.status-unknown{background:#666}\
 .muted{color:#6b7280;font-weight:400}.error,.sev-critical{color:#c62828}.sev-warning{color:#b26a00}\
