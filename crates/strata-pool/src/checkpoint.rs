@@ -154,3 +154,21 @@ fn checkpoint_pragma(conn: &Connection, sql: &str) -> Result<(i64, i64)> {
     let mut stmt = conn.prepare_cached(sql)?;
     Ok(stmt.query_row([], |r| Ok((r.get(1)?, r.get(2)?)))?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `wal_autocheckpoint = 0` leaves checkpoints to someone else (a replicator): no
+    /// thread is started, so nothing in the pool checkpoints behind the writer.
+    #[test]
+    fn no_checkpointer_is_started_when_checkpoints_are_left_to_someone_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = Arc::new(Counters::default());
+        let off = SqliteConfig { wal_autocheckpoint: 0, ..SqliteConfig::default() };
+        assert!(Checkpointer::start(&dir.path().join("a.db"), &off, &counters).is_none());
+        let on = SqliteConfig::default();
+        let started = Checkpointer::start(&dir.path().join("b.db"), &on, &counters);
+        started.expect("the default starts one").stop();
+    }
+}

@@ -257,20 +257,25 @@ async fn heartbeat_extends_a_held_lease() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
     queue.enqueue(NewTask::new("job", json!({}))).await.unwrap();
-    let lease = Duration::from_secs(1);
-    let held = queue.claim("default", "w", 1, lease).await.unwrap().remove(0);
-    let mut expires = held.task.lease_expires_at.unwrap();
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let extended = queue.heartbeat(held.task.id, &held.token, lease).await.unwrap();
+    // A first lease of 3 s: the heartbeats below must come before it ends even on a
+    // slow machine, and the test then waits it out.
+    let held = queue.claim("default", "w", 1, Duration::from_secs(3)).await.unwrap().remove(0);
+    let first = held.task.lease_expires_at.unwrap();
+    // Longer leases each time, so every heartbeat moves the expiry on however fast the
+    // calls follow each other.
+    let mut expires = first;
+    for secs in [60, 90, 120] {
+        let extended = queue.heartbeat(held.task.id, &held.token, Duration::from_secs(secs)).await.unwrap();
         assert!(extended > expires, "each heartbeat moves the expiry on");
         expires = extended;
     }
-    // 1.2 s in, past the end of the first lease, the task is still held.
-    let other = queue.claim("default", "other", 1, LEASE).await.unwrap();
-    if now_ms() < expires {
-        assert!(other.is_empty(), "the lease is still held");
+    // Past the end of the first lease, the task is still held.
+    while now_ms() <= first {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let other = queue.claim("default", "other", 1, LEASE).await.unwrap();
+    assert!(other.is_empty(), "the lease is still held after its first end");
+    assert!(now_ms() < expires, "the extended lease (2 minutes) had not run out either");
     queue.complete(held.task.id, &held.token, json!(null)).await.unwrap();
 }
 
