@@ -45,6 +45,9 @@
 //! ```
 
 #![deny(missing_docs)]
+// Library code proves its unwraps: each one left carries an `allow` with the reason it
+// cannot fail. Unit tests (cfg(test)) and the integration tests are exempt.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 use std::sync::Arc;
 

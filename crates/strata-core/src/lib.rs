@@ -4,6 +4,9 @@
 //! depends on no other strata crate; everything else depends on it.
 
 #![deny(missing_docs)]
+// Library code proves its unwraps: each one left carries an `allow` with the reason it
+// cannot fail. Unit tests (cfg(test)) and the integration tests are exempt.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 pub mod error;

@@ -8,6 +8,9 @@
 //! works on a pool or does long file work) that returns a serialisable report.
 
 #![deny(missing_docs)]
+// Library code proves its unwraps: each one left carries an `allow` with the reason it
+// cannot fail. Unit tests (cfg(test)) and the integration tests are exempt.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod advisor;
 pub mod backup;

@@ -259,8 +259,11 @@ pub struct ReadOnlyConnection {
 impl std::ops::Deref for ReadOnlyConnection {
     type Target = Connection;
 
+    #[allow(
+        clippy::expect_used,
+        reason = "`conn` is only taken in `drop`, after which nothing can dereference"
+    )]
     fn deref(&self) -> &Connection {
-        // `conn` is only taken in `drop`, after which nothing can dereference.
         self.conn.as_ref().expect("connection present until drop")
     }
 }

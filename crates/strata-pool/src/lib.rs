@@ -10,6 +10,9 @@
 //! lock file (`<db>.strata-lock`) shared, so that a restore in any process can tell.
 
 #![deny(missing_docs)]
+// Library code proves its unwraps: each one left carries an `allow` with the reason it
+// cannot fail. Unit tests (cfg(test)) and the integration tests are exempt.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod checkpoint;
 mod connection;

@@ -120,9 +120,12 @@ impl Queue {
     /// concurrent enqueues cannot both insert. Invalid input is E6001 before any SQL;
     /// what only the database can check (an unknown parent or session) is E4001, and
     /// then nothing was written.
+    #[allow(
+        clippy::expect_used,
+        reason = "enqueue_batch answers one entry per task given, and it was given one"
+    )]
     pub async fn enqueue(&self, task: NewTask) -> Result<Enqueued> {
         let mut ids = self.enqueue_batch(vec![task]).await?;
-        // enqueue_batch answers one entry per task given, and it was given one.
         Ok(ids.pop().expect("one task in, one answer out"))
     }
 

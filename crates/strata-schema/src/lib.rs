@@ -11,6 +11,9 @@
 //! `strata migrate` and `strata schema` commands are only parsing and rendering.
 
 #![deny(missing_docs)]
+// Library code proves its unwraps: each one left carries an `allow` with the reason it
+// cannot fail. Unit tests (cfg(test)) and the integration tests are exempt.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod diff;
 pub mod drift;

@@ -8,6 +8,9 @@
 //! the client, and the page names the database by its file name only.
 
 #![deny(missing_docs)]
+// Library code proves its unwraps: each one left carries an `allow` with the reason it
+// cannot fail. Unit tests (cfg(test)) and the integration tests are exempt.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod collect;
 mod page;
