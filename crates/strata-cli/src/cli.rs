@@ -96,6 +96,14 @@ pub enum Command {
     /// Feature flags: list, get, and set (audited). Needs an existing database; `set`
     /// does not create one.
     Flags(crate::flags::FlagsArgs),
+    /// The TTL cache: per-namespace stats and one entry (read-only), delete, purge
+    /// the expired entries, clear a namespace or (with --yes) everything; the changes
+    /// are audited. Needs an existing database.
+    Cache(crate::cache::CacheArgs),
+    /// Rate limits: a key's status (read-only), check (consumes units of a quota from
+    /// flags or the config; exit 1 when denied) and reset (audited). Needs an existing
+    /// database.
+    Ratelimit(crate::ratelimit::RateLimitArgs),
     /// Index recommendations with the plan before and after.
     Advise {
         /// A query to advise on (repeatable) [default: the slowest SELECTs of the

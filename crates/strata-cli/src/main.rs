@@ -8,6 +8,7 @@
 mod advise;
 mod audit;
 mod backup;
+mod cache;
 mod check;
 mod cli;
 mod demo;
@@ -17,6 +18,7 @@ mod migrate;
 mod output;
 mod panic;
 mod queue;
+mod ratelimit;
 mod schema;
 mod serve;
 mod stats;
@@ -60,6 +62,8 @@ fn main() -> ExitCode {
                 Command::Queue(args) => queue::run(args, &config, &out).await,
                 Command::Audit(command) => audit::run(command, cli.json, &config, &out).await,
                 Command::Flags(args) => flags::run(args, &config, &out).await,
+                Command::Cache(args) => cache::run(args, &config, &out).await,
+                Command::Ratelimit(args) => ratelimit::run(args, &config, &out).await,
                 Command::Serve(args) => serve::run(args, &config).await,
             }
         })

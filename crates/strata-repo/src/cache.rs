@@ -76,10 +76,25 @@ pub struct CacheEntry {
     pub created_at: i64,
     /// When the value was set last.
     pub updated_at: i64,
-    /// When it was read last (this read).
+    /// When it was read last (by a hit, this read; by [`Cache::peek`], the last hit
+    /// before it, or the last set).
     pub read_at: i64,
-    /// How many times it was read (this read included).
+    /// How many times it was read (a hit counts itself; a peek counts nothing).
     pub hits: i64,
+}
+
+/// What one namespace holds, as [`Cache::namespace_stats`] counts it (a read: it
+/// changes nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceStats {
+    /// The namespace.
+    pub namespace: String,
+    /// Rows in it, live or expired-not-yet-swept.
+    pub entries: u64,
+    /// The sum of their sizes in bytes.
+    pub bytes: u64,
+    /// Rows expired by now that no sweep deleted yet (never returned by a read).
+    pub expired: u64,
 }
 
 /// The cache's counters since the handle was made (shared by its clones).
@@ -210,6 +225,62 @@ impl Cache {
                 Ok(conn
                     .prepare_cached(Self::READ_LIVE)?
                     .query_row(params![namespace, key, now], cache_entry)
+                    .optional()?)
+            })
+            .await
+    }
+
+    const PEEK_LIVE: &str = "SELECT format, value, size, expires_at, created_at, updated_at, read_at, hits \
+         FROM cache WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+
+    /// The live entry of `key` in `namespace`, or `None` (also when it has expired and
+    /// was not swept yet), read through the pool's readers: unlike
+    /// [`Cache::get_entry`] it records no hit (`read_at`, `hits` and the handle's
+    /// counters stay as they are), so it works on a read-only database and changes
+    /// nothing. For inspection (`strata cache get`), not for eviction-aware reads.
+    pub async fn peek(&self, namespace: &str, key: &str) -> Result<Option<CacheEntry>> {
+        let (namespace, key) = (namespace.to_owned(), key.to_owned());
+        let now = self.clock.now_ms();
+        self.pool
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(Self::PEEK_LIVE)?
+                    .query_row(params![namespace, key, now], cache_entry)
+                    .optional()?)
+            })
+            .await
+    }
+
+    const NAMESPACE_STATS: &str = "SELECT namespace, count(*), coalesce(sum(size), 0), \
+         count(CASE WHEN expires_at <= ?1 THEN 1 END) FROM cache GROUP BY namespace ORDER BY namespace";
+
+    /// Entries, bytes and expired-not-yet-swept rows of every namespace that has rows,
+    /// in namespace order; a read through the pool's readers that changes nothing.
+    /// One pass over the primary key.
+    pub async fn namespace_stats(&self) -> Result<Vec<NamespaceStats>> {
+        let now = self.clock.now_ms();
+        self.pool
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(Self::NAMESPACE_STATS)?
+                    .query_map(params![now], namespace_stats)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    const ONE_NAMESPACE_STATS: &str = "SELECT namespace, count(*), coalesce(sum(size), 0), \
+         count(CASE WHEN expires_at <= ?1 THEN 1 END) FROM cache WHERE namespace = ?2 GROUP BY namespace";
+
+    /// [`Cache::namespace_stats`] of one namespace; `None` when it has no rows.
+    pub async fn namespace_stats_of(&self, namespace: &str) -> Result<Option<NamespaceStats>> {
+        let now = self.clock.now_ms();
+        let namespace = namespace.to_owned();
+        self.pool
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(Self::ONE_NAMESPACE_STATS)?
+                    .query_row(params![now, namespace], namespace_stats)
                     .optional()?)
             })
             .await
@@ -561,6 +632,9 @@ fn evict_over_budget(conn: &rusqlite::Connection, namespace: &str, key: &str, bu
 /// Every statement this module issues, for the explain test.
 pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("cache.read_live", Cache::READ_LIVE),
+    ("cache.peek_live", Cache::PEEK_LIVE),
+    ("cache.namespace_stats", Cache::NAMESPACE_STATS),
+    ("cache.one_namespace_stats", Cache::ONE_NAMESPACE_STATS),
     ("cache.upsert", Cache::UPSERT_ENTRY),
     ("cache.delete", Cache::DELETE_ENTRY),
     ("cache.delete_namespace_chunk", Cache::DELETE_NAMESPACE_CHUNK),
@@ -623,4 +697,9 @@ fn cache_entry(row: &Row<'_>) -> rusqlite::Result<CacheEntry> {
         read_at: row.get(6)?,
         hits: row.get(7)?,
     })
+}
+
+fn namespace_stats(row: &Row<'_>) -> rusqlite::Result<NamespaceStats> {
+    let count = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0)) };
+    Ok(NamespaceStats { namespace: row.get(0)?, entries: count(1)?, bytes: count(2)?, expired: count(3)? })
 }

@@ -31,7 +31,9 @@ pub mod state;
 
 pub use agents::{Agent, AgentState, Agents};
 pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
-pub use cache::{Cache, CacheEntry, CacheStats, CacheValue, SweepReport, Sweeper, spawn_sweeper};
+pub use cache::{
+    Cache, CacheEntry, CacheStats, CacheValue, NamespaceStats, SweepReport, Sweeper, spawn_sweeper,
+};
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use flags::{Flag, FlagChange, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};

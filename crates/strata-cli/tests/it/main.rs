@@ -4,6 +4,7 @@
 mod advise;
 mod audit;
 mod backup;
+mod cache;
 mod check;
 mod demo;
 mod flags;

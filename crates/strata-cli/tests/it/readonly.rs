@@ -28,6 +28,7 @@ const INSPECTIONS: &[&[&str]] = &[
     &["audit", "list"],
     &["flags", "list"],
     &["flags", "get", "mode"],
+    &["cache", "stats"],
 ];
 
 /// The read commands the lock test times.
@@ -90,13 +91,13 @@ fn sha256(path: &Path) -> Option<String> {
 /// The hashes of the database and its `-wal` (None when absent), and the names of
 /// the files in its directory except the backup directory.
 #[derive(Debug, PartialEq, Eq)]
-struct State {
+pub(crate) struct State {
     db: Option<String>,
     wal: Option<String>,
     files: BTreeSet<String>,
 }
 
-fn state(db: &Path) -> State {
+pub(crate) fn state(db: &Path) -> State {
     let dir = db.parent().unwrap();
     let files = std::fs::read_dir(dir)
         .unwrap()

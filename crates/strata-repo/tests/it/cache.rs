@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use strata_core::{Error, ErrorKind};
 use strata_pool::Pool;
 use strata_repo::clock::ManualClock;
-use strata_repo::{Cache, CacheConfig, CacheValue, spawn_sweeper};
+use strata_repo::{Cache, CacheConfig, CacheValue, NamespaceStats, spawn_sweeper};
 
 use crate::migrated;
 
@@ -351,4 +351,67 @@ async fn a_dropped_sweeper_ends_its_task() {
         assert!(Instant::now() < deadline, "the sweeper task outlived its Sweeper");
         tokio::task::yield_now().await;
     }
+}
+
+/// The row of `(namespace, key)` as stored, to compare before and after a read.
+async fn stored(pool: &Pool, namespace: &str, key: &str) -> (i64, i64) {
+    let (namespace, key) = (namespace.to_owned(), key.to_owned());
+    pool.read(move |c| {
+        Ok(c.query_row(
+            "SELECT read_at, hits FROM cache WHERE namespace = ?1 AND key = ?2",
+            [namespace, key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn peek_records_nothing_and_never_returns_an_expired_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let (cache, clock) = cache_on(&pool, CacheConfig::default());
+    cache.set("pages", "a", &"alpha", Some(Duration::from_secs(1))).await.unwrap();
+    cache.get::<String>("pages", "a").await.unwrap();
+    let before = stored(&pool, "pages", "a").await;
+    assert_eq!(before, (START, 1));
+
+    clock.advance(500);
+    let entry = cache.peek("pages", "a").await.unwrap().unwrap();
+    assert_eq!(entry.value, CacheValue::Json("\"alpha\"".into()));
+    assert_eq!((entry.hits, entry.read_at, entry.expires_at), (1, START, Some(START + 1000)));
+    assert_eq!(stored(&pool, "pages", "a").await, before, "peek recorded a read");
+    assert_eq!((cache.stats().hits, cache.stats().misses), (1, 0), "peek moved the counters");
+
+    clock.advance(500);
+    assert_eq!(cache.peek("pages", "a").await.unwrap(), None, "peek served an expired entry");
+    assert_eq!(cache.peek("pages", "nothing").await.unwrap(), None);
+    assert_eq!(rows(&pool).await, 1, "the expired row is still there, not swept yet");
+}
+
+#[tokio::test]
+async fn namespace_stats_count_entries_bytes_and_expired_rows_per_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let (cache, clock) = cache_on(&pool, CacheConfig::default());
+    assert!(cache.namespace_stats().await.unwrap().is_empty());
+    cache.set("b", "x", &"12345", Some(Duration::from_millis(10))).await.unwrap();
+    cache.set("b", "y", &1, None).await.unwrap();
+    cache.set_bytes("a", "z", &[0; 4], Some(Duration::from_millis(20))).await.unwrap();
+    clock.advance(10);
+
+    let stats = cache.namespace_stats().await.unwrap();
+    let row = |namespace: &str, entries, bytes, expired| NamespaceStats {
+        namespace: namespace.into(),
+        entries,
+        bytes,
+        expired,
+    };
+    assert_eq!(stats, vec![row("a", 1, 4, 0), row("b", 2, 8, 1)]);
+    assert_eq!(cache.namespace_stats_of("b").await.unwrap(), Some(row("b", 2, 8, 1)));
+    assert_eq!(cache.namespace_stats_of("none").await.unwrap(), None);
+    clock.advance(10);
+    assert_eq!(cache.namespace_stats_of("a").await.unwrap(), Some(row("a", 1, 4, 1)));
+    assert_eq!(cache.stats(), strata_repo::CacheStats::default(), "stats moved the counters");
 }

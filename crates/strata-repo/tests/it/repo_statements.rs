@@ -142,6 +142,9 @@ async fn every_cache_and_rate_limit_statement_is_listed_and_every_listed_one_run
     cache.set("n", "a", &1, Some(Duration::from_millis(5))).await.unwrap();
     cache.set("n", "b", &"123456789", None).await.unwrap();
     cache.get::<i32>("n", "a").await.unwrap();
+    cache.peek("n", "a").await.unwrap();
+    cache.namespace_stats().await.unwrap();
+    cache.namespace_stats_of("n").await.unwrap();
     cache.touch("n", "b", None).await.unwrap();
     cache.get_or_set_with("n", "c", None, || async { Ok(1) }).await.unwrap();
     clock.advance(10);
