@@ -241,6 +241,12 @@ impl Database {
         repo::Flags::new(self.pool.clone())
     }
 
+    /// The searches, their results and scraping jobs; a job's queue task goes on
+    /// [`Database::queue`], in the same transaction as the job.
+    pub fn searches(&self) -> repo::Searches {
+        repo::Searches::new(self.queue.clone())
+    }
+
     /// The append-only audit log.
     pub fn audit(&self) -> repo::Audit {
         repo::Audit::new(self.pool.clone())

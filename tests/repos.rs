@@ -1,5 +1,6 @@
 //! Repositories from `Database` (issue 17 point 5): the queue configured by the
-//! `[queue]` section of the one TOML config, flags, audit and sessions from the handle.
+//! `[queue]` section of the one TOML config, flags, audit, sessions and searches from the
+//! handle.
 
 use serde_json::json;
 use strata::repo::NewSession;
@@ -54,5 +55,35 @@ async fn flags_audit_and_sessions_come_from_the_database_handle() {
         .await
         .unwrap();
     assert_eq!(db.sessions().get(session.id).await.unwrap().user_id, "user-1");
+    db.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scraping_job_from_db_searches_is_claimed_from_db_queue() {
+    use strata::repo::{NewJob, NewResult, NewSearch};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_from_toml(&dir, "").unwrap();
+    let db = Database::open_with(&config, Migrations::Reference).await.unwrap();
+    let searches = db.searches();
+    let search = searches.create(NewSearch::new("sqlite wal")).await.unwrap();
+    let job = searches
+        .create_job(
+            NewJob { search_id: search.id, source: "web".into(), url: "https://sqlite.org/wal.html".into() },
+            Some(NewTask::new("scrape", json!({"url": "https://sqlite.org/wal.html"}))),
+        )
+        .await
+        .unwrap();
+    let claimed = db.clone().queue().next(DEFAULT_QUEUE, "w1", 1, db.queue().default_lease()).await.unwrap();
+    assert_eq!(Some(claimed[0].task.id), job.task_id);
+    assert_eq!(searches.job_for_task(claimed[0].task.id).await.unwrap().id, job.id);
+    let stored = searches
+        .bulk_insert_results(
+            search.id,
+            vec![NewResult { url: "https://sqlite.org/wal.html".into(), ..NewResult::default() }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.inserted, 1);
     db.close().await.unwrap();
 }

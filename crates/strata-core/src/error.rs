@@ -632,6 +632,15 @@ pub enum Error {
         /// What is wrong with it (invalid JSON, a type serde cannot write).
         reason: String,
     },
+    /// E6050: JSON text given for a search, result or scraping job column is not
+    /// valid JSON.
+    #[error("invalid json for {field}: {reason}")]
+    InvalidJson {
+        /// Which value (`search_results.data of https://...`, `search_results.analysis`).
+        field: String,
+        /// What the JSON parser said.
+        reason: String,
+    },
     /// E6030: the dashboard was asked to listen beyond loopback without
     /// `--allow-remote` and a bearer token.
     #[error("{addr} is not a loopback address: serving it needs --allow-remote and a token")]
@@ -910,6 +919,9 @@ catalog! {
     E6040 = "E6040", Invalid, "no migration set: {action} needs the database to be opened with migrations",
         "migrate, rollback or migration_status was called on a Database opened with Migrations::None (or MigrationSource::None), so there is no set to apply, revert or compare",
         "open the database with the migrations it should follow (Migrations::Reference or Migrations::Set), or run them through strata_schema on db.pool().exclusive(...)";
+    E6050 = "E6050", Invalid, "invalid json for {field}: {reason}",
+        "the JSON text given for a search result's data or analysis does not parse; nothing was written",
+        "pass valid JSON text (check it with serde_json or `jq .`), or `{}` for no data";
     E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
         "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
         "this is a bug in strata: please report it with the command and this message";
@@ -982,6 +994,7 @@ impl Error {
             Error::InvalidTtl { .. } => &E6021,
             Error::InvalidQuota { .. } => &E6022,
             Error::InvalidCacheValue { .. } => &E6023,
+            Error::InvalidJson { .. } => &E6050,
             Error::ServeRemoteRefused { .. } => &E6030,
             Error::ServeToken { .. } => &E6031,
             Error::ServeListen { .. } => &E2020,

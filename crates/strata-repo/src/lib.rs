@@ -3,8 +3,8 @@
 //! every SQL statement that reads or writes the tables of `migrations/`: the durable
 //! priority task queue ([`queue`]) and the orchestration repositories (sessions,
 //! agents, checkpoints, task state, the append-only audit log, namespaced memory,
-//! flags and metrics), the TTL cache ([`cache`]) and GCRA rate limits
-//! ([`ratelimit`]). Each repository is a cheap `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
+//! flags and metrics), the TTL cache ([`cache`]), GCRA rate limits
+//! ([`ratelimit`]) and searches with their results and scraping jobs ([`searches`]). Each repository is a cheap `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
 //! through `pool.write` (group commit), and no repository opens a connection of its
 //! own. Times are integer milliseconds since the Unix epoch (UTC); JSON columns are
 //! `serde_json::Value`; every list is keyset-paginated ([`Page`]).
@@ -26,6 +26,7 @@ mod page;
 pub mod queue;
 pub mod ratelimit;
 mod row;
+pub mod searches;
 pub mod sessions;
 pub mod state;
 
@@ -45,6 +46,10 @@ pub use queue::{
 };
 pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
 pub use row::{KeyPage, KeyPageRequest};
+pub use searches::{
+    BulkInsert, JobOutcome, NewJob, NewResult, NewSearch, ResultCursor, ResultPage, ResultStream,
+    ScrapingJob, Search, SearchResult, SearchStatus, Searches,
+};
 pub use sessions::{NewSession, Session, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};
 pub use strata_core::{CacheConfig, Quota, RateLimitConfig};
@@ -64,6 +69,7 @@ pub fn statements() -> Vec<(&'static str, &'static str)> {
         queue::STATEMENTS,
         cache::STATEMENTS,
         ratelimit::STATEMENTS,
+        searches::STATEMENTS,
     ];
     lists.iter().flat_map(|l| l.iter().copied()).collect()
 }

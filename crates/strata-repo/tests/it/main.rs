@@ -22,6 +22,7 @@ mod ratelimit;
 mod ratelimit_processes;
 mod repo_statements;
 mod rows;
+mod searches;
 mod sessions;
 
 /// The reference migrations of this repository's `migrations/`.
