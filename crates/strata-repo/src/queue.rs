@@ -659,18 +659,20 @@ impl Queue {
         Arc::clone(self.wakers().entry(queue.to_string()).or_default())
     }
 
-    /// Wakes the workers waiting in [`Queue::next`] on `queue`, if any.
     /// Enqueues `task` on `conn`, the writer inside a write closure of another
     /// repository, so that the task commits or rolls back with that closure's other
     /// rows (a scraping job and the task that runs it). Validates first (E6001); a
     /// dedup key that a live task holds answers that task, as [`Queue::enqueue`] does.
     /// The caller wakes the queue's workers with [`Queue::wake_after_commit`] once the
     /// write committed.
+    #[allow(
+        clippy::expect_used,
+        reason = "insert_chunk answers one entry per row given, and it was given one"
+    )]
     pub(crate) fn enqueue_in(&self, conn: &Connection, task: NewTask) -> Result<Enqueued> {
         task.validate()?;
         let row = InsertRow::new(task, &self.shared.config);
         let mut answers = insert_chunk(conn, std::slice::from_ref(&row))?;
-        // insert_chunk answers one entry per row given, and it was given one.
         Ok(answers.pop().expect("one row in, one answer out"))
     }
 
@@ -680,6 +682,7 @@ impl Queue {
         self.wake(queue);
     }
 
+    /// Wakes the workers waiting in [`Queue::next`] on `queue`, if any.
     fn wake(&self, queue: &str) {
         let waker = self.wakers().get(queue).cloned();
         if let Some(waker) = waker {
