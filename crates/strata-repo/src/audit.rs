@@ -37,7 +37,8 @@ pub struct AuditEntry {
     pub data: Value,
     /// The outcome, if recorded.
     pub result: Option<String>,
-    /// The memory operation, for memory actions (`put`, `delete`).
+    /// The memory operation, for memory actions (`put`, `delete`); the column
+    /// `memory_operation_type` (named `memory_operation` before V9).
     pub memory_operation: Option<String>,
     /// The memory namespace, for memory actions.
     pub memory_namespace: Option<String>,
@@ -58,7 +59,8 @@ pub struct NewAuditEntry {
     pub data: Value,
     /// The outcome, if any.
     pub result: Option<String>,
-    /// The memory operation; required when a namespace or entry id is given.
+    /// The memory operation (column `memory_operation_type`); required when a
+    /// namespace or entry id is given.
     pub memory_operation: Option<String>,
     /// The memory namespace.
     pub memory_namespace: Option<String>,
@@ -136,9 +138,9 @@ pub struct Audit {
 }
 
 const INSERT_AUDIT: &str = "INSERT INTO audit \
-     (ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id) \
+     (ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-     RETURNING id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id";
+     RETURNING id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id";
 
 /// Appends `entry` on `conn`, inside the caller's transaction, and returns the stored
 /// row. Repositories call it from their own write closure so that a change and its
@@ -176,22 +178,22 @@ impl Audit {
     // ?6 the id cursor (rows below it) and ?7 the limit. `+col` keeps SQLite from
     // considering another index for a residual term.
 
-    const AUDIT_BY_TASK: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
+    const AUDIT_BY_TASK: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
          FROM audit WHERE task_id = ?1 AND id < ?6 \
          AND (?2 IS NULL OR +actor = ?2) AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
 
-    const AUDIT_BY_ACTOR: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
+    const AUDIT_BY_ACTOR: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
          FROM audit WHERE actor = ?2 AND id < ?6 AND (?1 IS NULL OR +task_id = ?1) \
          AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
 
-    const AUDIT_BY_ACTION: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
+    const AUDIT_BY_ACTION: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
          FROM audit WHERE action = ?3 AND id < ?6 AND (?1 IS NULL OR +task_id = ?1) \
          AND (?2 IS NULL OR +actor = ?2) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
 
-    const AUDIT_ALL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
+    const AUDIT_ALL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
          FROM audit WHERE id < ?6 AND (?1 IS NULL OR +task_id = ?1) AND (?2 IS NULL OR +actor = ?2) \
          AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
@@ -199,7 +201,7 @@ impl Audit {
     // Time range only: the order is (ts, id) newest first, served by audit_ts_idx.
     // Binds ?1 since, ?2 until (already lowered to the cursor's ts + 1), ?3 the
     // cursor's ts, ?4 the cursor's id, ?5 the limit.
-    const AUDIT_BY_TIME: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
+    const AUDIT_BY_TIME: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
          FROM audit WHERE ts >= ?1 AND ts < ?2 AND (ts, id) < (?3, ?4) \
          ORDER BY ts DESC, id DESC LIMIT +?5";
 
@@ -267,7 +269,7 @@ impl Audit {
             .await
     }
 
-    const AUDIT_TAIL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation, memory_namespace, memory_entry_id \
+    const AUDIT_TAIL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
          FROM audit WHERE id > ?1 ORDER BY id LIMIT +?2";
 
     /// Up to `limit` (1 to 1,000) entries appended after entry `after`, oldest first:
