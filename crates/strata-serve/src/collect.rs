@@ -35,6 +35,9 @@ pub struct Sample {
     /// Transactions committed through the pool per second over the interval
     /// (SQLite's commit hook: a group commit of many writes counts once).
     pub commits_per_sec: f64,
+    /// Write closures the pool ran per second over the interval (several go in one
+    /// commit under group commit).
+    pub writes_per_sec: f64,
     /// COMMIT latency percentiles of the writer, microseconds (monotonic clock), since
     /// the query statistics started: live when the database collects them
     /// (`monitor.query_stats`), else from the file an application exported; `None`
@@ -296,12 +299,14 @@ fn sample(
             (b.le_us, b.count.saturating_sub(before))
         })
         .collect();
-    let commits_per_sec = match previous {
+    let per_sec = |count: fn(&MetricsSnapshot) -> u64| match previous {
         Some((p, then)) if at_ms > *then => {
-            now.commits.saturating_sub(p.commits) as f64 * 1000.0 / (at_ms - then) as f64
+            count(now).saturating_sub(count(p)) as f64 * 1000.0 / (at_ms - then) as f64
         }
         _ => 0.0,
     };
+    let commits_per_sec = per_sec(|m| m.commits);
+    let writes_per_sec = per_sec(|m| m.writes);
     Sample {
         at_ms,
         wal_bytes,
@@ -310,6 +315,7 @@ fn sample(
         latency_p99_us: percentile(&counts, 0.99),
         queue_depth: queues.iter().map(|q| q.pending + q.running).sum(),
         commits_per_sec,
+        writes_per_sec,
         commit_p50_us: None,
         commit_p95_us: None,
         commit_p99_us: None,
@@ -432,5 +438,23 @@ mod tests {
         assert_eq!(percentile(&buckets, 0.99), Some(1000));
         assert_eq!(percentile(&buckets, 1.0), Some(2000));
         assert_eq!(percentile(&[(Some(10), 0)], 0.5), None);
+    }
+
+    /// A sample's rates are the pool's counters over the interval: three one-row
+    /// writes in one second, each its own commit, read 3 writes/s and 3 commits/s.
+    #[tokio::test]
+    async fn a_sample_counts_writes_and_commits_per_second_over_its_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = strata::Pool::open(&strata::Config::for_path(dir.path().join("a.db"))).await.unwrap();
+        pool.write(|c| Ok(c.execute_batch("CREATE TABLE t(x)")?)).await.unwrap();
+        let before = pool.metrics();
+        for x in 0..3 {
+            pool.write(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [x])?)).await.unwrap();
+        }
+        let after = pool.metrics();
+        let point = sample(&after, Some(&(before, 1_000)), 2_000, 0, &[]);
+        assert_eq!((point.writes_per_sec, point.commits_per_sec), (3.0, 3.0));
+        assert_eq!(sample(&after, None, 2_000, 0, &[]).writes_per_sec, 0.0, "no interval, no rate");
+        pool.close().await.unwrap();
     }
 }

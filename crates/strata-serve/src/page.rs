@@ -113,10 +113,19 @@ fn dashboard(html: &mut String, view: &View, refresh: Duration) {
         &[("depth", |s: &Sample| Some(s.queue_depth as f64))],
     );
     let commits = match view.read_only {
-        true => "Commits per second (of this server's pool: none when read-only)",
-        false => "Commits per second",
+        true => "Writes and commits per second (of this server's pool: none when read-only)",
+        false => "Writes and commits per second",
     };
-    chart(html, "chart-writes", commits, h, &[("commits/s", |s: &Sample| Some(s.commits_per_sec))]);
+    chart(
+        html,
+        "chart-writes",
+        commits,
+        h,
+        &[
+            ("writes/s", |s: &Sample| Some(s.writes_per_sec)),
+            ("commits/s", |s: &Sample| Some(s.commits_per_sec)),
+        ],
+    );
     html.push_str("</div></section>\n");
 
     let _ = write!(

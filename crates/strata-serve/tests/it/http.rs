@@ -262,6 +262,7 @@ async fn the_page_refreshes_itself_and_charts_fill_with_samples() {
             let (p50, p99) =
                 (last["commit_p50_us"].as_f64().unwrap(), last["commit_p99_us"].as_f64().unwrap());
             assert!(p50 > 0.0 && p50 <= p99, "commit p50 {p50} us, p99 {p99} us");
+            assert!(last["writes_per_sec"].as_f64().is_some(), "{last}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "three samples within 30 s: {stats}");
