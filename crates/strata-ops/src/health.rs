@@ -499,6 +499,19 @@ fn audit_connection(scope: &str, s: &Settings, expected: &SqliteConfig, reader: 
     rows
 }
 
+/// A size for people, in binary units with one decimal: `512 B`, `1.5 MiB`. The CLI
+/// and the dashboard print the report's sizes with it.
+pub fn display_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
 /// How many times its steady size a WAL may grow before `check` warns.
 const WAL_GROWTH_FACTOR: u64 = 2;
 
