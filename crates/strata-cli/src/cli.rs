@@ -104,6 +104,10 @@ pub enum Command {
     /// flags or the config; exit 1 when denied) and reset (audited). Needs an existing
     /// database.
     Ratelimit(crate::ratelimit::RateLimitArgs),
+    /// Searches, read-only: list them (by status, paged) or show one with its counts
+    /// and a page of its results in rank order. Needs an existing database.
+    #[command(subcommand)]
+    Searches(crate::searches::SearchesCommand),
     /// Index recommendations with the plan before and after.
     Advise {
         /// A query to advise on (repeatable) [default: the slowest SELECTs of the

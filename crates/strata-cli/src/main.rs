@@ -20,6 +20,7 @@ mod panic;
 mod queue;
 mod ratelimit;
 mod schema;
+mod searches;
 mod serve;
 mod stats;
 
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
                 Command::Flags(args) => flags::run(args, &config, &out).await,
                 Command::Cache(args) => cache::run(args, &config, &out).await,
                 Command::Ratelimit(args) => ratelimit::run(args, &config, &out).await,
+                Command::Searches(command) => searches::run(command, &config, &out).await,
                 Command::Serve(args) => serve::run(args, &config).await,
             }
         })

@@ -14,6 +14,7 @@ mod migrate;
 mod queue;
 mod readonly;
 mod schema;
+mod searches;
 mod serve;
 mod stats;
 
