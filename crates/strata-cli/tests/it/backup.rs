@@ -60,18 +60,23 @@ fn create_list_verify_and_prune() {
     assert!(text(&prune.stdout, d).contains("(last)"));
 }
 
-#[test]
-fn restore_needs_force_and_keeps_the_replaced_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    notes_db(d);
+/// Takes a backup of `app.db` into `b/` and answers the backup file's path.
+fn backup_into_b(d: &std::path::Path) -> String {
     assert_eq!(strata(d, &["--db", "app.db", "backup", "create", "--out", "b"]).status.code(), Some(0));
     let file = std::fs::read_dir(d.join("b"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "sqlite"))
         .unwrap();
-    let file = file.display().to_string();
+    file.display().to_string()
+}
+
+#[test]
+fn restore_needs_force_and_keeps_the_replaced_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    let file = backup_into_b(d);
     let refused = strata(d, &["--db", "app.db", "restore", &file]);
     assert_eq!(refused.status.code(), Some(3));
     assert!(text(&refused.stderr, d).starts_with("E5009"), "{}", text(&refused.stderr, d));
@@ -92,13 +97,7 @@ fn refused_while_held_then_restored(test: &str, role: Role, code: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     notes_db(d);
-    assert_eq!(strata(d, &["--db", "app.db", "backup", "create", "--out", "b"]).status.code(), Some(0));
-    let file = std::fs::read_dir(d.join("b"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "sqlite"))
-        .unwrap();
-    let file = file.display().to_string();
+    let file = backup_into_b(d);
     let db = d.join("app.db");
     let mut holder = Holder::start(test, role, &db);
     let before = holder::contents(&db);
