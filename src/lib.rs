@@ -57,6 +57,7 @@ pub use strata_core::{
 };
 pub mod demo;
 mod rows;
+pub mod typed;
 pub use rows::{RowStream, json};
 
 /// SQLite's Rust binding, the same build strata uses: for closures given to

@@ -688,6 +688,28 @@ pub enum Error {
         /// The panic's message, or that the task was cancelled.
         reason: String,
     },
+    /// E3020: `strata codegen --tables` names something that is neither a table nor a view.
+    #[error("cannot generate code for `{name}`: no such table or view")]
+    CodegenUnknownTable {
+        /// The name asked for.
+        name: String,
+    },
+    /// E3021: committed generated code differs from what the schema generates now.
+    #[error("generated code in {path} is stale (first difference at line {line})")]
+    CodegenStale {
+        /// The generated file.
+        path: PathBuf,
+        /// The first line that differs (1-based).
+        line: usize,
+    },
+    /// E3022: a JSON type mapping (or the crate path) of codegen is unusable.
+    #[error("invalid codegen mapping `{entry}`: {reason}")]
+    CodegenJsonType {
+        /// The `table.column` or type as given.
+        entry: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }
 
 /// The description of one error code: the row of `docs/errors.md`.
@@ -823,6 +845,15 @@ catalog! {
     E3017 = "E3017", Invalid, "cannot roll back --steps {steps}: only {applied} applied; nothing was rolled back",
         "`migrate down --steps N` asked for more migrations than the history holds; rolling back everything is never implied",
         "pass a smaller --steps, or say that everything goes with --to 0 or --all";
+    E3020 = "E3020", Invalid, "cannot generate code for `{name}`: no such table or view",
+        "`strata codegen --tables` names something the database (or the migrations) does not have; nothing was written",
+        "run `strata schema show` to list the tables and views, and pass their names exactly as SQLite stores them";
+    E3021 = "E3021", Schema, "generated code in {path} is stale (first difference at line {line})",
+        "the schema changed (a migration was added or edited) after the file was generated, or the file was edited by hand",
+        "run the command named in the file's first line again (without --check) and commit the result";
+    E3022 = "E3022", Invalid, "invalid codegen mapping `{entry}`: {reason}",
+        "a JSON type mapping names a column that is not generated, or its Rust type (or the crate path) does not parse",
+        "map `table.column` of a generated table to a Rust type path such as `crate::Settings`";
     E4001 = "E4001", Constraint, "{constraint} constraint failed: {table}.{column}, ... (or the CHECK's name; a foreign key names nothing)",
         "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint (or a trigger) refused the row; Error::table() and Error::columns() say where",
         "the hint depends on the constraint: unique or primary key, use another value or update the existing row (ON CONFLICT DO UPDATE); not null, give the column a value; check, change the value to pass the named CHECK; foreign key, insert the parent row first (or delete the children first)";
@@ -1002,6 +1033,9 @@ impl Error {
             Error::NoMigrationSet { .. } => &E6040,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
+            Error::CodegenUnknownTable { .. } => &E3020,
+            Error::CodegenStale { .. } => &E3021,
+            Error::CodegenJsonType { .. } => &E3022,
         }
     }
 
