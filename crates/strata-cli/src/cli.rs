@@ -118,6 +118,11 @@ pub enum Command {
     /// The dashboard, /health, /metrics and /api/stats|queue over the database,
     /// read-only, until SIGINT or SIGTERM (loopback unless --allow-remote + token).
     Serve(crate::serve::ServeArgs),
+    /// Rust code for the schema: per table a serde row struct, TryFrom<&Row> by
+    /// column name, the column list, and a table type whose insert / get / update /
+    /// delete / keyset list / find_by_<index columns> run through strata's pool; a view
+    /// gets a read-only type. Reads --db, or --migrations applied to a scratch database.
+    Codegen(crate::codegen::CodegenArgs),
 }
 
 /// Where migrations come from.
