@@ -64,7 +64,9 @@ pub mod query;
 pub mod reference;
 mod rows;
 pub mod typed;
+mod watch;
 pub use rows::{RowStream, json};
+pub use watch::{SchemaEvent, SchemaWatch, WatchOptions};
 
 /// SQLite's Rust binding, the same build strata uses: for closures given to
 /// [`Pool::read`] / [`Pool::write`] (`Connection`, `Row`, `params_from_iter`, types).
