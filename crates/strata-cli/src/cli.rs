@@ -215,6 +215,9 @@ pub enum SchemaCommand {
         a: PathBuf,
         /// The database to compare to.
         b: PathBuf,
+        /// Show A and B side by side, coloured on a terminal (unless NO_COLOR is set).
+        #[arg(long)]
+        side_by_side: bool,
     },
     /// SQL that turns the schema of database A into that of database B.
     Generate {
@@ -222,6 +225,19 @@ pub enum SchemaCommand {
         a: PathBuf,
         /// The database whose schema to reach.
         b: PathBuf,
+    },
+    /// Print schema changes made by any process as they happen (with --json, one JSON
+    /// object per line), until interrupted: the diff, the drift check, ANALYZE of the
+    /// changed tables and PRAGMA optimize, and index advice. Needs an existing database.
+    Watch {
+        #[command(flatten)]
+        dir: MigrationDir,
+        /// How often PRAGMA schema_version is read, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        interval_ms: u64,
+        /// Do not run ANALYZE and PRAGMA optimize after a change.
+        #[arg(long)]
+        no_optimize: bool,
     },
 }
 
