@@ -41,7 +41,6 @@ fn generated_code_builds_and_round_trips_rows_through_a_file() {
         .args(["build", "--offline", "--quiet", "--target-dir"])
         .arg(&target)
         .current_dir(&krate)
-        .env_remove("RUSTFLAGS")
         .output()
         .unwrap();
     assert!(
