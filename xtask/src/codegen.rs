@@ -1,9 +1,12 @@
-//! `cargo xtask codegen`: generates `docs/errors.md` from `strata_core::CATALOG`.
+//! `cargo xtask codegen`: generates `docs/errors.md` from `strata_core::CATALOG`, and
+//! `src/reference.rs` (the facade's typed rows and table access for the reference
+//! schema) from `migrations/` through strata-codegen.
 //!
 //! The catalog is the one place an error code is described; this module renders it as
 //! the reference page for people (intro, code families, an index, then a section per
 //! code with its kind, message, cause and fix). `--check` compares instead of writing,
-//! and a test runs that check so a stale page fails `cargo test`.
+//! and tests run that check so a stale page, or row types that no longer match the
+//! migrations, fail `cargo test`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -39,25 +42,45 @@ pub enum Mode {
     Check,
 }
 
+/// Where the reference schema's generated row types live, relative to the project root.
+pub const REFERENCE_RS: &str = "src/reference.rs";
+
 /// `cargo xtask codegen [--check]` for the project at `root`.
 pub fn run(root: &Path, mode: Mode) -> Result {
-    let path = root.join(ERRORS_MD);
-    let generated = render_errors_md(CATALOG);
-    match mode {
-        Mode::Check => check_file(&path, &generated),
-        Mode::Write => {
-            if check_file(&path, &generated).is_ok() {
-                println!("{ERRORS_MD} is up to date");
-                return Ok(());
+    let files = [(ERRORS_MD, render_errors_md(CATALOG)), (REFERENCE_RS, render_reference_rs(root)?)];
+    for (name, generated) in files {
+        let path = root.join(name);
+        match mode {
+            Mode::Check => check_file(&path, &generated)?,
+            Mode::Write => {
+                if check_file(&path, &generated).is_ok() {
+                    println!("{name} is up to date");
+                    continue;
+                }
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                fs::write(&path, generated).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                println!("wrote {name}");
             }
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-            fs::write(&path, generated).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            println!("wrote {ERRORS_MD} ({} codes)", CATALOG.len());
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// The facade's `reference` module: strata-codegen's output for `migrations/` applied
+/// to a scratch database, reaching strata through `crate`.
+pub fn render_reference_rs(root: &Path) -> Result<String> {
+    let conn = strata_codegen::scratch_from_migrations(&root.join("migrations"))
+        .map_err(|e| format!("cannot apply migrations/: {e}"))?;
+    let options = strata_codegen::Options {
+        crate_path: "crate".to_string(),
+        command: "cargo xtask codegen".to_string(),
+        ..strata_codegen::Options::default()
+    };
+    let generated = strata_codegen::generate(&conn, &options)
+        .map_err(|e| format!("cannot generate {REFERENCE_RS}: {e}"))?;
+    Ok(generated.code)
 }
 
 /// Fails, telling to run `cargo xtask codegen`, when the file at `path` is missing or
@@ -78,7 +101,7 @@ pub fn check_file(path: &Path, generated: &str) -> Result {
         .zip(generated.lines())
         .position(|(a, b)| a != b)
         .unwrap_or_else(|| committed.lines().count().min(generated.lines().count()));
-    stale(format!("it differs from strata_core::CATALOG from line {}", differs_at + 1))
+    stale(format!("it differs from what codegen generates from line {}", differs_at + 1))
 }
 
 /// The whole of `docs/errors.md` for `catalog`.
@@ -199,6 +222,15 @@ mod tests {
     use strata_core::ErrorKind;
 
     use super::*;
+
+    #[test]
+    fn the_reference_row_types_match_the_migrations() {
+        let root = crate::project_root();
+        let generated = render_reference_rs(&root).expect("the reference migrations apply");
+        if let Err(message) = check_file(&root.join(REFERENCE_RS), &generated) {
+            panic!("{message}");
+        }
+    }
 
     #[test]
     fn docs_errors_md_is_up_to_date() {

@@ -3,7 +3,7 @@
 //! Layer: tooling. xtask may depend on strata-core and strata-schema, on std and on a
 //! few small tooling crates (serde_json); no strata crate depends on it. This file owns
 //! the command line and the project root; each task lives in its own module:
-//! `tidy` (tree checks), `codegen` (docs/errors.md) and `bench` (criterion report).
+//! `tidy` (tree checks), `codegen` (docs/errors.md, src/reference.rs) and `bench` (criterion report).
 
 mod bench;
 mod codegen;
@@ -17,7 +17,8 @@ usage: cargo xtask <task>
 
 tasks:
   tidy                     check the layer rule, `//!` headers, ignored tests and migration names
-  codegen [--check]        write docs/errors.md from strata_core::CATALOG (--check: fail when stale)
+  codegen [--check]        write docs/errors.md from strata_core::CATALOG and src/reference.rs from
+                           migrations/ (--check: fail when stale)
   bench [--report-only] [ARGS]...
                            run `cargo bench -p strata --bench pool --bench ops --bench queue ARGS...`,
                            then write target/bench-report.md (--report-only: skip the run)";

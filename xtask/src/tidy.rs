@@ -29,11 +29,13 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("strata-ops", &["strata-core", "strata-schema", "strata-pool"]),
     ("strata", &["strata-core", "strata-schema", "strata-pool", "strata-repo", "strata-ops"]),
     ("strata-serve", &["strata"]),
+    ("strata-codegen", &["strata-core", "strata-schema"]),
     (
         "strata-cli",
         &[
             "strata",
             "strata-serve",
+            "strata-codegen",
             "strata-core",
             "strata-schema",
             "strata-pool",
@@ -41,7 +43,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "strata-ops",
         ],
     ),
-    ("xtask", &["strata-core", "strata-schema"]),
+    ("xtask", &["strata-core", "strata-schema", "strata-codegen"]),
 ];
 
 /// Top-level directories whose `.rs` files must start with a `//!` line.

@@ -118,6 +118,11 @@ pub enum Command {
     /// The dashboard, /health, /metrics and /api/stats|queue over the database,
     /// read-only, until SIGINT or SIGTERM (loopback unless --allow-remote + token).
     Serve(crate::serve::ServeArgs),
+    /// Rust code for the schema: per table a serde row struct, TryFrom<&Row> by
+    /// column name, the column list, and a table type whose insert / get / update /
+    /// delete / keyset list / find_by_<index columns> run through strata's pool; a view
+    /// gets a read-only type. Reads --db, or --migrations applied to a scratch database.
+    Codegen(crate::codegen::CodegenArgs),
 }
 
 /// Where migrations come from.
@@ -210,6 +215,9 @@ pub enum SchemaCommand {
         a: PathBuf,
         /// The database to compare to.
         b: PathBuf,
+        /// Show A and B side by side, coloured on a terminal (unless NO_COLOR is set).
+        #[arg(long)]
+        side_by_side: bool,
     },
     /// SQL that turns the schema of database A into that of database B.
     Generate {
@@ -217,6 +225,19 @@ pub enum SchemaCommand {
         a: PathBuf,
         /// The database whose schema to reach.
         b: PathBuf,
+    },
+    /// Print schema changes made by any process as they happen (with --json, one JSON
+    /// object per line), until interrupted: the diff, the drift check, ANALYZE of the
+    /// changed tables and PRAGMA optimize, and index advice. Needs an existing database.
+    Watch {
+        #[command(flatten)]
+        dir: MigrationDir,
+        /// How often PRAGMA schema_version is read, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        interval_ms: u64,
+        /// Do not run ANALYZE and PRAGMA optimize after a change.
+        #[arg(long)]
+        no_optimize: bool,
     },
 }
 

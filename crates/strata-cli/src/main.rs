@@ -11,6 +11,7 @@ mod backup;
 mod cache;
 mod check;
 mod cli;
+mod codegen;
 mod demo;
 mod flags;
 mod init;
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
                 Command::Ratelimit(args) => ratelimit::run(args, &config, &out).await,
                 Command::Searches(command) => searches::run(command, &config, &out).await,
                 Command::Serve(args) => serve::run(args, &config).await,
+                Command::Codegen(args) => codegen::run(args, cli.db.is_some(), &config, &out).await,
             }
         })
     }));

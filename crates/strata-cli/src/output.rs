@@ -47,6 +47,11 @@ impl Output {
         Output { json }
     }
 
+    /// Whether machine output (`--json`) was asked for.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     /// Prints a result: `human` renders it for a person, `value` is the JSON form.
     pub fn print<T: Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         if self.json {

@@ -44,6 +44,17 @@ pub struct Config {
     pub ratelimit: RateLimitConfig,
     /// The task queue's timings and limits (`Database::queue`).
     pub queue: QueueConfig,
+    /// `strata codegen`: the Rust types JSON columns are read into.
+    pub codegen: CodegenConfig,
+}
+
+/// `strata codegen` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodegenConfig {
+    /// `"table.column" = "crate::Type"`: the Rust type a JSON column's text is read
+    /// into instead of `serde_json::Value` (the type needs serde's derives).
+    pub json_types: BTreeMap<String, String>,
 }
 
 /// The TTL cache (strata-repo's `Cache`): size limits, and the sweeper that
@@ -357,6 +368,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             ratelimit: RateLimitConfig::default(),
             queue: QueueConfig::default(),
+            codegen: CodegenConfig::default(),
         }
     }
 }

@@ -578,6 +578,28 @@ pub enum Error {
         /// The panic's message, or that the task was cancelled.
         reason: String,
     },
+    /// E3020: `strata codegen --tables` names something that is neither a table nor a view.
+    #[error("cannot generate code for `{name}`: no such table or view")]
+    CodegenUnknownTable {
+        /// The name asked for.
+        name: String,
+    },
+    /// E3021: committed generated code differs from what the schema generates now.
+    #[error("generated code in {path} is stale (first difference at line {line})")]
+    CodegenStale {
+        /// The generated file.
+        path: PathBuf,
+        /// The first line that differs (1-based).
+        line: usize,
+    },
+    /// E3022: a JSON type mapping (or the crate path) of codegen is unusable.
+    #[error("invalid codegen mapping `{entry}`: {reason}")]
+    CodegenJsonType {
+        /// The `table.column` or type as given.
+        entry: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }
 
 impl Error {

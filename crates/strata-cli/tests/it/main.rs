@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod cache;
 mod check;
+mod codegen;
 mod demo;
 mod flags;
 mod holder;

@@ -102,3 +102,88 @@ fn non_ascii_names_are_shown_checked_and_opened_without_a_panic() {
     let init = strata(d, &["--db", "cafe.db", "--config", "warn.toml", "init"]);
     assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, d));
 }
+
+/// `strata schema watch --json` as a separate process: a change made from another
+/// connection arrives as one JSON line with the diff, the drift and the ANALYZE.
+#[test]
+fn watch_prints_a_json_line_per_schema_change_from_another_connection() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_migration(
+        &d.join("m"),
+        "V1__notes",
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n",
+        None,
+    );
+    assert_eq!(strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]).status.code(), Some(0));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--json", "--db", "app.db", "schema", "watch", "--dir", "m", "--interval-ms", "50"])
+        .current_dir(d)
+        .env_remove("STRATA_DB")
+        .env_remove("STRATA_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let next = |what: &str| -> serde_json::Value {
+        let line =
+            lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("no {what} line: {e}"));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{what}: {e}: {line}"))
+    };
+    let started = next("watching");
+    assert_eq!(started["watching"], "app.db");
+
+    let other = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    other.execute_batch("ALTER TABLE notes ADD COLUMN pinned INTEGER;").unwrap();
+    let event = next("event");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_eq!(event["previous_version"], started["schema_version"]);
+    assert_eq!(event["changes"][0]["kind"], "add");
+    assert_eq!(event["changes"][0]["name"], "notes.pinned");
+    assert_eq!(event["analyzed"], serde_json::json!(["notes"]));
+    assert_eq!(event["drift"]["changes"][0]["name"], "notes.pinned", "{event}");
+}
+
+/// `schema diff --side-by-side`: A's objects left, B's right; no colour into a pipe.
+#[test]
+fn diff_side_by_side_shows_both_files_in_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_migration(
+        &d.join("m"),
+        "V1__notes",
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n",
+        None,
+    );
+    for db in ["a.db", "b.db"] {
+        assert_eq!(strata(d, &["--db", db, "migrate", "up", "--dir", "m"]).status.code(), Some(0));
+    }
+    let raw = rusqlite::Connection::open(d.join("b.db")).unwrap();
+    raw.execute_batch("ALTER TABLE notes ADD COLUMN pinned INTEGER;").unwrap();
+    drop(raw);
+    let diff = strata(d, &["schema", "diff", "a.db", "b.db", "--side-by-side"]);
+    assert_eq!(diff.status.code(), Some(1));
+    assert_eq!(
+        text(&diff.stdout, d),
+        "a.db | b.db\n-----+-----\n     | column notes.pinned: INTEGER\n",
+        "no escape codes when stdout is not a terminal"
+    );
+}

@@ -150,6 +150,15 @@ catalog! {
     E3017 StepsBeyondApplied, Invalid, "cannot roll back --steps {steps}: only {applied} applied; nothing was rolled back",
         "`migrate down --steps N` asked for more migrations than the history holds; rolling back everything is never implied",
         "pass a smaller --steps, or say that everything goes with --to 0 or --all";
+    E3020 CodegenUnknownTable, Invalid, "cannot generate code for `{name}`: no such table or view",
+        "`strata codegen --tables` names something the database (or the migrations) does not have; nothing was written",
+        "run `strata schema show` to list the tables and views, and pass their names exactly as SQLite stores them";
+    E3021 CodegenStale, Schema, "generated code in {path} is stale (first difference at line {line})",
+        "the schema changed (a migration was added or edited) after the file was generated, or the file was edited by hand",
+        "run the command named in the file's first line again (without --check) and commit the result";
+    E3022 CodegenJsonType, Invalid, "invalid codegen mapping `{entry}`: {reason}",
+        "a JSON type mapping names a column that is not generated, or its Rust type (or the crate path) does not parse",
+        "map `table.column` of a generated table to a Rust type path such as `crate::Settings`";
     E4001 Constraint, Constraint, "{constraint} constraint failed: {table}.{column}, ... (or the CHECK's name; a foreign key names nothing)",
         "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint (or a trigger) refused the row; Error::table() and Error::columns() say where",
         "the hint depends on the constraint: unique or primary key, use another value or update the existing row (ON CONFLICT DO UPDATE); not null, give the column a value; check, change the value to pass the named CHECK; foreign key, insert the parent row first (or delete the children first)";
