@@ -113,7 +113,9 @@ impl Pool {
             std::thread::Builder::new()
                 .name("strata-writer".into())
                 .spawn(move || {
-                    let opened = connection::open_writer(&config.path, &config.sqlite).and_then(|conn| {
+                    // `[replication]` adjusts the PRAGMAs (Litestream owns checkpoints).
+                    let sqlite = config.connection_settings();
+                    let opened = connection::open_writer(&config.path, &sqlite).and_then(|conn| {
                         timing::install(&conn);
                         writer::count_commits(&conn, &counters)?;
                         Ok(conn)
@@ -121,7 +123,7 @@ impl Pool {
                     match opened {
                         Ok(conn) => {
                             let _ = ready_tx.send(Ok(()));
-                            let checkpointer = Checkpointer::start(&config.path, &config.sqlite, &counters);
+                            let checkpointer = Checkpointer::start(&config.path, &sqlite, &counters);
                             Writer {
                                 conn,
                                 rx,
@@ -553,7 +555,7 @@ impl deadpool::managed::Manager for ReaderManager {
 fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
     let path = if read_only { connection::read_only_uri(&config.path) } else { config.path.clone() };
     let manager = ReaderManager(Manager::from_config(&deadpool_sqlite::Config::new(path), Runtime::Tokio1));
-    let sqlite = config.sqlite.clone();
+    let sqlite = config.connection_settings();
     let wait = Duration::from_millis(config.pool.acquire_timeout_ms);
     Readers::builder(manager)
         .max_size(config.pool.readers)
