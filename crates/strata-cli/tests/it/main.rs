@@ -13,6 +13,7 @@ mod init;
 mod migrate;
 mod queue;
 mod readonly;
+mod replication;
 mod schema;
 mod searches;
 mod serve;
