@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{Metrics, RecycleError, RecycleResult};
 use deadpool_sqlite::{Manager, QueueMode, Runtime, Timeouts};
 use rusqlite::Connection;
-use strata_core::{Config, Error, Result};
+use strata_core::{Config, Error, ReplicationMode, Result};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
@@ -115,7 +115,11 @@ impl Pool {
                 .spawn(move || {
                     // `[replication]` adjusts the PRAGMAs (Litestream owns checkpoints).
                     let sqlite = config.connection_settings();
+                    let replicated = config.replication.mode == ReplicationMode::Litestream;
                     let opened = connection::open_writer(&config.path, &sqlite).and_then(|conn| {
+                        if replicated {
+                            connection::leave_checkpoints_to_replicator(&conn)?;
+                        }
                         timing::install(&conn);
                         writer::count_commits(&conn, &counters)?;
                         Ok(conn)
@@ -556,6 +560,7 @@ fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
     let path = if read_only { connection::read_only_uri(&config.path) } else { config.path.clone() };
     let manager = ReaderManager(Manager::from_config(&deadpool_sqlite::Config::new(path), Runtime::Tokio1));
     let sqlite = config.connection_settings();
+    let replicated = config.replication.mode == ReplicationMode::Litestream;
     let wait = Duration::from_millis(config.pool.acquire_timeout_ms);
     Readers::builder(manager)
         .max_size(config.pool.readers)
@@ -570,6 +575,9 @@ fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
                 let prepared = conn
                     .interact(move |conn| {
                         connection::prepare_reader(conn, &sqlite)?;
+                        if replicated {
+                            connection::leave_checkpoints_to_replicator(conn)?;
+                        }
                         timing::install(conn);
                         Ok::<_, Error>(())
                     })

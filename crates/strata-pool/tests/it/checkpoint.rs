@@ -128,3 +128,18 @@ async fn litestream_replication_turns_strata_checkpoints_off_on_every_connection
     assert_eq!(pool.metrics().background_checkpoints, 0);
     pool.close().await.unwrap();
 }
+
+/// Closing a pool in litestream mode checkpoints nothing either: no final
+/// `wal_checkpoint(TRUNCATE)`, and no checkpoint by SQLite when the last connection
+/// closes. The WAL is left for Litestream, which must read it before it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_pool_in_litestream_mode_leaves_the_wal_to_litestream() {
+    let mut db = TestDb::new();
+    db.config.replication.mode = strata_core::ReplicationMode::Litestream;
+    let pool = db.open_with_items().await;
+    write_rows(&pool).await;
+    let report = pool.close().await.unwrap();
+    assert!(!report.checkpointed, "{report:?}");
+    let wal = std::fs::metadata(format!("{}-wal", db.path().display())).map(|m| m.len()).unwrap_or(0);
+    assert!(wal > 300 * 1024, "every commit is still in the WAL: {wal} bytes");
+}
