@@ -22,8 +22,8 @@ pub const SYNC_INTERVAL: &str = "1s";
 
 /// How often Litestream looks at the WAL, copies new frames and checkpoints. The WAL
 /// holds about this long of writes: with Litestream's default of 1 s a strata writer
-/// at 6,000 one-row writes a second took the `-wal` file to 110-170 MiB; with 100
-/// ms it stayed under 40 MiB.
+/// at 6,000 one-row writes a second took the `-wal` file to 71-170 MiB in four runs;
+/// with 100 ms, to 27-92 MiB (39 MiB or less in three runs of four).
 pub const MONITOR_INTERVAL: &str = "100ms";
 
 /// Litestream runs a PASSIVE checkpoint once the WAL holds this many pages (its
@@ -144,7 +144,7 @@ fn render(database: &Path, url: &str) -> String {
          \x20   truncate-page-n: {TRUNCATE_PAGES}\n\
          \x20   # How often Litestream looks at the WAL, copies it and checkpoints: the WAL\n\
          \x20   # holds about this long of writes (1s, Litestream's default, let a busy\n\
-         \x20   # writer's WAL reach 110-170 MiB; 100ms kept it under 40 MiB).\n\
+         \x20   # writer's WAL reach 71-170 MiB; with 100ms it reached 27-92 MiB).\n\
          \x20   monitor-interval: {MONITOR_INTERVAL}\n\
          \x20   # Litestream's own wait for locks, as long as strata's busy_timeout_ms.\n\
          \x20   busy-timeout: 5s\n\
