@@ -521,6 +521,20 @@ fn restore_from_replica_verifies_before_replacing_and_keeps_the_replaced_file() 
     assert_eq!(notes(&replaced), rows + 1, "the replaced database is kept");
     assert!(!d.join("app.db.replica-restore").exists(), "the restored copy is cleaned up");
 
+    // Litestream started again on the restored database carries the replica on.
+    let conn = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    conn.execute("INSERT INTO notes(body) VALUES ('after the restore')", []).unwrap();
+    drop(conn);
+    let once = Command::new(&litestream)
+        .args(["replicate", "-once", "-config", "litestream.yml"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(once.status.success(), "{}", String::from_utf8_lossy(&once.stderr));
+    let out = strata_with(d, &litestream, &["--db", "again.db", "restore", "--from-replica", &replica]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout, d), text(&out.stderr, d));
+    assert_eq!(notes(&d.join("again.db")), rows + 1, "the write after the restore is replicated");
+
     // A replica of a damaged database: Litestream restores it faithfully, strata's
     // verification refuses it, and the database stays as it was.
     let damaged = tempfile::tempdir().unwrap();
