@@ -52,8 +52,8 @@
 use std::sync::Arc;
 
 pub use strata_core::{
-    self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, Result,
-    RetryPolicy, Synchronous,
+    self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, ReplicationMode,
+    Result, RetryPolicy, Synchronous,
 };
 pub mod demo;
 #[cfg(feature = "query-builder")]

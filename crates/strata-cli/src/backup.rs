@@ -11,7 +11,7 @@ use serde::Serialize;
 use strata::ops::backup::{self, BackupEntry, BackupReport, BackupState, PruneReport, VerifyReport};
 use strata::ops::health::{CheckLevel, HealthOptions};
 use strata::ops::recover::{RecoverOptions, RecoverReport};
-use strata::ops::restore::{RestoreOptions, RestoreReport};
+use strata::ops::restore::{ReplicaRestoreOptions, ReplicaRestoreReport, RestoreOptions, RestoreReport};
 use strata::ops::{Progress, ProgressFn, Stage};
 use strata::{Config, Database};
 
@@ -69,6 +69,25 @@ pub async fn restore(file: &Path, force: bool, config: &Config, out: &Output) ->
     bar.finish();
     let report = report?;
     out.print(&report, render_restore);
+    Ok(Outcome::Success)
+}
+
+/// Runs `strata restore --from-replica URL [--force]` with `litestream` from PATH, or
+/// the binary `STRATA_LITESTREAM` names.
+pub async fn restore_from_replica(
+    replica: &str,
+    force: bool,
+    config: &Config,
+    out: &Output,
+) -> strata::Result<Outcome> {
+    let bar = Bar::new();
+    let litestream =
+        std::env::var_os("STRATA_LITESTREAM").map_or_else(|| PathBuf::from("litestream"), PathBuf::from);
+    let options = ReplicaRestoreOptions { litestream, force, progress: bar.callback() };
+    let report = strata::ops::restore_from_replica(&config.path, replica, options).await;
+    bar.finish();
+    let report = report?;
+    out.print(&report, render_replica_restore);
     Ok(Outcome::Success)
 }
 
@@ -236,6 +255,24 @@ fn render_restore(r: &RestoreReport) -> String {
         r.database.display(),
         r.backup.display(),
         r.backup_created_at.as_ref().map(|t| format!(" (taken {t})")).unwrap_or_default()
+    );
+    if let Some(replaced) = &r.replaced {
+        text += &format!("  the replaced database is kept as {}\n", replaced.display());
+    }
+    if let Some(wal) = &r.replaced_wal {
+        text += &format!("  its -wal moved to {}\n", wal.display());
+    }
+    if r.removed_shm {
+        text += "  stale -shm removed\n";
+    }
+    text
+}
+
+fn render_replica_restore(r: &ReplicaRestoreReport) -> String {
+    let mut text = format!("restored {} from replica {}\n", r.database.display(), r.replica);
+    text += &format!(
+        "  verified: integrity_check ok, {} pages, sha256 {}\n",
+        r.verification.page_count, r.verification.sha256
     );
     if let Some(replaced) = &r.replaced {
         text += &format!("  the replaced database is kept as {}\n", replaced.display());

@@ -59,6 +59,10 @@ fn render(r: &HealthReport) -> String {
         }
         Synchronous::Full => "durability: synchronous=FULL (commits survive a power loss or OS crash)\n",
     };
+    text += &match r.replication.litestream_seen.as_slice() {
+        [] => format!("replication: {}\n", r.replication.mode.as_str()),
+        seen => format!("replication: {} (seen: {})\n", r.replication.mode.as_str(), seen.join(", ")),
+    };
     let s = &r.storage;
     text += &format!(
         "storage: {} pages of {} bytes ({}), {} free page(s), wal {}\n",

@@ -62,10 +62,18 @@ pub enum Command {
     /// Take, list, verify and prune verified online backups.
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Replace the database with a backup, after verifying it.
+    /// Replace the database with a backup, or with a Litestream replica's newest
+    /// state (`--from-replica`), after verifying it.
+    #[command(group(ArgGroup::new("source").required(true).args(["file", "from_replica"])))]
     Restore {
         /// The backup file.
-        file: PathBuf,
+        file: Option<PathBuf>,
+        /// A Litestream replica (file:///dir, s3://bucket/path, or a directory):
+        /// `litestream restore` writes it beside the database, strata verifies it
+        /// (integrity_check) and then puts it in place. Runs `litestream` from PATH,
+        /// or $STRATA_LITESTREAM.
+        #[arg(long, value_name = "URL")]
+        from_replica: Option<String>,
         /// Replace an existing database (it is kept as <db>.replaced-<time>).
         #[arg(long)]
         force: bool,
@@ -123,6 +131,10 @@ pub enum Command {
     /// delete / keyset list / find_by_<index columns> run through strata's pool; a view
     /// gets a read-only type. Reads --db, or --migrations applied to a scratch database.
     Codegen(crate::codegen::CodegenArgs),
+    /// Write a Litestream config that replicates the database to REPLICA (a
+    /// directory, file:///dir or s3://bucket/path), for `litestream replicate
+    /// -config FILE`; set `[replication] mode = "litestream"` in strata's config too.
+    Replicate(crate::replicate::ReplicateArgs),
 }
 
 /// Where migrations come from.

@@ -20,6 +20,7 @@ mod output;
 mod panic;
 mod queue;
 mod ratelimit;
+mod replicate;
 mod schema;
 mod searches;
 mod serve;
@@ -57,7 +58,14 @@ fn main() -> ExitCode {
                 Command::Schema(command) => schema::run(command, &config, &out).await,
                 Command::Check { full } => check::run(*full, &config, &out).await,
                 Command::Backup(command) => backup::run(command, &config, &out).await,
-                Command::Restore { file, force } => backup::restore(file, *force, &config, &out).await,
+                Command::Restore { file, from_replica, force } => match (file, from_replica) {
+                    (_, Some(replica)) => backup::restore_from_replica(replica, *force, &config, &out).await,
+                    (Some(file), None) => backup::restore(file, *force, &config, &out).await,
+                    // clap's `source` group requires one of the two.
+                    (None, None) => {
+                        Err(strata::Error::invalid("restore", "name a backup FILE or --from-replica URL"))
+                    }
+                },
                 Command::Recover { from } => backup::recover(from.as_deref(), &config, &out).await,
                 Command::Stats { app } => stats::run(&config, *app, &out).await,
                 Command::Advise { queries } => advise::run(queries, &config, &out).await,
@@ -69,6 +77,7 @@ fn main() -> ExitCode {
                 Command::Searches(command) => searches::run(command, &config, &out).await,
                 Command::Serve(args) => serve::run(args, &config).await,
                 Command::Codegen(args) => codegen::run(args, cli.db.is_some(), &config, &out).await,
+                Command::Replicate(args) => replicate::run(args, &config, &out).await,
             }
         })
     }));

@@ -44,6 +44,8 @@ pub struct Config {
     pub ratelimit: RateLimitConfig,
     /// The task queue's timings and limits (`Database::queue`).
     pub queue: QueueConfig,
+    /// Who ships the WAL off the machine, and the settings that leaves to it.
+    pub replication: ReplicationConfig,
     /// `strata codegen`: the Rust types JSON columns are read into.
     pub codegen: CodegenConfig,
 }
@@ -56,6 +58,43 @@ pub struct CodegenConfig {
     /// into instead of `serde_json::Value` (the type needs serde's derives).
     pub json_types: BTreeMap<String, String>,
 }
+
+/// Replication of the database by a process beside it (the `[replication]` section).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Which replicator runs beside the database, if any.
+    pub mode: ReplicationMode,
+}
+
+/// Which replicator owns the WAL. With [`ReplicationMode::Litestream`] strata's
+/// connections run with [`Config::connection_settings`]: no checkpoints of strata's own
+/// (Litestream must see every WAL frame before it is checkpointed away, so it runs
+/// them itself), and at least the busy timeout Litestream's documentation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationMode {
+    /// No replicator: strata checkpoints the WAL itself (`sqlite.wal_autocheckpoint`).
+    #[default]
+    None,
+    /// Litestream (0.5) replicates the database: it owns checkpoints.
+    Litestream,
+}
+
+impl ReplicationMode {
+    /// The name used in the config file and in reports: `none` or `litestream`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationMode::None => "none",
+            ReplicationMode::Litestream => "litestream",
+        }
+    }
+}
+
+/// The busy timeout Litestream's documentation recommends (`PRAGMA busy_timeout =
+/// 5000`): Litestream takes the write lock briefly for its checkpoints, and a writer
+/// must wait that out instead of failing.
+pub const LITESTREAM_BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// The TTL cache (strata-repo's `Cache`): size limits, and the sweeper that
 /// `Database::open` starts to delete expired entries.
@@ -369,6 +408,7 @@ impl Default for Config {
             ratelimit: RateLimitConfig::default(),
             queue: QueueConfig::default(),
             codegen: CodegenConfig::default(),
+            replication: ReplicationConfig::default(),
         }
     }
 }
@@ -411,12 +451,28 @@ const ENV_SECTIONS: &[&str] = &[
     "cache",
     "ratelimit",
     "queue",
+    "replication",
 ];
 
 impl Config {
     /// Defaults with the database at `path`.
     pub fn for_path(path: impl Into<PathBuf>) -> Self {
         Config { path: path.into(), ..Config::default() }
+    }
+
+    /// The PRAGMAs strata's connections actually run with: `sqlite`, adjusted for the
+    /// replicator. With `replication.mode = "litestream"`, `wal_autocheckpoint` is 0
+    /// (neither SQLite's autocheckpoint nor strata's checkpointer thread run: Litestream
+    /// owns checkpoints) and `busy_timeout_ms` is at least
+    /// [`LITESTREAM_BUSY_TIMEOUT_MS`]. `journal_size_limit` stays as configured: it
+    /// bounds the WAL whenever a checkpoint (Litestream's) resets it.
+    pub fn connection_settings(&self) -> SqliteConfig {
+        let mut sqlite = self.sqlite.clone();
+        if self.replication.mode == ReplicationMode::Litestream {
+            sqlite.wal_autocheckpoint = 0;
+            sqlite.busy_timeout_ms = sqlite.busy_timeout_ms.max(LITESTREAM_BUSY_TIMEOUT_MS);
+        }
+        sqlite
     }
 
     /// Defaults, then `file` (when given), then `STRATA_*` variables; validated.
@@ -688,6 +744,32 @@ mod tests {
         }
         let err = Config::from_toml_str("[ratelimit.quotas]\napi = { limit = 1, period = 1 }\n").unwrap_err();
         assert_eq!(err.code(), "E1002", "{err}");
+    }
+
+    #[test]
+    fn litestream_replication_leaves_checkpoints_to_litestream_and_waits_for_its_locks() {
+        let plain = Config::from_toml_str("[sqlite]\nbusy_timeout_ms = 100\n").unwrap();
+        assert_eq!(plain.replication.mode, ReplicationMode::None);
+        assert_eq!(plain.connection_settings(), plain.sqlite);
+
+        let config = Config::from_toml_str(
+            "[sqlite]\nbusy_timeout_ms = 100\nwal_autocheckpoint = 500\n[replication]\nmode = \"litestream\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.replication.mode, ReplicationMode::Litestream);
+        let settings = config.connection_settings();
+        assert_eq!(settings.wal_autocheckpoint, 0);
+        assert_eq!(settings.busy_timeout_ms, LITESTREAM_BUSY_TIMEOUT_MS);
+        assert_eq!(settings.journal_size_limit, config.sqlite.journal_size_limit);
+        let patient = Config::from_toml_str(
+            "[sqlite]\nbusy_timeout_ms = 30000\n[replication]\nmode = \"litestream\"\n",
+        )
+        .unwrap();
+        assert_eq!(patient.connection_settings().busy_timeout_ms, 30_000);
+
+        let err = Config::from_toml_str("[replication]\nmode = \"litefs\"\n").unwrap_err();
+        assert_eq!(err.code(), "E1002");
+        assert!(err.to_string().contains("`replication.mode`"), "{err}");
     }
 
     #[test]

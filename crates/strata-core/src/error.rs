@@ -600,6 +600,31 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// E5020: the replicator's binary (`litestream`) could not be run.
+    #[error("cannot run {}: {message}", program.display())]
+    ReplicatorUnavailable {
+        /// The program strata tried to run.
+        program: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
+    /// E5021: `litestream restore` ran and failed: nothing was replaced.
+    #[error("litestream restore from {url} failed: {message}")]
+    ReplicaRestoreFailed {
+        /// The replica URL.
+        url: String,
+        /// Litestream's exit status and its last words on stderr.
+        message: String,
+    },
+    /// E5022: the database restored from a replica failed strata's verification:
+    /// nothing was replaced.
+    #[error("the restore of replica {url} failed verification: {reason}")]
+    ReplicaInvalid {
+        /// The replica URL.
+        url: String,
+        /// What did not verify.
+        reason: String,
+    },
 }
 
 impl Error {

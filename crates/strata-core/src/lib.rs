@@ -14,8 +14,9 @@ pub mod quota;
 pub mod retry;
 
 pub use config::{
-    BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource,
-    MonitorConfig, PoolConfig, QueueConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous,
+    BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_DB_PATH, DriftPolicy,
+    LITESTREAM_BUSY_TIMEOUT_MS, MigrationSource, MonitorConfig, PoolConfig, QueueConfig, RateLimitConfig,
+    ReplicationConfig, ReplicationMode, SchemaConfig, SqliteConfig, Synchronous,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use quota::Quota;

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 use serde::Serialize;
-use strata_core::{Error, ErrorKind, MonitorConfig, Result, SqliteConfig, Synchronous};
+use strata_core::{Error, ErrorKind, MonitorConfig, ReplicationMode, Result, SqliteConfig, Synchronous};
 use strata_pool::{Pool, Settings};
 
 use crate::{clock, files};
@@ -61,8 +61,8 @@ pub struct Finding {
     /// How serious it is.
     pub severity: Severity,
     /// The check that found it: `integrity`, `corrupt`, `not_a_database`, `wal_lost`,
-    /// `foreign_keys`, `pragma`, `wal_size`, `wal_growth`, `free_disk`, `db_size`,
-    /// `freelist`.
+    /// `foreign_keys`, `pragma`, `replication`, `wal_size`, `wal_growth`, `free_disk`,
+    /// `db_size`, `freelist`.
     pub check: String,
     /// What was found, for a person.
     pub message: String,
@@ -173,6 +173,9 @@ pub struct HealthReport {
     /// of the file, so this is the configured level; [`check`] also audits the pool's
     /// connections against it.
     pub synchronous: Synchronous,
+    /// Who replicates the database: the configured mode and the replicator seen.
+    #[serde(default)]
+    pub replication: Replication,
     /// How long the check took, milliseconds.
     pub duration_ms: u64,
 }
@@ -189,6 +192,18 @@ impl HealthReport {
     }
 }
 
+/// Replication as the check sees it: what the config says, and what is beside the
+/// database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Replication {
+    /// The configured `replication.mode`.
+    pub mode: ReplicationMode,
+    /// Signs of Litestream found beside the database: its sidecar directory
+    /// (`.<db>-litestream`) and its tables (`_litestream_seq`, `_litestream_lock`).
+    /// Empty when none was seen.
+    pub litestream_seen: Vec<String>,
+}
+
 /// What to check and the thresholds to judge by.
 #[derive(Debug, Clone)]
 pub struct HealthOptions {
@@ -196,20 +211,34 @@ pub struct HealthOptions {
     pub level: CheckLevel,
     /// Thresholds (`wal_warn_mb`, `free_disk_*`, `db_size_warn_mb`, ...).
     pub limits: MonitorConfig,
-    /// The SQLite settings strata runs with: the durability reported, and the
-    /// `journal_size_limit` and `wal_autocheckpoint` a healthy WAL stays near.
+    /// The SQLite settings strata runs with (`Config::connection_settings`): the
+    /// durability reported, and the `journal_size_limit` and `wal_autocheckpoint` a
+    /// healthy WAL stays near.
     pub sqlite: SqliteConfig,
+    /// The configured replicator (`replication.mode`).
+    pub replication: ReplicationMode,
 }
 
 impl HealthOptions {
     /// Options with the default thresholds and settings.
     pub fn new(level: CheckLevel) -> Self {
-        HealthOptions { level, limits: MonitorConfig::default(), sqlite: SqliteConfig::default() }
+        HealthOptions {
+            level,
+            limits: MonitorConfig::default(),
+            sqlite: SqliteConfig::default(),
+            replication: ReplicationMode::None,
+        }
     }
 
-    /// Options with the thresholds (`monitor`) and settings (`sqlite`) of `config`.
+    /// Options with the thresholds (`monitor`), the connection settings (`sqlite` as
+    /// `[replication]` adjusts it) and the replication mode of `config`.
     pub fn from_config(level: CheckLevel, config: &strata_core::Config) -> Self {
-        HealthOptions { level, limits: config.monitor.clone(), sqlite: config.sqlite.clone() }
+        HealthOptions {
+            level,
+            limits: config.monitor.clone(),
+            sqlite: config.connection_settings(),
+            replication: config.replication.mode,
+        }
     }
 }
 
@@ -253,9 +282,9 @@ pub async fn check(pool: &Pool, options: &HealthOptions) -> Result<HealthReport>
             Ok(report)
         })
         .await?;
-    let expected = &pool.config().sqlite;
-    report.pragmas.extend(audit_connection("writer", &writer, expected, false));
-    report.pragmas.extend(audit_connection("reader", &reader, expected, true));
+    let expected = pool.config().connection_settings();
+    report.pragmas.extend(audit_connection("writer", &writer, &expected, false));
+    report.pragmas.extend(audit_connection("reader", &reader, &expected, true));
     Ok(finish(report, options, started))
 }
 
@@ -292,8 +321,30 @@ fn file_level(path: &Path, options: &HealthOptions) -> HealthReport {
         schema: None,
         managed: false,
         synchronous: options.sqlite.synchronous,
+        replication: Replication {
+            mode: options.replication,
+            litestream_seen: litestream_dir(path).into_iter().collect(),
+        },
         duration_ms: 0,
     }
+}
+
+/// Litestream 0.5's state directory beside the database: `.<name>-litestream`.
+fn litestream_dir(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy();
+    let dir = files::parent(path).join(format!(".{name}-litestream"));
+    dir.is_dir().then(|| format!("directory {}", dir.file_name().unwrap_or_default().to_string_lossy()))
+}
+
+/// Litestream 0.5's tables in the database itself.
+const LITESTREAM_TABLES: &str = "SELECT name FROM sqlite_schema WHERE type = 'table' \
+     AND name IN ('_litestream_seq', '_litestream_lock') ORDER BY name";
+
+/// The Litestream tables in the database, as `table NAME`.
+fn litestream_tables(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(LITESTREAM_TABLES)?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    names.map(|n| Ok(format!("table {}", n?))).collect()
 }
 
 /// Size of the wal-index header (two copies) and the checkpoint info that follows.
@@ -351,6 +402,9 @@ fn inspect(conn: &Connection, options: &HealthOptions, report: &mut HealthReport
         Err(err) => report.findings.push(finding_for_error(&err, "reading the schema")),
     }
     report.managed = conn.query_row(HAS_STRATA_HISTORY, [], |r| r.get::<_, bool>(0)).unwrap_or(false);
+    if let Ok(tables) = litestream_tables(conn) {
+        report.replication.litestream_seen.extend(tables);
+    }
     if let Ok(mode) = conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
         report.pragmas.push(PragmaCheck {
             scope: "file".into(),
@@ -524,6 +578,50 @@ fn steady_wal_bytes(sqlite: &SqliteConfig, page_size: u64) -> u64 {
     limit.max(u64::from(sqlite.wal_autocheckpoint) * page)
 }
 
+/// The WAL size Litestream keeps a replicated database near: its PASSIVE checkpoints
+/// run once the WAL holds `min-checkpoint-page-count` (1,000) pages, and
+/// `journal_size_limit` is what a reset WAL is truncated to.
+fn litestream_steady_wal_bytes(sqlite: &SqliteConfig, page_size: u64) -> u64 {
+    let limit = u64::try_from(sqlite.journal_size_limit).unwrap_or(0);
+    let page = if page_size == 0 { 4_096 } else { page_size };
+    limit.max(LITESTREAM_MIN_CHECKPOINT_PAGES * page)
+}
+
+/// Litestream's default `min-checkpoint-page-count`.
+const LITESTREAM_MIN_CHECKPOINT_PAGES: u64 = 1_000;
+
+/// The `replication` findings: strata's checkpoints fighting a Litestream it can see,
+/// and a Litestream mode with no Litestream beside the database.
+fn replication_findings(
+    replication: &Replication,
+    sqlite: &SqliteConfig,
+    add: &mut impl FnMut(Severity, &str, String),
+) {
+    let seen = replication.litestream_seen.join(", ");
+    match replication.mode {
+        ReplicationMode::None if !seen.is_empty() && sqlite.wal_autocheckpoint > 0 => add(
+            Severity::Warning,
+            "replication",
+            format!(
+                "Litestream replicates this database ({seen}) but replication.mode is none: strata's \
+                 checkpointer and wal_autocheckpoint = {} checkpoint the WAL behind Litestream's back; \
+                 set [replication] mode = \"litestream\" so that Litestream owns checkpoints",
+                sqlite.wal_autocheckpoint
+            ),
+        ),
+        ReplicationMode::Litestream if seen.is_empty() => add(
+            Severity::Warning,
+            "replication",
+            "replication.mode is litestream but no Litestream state is beside the database (no \
+             .<db>-litestream directory, no _litestream_seq table): with strata's checkpoints off and \
+             no replicator running, nothing checkpoints the WAL and nothing is replicated; start \
+             `litestream replicate` (see `strata replicate`)"
+                .to_string(),
+        ),
+        _ => {}
+    }
+}
+
 /// Adds the threshold findings, sorts, sets the status and the duration.
 fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -> HealthReport {
     const MB: u64 = 1024 * 1024;
@@ -547,18 +645,27 @@ fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -
             format!("{} {} is {}, expected {}{advice}", p.scope, p.name, p.actual, p.expected),
         );
     }
-    let steady = steady_wal_bytes(&options.sqlite, storage.page_size);
+    replication_findings(&report.replication, &options.sqlite, &mut add);
+    let steady = match options.replication {
+        ReplicationMode::None => steady_wal_bytes(&options.sqlite, storage.page_size),
+        ReplicationMode::Litestream => litestream_steady_wal_bytes(&options.sqlite, storage.page_size),
+    };
     if steady > 0 && storage.wal_bytes > WAL_GROWTH_FACTOR * steady {
         add(
             Severity::Warning,
             "wal_growth",
             format!(
                 "the -wal file is {} MiB, more than {WAL_GROWTH_FACTOR}x the {} KiB that checkpoints keep \
-                 it under (journal_size_limit, wal_autocheckpoint): checkpoints cannot reset it. Usual \
-                 causes: a long-lived read transaction, a replicator holding a read (e.g. Litestream), or \
-                 checkpoints turned off (wal_autocheckpoint = 0 with nobody else checkpointing)",
+                 it under ({}): checkpoints cannot reset it. Usual causes: a long-lived read \
+                 transaction, a replicator holding a read (e.g. Litestream), or checkpoints turned off \
+                 (wal_autocheckpoint = 0 with nobody else checkpointing)",
                 storage.wal_bytes / MB,
-                steady / 1024
+                steady / 1024,
+                match options.replication {
+                    ReplicationMode::None => "journal_size_limit, wal_autocheckpoint",
+                    ReplicationMode::Litestream =>
+                        "journal_size_limit, Litestream's min-checkpoint-page-count; replication.mode = litestream",
+                }
             ),
         );
     }

@@ -2,7 +2,8 @@
 //! strata-pool; only the facade depends on it). It owns the health report
 //! ([`health`]), the background monitor ([`monitor`]), verified online backups with
 //! manifests and retention ([`backup`]), restore ([`restore`]), corruption recovery
-//! with salvage ([`recover`]), per-statement query statistics fed by the pool's
+//! with salvage ([`recover`]), the Litestream config for replication
+//! ([`replication`]; restoring from a replica is in [`restore`]), per-statement query statistics fed by the pool's
 //! timing hook ([`stats`]) and the index advisor ([`advisor`]). It is the only layer
 //! that writes backup files. Every entry point is a plain function (async where it
 //! works on a pool or does long file work) that returns a serialisable report.
@@ -19,6 +20,7 @@ mod files;
 pub mod health;
 pub mod monitor;
 pub mod recover;
+pub mod replication;
 pub mod restore;
 pub mod stats;
 
@@ -31,7 +33,9 @@ pub use backup::{BackupEntry, BackupReport, BackupState, Manifest, PruneReport, 
 pub use health::{CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status, check, check_path};
 pub use monitor::{Monitor, MonitorState};
 pub use recover::{RecoverOptions, RecoverReport, recover};
-pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use restore::{
+    ReplicaRestoreOptions, ReplicaRestoreReport, RestoreOptions, RestoreReport, restore, restore_from_replica,
+};
 pub use stats::{Origin, QueryStats, StatementStats, StatsReport, WorkStats};
 
 /// What a long file operation is doing.

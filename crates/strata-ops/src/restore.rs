@@ -6,8 +6,14 @@
 //! file is kept as `<db>.replaced-<time>` (its `-wal` moved with it as
 //! `<db>.replaced-<time>-wal`), and the old `-shm` is removed, so nothing of the old
 //! database can be replayed onto the restored one.
+//!
+//! [`restore_from_replica`] does the same with a Litestream replica: `litestream
+//! restore -o <db>.replica-restore URL` writes the replica's newest state beside the
+//! database, strata verifies it like a backup (E5022 when it does not verify), and
+//! only then puts it in place, keeping the replaced file the same way.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -165,4 +171,146 @@ pub(crate) fn replace_with(
     files::rename(&partial, db)?;
     files::fsync_dir(files::parent(db))?;
     Ok(Placed { moved, moved_wal, moved_shm, removed_shm, bytes })
+}
+
+/// How to restore from a Litestream replica.
+#[derive(Clone)]
+pub struct ReplicaRestoreOptions {
+    /// The `litestream` binary to run.
+    pub litestream: PathBuf,
+    /// Replace an existing database (it is kept as `<db>.replaced-<time>` either way).
+    pub force: bool,
+    /// Receives verify, hash and copy progress.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for ReplicaRestoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaRestoreOptions")
+            .field("litestream", &self.litestream)
+            .field("force", &self.force)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `restore_from_replica` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRestoreReport {
+    /// The database that was restored.
+    pub database: PathBuf,
+    /// The replica URL it was restored from, as Litestream was given it.
+    pub replica: String,
+    /// strata's verification of the file Litestream restored, done before it was
+    /// put in place.
+    pub verification: VerifyReport,
+    /// Where the replaced database was moved, if there was one.
+    pub replaced: Option<PathBuf>,
+    /// Where the replaced database's `-wal` was moved, if there was one.
+    pub replaced_wal: Option<PathBuf>,
+    /// Whether a stale `-shm` was removed.
+    pub removed_shm: bool,
+    /// Bytes written.
+    pub bytes: u64,
+    /// How long it took (Litestream's download included), milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The replica URL Litestream is given: `file://` and `s3://` style URLs as they are,
+/// a plain path as a `file://` URL of its absolute form (Litestream reads a plain
+/// path as a database to look up in its config file).
+pub fn replica_url(replica: &str) -> Result<String> {
+    if replica.contains("://") {
+        return Ok(replica.to_string());
+    }
+    let path = std::path::absolute(replica).map_err(|e| Error::file_io("resolve", Path::new(replica), &e))?;
+    Ok(format!("file://{}", path.display()))
+}
+
+/// Replaces the database at `db` with the newest state of the Litestream replica at
+/// `replica` (a URL, or a replica directory), after strata verified it: the refusals
+/// of [`restore`] (E5008, E5011, E5012, E5009), then E5020 when Litestream cannot be
+/// run, E5021 when its restore fails, E5022 when the restored file does not verify.
+/// Nothing is replaced unless every step passed.
+pub async fn restore_from_replica(
+    db: &Path,
+    replica: &str,
+    options: ReplicaRestoreOptions,
+) -> Result<ReplicaRestoreReport> {
+    let (db, replica) = (db.to_path_buf(), replica.to_string());
+    tokio::task::spawn_blocking(move || restore_from_replica_blocking(&db, &replica, &options))
+        .await
+        .map_err(|e| Error::task_failed("restore", e))?
+}
+
+/// [`restore_from_replica`] on the calling thread.
+pub fn restore_from_replica_blocking(
+    db: &Path,
+    replica: &str,
+    options: &ReplicaRestoreOptions,
+) -> Result<ReplicaRestoreReport> {
+    let started = Instant::now();
+    let url = replica_url(replica)?;
+    let _lock = refuse_if_open(db)?;
+    if db.exists() && !options.force {
+        return Err(Error::RestoreRefused {
+            path: db.to_path_buf(),
+            reason: "the database exists; force replaces it and keeps it as <db>.replaced-<time>".into(),
+        });
+    }
+    let restored = files::sidecar(db, ".replica-restore");
+    remove_with_sidecars(&restored)?;
+    let outcome = litestream_restore(&options.litestream, &url, &restored)
+        .and_then(|()| backup::verify(&restored, options.progress.clone()))
+        .and_then(|verification| {
+            if !verification.ok {
+                return Err(Error::ReplicaInvalid {
+                    url: url.clone(),
+                    reason: verification.problems.join("; "),
+                });
+            }
+            let placed = replace_with(db, &restored, "replaced", options.progress.as_ref())?;
+            Ok((verification, placed))
+        });
+    remove_with_sidecars(&restored)?;
+    let (verification, placed) = outcome?;
+    tracing::info!(target: "strata::backup", db = %db.display(), replica = %url, "database restored from replica");
+    Ok(ReplicaRestoreReport {
+        database: db.to_path_buf(),
+        replica: url,
+        verification,
+        replaced: placed.moved,
+        replaced_wal: placed.moved_wal,
+        removed_shm: placed.removed_shm,
+        bytes: placed.bytes,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Runs `litestream restore -o OUT URL`: E5020 when it cannot start, E5021 when it
+/// fails (with its exit status and the last lines it wrote).
+fn litestream_restore(litestream: &Path, url: &str, out: &Path) -> Result<()> {
+    let output =
+        Command::new(litestream).arg("restore").arg("-o").arg(out).arg(url).output().map_err(|e| {
+            Error::ReplicatorUnavailable { program: litestream.to_path_buf(), message: e.to_string() }
+        })?;
+    if output.status.success() && out.is_file() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last: Vec<&str> = stderr.lines().rev().filter(|l| !l.trim().is_empty()).take(3).collect();
+    let said = last.into_iter().rev().collect::<Vec<_>>().join("; ");
+    let message = if output.status.success() {
+        format!("it wrote no database ({said})")
+    } else {
+        format!("{}: {said}", output.status)
+    };
+    Err(Error::ReplicaRestoreFailed { url: url.to_string(), message })
+}
+
+/// Removes `path` and its `-wal` and `-shm`, where they exist.
+fn remove_with_sidecars(path: &Path) -> Result<()> {
+    files::remove_if_exists(path)?;
+    files::remove_if_exists(&files::wal_path(path))?;
+    files::remove_if_exists(&files::shm_path(path))?;
+    Ok(())
 }

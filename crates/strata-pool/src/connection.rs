@@ -111,6 +111,15 @@ pub fn apply_pragmas(conn: &Connection, cfg: &SqliteConfig) -> Result<()> {
     Ok(())
 }
 
+/// Turns off the checkpoint SQLite runs when the last connection to a database
+/// closes (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`): with a replicator such as Litestream,
+/// a WAL frame must not reach the database file before the replicator has read it,
+/// so strata's connections leave the WAL as it is when they close.
+pub(crate) fn leave_checkpoints_to_replicator(conn: &Connection) -> Result<()> {
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    Ok(())
+}
+
 /// Prepared statements kept per connection by `prepare_cached`.
 const STATEMENT_CACHE: usize = 128;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{Metrics, RecycleError, RecycleResult};
 use deadpool_sqlite::{Manager, QueueMode, Runtime, Timeouts};
 use rusqlite::Connection;
-use strata_core::{Config, Error, Result};
+use strata_core::{Config, Error, ReplicationMode, Result};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
@@ -113,7 +113,13 @@ impl Pool {
             std::thread::Builder::new()
                 .name("strata-writer".into())
                 .spawn(move || {
-                    let opened = connection::open_writer(&config.path, &config.sqlite).and_then(|conn| {
+                    // `[replication]` adjusts the PRAGMAs (Litestream owns checkpoints).
+                    let sqlite = config.connection_settings();
+                    let replicated = config.replication.mode == ReplicationMode::Litestream;
+                    let opened = connection::open_writer(&config.path, &sqlite).and_then(|conn| {
+                        if replicated {
+                            connection::leave_checkpoints_to_replicator(&conn)?;
+                        }
                         timing::install(&conn);
                         writer::count_commits(&conn, &counters)?;
                         Ok(conn)
@@ -121,7 +127,7 @@ impl Pool {
                     match opened {
                         Ok(conn) => {
                             let _ = ready_tx.send(Ok(()));
-                            let checkpointer = Checkpointer::start(&config.path, &config.sqlite, &counters);
+                            let checkpointer = Checkpointer::start(&config.path, &sqlite, &counters);
                             Writer {
                                 conn,
                                 rx,
@@ -553,7 +559,8 @@ impl deadpool::managed::Manager for ReaderManager {
 fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
     let path = if read_only { connection::read_only_uri(&config.path) } else { config.path.clone() };
     let manager = ReaderManager(Manager::from_config(&deadpool_sqlite::Config::new(path), Runtime::Tokio1));
-    let sqlite = config.sqlite.clone();
+    let sqlite = config.connection_settings();
+    let replicated = config.replication.mode == ReplicationMode::Litestream;
     let wait = Duration::from_millis(config.pool.acquire_timeout_ms);
     Readers::builder(manager)
         .max_size(config.pool.readers)
@@ -568,6 +575,9 @@ fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
                 let prepared = conn
                     .interact(move |conn| {
                         connection::prepare_reader(conn, &sqlite)?;
+                        if replicated {
+                            connection::leave_checkpoints_to_replicator(conn)?;
+                        }
                         timing::install(conn);
                         Ok::<_, Error>(())
                     })

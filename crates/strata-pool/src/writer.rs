@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use strata_core::{Config, Error, Result};
+use strata_core::{Config, Error, ReplicationMode, Result};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
@@ -506,7 +506,8 @@ impl Writer {
 impl Writer {
     /// `PRAGMA optimize` and `wal_checkpoint(TRUNCATE)`, each given up quietly (a
     /// debug trace, and the report says so) when it meets a lock it cannot get within
-    /// [`CLOSE_BUSY`].
+    /// [`CLOSE_BUSY`]. With `[replication] mode = "litestream"` the checkpoint is
+    /// Litestream's, not strata's: it is skipped.
     fn upkeep(&self, report: &mut CloseReport) {
         if let Err(err) = self.conn.busy_timeout(CLOSE_BUSY) {
             tracing::debug!(target: "strata::pool", error = %err, "close: busy timeout not lowered; upkeep skipped");
@@ -515,6 +516,11 @@ impl Writer {
         match self.conn.execute_batch(OPTIMIZE) {
             Ok(()) => report.optimized = true,
             Err(err) => tracing::debug!(target: "strata::pool", error = %err, "close: optimize given up"),
+        }
+        if self.config.replication.mode == ReplicationMode::Litestream {
+            // Litestream owns checkpoints: it must read the WAL before it goes.
+            tracing::debug!(target: "strata::pool", "close: checkpoint left to Litestream");
+            return;
         }
         let checkpoint = self.conn.query_row(CHECKPOINT_TRUNCATE, [], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))

@@ -195,3 +195,68 @@ fn check_reports_the_durability_level() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["synchronous"], "full");
 }
+
+/// `check` reports the replication mode, and warns when strata's settings fight a
+/// Litestream it can see beside the database (Litestream 0.5's `.<db>-litestream`
+/// directory and `_litestream_seq` table), or when the config says Litestream and no
+/// Litestream is there (nothing would checkpoint the WAL).
+#[test]
+fn check_reports_replication_and_warns_when_settings_fight_a_visible_litestream() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    let plain = no_disk_limits(d);
+    let litestream = d.join("litestream.toml");
+    std::fs::write(
+        &litestream,
+        "[monitor]\nfree_disk_warn_mb = 0\nfree_disk_critical_mb = 0\n[replication]\nmode = \"litestream\"\n",
+    )
+    .unwrap();
+    let litestream = litestream.display().to_string();
+
+    let out = strata(d, &["--db", "app.db", "--config", &plain, "check"]);
+    let report = report_text(&out.stdout, d);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report.contains("replication: none\n"), "{report}");
+
+    // What Litestream 0.5 leaves beside and inside a database it replicates.
+    std::fs::create_dir(d.join(".app.db-litestream")).unwrap();
+    let conn = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    conn.execute_batch("CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);").unwrap();
+    drop(conn);
+    let out = strata(d, &["--db", "app.db", "--config", &plain, "check"]);
+    let report = report_text(&out.stdout, d);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "warning [replication] Litestream replicates this database (directory .app.db-litestream, \
+             table _litestream_seq) but replication.mode is none: strata's checkpointer and \
+             wal_autocheckpoint = 1000 checkpoint the WAL"
+        ),
+        "{report}"
+    );
+
+    let out = strata(d, &["--db", "app.db", "--config", &litestream, "check"]);
+    let report = report_text(&out.stdout, d);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        report
+            .contains("replication: litestream (seen: directory .app.db-litestream, table _litestream_seq)"),
+        "{report}"
+    );
+    let doc = json_doc(d, &["--db", "app.db", "--config", &litestream, "--json", "check"], 0);
+    assert_eq!(doc["replication"]["mode"], "litestream", "{doc}");
+    assert_eq!(doc["replication"]["litestream_seen"].as_array().map(Vec::len), Some(2), "{doc}");
+
+    std::fs::remove_dir(d.join(".app.db-litestream")).unwrap();
+    let conn = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    conn.execute_batch("DROP TABLE _litestream_seq;").unwrap();
+    drop(conn);
+    let out = strata(d, &["--db", "app.db", "--config", &litestream, "check"]);
+    let report = report_text(&out.stdout, d);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("warning [replication] replication.mode is litestream but no Litestream state"),
+        "{report}"
+    );
+}

