@@ -527,6 +527,18 @@ impl Default for QueueConfig {
 }
 
 impl QueueConfig {
+    /// The backoff of a failed task's retry as a [`RetryPolicy`](crate::RetryPolicy):
+    /// `retry_base_ms` doubling per attempt up to `retry_max_ms`, with equal jitter.
+    /// Only its delays are used; the attempts are each task's own `max_attempts`.
+    pub fn retry_policy(&self) -> crate::RetryPolicy {
+        crate::RetryPolicy {
+            initial_delay_ms: self.retry_base_ms,
+            max_delay_ms: self.retry_max_ms,
+            jitter: true,
+            ..crate::RetryPolicy::default()
+        }
+    }
+
     /// Checks every field, naming the one at fault (E6001).
     pub fn validate(&self) -> Result<()> {
         let positive: [(&str, u64); 3] = [
