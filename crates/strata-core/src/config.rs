@@ -194,7 +194,9 @@ pub struct BackupConfig {
     /// Where backups are written and looked for; `None` is `backups/` beside the
     /// database.
     pub dir: Option<PathBuf>,
-    /// Minutes between scheduled backups of the background monitor; 0 = none.
+    /// Minutes between scheduled backups of the background monitor, counted from the
+    /// newest backup in the backup directory (so a restart does not postpone one);
+    /// 0 = none.
     pub interval_minutes: u64,
     /// The newest backups always kept by `prune`.
     pub keep_last: usize,
