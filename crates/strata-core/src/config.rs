@@ -44,6 +44,42 @@ pub struct Config {
     pub ratelimit: RateLimitConfig,
     /// The task queue's timings and limits (`Database::queue`).
     pub queue: QueueConfig,
+    /// Which tables' writes leave an audit row in the same transaction (off by default).
+    pub audit: AuditConfig,
+}
+
+/// Write capture into the `audit` table (the `[audit]` section): every insert, update
+/// and delete of a listed table leaves an `audit` row in the same transaction, written
+/// by TEMP triggers that `Database::open` installs on the writer connection. Empty
+/// (the default) installs nothing, so no write pays for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The tables whose writes are captured, such as `["tasks", "sessions"]`. Each
+    /// must exist when the database opens; `audit` itself cannot be listed.
+    pub tables: Vec<String>,
+}
+
+impl AuditConfig {
+    /// Checks the table names: plain identifiers (letters, digits, `_`, not starting
+    /// with a digit), listed once, not `audit` (E1003 naming `audit.tables`).
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Err(Error::ConfigInvalid { field: "audit.tables".into(), reason });
+        for (i, table) in self.tables.iter().enumerate() {
+            let plain = table.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !plain {
+                return invalid(format!("`{table}` is not a plain table name (letters, digits, _)"));
+            }
+            if table.eq_ignore_ascii_case("audit") {
+                return invalid("the audit table itself cannot be audited".into());
+            }
+            if self.tables[..i].iter().any(|t| t.eq_ignore_ascii_case(table)) {
+                return invalid(format!("`{table}` is listed twice"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The TTL cache (strata-repo's `Cache`): size limits, and the sweeper that
@@ -359,6 +395,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             ratelimit: RateLimitConfig::default(),
             queue: QueueConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -485,6 +522,7 @@ impl Config {
         }
         self.cache.validate()?;
         self.ratelimit.validate()?;
+        self.audit.validate()?;
         if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
             return invalid(&format!("queue.{field}"), &reason);
         }
@@ -659,6 +697,23 @@ mod tests {
         assert!(err.to_string().contains("`pool.readers`"), "{err}");
         let err = Config::from_toml_str("[sqlite]\nmmap_size = -5\n").unwrap_err();
         assert!(err.to_string().contains("`sqlite.mmap_size`"), "{err}");
+    }
+
+    #[test]
+    fn the_audit_section_lists_plain_table_names_and_is_empty_by_default() {
+        assert!(Config::default().audit.tables.is_empty(), "write capture is off by default");
+        let config = Config::from_toml_str("[audit]\ntables = [\"tasks\", \"sessions\"]\n").unwrap();
+        assert_eq!(config.audit.tables, ["tasks", "sessions"]);
+        for (toml, reason) in [
+            ("[audit]\ntables = [\"tasks; drop\"]\n", "not a plain table name"),
+            ("[audit]\ntables = [\"Audit\"]\n", "cannot be audited"),
+            ("[audit]\ntables = [\"tasks\", \"TASKS\"]\n", "listed twice"),
+            ("[audit]\ntables = [\"\"]\n", "not a plain table name"),
+        ] {
+            let err = Config::from_toml_str(toml).unwrap_err();
+            assert_eq!(err.code(), "E1003", "{toml}");
+            assert!(err.to_string().contains("`audit.tables`") && err.to_string().contains(reason), "{err}");
+        }
     }
 
     #[test]
