@@ -287,3 +287,20 @@ fn restore_reports_the_backup_and_what_it_replaced() {
     assert!(doc["replaced"].as_str().unwrap().contains("app.db.replaced-"), "{doc}");
     assert_eq!(doc["database"], "app.db");
 }
+
+#[test]
+fn recover_in_text_says_what_it_found_restored_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_db(d);
+    let config = no_disk_limits(d);
+    assert_eq!(strata(d, &["--db", "app.db", "backup", "create"]).status.code(), Some(0));
+    damage_index(&d.join("app.db"));
+    let out = strata(d, &["--db", "app.db", "--config", &config, "recover"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr, d));
+    let report = text(&out.stdout, d);
+    assert!(report.starts_with("app.db: damaged, recovered\n  found: ["), "{report}");
+    assert!(report.contains("\n  restored ./backups/app-"), "{report}");
+    assert!(report.contains("\n  the damaged file is kept as app.db.corrupt-"), "{report}");
+    assert!(report.contains("\n  loss window: [TIME] to [TIME] ("), "{report}");
+}

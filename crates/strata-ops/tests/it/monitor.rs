@@ -99,3 +99,60 @@ async fn a_scheduled_backup_is_due_after_the_newest_on_disk_and_retention_follow
     assert_eq!(backup::list(&backups).unwrap().len(), 1);
     pool.close().await.unwrap();
 }
+
+/// Waits (30 s at most) until `done` holds for the monitor's state.
+async fn wait_for(monitor: &Monitor, what: &str, done: impl Fn(&strata_ops::monitor::MonitorState) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(&monitor.state()) {
+        assert!(Instant::now() < deadline, "{what} within 30 s: {:?}", monitor.state());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_monitor_runs_full_checks_on_their_schedule_and_reports_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let mut config = Config::for_path(&db);
+    config.monitor.interval_secs = 1;
+    config.monitor.full_check_secs = 1;
+    // More free space than any disk has: a warning finding on every report.
+    config.monitor.free_disk_warn_mb = u64::MAX / (1 << 21);
+    config.monitor.free_disk_critical_mb = 0;
+    let pool = Pool::open(&config).await.unwrap();
+    let monitor = Monitor::spawn(pool.clone(), None);
+    wait_for(&monitor, "a full check", |s| s.last_full_check.is_some()).await;
+    monitor.stop().await;
+    let state = monitor.state();
+    assert!(state.checks >= 2, "the first round is quick, a later one full: {state:?}");
+    let report = state.last.expect("a report");
+    assert_eq!(report.status, Status::Warning, "{report:#?}");
+    assert!(report.findings.iter().any(|f| f.check == "free_disk"), "{:#?}", report.findings);
+    assert_eq!(state.last_error, None);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_scheduled_backup_that_fails_is_recorded_with_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let mut config = Config::for_path(&db);
+    config.monitor.interval_secs = 3_600;
+    config.monitor.free_disk_warn_mb = 0;
+    config.monitor.free_disk_critical_mb = 0;
+    config.backup.interval_minutes = 60;
+    // The backup directory's path is a file: no backup can be written there.
+    let blocked = dir.path().join("not-a-dir");
+    std::fs::write(&blocked, b"a file").unwrap();
+    config.backup.dir = Some(blocked.clone());
+    let pool = Pool::open(&config).await.unwrap();
+    let monitor = Monitor::spawn(pool.clone(), None);
+    wait_for(&monitor, "the failed backup", |s| s.last_error.is_some()).await;
+    monitor.stop().await;
+    let state = monitor.state();
+    let error = state.last_error.expect("an error");
+    assert!(error.starts_with("scheduled backup: E5005 "), "{error}");
+    assert!(state.last_backup.is_none());
+    assert_eq!(std::fs::read(&blocked).unwrap(), b"a file", "nothing was written over the file");
+    pool.close().await.unwrap();
+}
