@@ -32,7 +32,9 @@
 //!
 //! `queue_jobs_full` runs the same jobs with `sqlite.synchronous = "full"` on both
 //! sides (every commit fsynced), with fewer samples and no paired rounds: it reports
-//! what power-loss durability costs, and holds no target.
+//! what power-loss durability costs, and holds no target. `queue_jobs_audited` runs
+//! the strata side with the `tasks` table's writes captured into `audit` (`[audit]
+//! tables`): what write capture costs when on. It holds no target either.
 //!
 //! p50 and p99 come from this bench's own exact histograms (2,000 claims per fixture,
 //! 10 × 2,000 reads), measured before criterion's samples of the same group and
@@ -525,6 +527,43 @@ fn queue_jobs_with(c: &mut Criterion, group_name: &str, synchronous: Synchronous
     group.finish();
 }
 
+/// `queue_jobs`' strata functions with write capture on the `tasks` table (`[audit]
+/// tables = ["tasks"]`): each enqueue, claim and completion also appends an audit row
+/// in its transaction (the untimed clear too). Beside `queue_jobs/strata_*` it is
+/// what the switch costs when on; off (the default) installs nothing.
+fn queue_jobs_audited(c: &mut Criterion) {
+    let rt = runtime();
+    let jobs = jobs();
+    let mut group = c.benchmark_group("queue_jobs_audited");
+    configure(&mut group, 30, 12);
+    group.throughput(Throughput::Elements(jobs as u64));
+    for (name, limit) in [("single", 1), ("batch100", 100)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = bench_config(&dir.path().join(format!("audited_{name}.db")));
+        config.audit.tables = vec!["tasks".to_string()];
+        let db = open_db(&rt, &config);
+        let queue = new_queue(&db);
+        let pool = db.pool().clone();
+        group.bench_function(format!("strata_{name}"), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (queue, pool) = (queue.clone(), pool.clone());
+                async move {
+                    let mut took = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        assert_eq!(strata_jobs(&queue, jobs, limit).await, jobs);
+                        took += start.elapsed();
+                        clear_strata(&pool).await;
+                    }
+                    took
+                }
+            });
+        });
+        close_db(&rt, db);
+    }
+    group.finish();
+}
+
 // ---------------------------------------------------------------------------
 // The fixtures of finished tasks: built once, reused across runs.
 // ---------------------------------------------------------------------------
@@ -783,6 +822,7 @@ criterion_group!(
     benches,
     queue_jobs,
     queue_jobs_full,
+    queue_jobs_audited,
     claim_finished_10k,
     claim_finished_1m,
     task_point_read_1m

@@ -155,7 +155,8 @@ impl Database {
     /// file, unless `schema.snapshot` is off), and compares the live schema with the
     /// set. Drift is E3014 unless `schema.drift` says to warn or not to check. With
     /// `cache.sweeper` on and a `cache` table in the database, the cache's sweeper
-    /// starts.
+    /// starts. With `audit.tables` listed, their writes are captured into `audit`
+    /// (`strata_repo::audit::capture_writes`; a missing table is E6001).
     pub async fn open_with(config: &Config, migrations: Migrations) -> Result<Database> {
         let set = match migrations {
             Migrations::Reference => Some(reference_migrations()?),
@@ -199,6 +200,12 @@ impl Database {
             }
             false => None,
         };
+        // Write capture is installed on the writer once the tables exist; none listed
+        // (the default) installs nothing.
+        if let Err(err) = repo::audit::capture_writes(&pool, &config.audit.tables).await {
+            let _ = pool.close().await;
+            return Err(err);
+        }
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
         let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
         Ok(Database { pool, migrations: set, report, stats, monitor, cache, rate_limits, sweeper, queue })

@@ -87,3 +87,40 @@ async fn a_scraping_job_from_db_searches_is_claimed_from_db_queue() {
     assert_eq!(stored.inserted, 1);
     db.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_section_captures_the_listed_tables_writes_and_nothing_by_default() {
+    // Listed: every write of `tasks` leaves its audit row.
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_from_toml(&dir, "[audit]\ntables = [\"tasks\"]\n").unwrap();
+    let db = Database::open_with(&config, Migrations::Reference).await.unwrap();
+    let id = db.queue().enqueue(NewTask::new("check", json!({}))).await.unwrap().id;
+    db.queue().cancel(id).await.unwrap();
+    let rows: Vec<(Option<i64>, String)> = db
+        .pool()
+        .read(|c| {
+            let mut stmt =
+                c.prepare("SELECT task_id, action FROM audit WHERE actor = 'strata.capture' ORDER BY id")?;
+            Ok(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, [(Some(id), "tasks.insert".to_string()), (Some(id), "tasks.update".to_string())]);
+    db.close().await.unwrap();
+
+    // The default: nothing captured.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config_from_toml(&dir, "").unwrap(), Migrations::Reference).await.unwrap();
+    db.queue().enqueue(NewTask::new("check", json!({}))).await.unwrap();
+    let audited: i64 =
+        db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?)).await.unwrap();
+    assert_eq!(audited, 0);
+    db.close().await.unwrap();
+
+    // A listed table the database does not have: open fails with E6001.
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_from_toml(&dir, "[audit]\ntables = [\"orders\"]\n").unwrap();
+    let err = Database::open_with(&config, Migrations::Reference).await.unwrap_err();
+    assert_eq!(err.code(), "E6001", "{err}");
+    assert!(err.to_string().contains("no table `orders`"), "{err}");
+}

@@ -137,6 +137,7 @@ pub const RATES: &[Rate] = &[
     Rate { group: "queue_jobs", function: "raw_single", unit: "jobs", at_least: None },
     Rate { group: "queue_jobs_full", function: "strata_batch100", unit: "jobs", at_least: None },
     Rate { group: "queue_jobs_full", function: "strata_single", unit: "jobs", at_least: None },
+    Rate { group: "queue_jobs_audited", function: "strata_single", unit: "jobs", at_least: None },
 ];
 
 /// Issue 4's bar for the p99 of a claim among 1M finished tasks over the p99 among 10k.

@@ -3,10 +3,12 @@
 //! Layer: tooling. xtask may depend on strata-core and strata-schema, on std and on a
 //! few small tooling crates (serde_json); no strata crate depends on it. This file owns
 //! the command line and the project root; each task lives in its own module:
-//! `tidy` (tree checks), `codegen` (docs/errors.md, src/reference.rs) and `bench` (criterion report).
+//! `tidy` (tree checks), `codegen` (docs/errors.md, src/reference.rs), `bench` (criterion
+//! report) and `coverage` (the cargo-llvm-cov gate).
 
 mod bench;
 mod codegen;
+mod coverage;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +23,9 @@ tasks:
                            migrations/ (--check: fail when stale)
   bench [--report-only] [ARGS]...
                            run `cargo bench -p strata --bench pool --bench ops --bench queue ARGS...`,
-                           then write target/bench-report.md (--report-only: skip the run)";
+                           then write target/bench-report.md (--report-only: skip the run)
+  coverage [ARGS]...       run the workspace's tests under `cargo llvm-cov` (installed if missing),
+                           print the summary, fail below 90% of lines; ARGS go to cargo llvm-cov";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
             _ => usage_error(&format!("unexpected arguments for codegen: {}", rest.join(" "))),
         },
         "bench" => bench::run(&root, rest),
+        "coverage" => coverage::run(&root, rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

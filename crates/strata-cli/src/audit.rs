@@ -308,13 +308,10 @@ pub enum Access {
 /// [`Access::Read`] the file is opened read-only.
 pub async fn open(config: &Config, access: Access, tables: &[&'static str]) -> strata::Result<Database> {
     if !config.path.is_file() {
-        return Err(Error::CannotOpen {
-            code: strata::pool::rusqlite::ffi::SQLITE_CANTOPEN,
-            message: format!(
-                "{} does not exist or is not a file (create it with `strata init`)",
-                config.path.display()
-            ),
-        });
+        return Err(Error::cannot_open(format!(
+            "{} does not exist or is not a file (create it with `strata init`)",
+            config.path.display()
+        )));
     }
     let db = match access {
         Access::Read => Database::open_read_only(config).await?,

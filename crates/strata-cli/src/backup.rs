@@ -113,10 +113,7 @@ fn require_database(path: &Path) -> strata::Result<()> {
     if path.is_file() {
         return Ok(());
     }
-    Err(strata::Error::CannotOpen {
-        code: strata::pool::rusqlite::ffi::SQLITE_CANTOPEN,
-        message: format!("{} does not exist or is not a file", path.display()),
-    })
+    Err(strata::Error::cannot_open(format!("{} does not exist or is not a file", path.display())))
 }
 
 async fn blocking<T: Send + 'static>(

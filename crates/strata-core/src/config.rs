@@ -48,6 +48,42 @@ pub struct Config {
     pub replication: ReplicationConfig,
     /// `strata codegen`: the Rust types JSON columns are read into.
     pub codegen: CodegenConfig,
+    /// Which tables' writes leave an audit row in the same transaction (off by default).
+    pub audit: AuditConfig,
+}
+
+/// Write capture into the `audit` table (the `[audit]` section): every insert, update
+/// and delete of a listed table leaves an `audit` row in the same transaction, written
+/// by TEMP triggers that `Database::open` installs on the writer connection. Empty
+/// (the default) installs nothing, so no write pays for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The tables whose writes are captured, such as `["tasks", "sessions"]`. Each
+    /// must exist when the database opens; `audit` itself cannot be listed.
+    pub tables: Vec<String>,
+}
+
+impl AuditConfig {
+    /// Checks the table names: plain identifiers (letters, digits, `_`, not starting
+    /// with a digit), listed once, not `audit` (E1003 naming `audit.tables`).
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Err(Error::ConfigInvalid { field: "audit.tables".into(), reason });
+        for (i, table) in self.tables.iter().enumerate() {
+            let plain = table.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !plain {
+                return invalid(format!("`{table}` is not a plain table name (letters, digits, _)"));
+            }
+            if table.eq_ignore_ascii_case("audit") {
+                return invalid("the audit table itself cannot be audited".into());
+            }
+            if self.tables[..i].iter().any(|t| t.eq_ignore_ascii_case(table)) {
+                return invalid(format!("`{table}` is listed twice"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `strata codegen` settings.
@@ -244,7 +280,9 @@ pub struct BackupConfig {
     /// Where backups are written and looked for; `None` is `backups/` beside the
     /// database.
     pub dir: Option<PathBuf>,
-    /// Minutes between scheduled backups of the background monitor; 0 = none.
+    /// Minutes between scheduled backups of the background monitor, counted from the
+    /// newest backup in the backup directory (so a restart does not postpone one);
+    /// 0 = none.
     pub interval_minutes: u64,
     /// The newest backups always kept by `prune`.
     pub keep_last: usize,
@@ -409,6 +447,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             codegen: CodegenConfig::default(),
             replication: ReplicationConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -452,6 +491,8 @@ const ENV_SECTIONS: &[&str] = &[
     "ratelimit",
     "queue",
     "replication",
+    "codegen",
+    "audit",
 ];
 
 impl Config {
@@ -551,6 +592,7 @@ impl Config {
         }
         self.cache.validate()?;
         self.ratelimit.validate()?;
+        self.audit.validate()?;
         if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
             return invalid(&format!("queue.{field}"), &reason);
         }
@@ -595,6 +637,18 @@ impl Default for QueueConfig {
 }
 
 impl QueueConfig {
+    /// The backoff of a failed task's retry as a [`RetryPolicy`](crate::RetryPolicy):
+    /// `retry_base_ms` doubling per attempt up to `retry_max_ms`, with equal jitter.
+    /// Only its delays are used; the attempts are each task's own `max_attempts`.
+    pub fn retry_policy(&self) -> crate::RetryPolicy {
+        crate::RetryPolicy {
+            initial_delay_ms: self.retry_base_ms,
+            max_delay_ms: self.retry_max_ms,
+            jitter: true,
+            ..crate::RetryPolicy::default()
+        }
+    }
+
     /// Checks every field, naming the one at fault (E6001).
     pub fn validate(&self) -> Result<()> {
         let positive: [(&str, u64); 3] = [
@@ -713,6 +767,23 @@ mod tests {
         assert!(err.to_string().contains("`pool.readers`"), "{err}");
         let err = Config::from_toml_str("[sqlite]\nmmap_size = -5\n").unwrap_err();
         assert!(err.to_string().contains("`sqlite.mmap_size`"), "{err}");
+    }
+
+    #[test]
+    fn the_audit_section_lists_plain_table_names_and_is_empty_by_default() {
+        assert!(Config::default().audit.tables.is_empty(), "write capture is off by default");
+        let config = Config::from_toml_str("[audit]\ntables = [\"tasks\", \"sessions\"]\n").unwrap();
+        assert_eq!(config.audit.tables, ["tasks", "sessions"]);
+        for (toml, reason) in [
+            ("[audit]\ntables = [\"tasks; drop\"]\n", "not a plain table name"),
+            ("[audit]\ntables = [\"Audit\"]\n", "cannot be audited"),
+            ("[audit]\ntables = [\"tasks\", \"TASKS\"]\n", "listed twice"),
+            ("[audit]\ntables = [\"\"]\n", "not a plain table name"),
+        ] {
+            let err = Config::from_toml_str(toml).unwrap_err();
+            assert_eq!(err.code(), "E1003", "{toml}");
+            assert!(err.to_string().contains("`audit.tables`") && err.to_string().contains(reason), "{err}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod quota;
 pub mod retry;
 
 pub use config::{
-    BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_DB_PATH, DriftPolicy,
+    AuditConfig, BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_DB_PATH, DriftPolicy,
     LITESTREAM_BUSY_TIMEOUT_MS, MigrationSource, MonitorConfig, PoolConfig, QueueConfig, RateLimitConfig,
     ReplicationConfig, ReplicationMode, SchemaConfig, SqliteConfig, Synchronous,
 };

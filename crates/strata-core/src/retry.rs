@@ -1,12 +1,11 @@
-//! The retry policy every layer uses: exponential backoff with jitter, bounded by
-//! attempts and by elapsed time.
-//!
-//! The arithmetic comes from `backon`; strata keeps the policy as plain, serialisable
-//! settings so that it can live in the config file.
+//! The retry policy every layer uses: exponential backoff with equal jitter, bounded
+//! by attempts and by elapsed time. The pool's busy retries and the task queue's
+//! retry of a failed task both take their delays from [`RetryPolicy::delay_after`],
+//! so "backoff" means one thing; the policy is plain, serialisable settings so that
+//! it can live in the config file.
 
 use std::time::{Duration, Instant};
 
-use backon::BackoffBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -23,7 +22,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Give up once this much time has passed since the first attempt.
     pub max_elapsed_ms: u64,
-    /// Add random jitter to each delay so that competing retries spread out.
+    /// Add random jitter to each delay so that competing retries spread out: half of
+    /// each delay is fixed, the other half random (equal jitter).
     pub jitter: bool,
 }
 
@@ -45,19 +45,39 @@ impl RetryPolicy {
         RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
     }
 
-    /// The delays between attempts, in order; at most `max_attempts - 1` of them and
-    /// at most `max_elapsed_ms` in sum.
+    /// The delays between attempts, in order: [`RetryPolicy::delay_after`] attempt 1,
+    /// 2, ...; at most `max_attempts - 1` of them and at most `max_elapsed_ms` in sum.
     pub fn delays(&self) -> impl Iterator<Item = Duration> + Send + use<> {
-        let mut builder = backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(self.initial_delay_ms))
-            .with_max_delay(Duration::from_millis(self.max_delay_ms.max(self.initial_delay_ms)))
-            .with_factor(2.0)
-            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
-            .with_total_delay(Some(Duration::from_millis(self.max_elapsed_ms)));
-        if self.jitter {
-            builder = builder.with_jitter();
-        }
-        builder.build()
+        let policy = self.clone();
+        let limit = Duration::from_millis(self.max_elapsed_ms);
+        let mut total = Duration::ZERO;
+        (1..self.max_attempts).map_while(move |attempt| {
+            let delay = policy.delay_after(attempt);
+            total = total.saturating_add(delay);
+            (total <= limit).then_some(delay)
+        })
+    }
+
+    /// The delay after failed attempt number `attempt` (1-based): `initial_delay_ms`
+    /// × 2^(attempt − 1), at most `max_delay_ms`; with `jitter`, equal jitter: half of
+    /// it fixed and the other half random, so the delay lands between half and all of
+    /// it (never above the cap, never near zero).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let full = self.full_delay_ms(attempt);
+        let ms = if self.jitter {
+            let half = full / 2;
+            half + fastrand::u64(0..=full - half)
+        } else {
+            full
+        };
+        Duration::from_millis(ms)
+    }
+
+    /// The un-jittered delay after attempt `attempt`, in milliseconds.
+    fn full_delay_ms(&self, attempt: u32) -> u64 {
+        let doublings = attempt.saturating_sub(1).min(63);
+        let cap = self.max_delay_ms.max(self.initial_delay_ms);
+        self.initial_delay_ms.saturating_mul(1u64 << doublings).min(cap)
     }
 
     /// Checks the policy's ranges; errors name the field under `retry.`.
@@ -125,12 +145,43 @@ mod tests {
     }
 
     #[test]
-    fn jitter_keeps_each_delay_within_twice_its_base() {
+    fn jitter_keeps_each_delay_between_half_and_all_of_its_base() {
         let policy =
             RetryPolicy { initial_delay_ms: 10, max_delay_ms: 10, max_attempts: 50, ..Default::default() };
-        for delay in policy.delays() {
-            assert!(delay >= Duration::from_millis(10) && delay <= Duration::from_millis(20), "{delay:?}");
+        let delays: Vec<Duration> = policy.delays().collect();
+        assert_eq!(delays.len(), 49);
+        for delay in delays {
+            assert!(delay >= Duration::from_millis(5) && delay <= Duration::from_millis(10), "{delay:?}");
         }
+    }
+
+    #[test]
+    fn delay_after_doubles_per_attempt_within_equal_jitter_and_stops_at_the_max() {
+        // The queue's retry of a failed task: 1 s doubling up to an hour.
+        let policy = RetryPolicy { initial_delay_ms: 1_000, max_delay_ms: 3_600_000, ..Default::default() };
+        for attempt in 1..=70u32 {
+            let full = (1_000u64 << (attempt - 1).min(40)).min(3_600_000);
+            for _ in 0..50 {
+                let delay = policy.delay_after(attempt).as_millis() as u64;
+                assert!(
+                    delay >= full / 2 && delay <= full,
+                    "attempt {attempt}: {delay} not in [{}, {full}]",
+                    full / 2
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn delays_stop_at_the_elapsed_budget() {
+        let policy = RetryPolicy {
+            initial_delay_ms: 10,
+            max_delay_ms: 10,
+            max_attempts: 100,
+            max_elapsed_ms: 35,
+            jitter: false,
+        };
+        assert_eq!(policy.delays().count(), 3, "10 + 10 + 10 fit in 35 ms, a fourth does not");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The background monitor: a tokio task that takes a health report every
 //! `monitor.interval_secs` (a full integrity check every `monitor.full_check_secs`),
 //! keeps the latest, emits `tracing` events when the status or the findings change,
-//! takes scheduled backups (`backup.interval_minutes`, then `prune`), and exports the
-//! query statistics beside the database for `strata stats` and `strata advise`.
+//! takes scheduled backups (`backup.interval_minutes` after the newest one in the
+//! backup directory, then `prune`), and exports the query statistics beside the
+//! database for `strata stats` and `strata advise`.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,8 @@ use strata_pool::Pool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::backup::{self, BackupReport};
+use crate::backup::{self, BackupReport, BackupState};
+use crate::clock;
 use crate::health::{self, CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status};
 use crate::stats::{self, QueryStats};
 
@@ -94,9 +97,9 @@ async fn run(
         (config.monitor.full_check_secs > 0).then(|| Duration::from_secs(config.monitor.full_check_secs));
     let backup_every = (config.backup.interval_minutes > 0)
         .then(|| Duration::from_secs(config.backup.interval_minutes * 60));
-    let started = Instant::now();
-    let mut last_full = started;
-    let mut last_backup = started;
+    let mut last_full = Instant::now();
+    // A failed scheduled backup is tried again one interval later, not every round.
+    let mut backup_failed_at: Option<Instant> = None;
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -134,14 +137,45 @@ async fn run(
         {
             record_error(&state, "query statistics export", &err);
         }
-        if backup_every.is_some_and(|e| last_backup.elapsed() >= e) {
-            last_backup = Instant::now();
-            match scheduled_backup(&pool).await {
-                Ok(report) => state.lock().unwrap_or_else(PoisonError::into_inner).last_backup = Some(report),
-                Err(err) => record_error(&state, "scheduled backup", &err),
+        if let Some(every) = backup_every
+            && backup_failed_at.is_none_or(|at| at.elapsed() >= every)
+        {
+            let dir = backup::default_dir(&pool);
+            let due = tokio::task::spawn_blocking(move || backup_due(&dir, every))
+                .await
+                .map_err(|e| strata_core::Error::task_failed("backup schedule", e))
+                .and_then(|due| due);
+            let taken = match due {
+                Ok(false) => None,
+                Ok(true) => Some(scheduled_backup(&pool).await),
+                Err(err) => Some(Err(err)),
+            };
+            match taken {
+                None => {}
+                Some(Ok(report)) => {
+                    backup_failed_at = None;
+                    state.lock().unwrap_or_else(PoisonError::into_inner).last_backup = Some(report);
+                }
+                Some(Err(err)) => {
+                    backup_failed_at = Some(Instant::now());
+                    record_error(&state, "scheduled backup", &err);
+                }
             }
         }
     }
+}
+
+/// Whether a scheduled backup is due: the newest complete backup in `dir` was taken
+/// `every` or longer ago, or there is none. Counted from the backups on disk rather
+/// than from this process's start, so a service that restarts more often than
+/// `every` still takes its backups, and one that starts long after the last backup
+/// takes one at once.
+fn backup_due(dir: &Path, every: Duration) -> Result<bool> {
+    let newest = backup::list(dir)?.into_iter().find(|entry| entry.state == BackupState::Complete);
+    let Some(at) = newest.and_then(|entry| entry.created_at).and_then(|text| clock::parse(&text)) else {
+        return Ok(true);
+    };
+    Ok(clock::now() - at >= every)
 }
 
 /// A backup into the configured directory, then retention.

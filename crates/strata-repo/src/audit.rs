@@ -5,10 +5,17 @@
 //! Other repositories write their audit rows inside their own write closure with
 //! [`append_in`], so a change and its audit row commit or roll back together.
 //!
+//! With `[audit] tables` configured, [`capture_writes`] (file `audit/capture.rs`)
+//! makes every write of those tables append its own audit row in its transaction.
+//!
 //! Listing ([`Audit::list`]) is newest first and keyset-paginated. Each filter
 //! combination runs one of five fixed statements, picked by the most selective filter
 //! present — task, then actor, then action, then the time range — with the others
 //! applied as residual terms; every one is served by an index without a sort.
+
+mod capture;
+
+pub use capture::{CAPTURE_ACTOR, capture_writes};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,6 @@
 //! strata-repo, the repositories of the reference schema (layer: strata-repo <-
-//! strata-core, strata-schema, strata-pool; only the facade depends on it). It owns
+//! strata-core, strata-pool, and strata-schema for its tests; only the facade depends
+//! on it). It owns
 //! every SQL statement that reads or writes the tables of `migrations/`: the durable
 //! priority task queue ([`queue`]) and the orchestration repositories (sessions,
 //! agents, checkpoints, task state, the append-only audit log, namespaced memory,

@@ -1,8 +1,14 @@
-//! The audit log: append, follow, filtered keyset listing, and refusal of any change.
+//! The audit log: append, follow, filtered keyset listing, refusal of any change, and
+//! write capture of configured tables.
+
+use std::time::Duration;
 
 use serde_json::json;
 use strata_core::{ConstraintKind, Error};
-use strata_repo::{Audit, AuditEntry, AuditFilter, NewAuditEntry, PageRequest, append_in};
+use strata_repo::audit::{CAPTURE_ACTOR, capture_writes};
+use strata_repo::{
+    Audit, AuditEntry, AuditFilter, NewAuditEntry, NewTask, PageRequest, Queue, QueueConfig, append_in,
+};
 
 use crate::migrated;
 use crate::rows::{assert_constraint, count, raw_write};
@@ -143,4 +149,116 @@ async fn a_time_listing_cursor_must_name_an_existing_entry() {
     let audit = Audit::new(migrated(dir.path()).await);
     let filter = AuditFilter { since: Some(0), ..AuditFilter::default() };
     assert_eq!(audit.list(&filter, PageRequest::after(77, 10)).await.unwrap_err().code(), "E6001");
+}
+
+/// The captured rows of `audit` in append order: (task_id, action, data).
+async fn captured(pool: &strata_pool::Pool) -> Vec<(Option<i64>, String, serde_json::Value)> {
+    pool.read(|c| {
+        let mut stmt = c.prepare("SELECT task_id, action, data FROM audit WHERE actor = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([CAPTURE_ACTOR], |r| {
+            let data: String = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&data).unwrap()))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_captured_table_leaves_an_audit_row_per_write_in_the_same_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    capture_writes(&pool, &["tasks".to_string()]).await.unwrap();
+    let queue = Queue::new(pool.clone(), QueueConfig::default()).unwrap();
+    let id = queue.enqueue(NewTask::new("email", json!({}))).await.unwrap().id;
+    let claimed = queue.claim("default", "w1", 1, Duration::from_secs(60)).await.unwrap();
+    queue.complete(id, &claimed[0].token, json!({"ok": true})).await.unwrap();
+    let key = json!({"table": "tasks", "key": [id]});
+    assert_eq!(
+        captured(&pool).await,
+        [
+            (Some(id), "tasks.insert".to_string(), key.clone()),
+            (Some(id), "tasks.update".to_string(), key.clone()),
+            (Some(id), "tasks.update".to_string(), key.clone()),
+        ]
+    );
+
+    // Inside the write, the audit row is already there; when the write fails, both
+    // the change and its audit row roll back.
+    let err = pool
+        .write(move |c| {
+            c.execute("UPDATE tasks SET priority = 9 WHERE id = ?1", [id])?;
+            let seen: i64 = c.query_row(
+                "SELECT count(*) FROM audit WHERE action = 'tasks.update' AND task_id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            assert_eq!(seen, 3, "the update's audit row is written by the update itself");
+            Err::<(), _>(Error::invalid("test", "roll this write back"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E6001");
+    assert_eq!(captured(&pool).await.len(), 3, "the audit row rolled back with its write");
+    assert_eq!(queue.get(id).await.unwrap().priority, 5);
+
+    queue.cancel(queue.enqueue(NewTask::new("email", json!({}))).await.unwrap().id).await.unwrap();
+    raw_write(&pool, "DELETE FROM tasks").await.unwrap();
+    let actions: Vec<String> = captured(&pool).await.into_iter().map(|(_, action, _)| action).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "tasks.delete").count(), 2, "{actions:?}");
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_capture_writes_leave_no_audit_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    // The default config lists no table: nothing is installed.
+    capture_writes(&pool, &strata_core::Config::default().audit.tables).await.unwrap();
+    let queue = Queue::new(pool.clone(), QueueConfig::default()).unwrap();
+    let id = queue.enqueue(NewTask::new("email", json!({}))).await.unwrap().id;
+    let claimed = queue.claim("default", "w1", 1, Duration::from_secs(60)).await.unwrap();
+    queue.complete(id, &claimed[0].token, json!({})).await.unwrap();
+    assert_eq!(count(&pool, "audit").await, 0);
+    let triggers: i64 = pool
+        .write(|c| {
+            Ok(c.query_row("SELECT count(*) FROM sqlite_temp_schema WHERE type = 'trigger'", [], |r| {
+                r.get(0)
+            })?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(triggers, 0, "no trigger on the writer");
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_without_rowid_table_is_keyed_by_its_primary_key_and_unknown_tables_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    for (tables, reason) in [(vec!["nope"], "no table `nope`"), (vec!["flags", "audit"], "cannot be audited")]
+    {
+        let tables: Vec<String> = tables.into_iter().map(String::from).collect();
+        let err = capture_writes(&pool, &tables).await.unwrap_err();
+        assert_eq!(err.code(), "E6001", "{err}");
+        assert!(err.to_string().contains(reason), "{err}");
+    }
+    raw_write(
+        &pool,
+        "INSERT INTO flags (name, value, updated_by, updated_at) VALUES ('beta', 'true', 'me', 1)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&pool, "audit").await, 0, "a refused list installs nothing");
+
+    capture_writes(&pool, &["flags".to_string()]).await.unwrap();
+    capture_writes(&pool, &["flags".to_string()]).await.unwrap();
+    raw_write(&pool, "UPDATE flags SET value = 'false' WHERE name = 'beta'").await.unwrap();
+    assert_eq!(
+        captured(&pool).await,
+        [(None, "flags.update".to_string(), json!({"table": "flags", "key": ["beta"]}))],
+        "one row per write even when installed twice"
+    );
+    pool.close().await.unwrap();
 }
