@@ -122,6 +122,7 @@ pub struct Database {
     cache: repo::Cache,
     rate_limits: repo::RateLimits,
     sweeper: Option<Arc<repo::Sweeper>>,
+    documents: repo::Documents,
     /// Built once, so that every clone shares the wake-ups of idle workers.
     queue: repo::Queue,
 }
@@ -192,7 +193,19 @@ impl Database {
         };
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
         let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
-        Ok(Database { pool, migrations: set, report, stats, monitor, cache, rate_limits, sweeper, queue })
+        let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
+        Ok(Database {
+            pool,
+            migrations: set,
+            report,
+            stats,
+            monitor,
+            cache,
+            rate_limits,
+            sweeper,
+            documents,
+            queue,
+        })
     }
 
     /// Opens the existing database of `config` for inspection, changing nothing in
@@ -211,6 +224,7 @@ impl Database {
         let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
         tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
         let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
+        let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
         Ok(Database {
             pool,
             migrations: None,
@@ -220,6 +234,7 @@ impl Database {
             cache,
             rate_limits,
             sweeper: None,
+            documents,
             queue,
         })
     }
@@ -345,6 +360,12 @@ impl Database {
     /// The background monitor, when `monitor.enabled` is on.
     pub fn monitor(&self) -> Option<&ops::Monitor> {
         self.monitor.as_deref()
+    }
+
+    /// The document store beside the database, with the settings of the `[documents]`
+    /// config section (files in `documents.dir`, default `<db>.files/`).
+    pub fn documents(&self) -> &repo::Documents {
+        &self.documents
     }
 
     /// The TTL cache, with the limits of the `[cache]` config section.

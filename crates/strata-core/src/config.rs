@@ -44,6 +44,85 @@ pub struct Config {
     pub ratelimit: RateLimitConfig,
     /// The task queue's timings and limits (`Database::queue`).
     pub queue: QueueConfig,
+    /// The document store beside the database (`Database::documents`).
+    pub documents: DocumentsConfig,
+}
+
+/// The document store (strata-repo's `Documents`): where its files live, what it
+/// accepts, and how long deleted documents and stray files are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    /// The store's directory; `None` is `<db>.files/` beside the database
+    /// ([`DocumentsConfig::dir_for`]).
+    pub dir: Option<PathBuf>,
+    /// The largest document, in bytes (default 1 GiB); a larger one is refused while
+    /// it streams (E6081).
+    pub max_bytes: u64,
+    /// MIME types that may be stored (`image/png`, or `image/*` for a family); empty
+    /// (the default) allows every type. Anything else is E6082.
+    pub allowed_types: Vec<String>,
+    /// Seconds a file nobody references must have existed before `gc` removes it
+    /// (default 3,600): a put renames its file into place before its row commits, and
+    /// `gc` must not take the file of a put in flight.
+    pub gc_grace_secs: u64,
+    /// Days a soft-deleted document is kept before `purge` removes its row and, when
+    /// no other row shares it, its file (default 30).
+    pub retention_days: u64,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            dir: None,
+            max_bytes: 1024 * 1024 * 1024,
+            allowed_types: Vec::new(),
+            gc_grace_secs: 3_600,
+            retention_days: 30,
+        }
+    }
+}
+
+impl DocumentsConfig {
+    /// The store's directory for the database at `db`: `dir`, or `<db>.files` (the
+    /// database's file name with `.files` appended, in the same directory).
+    pub fn dir_for(&self, db: &Path) -> PathBuf {
+        match &self.dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+                name.push(".files");
+                db.with_file_name(name)
+            }
+        }
+    }
+
+    /// Whether `mime` may be stored: the allow-list is empty, or names it or its
+    /// family (`image/*`).
+    pub fn allows(&self, mime: &str) -> bool {
+        self.allowed_types.is_empty()
+            || self.allowed_types.iter().any(|allowed| match allowed.strip_suffix("/*") {
+                Some(family) => mime.split('/').next() == Some(family),
+                None => allowed.eq_ignore_ascii_case(mime),
+            })
+    }
+
+    /// Checks every range (E1003 naming the field under `documents.`).
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &str, reason: &str| {
+            Err(Error::ConfigInvalid { field: format!("documents.{field}"), reason: reason.into() })
+        };
+        if self.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return invalid("dir", "must not be empty; leave it out for <db>.files/ beside the database");
+        }
+        if self.max_bytes == 0 {
+            return invalid("max_bytes", "must be at least 1 byte");
+        }
+        if let Some(bad) = self.allowed_types.iter().find(|t| !t.contains('/')) {
+            return invalid("allowed_types", &format!("`{bad}` is not a MIME type (type/subtype or type/*)"));
+        }
+        Ok(())
+    }
 }
 
 /// The TTL cache (strata-repo's `Cache`): size limits, and the sweeper that
@@ -357,6 +436,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             ratelimit: RateLimitConfig::default(),
             queue: QueueConfig::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -399,6 +479,7 @@ const ENV_SECTIONS: &[&str] = &[
     "cache",
     "ratelimit",
     "queue",
+    "documents",
 ];
 
 impl Config {
@@ -483,6 +564,7 @@ impl Config {
         }
         self.cache.validate()?;
         self.ratelimit.validate()?;
+        self.documents.validate()?;
         if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
             return invalid(&format!("queue.{field}"), &reason);
         }

@@ -688,6 +688,51 @@ pub enum Error {
         /// The panic's message, or that the task was cancelled.
         reason: String,
     },
+    /// E6080: a document name that cannot be stored: empty, too long, or holding a
+    /// path separator, `..`, NUL or a control character.
+    #[error("invalid document name {name}: {reason}")]
+    DocumentName {
+        /// The name as given, quoted and escaped (it may hold control characters).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E6081: a document larger than `documents.max_bytes`, refused while streaming.
+    #[error("document {name} is larger than the limit of {limit} bytes")]
+    DocumentTooLarge {
+        /// The document's name.
+        name: String,
+        /// `documents.max_bytes`.
+        limit: u64,
+    },
+    /// E6082: a document whose detected MIME type is not in `documents.allowed_types`.
+    #[error("document {name} has type {mime}, which documents.allowed_types does not allow")]
+    DocumentTypeRefused {
+        /// The document's name.
+        name: String,
+        /// The type detected from its content (or its extension).
+        mime: String,
+    },
+    /// E5030: a stored document's file is missing or does not hold what its row says
+    /// (size or SHA-256).
+    #[error("document {id} is damaged: {reason}")]
+    DocumentDamaged {
+        /// The document's id.
+        id: i64,
+        /// What differs (missing file, size, hash).
+        reason: String,
+    },
+    /// E5031: a write to the document store failed for lack of space; the partial
+    /// file was removed.
+    #[error("no space left for {what} in {path}: {message}")]
+    StoreFull {
+        /// What was being written (`document report.pdf`).
+        what: String,
+        /// The store directory.
+        path: PathBuf,
+        /// The operating system's message, or the free space against what was needed.
+        message: String,
+    },
 }
 
 /// The description of one error code: the row of `docs/errors.md`.
@@ -895,6 +940,12 @@ catalog! {
     E5012 = "E5012", Invalid, "{path} has other open connections: {reason}",
         "a SQLite connection that is not a strata pool (a sqlite3 shell, another program, a leaked connection) holds a lock on the database, so SQLite would not give it to restore or recover alone",
         "close the other connections to the database (sqlite3 shells, other programs), then run the command again; nothing was changed";
+    E5030 = "E5030", Corruption, "document {id} is damaged: {reason}",
+        "the document's file in the store is missing, or its size or SHA-256 differs from its row: it was changed or removed outside strata, or the disk damaged it",
+        "run `strata docs verify` to list every damaged document, then restore the store from a backup (`strata restore`), or delete the document with `strata docs rm`";
+    E5031 = "E5031", Storage, "no space left for {what} in {path}: {message}",
+        "the volume of the document store is full (or below what the write needs); the partial file was removed and no row was written",
+        "free space on the volume, or move documents.dir to a larger one, then store the document again";
     E6001 = "E6001", Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";
@@ -922,6 +973,15 @@ catalog! {
     E6050 = "E6050", Invalid, "invalid json for {field}: {reason}",
         "the JSON text given for a search result's data or analysis does not parse; nothing was written",
         "pass valid JSON text (check it with serde_json or `jq .`), or `{}` for no data";
+    E6080 = "E6080", Invalid, "invalid document name {name}: {reason}",
+        "a document name is a label, never a path: it is empty, longer than 255 bytes, or holds `/`, `\\`, `..`, NUL or a control character; nothing was written",
+        "pass a plain file name such as `report.pdf` (--name in `strata docs put`)";
+    E6081 = "E6081", Invalid, "document {name} is larger than the limit of {limit} bytes",
+        "the content streamed past `documents.max_bytes`; it was refused before the rest was read and nothing was kept",
+        "store a smaller document, or raise documents.max_bytes in the config";
+    E6082 = "E6082", Invalid, "document {name} has type {mime}, which documents.allowed_types does not allow",
+        "the MIME type detected from the content's magic bytes (or, failing that, the name's extension) is not in the configured allow-list; nothing was kept",
+        "store a document of an allowed type, or add the type (or `type/*`) to documents.allowed_types";
     E9001 = "E9001", Internal, "internal error: panicked at {location}: {message}",
         "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
         "this is a bug in strata: please report it with the command and this message";
@@ -1000,6 +1060,11 @@ impl Error {
             Error::ServeListen { .. } => &E2020,
             Error::InvalidInput { .. } => &E6001,
             Error::NoMigrationSet { .. } => &E6040,
+            Error::DocumentName { .. } => &E6080,
+            Error::DocumentTooLarge { .. } => &E6081,
+            Error::DocumentTypeRefused { .. } => &E6082,
+            Error::DocumentDamaged { .. } => &E5030,
+            Error::StoreFull { .. } => &E5031,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
         }

@@ -12,10 +12,11 @@ pub mod config;
 pub mod error;
 pub mod quota;
 pub mod retry;
+pub mod store;
 
 pub use config::{
-    BackupConfig, CacheConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, MonitorConfig,
-    PoolConfig, QueueConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous,
+    BackupConfig, CacheConfig, Config, DEFAULT_DB_PATH, DocumentsConfig, DriftPolicy, MigrationSource,
+    MonitorConfig, PoolConfig, QueueConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use quota::Quota;
