@@ -368,6 +368,13 @@ impl Database {
         &self.documents
     }
 
+    /// Verifies the document store against the `documents` rows: missing and changed
+    /// files (hashing every live file when `hash`), and files no row references.
+    /// `None` when the database has no `documents` table.
+    pub async fn verify_documents(&self, hash: bool) -> Result<Option<ops::StoreReport>> {
+        ops::documents::verify(&self.pool, self.documents.dir(), hash).await
+    }
+
     /// The TTL cache, with the limits of the `[cache]` config section.
     pub fn cache(&self) -> &repo::Cache {
         &self.cache

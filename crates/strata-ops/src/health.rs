@@ -62,7 +62,7 @@ pub struct Finding {
     pub severity: Severity,
     /// The check that found it: `integrity`, `corrupt`, `not_a_database`, `wal_lost`,
     /// `foreign_keys`, `pragma`, `wal_size`, `wal_growth`, `free_disk`, `db_size`,
-    /// `freelist`.
+    /// `freelist`, `documents`, `documents_orphans`.
     pub check: String,
     /// What was found, for a person.
     pub message: String,
@@ -175,6 +175,10 @@ pub struct HealthReport {
     pub synchronous: Synchronous,
     /// How long the check took, milliseconds.
     pub duration_ms: u64,
+    /// The document store's verification, when the database has a `documents` table
+    /// and the store's directory exists (sizes on a quick check, hashes on a full one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<crate::documents::StoreReport>,
 }
 
 impl HealthReport {
@@ -199,17 +203,29 @@ pub struct HealthOptions {
     /// The SQLite settings strata runs with: the durability reported, and the
     /// `journal_size_limit` and `wal_autocheckpoint` a healthy WAL stays near.
     pub sqlite: SqliteConfig,
+    /// The document store's directory; `None` is the default, `<db>.files/`.
+    pub documents_dir: Option<PathBuf>,
 }
 
 impl HealthOptions {
     /// Options with the default thresholds and settings.
     pub fn new(level: CheckLevel) -> Self {
-        HealthOptions { level, limits: MonitorConfig::default(), sqlite: SqliteConfig::default() }
+        HealthOptions {
+            level,
+            limits: MonitorConfig::default(),
+            sqlite: SqliteConfig::default(),
+            documents_dir: None,
+        }
     }
 
     /// Options with the thresholds (`monitor`) and settings (`sqlite`) of `config`.
     pub fn from_config(level: CheckLevel, config: &strata_core::Config) -> Self {
-        HealthOptions { level, limits: config.monitor.clone(), sqlite: config.sqlite.clone() }
+        HealthOptions {
+            level,
+            limits: config.monitor.clone(),
+            sqlite: config.sqlite.clone(),
+            documents_dir: Some(config.documents.dir_for(&config.path)),
+        }
     }
 }
 
@@ -293,6 +309,7 @@ fn file_level(path: &Path, options: &HealthOptions) -> HealthReport {
         managed: false,
         synchronous: options.sqlite.synchronous,
         duration_ms: 0,
+        documents: None,
     }
 }
 
@@ -395,6 +412,17 @@ fn inspect(conn: &Connection, options: &HealthOptions, report: &mut HealthReport
             report.foreign_keys = fks;
         }
         Err(err) => report.findings.push(finding_for_error(&err, "running foreign_key_check")),
+    }
+
+    let dir = match &options.documents_dir {
+        Some(dir) => dir.clone(),
+        None => strata_core::DocumentsConfig::default().dir_for(&report.path),
+    };
+    if dir.is_dir() {
+        match crate::documents::verify_store(conn, &dir, options.level == CheckLevel::Full) {
+            Ok(store) => report.documents = store,
+            Err(err) => report.findings.push(finding_for_error(&err, "verifying the document store")),
+        }
     }
 }
 
@@ -621,6 +649,35 @@ fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -
                 storage.freelist_count * 100 / storage.page_count
             ),
         );
+    }
+    if let Some(store) = &report.documents {
+        for (what, problems) in [("missing", &store.missing), ("changed", &store.changed)] {
+            if let Some(first) = problems.first() {
+                add(
+                    Severity::Critical,
+                    "documents",
+                    format!(
+                        "{} document file(s) {what} behind strata's back, first: document {} ({}): {}",
+                        problems.len(),
+                        first.id,
+                        first.name,
+                        first.reason
+                    ),
+                );
+            }
+        }
+        if !store.orphans.is_empty() {
+            let bytes: u64 = store.orphans.iter().map(|o| o.size).sum();
+            add(
+                Severity::Info,
+                "documents_orphans",
+                format!(
+                    "{} file(s) ({}) in the store that no document references: `strata docs gc` removes them",
+                    store.orphans.len(),
+                    display_bytes(bytes)
+                ),
+            );
+        }
     }
     report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     report.status = match report.findings.iter().map(|f| f.severity).max() {

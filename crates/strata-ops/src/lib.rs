@@ -3,7 +3,8 @@
 //! ([`health`]), the background monitor ([`monitor`]), verified online backups with
 //! manifests and retention ([`backup`]), restore ([`restore`]), corruption recovery
 //! with salvage ([`recover`]), per-statement query statistics fed by the pool's
-//! timing hook ([`stats`]) and the index advisor ([`advisor`]). It is the only layer
+//! timing hook ([`stats`]), the index advisor ([`advisor`]) and the verification of
+//! the document store beside the database ([`documents`]). It is the only layer
 //! that writes backup files. Every entry point is a plain function (async where it
 //! works on a pool or does long file work) that returns a serialisable report.
 
@@ -15,6 +16,7 @@
 pub mod advisor;
 pub mod backup;
 mod clock;
+pub mod documents;
 mod files;
 pub mod health;
 pub mod monitor;
@@ -28,6 +30,7 @@ use serde::Serialize;
 
 pub use advisor::{AdviceReport, AdviseOptions, QueryAdvice, Recommendation, advise, advise_pool};
 pub use backup::{BackupEntry, BackupReport, BackupState, Manifest, PruneReport, VerifyReport};
+pub use documents::{DocumentProblem, OrphanFile, StoreReport};
 pub use health::{CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status, check, check_path};
 pub use monitor::{Monitor, MonitorState};
 pub use recover::{RecoverOptions, RecoverReport, recover};
