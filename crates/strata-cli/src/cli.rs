@@ -118,6 +118,11 @@ pub enum Command {
     /// The dashboard, /health, /metrics and /api/stats|queue over the database,
     /// read-only, until SIGINT or SIGTERM (loopback unless --allow-remote + token).
     Serve(crate::serve::ServeArgs),
+    /// The document store beside the database: put (streamed, MIME detected), get
+    /// (hash verified), ls, rm (soft), verify (exit 1 on a missing or changed file) and
+    /// gc. Needs an existing database.
+    #[command(subcommand)]
+    Docs(crate::docs::DocsCommand),
 }
 
 /// Where migrations come from.

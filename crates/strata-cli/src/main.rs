@@ -12,6 +12,7 @@ mod cache;
 mod check;
 mod cli;
 mod demo;
+mod docs;
 mod flags;
 mod init;
 mod migrate;
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
                 Command::Ratelimit(args) => ratelimit::run(args, &config, &out).await,
                 Command::Searches(command) => searches::run(command, &config, &out).await,
                 Command::Serve(args) => serve::run(args, &config).await,
+                Command::Docs(command) => docs::run(command, &config, &out, cli.json).await,
             }
         })
     }));

@@ -7,6 +7,7 @@ mod backup;
 mod cache;
 mod check;
 mod demo;
+mod docs;
 mod flags;
 mod holder;
 mod init;
