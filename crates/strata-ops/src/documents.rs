@@ -146,3 +146,140 @@ pub async fn verify(pool: &Pool, dir: &Path, hash: bool) -> Result<Option<StoreR
     let dir = dir.to_path_buf();
     pool.read(move |conn| verify_store(conn, &dir, hash)).await
 }
+
+/// One document file a backup holds, as its manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackedUpFile {
+    /// Its SHA-256 (its name in the store and in the backup's files directory).
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The document files of a backup live in this directory beside the backup file:
+/// `<backup>.files/`, in the store's sharded layout.
+pub fn backup_files_dir(backup: &Path) -> PathBuf {
+    files::sidecar(backup, ".files")
+}
+
+/// Every distinct file the rows of `conn`'s `documents` table reference (live and
+/// soft-deleted), sorted; empty without the table.
+const REFERENCED_FILES: &str = "SELECT DISTINCT sha256, size FROM documents ORDER BY sha256";
+
+/// Copies every file the `documents` rows of the backup copy `copy` reference from the
+/// store `store` into `dest` (created 0700, which must not exist), checking each one's
+/// SHA-256 while copying, fsynced. A referenced file missing from the store or
+/// differing from its row is E5006: a backup never looks complete without its
+/// documents. Returns what it copied (nothing, and no `dest`, when there are none).
+pub(crate) fn backup_store(copy: &Path, store: &Path, dest: &Path) -> Result<Vec<BackedUpFile>> {
+    let conn = strata_pool::open_read_only(copy)?;
+    let tables: i64 = conn.query_row(HAS_DOCUMENTS, [], |r| r.get(0))?;
+    if tables == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(REFERENCED_FILES)?;
+    let wanted: Vec<(String, i64)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    drop(stmt);
+    drop(conn);
+    let mut copied = Vec::new();
+    for (sha256, size) in wanted {
+        let invalid = |reason: String| Error::BackupInvalid { path: copy.to_path_buf(), reason };
+        let (Some(from), Some(to)) = (store::blob_path(store, &sha256), store::blob_path(dest, &sha256))
+        else {
+            return Err(invalid(format!("a documents row holds `{sha256}`, which is not a sha256")));
+        };
+        files::create_private_dir(files::parent(&to))?;
+        let bytes = files::copy(&from, &to, None).map_err(|err| {
+            invalid(format!("document file {sha256} cannot be copied ({err}); run `strata docs verify`"))
+        })?;
+        let digest = files::sha256(&to, None)?;
+        if i64::try_from(bytes).ok() != Some(size) || digest != sha256 {
+            return Err(invalid(format!(
+                "document file {sha256} differs from its row (size {bytes}, sha256 {digest}); run `strata docs verify`"
+            )));
+        }
+        copied.push(BackedUpFile { sha256, size: bytes });
+    }
+    if !copied.is_empty() {
+        sync_tree(dest)?;
+    }
+    Ok(copied)
+}
+
+/// The problems of a backup's document files: each one the manifest lists must be in
+/// `<backup>.files/` with its size and SHA-256.
+pub(crate) fn verify_backup_store(backup: &Path, listed: &[BackedUpFile]) -> Result<Vec<String>> {
+    let dir = backup_files_dir(backup);
+    let mut problems = Vec::new();
+    for file in listed {
+        let Some(path) = store::blob_path(&dir, &file.sha256) else {
+            problems.push(format!("the manifest lists `{}`, which is not a sha256", file.sha256));
+            continue;
+        };
+        if !path.is_file() {
+            problems.push(format!("document file {} is missing from {}", file.sha256, dir.display()));
+            continue;
+        }
+        let size = files::size(&path);
+        let digest = files::sha256(&path, None)?;
+        if size != file.size || digest != file.sha256 {
+            problems.push(format!(
+                "document file {} differs from the manifest (size {size}, sha256 {digest})",
+                file.sha256
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// Puts the document files of `backup` back into the store `store`: each listed
+/// file the store lacks (or holds with another size) is copied in through the store's
+/// `tmp/` and renamed into place, fsynced. Files already there are left alone; files
+/// the backup does not list stay (gc removes them once no row references them).
+/// Returns how many files were copied.
+pub(crate) fn restore_store(backup: &Path, listed: &[BackedUpFile], store: &Path) -> Result<u64> {
+    let from_dir = backup_files_dir(backup);
+    let tmp = store.join(store::TMP_DIR);
+    let mut restored = 0;
+    for file in listed {
+        let (Some(from), Some(to)) =
+            (store::blob_path(&from_dir, &file.sha256), store::blob_path(store, &file.sha256))
+        else {
+            continue;
+        };
+        if files::size(&to) == file.size && to.is_file() {
+            continue;
+        }
+        files::create_private_dir(&tmp)?;
+        files::create_private_dir(files::parent(&to))?;
+        let part = tmp.join(format!("{}.restore", file.sha256));
+        files::remove_if_exists(&part)?;
+        files::copy(&from, &part, None)?;
+        files::rename(&part, &to)?;
+        files::fsync_dir(files::parent(&to))?;
+        restored += 1;
+    }
+    if restored > 0 {
+        files::fsync_dir(store)?;
+    }
+    Ok(restored)
+}
+
+/// Fsyncs every directory under `dir` (and `dir`), deepest first, so that the files
+/// copied into them survive a crash.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for first in std::fs::read_dir(dir).map_err(|e| Error::file_io("list", dir, &e))? {
+        let first = first.map_err(|e| Error::file_io("list", dir, &e))?.path();
+        if first.is_dir() {
+            for second in std::fs::read_dir(&first).map_err(|e| Error::file_io("list", &first, &e))? {
+                let second = second.map_err(|e| Error::file_io("list", &first, &e))?.path();
+                if second.is_dir() {
+                    files::fsync_dir(&second)?;
+                }
+            }
+            files::fsync_dir(&first)?;
+        }
+    }
+    files::fsync_dir(dir)
+}
