@@ -134,6 +134,7 @@ pub async fn run(
             let reader =
                 tokio::fs::File::open(file).await.map_err(|e| strata::Error::file_io("open", file, &e))?;
             let size = reader.metadata().await.map(|m| m.len()).unwrap_or(0);
+            new.size_hint = Some(size);
             let bar = progress_bar(size, "storing");
             let doc = with_db(config, Access::Write, TABLES, async |db| {
                 db.documents().put_reader(new, Counted { inner: reader, bar: bar.clone() }).await

@@ -236,6 +236,12 @@ pub struct MonitorConfig {
     pub free_disk_warn_mb: u64,
     /// Less free space than this many MiB on the volume is critical.
     pub free_disk_critical_mb: u64,
+    /// Less free space than this percentage of the volume is a warning; 0 = off. The
+    /// byte and percent thresholds apply to the volume of the database (and its WAL)
+    /// and, when elsewhere, the volume of the document store.
+    pub free_disk_warn_percent: u8,
+    /// Less free space than this percentage of the volume is critical; 0 = off.
+    pub free_disk_critical_percent: u8,
     /// A database file larger than this many MiB is a warning; 0 = no limit.
     pub db_size_warn_mb: u64,
     /// Free pages above this percentage of the file are a warning (VACUUM would help).
@@ -257,6 +263,8 @@ impl Default for MonitorConfig {
             wal_warn_mb: 256,
             free_disk_warn_mb: 1_024,
             free_disk_critical_mb: 100,
+            free_disk_warn_percent: 0,
+            free_disk_critical_percent: 0,
             db_size_warn_mb: 0,
             freelist_warn_percent: 25,
             foreign_key_limit: 20,
@@ -552,6 +560,20 @@ impl Config {
         }
         if self.monitor.free_disk_critical_mb > self.monitor.free_disk_warn_mb {
             return invalid("monitor.free_disk_critical_mb", "must not exceed monitor.free_disk_warn_mb");
+        }
+        if self.monitor.free_disk_warn_percent > 100 {
+            return invalid("monitor.free_disk_warn_percent", "must be between 0 and 100");
+        }
+        if self.monitor.free_disk_critical_percent > self.monitor.free_disk_warn_percent
+            && self.monitor.free_disk_warn_percent > 0
+        {
+            return invalid(
+                "monitor.free_disk_critical_percent",
+                "must not exceed monitor.free_disk_warn_percent",
+            );
+        }
+        if self.monitor.free_disk_critical_percent > 100 {
+            return invalid("monitor.free_disk_critical_percent", "must be between 0 and 100");
         }
         if self.monitor.query_stats_capacity == 0 {
             return invalid("monitor.query_stats_capacity", "must be at least 1");

@@ -126,6 +126,54 @@ pub struct Storage {
     pub wal_bytes: u64,
     /// Free space for this user on the volume of the database, bytes, when known.
     pub free_disk_bytes: Option<u64>,
+    /// The volumes strata writes to, with their free space: the database's (which
+    /// holds its WAL) and, when the document store exists on another volume, the
+    /// store's.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+}
+
+/// Free space on one volume strata writes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Volume {
+    /// What lives there: `database` (the database and its WAL) or `documents`.
+    pub role: String,
+    /// A directory on the volume. Not serialised: reports go to dashboards that must
+    /// not show where the database lives.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Free space for this user, bytes.
+    pub free_bytes: u64,
+    /// The volume's size, bytes.
+    pub total_bytes: u64,
+}
+
+/// The volume that holds `dir`, with its free and total space; `None` when the
+/// operating system does not say.
+fn volume(role: &str, dir: &Path) -> Option<Volume> {
+    Some(Volume {
+        role: role.into(),
+        path: dir.to_path_buf(),
+        free_bytes: fs4::available_space(dir).ok()?,
+        total_bytes: fs4::total_space(dir).ok()?,
+    })
+}
+
+/// Whether two paths are on the same volume (always true where that cannot be told).
+fn same_volume(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev(),
+            _ => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        true
+    }
 }
 
 /// Which schema the database is at.
@@ -278,10 +326,17 @@ pub async fn check(pool: &Pool, options: &HealthOptions) -> Result<HealthReport>
 /// The report so far from the files alone: sizes, free disk, the wal-index check.
 fn file_level(path: &Path, options: &HealthOptions) -> HealthReport {
     let wal = files::wal_path(path);
+    let db_dir = files::parent(path);
+    let mut volumes: Vec<Volume> = volume("database", db_dir).into_iter().collect();
+    let store = documents_dir(path, options);
+    if store.is_dir() && !same_volume(db_dir, &store) {
+        volumes.extend(volume("documents", &store));
+    }
     let storage = Storage {
         db_bytes: files::size(path),
         wal_bytes: files::size(&wal),
-        free_disk_bytes: fs4::available_space(files::parent(path)).ok(),
+        free_disk_bytes: fs4::available_space(db_dir).ok(),
+        volumes,
         ..Storage::default()
     };
     let mut findings = Vec::new();
@@ -310,6 +365,14 @@ fn file_level(path: &Path, options: &HealthOptions) -> HealthReport {
         synchronous: options.sqlite.synchronous,
         duration_ms: 0,
         documents: None,
+    }
+}
+
+/// The document store of the database at `path`: the configured one, or `<db>.files/`.
+fn documents_dir(path: &Path, options: &HealthOptions) -> PathBuf {
+    match &options.documents_dir {
+        Some(dir) => dir.clone(),
+        None => strata_core::DocumentsConfig::default().dir_for(path),
     }
 }
 
@@ -414,10 +477,7 @@ fn inspect(conn: &Connection, options: &HealthOptions, report: &mut HealthReport
         Err(err) => report.findings.push(finding_for_error(&err, "running foreign_key_check")),
     }
 
-    let dir = match &options.documents_dir {
-        Some(dir) => dir.clone(),
-        None => strata_core::DocumentsConfig::default().dir_for(&report.path),
-    };
+    let dir = documents_dir(&report.path, options);
     if dir.is_dir() {
         match crate::documents::verify_store(conn, &dir, options.level == CheckLevel::Full) {
             Ok(store) => report.documents = store,
@@ -552,6 +612,11 @@ fn steady_wal_bytes(sqlite: &SqliteConfig, page_size: u64) -> u64 {
     limit.max(u64::from(sqlite.wal_autocheckpoint) * page)
 }
 
+/// Whether `free` bytes are fewer than `mb` MiB.
+fn free_below(free: u64, mb: u64) -> bool {
+    free < mb.saturating_mul(1024 * 1024)
+}
+
 /// Adds the threshold findings, sorts, sets the status and the duration.
 fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -> HealthReport {
     const MB: u64 = 1024 * 1024;
@@ -601,27 +666,28 @@ fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -
             ),
         );
     }
-    if let Some(free) = storage.free_disk_bytes {
-        if free < limits.free_disk_critical_mb * MB {
-            add(
-                Severity::Critical,
-                "free_disk",
-                format!(
-                    "{} MiB free on the volume (critical below {} MiB)",
-                    free / MB,
-                    limits.free_disk_critical_mb
-                ),
-            );
-        } else if free < limits.free_disk_warn_mb * MB {
-            add(
-                Severity::Warning,
-                "free_disk",
-                format!(
-                    "{} MiB free on the volume (warning below {} MiB)",
-                    free / MB,
-                    limits.free_disk_warn_mb
-                ),
-            );
+    for v in &storage.volumes {
+        let percent = v.free_bytes.saturating_mul(100).checked_div(v.total_bytes).unwrap_or(100);
+        let what = match v.role.as_str() {
+            "documents" => format!("the document store's volume ({})", v.path.display()),
+            _ => "the volume".to_string(),
+        };
+        let by_percent = |threshold: u8| threshold > 0 && percent < u64::from(threshold);
+        let (severity, limit) = if free_below(v.free_bytes, limits.free_disk_critical_mb) {
+            (Some(Severity::Critical), format!("critical below {} MiB", limits.free_disk_critical_mb))
+        } else if by_percent(limits.free_disk_critical_percent) {
+            (Some(Severity::Critical), format!("critical below {}%", limits.free_disk_critical_percent))
+        } else if free_below(v.free_bytes, limits.free_disk_warn_mb) {
+            (Some(Severity::Warning), format!("warning below {} MiB", limits.free_disk_warn_mb))
+        } else if by_percent(limits.free_disk_warn_percent) {
+            (Some(Severity::Warning), format!("warning below {}%", limits.free_disk_warn_percent))
+        } else {
+            (None, String::new())
+        };
+        if let Some(severity) = severity {
+            let message = format!("{} MiB ({percent}%) free on {what} ({limit})", v.free_bytes / MB);
+            tracing::warn!(target: "strata::health", volume = %v.path.display(), free_bytes = v.free_bytes, "{message}");
+            add(severity, "free_disk", message);
         }
     }
     if limits.db_size_warn_mb > 0 && storage.db_bytes > limits.db_size_warn_mb * MB {

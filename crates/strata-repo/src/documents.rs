@@ -85,6 +85,11 @@ pub struct NewDocument {
     pub metadata: Value,
     /// Who stores it.
     pub created_by: Option<String>,
+    /// The content's size when known beforehand ([`Documents::put`] sets it): a
+    /// document over `documents.max_bytes` is refused before anything is read
+    /// (E6081), and one that would not fit in the free space of the store's volume
+    /// before anything is written (E5031).
+    pub size_hint: Option<u64>,
 }
 
 impl NewDocument {
@@ -174,7 +179,8 @@ impl Documents {
     }
 
     /// Stores `bytes` as a new document (see [`Documents::put_reader`]).
-    pub async fn put(&self, new: NewDocument, bytes: &[u8]) -> Result<Document> {
+    pub async fn put(&self, mut new: NewDocument, bytes: &[u8]) -> Result<Document> {
+        new.size_hint = Some(bytes.len() as u64);
         self.put_reader(new, bytes).await
     }
 
@@ -191,9 +197,24 @@ impl Documents {
         for tag in &new.tags {
             check_tag(tag)?;
         }
+        if let Some(size) = new.size_hint
+            && size > self.config.max_bytes
+        {
+            return Err(Error::DocumentTooLarge { name: new.name, limit: self.config.max_bytes });
+        }
         let tmp_dir = self.dir.join(store::TMP_DIR);
         create_private_dir(&self.dir)?;
         create_private_dir(&tmp_dir)?;
+        if let Some(size) = new.size_hint
+            && let Ok(free) = fs4::available_space(&self.dir)
+            && size > free
+        {
+            return Err(Error::StoreFull {
+                what: format!("document {}", new.name),
+                path: self.dir.clone(),
+                message: format!("it needs {size} bytes and the volume has {free} free"),
+            });
+        }
         let tmp_path = tmp_dir.join(format!("{:016x}{:016x}.part", fastrand::u64(..), fastrand::u64(..)));
         let mut temp = TempFile::create(&tmp_path, &self.dir, &new.name).await?;
 
@@ -228,7 +249,7 @@ impl Documents {
             store::blob_path(&self.dir, &digest).ok_or_else(|| Error::invalid("sha256", "not a digest"))?;
         temp.place(&final_path).await?;
 
-        let NewDocument { name, mut tags, metadata, created_by } = new;
+        let NewDocument { name, mut tags, metadata, created_by, .. } = new;
         tags.sort();
         tags.dedup();
         let metadata = if metadata.is_null() { "{}".to_string() } else { json_text(&metadata) };

@@ -357,3 +357,32 @@ fn a_backup_holds_the_documents_verify_checks_them_and_restore_puts_them_back() 
     let verify = json_doc(d, &["--json", "backup", "verify", &backup], 1);
     assert!(verify["problems"].to_string().contains(&b_sha), "{verify:#}");
 }
+
+#[test]
+fn check_reports_the_volumes_and_a_free_space_percentage_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    init(d);
+    let quiet = [("STRATA_MONITOR__FREE_DISK_WARN_MB", "0"), ("STRATA_MONITOR__FREE_DISK_CRITICAL_MB", "0")];
+    let out = strata_env(d, &["--json", "check"], &quiet);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout, d));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let volumes = report["storage"]["volumes"].as_array().unwrap();
+    assert_eq!(volumes[0]["role"], "database");
+    assert!(volumes[0]["total_bytes"].as_u64().unwrap() >= volumes[0]["free_bytes"].as_u64().unwrap());
+    // Less than 100% free is true of any volume holding a database: a warning.
+    let mut env = quiet.to_vec();
+    env.push(("STRATA_MONITOR__FREE_DISK_WARN_PERCENT", "100"));
+    let out = strata_env(d, &["--json", "check"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding =
+        report["findings"].as_array().unwrap().iter().find(|f| f["check"] == "free_disk").unwrap().clone();
+    assert_eq!(finding["severity"], "warning");
+    assert!(finding["message"].as_str().unwrap().contains("warning below 100%"), "{finding}");
+    // A critical percentage below the warning one is a config error that names it.
+    env.push(("STRATA_MONITOR__FREE_DISK_CRITICAL_PERCENT", "101"));
+    let err = strata_env(d, &["--json", "check"], &env);
+    let err: serde_json::Value = serde_json::from_slice(&err.stdout).unwrap();
+    assert_eq!(err["code"], "E1003");
+}

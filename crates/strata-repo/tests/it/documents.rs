@@ -315,3 +315,24 @@ async fn a_changed_file_fails_a_verified_read_with_e5030() {
     assert_eq!(err.code(), "E5030", "{err}");
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+#[tokio::test]
+async fn a_document_that_would_not_fit_on_the_volume_is_refused_before_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = store(dir.path(), DocumentsConfig { max_bytes: u64::MAX, ..Default::default() }).await;
+    let free = fs4::available_space(dir.path()).unwrap();
+    let mut new = NewDocument::named("huge.bin");
+    new.size_hint = Some(free + 1024 * 1024 * 1024);
+    // The reader never ends: the refusal must come before reading it.
+    let reader = tokio::io::repeat(0);
+    let err = docs.put_reader(new, reader).await.unwrap_err();
+    assert_eq!(err.code(), "E5031", "{err}");
+    assert_eq!(err.kind(), ErrorKind::Storage);
+    assert!(err.to_string().contains("needs"), "{err}");
+    assert!(files_under(docs.dir()).is_empty(), "{:?}", files_under(docs.dir()));
+    // Over the size limit is refused before reading too.
+    let small_dir = tempfile::tempdir().unwrap();
+    let small = store(small_dir.path(), DocumentsConfig { max_bytes: 10, ..Default::default() }).await;
+    let err = small.put(NewDocument::named("eleven"), b"eleven byte").await.unwrap_err();
+    assert_eq!(err.code(), "E6081", "{err}");
+}
