@@ -69,6 +69,11 @@ pub struct DocumentsConfig {
     /// Days a soft-deleted document is kept before `purge` removes its row and, when
     /// no other row shares it, its file (default 30).
     pub retention_days: u64,
+    /// Watch the store's directory from `Database::open` (when the database has the
+    /// `documents` table) and report files changed or removed outside strata as
+    /// health findings and `tracing` warnings (default off: one inotify watch per
+    /// shard directory).
+    pub watch: bool,
 }
 
 impl Default for DocumentsConfig {
@@ -79,6 +84,7 @@ impl Default for DocumentsConfig {
             allowed_types: Vec::new(),
             gc_grace_secs: 3_600,
             retention_days: 30,
+            watch: false,
         }
     }
 }

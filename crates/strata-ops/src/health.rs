@@ -62,7 +62,7 @@ pub struct Finding {
     pub severity: Severity,
     /// The check that found it: `integrity`, `corrupt`, `not_a_database`, `wal_lost`,
     /// `foreign_keys`, `pragma`, `wal_size`, `wal_growth`, `free_disk`, `db_size`,
-    /// `freelist`, `documents`, `documents_orphans`.
+    /// `freelist`, `documents`, `documents_orphans`, `documents_watch`.
     pub check: String,
     /// What was found, for a person.
     pub message: String,
@@ -239,6 +239,18 @@ impl HealthReport {
     pub fn has_problems(&self) -> bool {
         self.findings.iter().any(|f| f.severity > Severity::Info)
     }
+}
+
+/// Adds findings made outside the check (the document store's watcher) to `report`,
+/// worst first, and raises its status to match.
+pub fn add_findings(report: &mut HealthReport, findings: impl IntoIterator<Item = Finding>) {
+    report.findings.extend(findings);
+    report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    report.status = match report.findings.iter().map(|f| f.severity).max() {
+        None | Some(Severity::Info) => Status::Ok,
+        Some(Severity::Warning) => Status::Warning,
+        Some(Severity::Critical) => Status::Critical,
+    };
 }
 
 /// What to check and the thresholds to judge by.

@@ -4,7 +4,7 @@
 //! manifests and retention ([`backup`]), restore ([`restore`]), corruption recovery
 //! with salvage ([`recover`]), per-statement query statistics fed by the pool's
 //! timing hook ([`stats`]), the index advisor ([`advisor`]) and the verification of
-//! the document store beside the database ([`documents`]). It is the only layer
+//! the document store beside the database ([`documents`]) with its watcher ([`watch`]). It is the only layer
 //! that writes backup files. Every entry point is a plain function (async where it
 //! works on a pool or does long file work) that returns a serialisable report.
 
@@ -23,6 +23,7 @@ pub mod monitor;
 pub mod recover;
 pub mod restore;
 pub mod stats;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub use monitor::{Monitor, MonitorState};
 pub use recover::{RecoverOptions, RecoverReport, recover};
 pub use restore::{RestoreOptions, RestoreReport, restore};
 pub use stats::{Origin, QueryStats, StatementStats, StatsReport, WorkStats};
+pub use watch::StoreWatcher;
 
 /// What a long file operation is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -142,6 +142,9 @@ pub struct GcReport {
     pub kept_young: u64,
 }
 
+/// A put's row: name, mime, size, sha256, metadata JSON, created_by, sorted tags.
+type RowToInsert = (String, String, i64, String, String, Option<String>, Vec<String>);
+
 /// Files removed per writer closure by `gc` and `purge`.
 const REMOVE_CHUNK: usize = 256;
 
@@ -254,33 +257,49 @@ impl Documents {
         tags.dedup();
         let metadata = if metadata.is_null() { "{}".to_string() } else { json_text(&metadata) };
         let size_sql = i64::try_from(size).map_err(|_| Error::invalid("size", "over i64::MAX bytes"))?;
-        let check_path = final_path.clone();
-        let id = self
-            .pool
+        let row = (name, mime, size_sql, digest, metadata, created_by, tags);
+        let id = match self.insert_row(&final_path, row.clone()).await {
+            // The content was stored already, so this put dropped nothing yet, and a gc
+            // removed that file (unreferenced, past its grace) before the row was
+            // written: place this put's own copy and write the row again.
+            Err(Error::FileIo { action: "find", .. }) if !temp.placed => {
+                temp.place(&final_path).await?;
+                self.insert_row(&final_path, row).await?
+            }
+            other => other?,
+        };
+        temp.finish();
+        self.get(id).await
+    }
+
+    /// Inserts a put's row (and tags) through the writer, after checking inside the
+    /// writer closure that its file is still at `path`: gc and purge remove files
+    /// inside writer closures after checking that no row references them, so the file
+    /// is either still here (and now referenced) or gone, and then no row is written.
+    async fn insert_row(&self, path: &Path, row: RowToInsert) -> Result<i64> {
+        let path = path.to_path_buf();
+        let (name, mime, size, digest, metadata, created_by, tags) = row;
+        self.pool
             .write(move |conn| {
-                // gc and purge remove files inside writer closures, after checking that
-                // no row references them: the file is either still here (and now
-                // referenced) or gone, and then no row is written.
-                if !check_path.is_file() {
+                if !path.is_file() {
                     return Err(Error::FileIo {
                         action: "find",
-                        path: check_path.clone(),
+                        path: path.clone(),
                         message: "the stored file was removed before its row was written".into(),
                     });
                 }
-                let id: i64 = conn.prepare_cached(Self::INSERT)?.query_row(
-                    params![name, mime, size_sql, digest, metadata, now_ms(), created_by],
-                    |r| r.get(0),
-                )?;
+                let id: i64 = conn
+                    .prepare_cached(Self::INSERT)?
+                    .query_row(params![name, mime, size, digest, metadata, now_ms(), created_by], |r| {
+                        r.get(0)
+                    })?;
                 let mut tag_stmt = conn.prepare_cached(Self::INSERT_TAG)?;
                 for tag in &tags {
                     tag_stmt.execute(params![id, tag])?;
                 }
                 Ok(id)
             })
-            .await?;
-        temp.finish();
-        self.get(id).await
+            .await
     }
 
     const INSERT: &str = "INSERT INTO documents (name, mime, size, sha256, metadata, created_at, created_by) \
@@ -734,12 +753,9 @@ impl TempFile {
             // Only hex digests are joined under the store, so the parent is the shard.
             let shard = target.parent().unwrap_or(&store).to_path_buf();
             if target.is_file() {
-                // The same content is stored already: keep that file, refresh its time
-                // so that a gc running now sees a file in use, and drop ours.
-                let _ = std::fs::File::options()
-                    .append(true)
-                    .open(&target)
-                    .and_then(|f| f.set_modified(SystemTime::now()));
+                // The same content is stored already: keep that file (untouched: the
+                // store's watcher takes a time change for a write) and keep ours until
+                // the row is written, in case a gc takes that file first.
                 return Ok(false);
             }
             let created = !shard.is_dir();
