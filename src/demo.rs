@@ -1,6 +1,7 @@
 //! The tour behind `strata demo`: one run through every layer on a real database
 //! file. It opens (creating and migrating) the database, sets flags, opens sessions,
-//! enqueues a workload with priorities and injected failures, runs workers until the
+//! stores and reads back a few documents, enqueues a workload with priorities and
+//! injected failures, runs workers until the
 //! queue is drained (retries and dead letters included), takes a verified backup,
 //! runs a full check, and collects the query statistics and the index advice of what
 //! it ran. Every step is timed and attributed to the layer that did the work. A
@@ -75,6 +76,19 @@ pub struct QueueSummary {
     pub stats: Option<QueueStats>,
 }
 
+/// What the document store part of the run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentsSummary {
+    /// Documents this run stored.
+    pub stored: u64,
+    /// Of those, how many found their content stored already (deduplicated).
+    pub deduplicated: u64,
+    /// Documents read back with their SHA-256 verified.
+    pub read_back: u64,
+    /// The MIME types detected, in the order stored.
+    pub types: Vec<String>,
+}
+
 /// The report of `strata demo`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
@@ -92,7 +106,9 @@ pub struct DemoReport {
     pub queue: QueueSummary,
     /// The pool's counters at the end: writes against commits shows group commit.
     pub pool: MetricsSnapshot,
-    /// The verified backup.
+    /// The documents stored and read back.
+    pub documents: DocumentsSummary,
+    /// The verified backup (with the document files their rows reference).
     pub backup: BackupReport,
     /// The full check.
     pub health: HealthReport,
@@ -135,7 +151,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
 
     let result = tour(&db, &options, run, &mut step).await;
     let closed = db.close().await;
-    let (queue, pool, backup, health, (top_statements, pool_work), advice) = result?;
+    let (queue, pool, documents, backup, health, (top_statements, pool_work), advice) = result?;
     closed?;
     Ok(DemoReport {
         path: config.path.display().to_string(),
@@ -145,6 +161,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
         steps,
         queue,
         pool,
+        documents,
         backup,
         health,
         top_statements,
@@ -158,6 +175,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
 type Parts = (
     QueueSummary,
     MetricsSnapshot,
+    DocumentsSummary,
     BackupReport,
     HealthReport,
     (Vec<StatementStats>, Vec<WorkStats>),
@@ -203,6 +221,19 @@ async fn tour(
         session_ids.push(s.id);
     }
     step("strata-repo", format!("opened {} sessions (created -> active)", options.sessions), t);
+
+    let t = Instant::now();
+    let documents = store_documents(db, run).await?;
+    step(
+        "strata-repo",
+        format!(
+            "stored {} documents ({}; {} deduplicated) beside the database and read each back, hash verified",
+            documents.stored,
+            documents.types.join(", "),
+            documents.deduplicated
+        ),
+        t,
+    );
 
     let t = Instant::now();
     let tasks = workload(options, run, &session_ids);
@@ -308,7 +339,38 @@ async fn tour(
         ),
         t,
     );
-    Ok((summary, metrics, backup, health, (top, work), advice))
+    Ok((summary, metrics, documents, backup, health, (top, work), advice))
+}
+
+/// Stores a few documents of different types (one of them twice: its content is stored
+/// once) and reads each back with its hash verified.
+async fn store_documents(db: &Database, run: i64) -> Result<DocumentsSummary> {
+    let docs = db.documents();
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let report = format!("run {run}: every task of the demo queue was claimed, handled and acknowledged\n");
+    let manifest = serde_json::to_vec(&json!({"run": run, "queue": DEMO_QUEUE}))
+        .map_err(|e| crate::Error::invalid("manifest", e.to_string()))?;
+    let items: [(&str, Vec<u8>); 4] = [
+        ("pixel.png", png.to_vec()),
+        ("report.txt", report.into_bytes()),
+        ("run.json", manifest),
+        ("pixel-copy.png", png.to_vec()),
+    ];
+    let mut summary = DocumentsSummary { stored: 0, deduplicated: 0, read_back: 0, types: Vec::new() };
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, bytes) in items {
+        let new = repo::NewDocument::named(name).tag("demo").metadata(json!({"run": run})).created_by("demo");
+        let doc = docs.put(new, &bytes).await?;
+        summary.stored += 1;
+        if !seen.insert(doc.sha256.clone()) {
+            summary.deduplicated += 1;
+        }
+        summary.types.push(doc.mime.clone());
+        if docs.read(doc.id).await? == bytes {
+            summary.read_back += 1;
+        }
+    }
+    Ok(summary)
 }
 
 /// Refuses sizes that make no sense (E6001).

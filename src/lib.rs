@@ -131,9 +131,15 @@ pub struct Database {
     cache: repo::Cache,
     rate_limits: repo::RateLimits,
     sweeper: Option<Arc<repo::Sweeper>>,
+    documents: repo::Documents,
+    watcher: Option<Arc<ops::StoreWatcher>>,
     /// Built once, so that every clone shares the wake-ups of idle workers.
     queue: repo::Queue,
 }
+
+/// Whether the database has the reference schema's `documents` table (V10).
+const HAS_DOCUMENTS_TABLE: &str =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'documents'";
 
 /// Whether the database has the reference schema's `cache` table (V7).
 const HAS_CACHE_TABLE: &str = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'cache'";
@@ -208,7 +214,31 @@ impl Database {
         }
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
         let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
-        Ok(Database { pool, migrations: set, report, stats, monitor, cache, rate_limits, sweeper, queue })
+        let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
+        let watcher = match config.documents.watch {
+            true => {
+                let tables: i64 =
+                    pool.read_inline(|c| Ok(c.query_row(HAS_DOCUMENTS_TABLE, [], |r| r.get(0))?)).await?;
+                match tables > 0 {
+                    true => Some(Arc::new(ops::StoreWatcher::start(pool.clone(), documents.dir())?)),
+                    false => None,
+                }
+            }
+            false => None,
+        };
+        Ok(Database {
+            pool,
+            migrations: set,
+            report,
+            stats,
+            monitor,
+            cache,
+            rate_limits,
+            sweeper,
+            documents,
+            watcher,
+            queue,
+        })
     }
 
     /// Opens the existing database of `config` for inspection, changing nothing in
@@ -227,6 +257,7 @@ impl Database {
         let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
         tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
         let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
+        let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
         Ok(Database {
             pool,
             migrations: None,
@@ -236,6 +267,8 @@ impl Database {
             cache,
             rate_limits,
             sweeper: None,
+            documents,
+            watcher: None,
             queue,
         })
     }
@@ -363,6 +396,25 @@ impl Database {
         self.monitor.as_deref()
     }
 
+    /// The document store beside the database, with the settings of the `[documents]`
+    /// config section (files in `documents.dir`, default `<db>.files/`).
+    pub fn documents(&self) -> &repo::Documents {
+        &self.documents
+    }
+
+    /// Verifies the document store against the `documents` rows: missing and changed
+    /// files (hashing every live file when `hash`), and files no row references.
+    /// `None` when the database has no `documents` table.
+    pub async fn verify_documents(&self, hash: bool) -> Result<Option<ops::StoreReport>> {
+        ops::documents::verify(&self.pool, self.documents.dir(), hash).await
+    }
+
+    /// The document store's watcher, when `documents.watch` is on and the database has
+    /// a `documents` table: its findings are part of [`Database::health`].
+    pub fn documents_watcher(&self) -> Option<&ops::StoreWatcher> {
+        self.watcher.as_deref()
+    }
+
     /// The TTL cache, with the limits of the `[cache]` config section.
     pub fn cache(&self) -> &repo::Cache {
         &self.cache
@@ -380,10 +432,15 @@ impl Database {
     }
 
     /// A health report of the live database (`quick_check`, or `integrity_check` at
-    /// [`ops::CheckLevel::Full`]) with the thresholds of `monitor` in the config.
+    /// [`ops::CheckLevel::Full`]) with the thresholds of `monitor` in the config, and
+    /// the findings of the document store's watcher when it runs.
     pub async fn health(&self, level: ops::CheckLevel) -> Result<ops::HealthReport> {
         let options = ops::HealthOptions::from_config(level, self.pool.config());
-        ops::check(&self.pool, &options).await
+        let mut report = ops::check(&self.pool, &options).await?;
+        if let Some(watcher) = &self.watcher {
+            ops::health::add_findings(&mut report, watcher.findings());
+        }
+        Ok(report)
     }
 
     /// A verified online backup into the configured directory (`backup.dir`, or
@@ -402,6 +459,9 @@ impl Database {
         }
         if let Some(sweeper) = &self.sweeper {
             sweeper.stop().await;
+        }
+        if let Some(watcher) = &self.watcher {
+            watcher.stop();
         }
         if let Some(stats) = &self.stats {
             let path = ops::stats::export_path(self.pool.path());

@@ -21,7 +21,10 @@ async fn the_demo_drains_its_workload_backs_up_checks_and_runs_again_on_the_same
     assert_eq!(first.queue.failures, 4 * 3 + 16);
     assert_eq!(first.queue.claims, 200 + 4 * 2 + 16);
     assert!(first.pool.commits < first.pool.writes, "group commit merges the workers' writes");
+    assert_eq!((first.documents.stored, first.documents.deduplicated, first.documents.read_back), (4, 1, 4));
+    assert_eq!(first.documents.types, ["image/png", "text/plain", "application/json", "image/png"]);
     assert!(first.backup.manifest.verification.ok);
+    assert!(!first.backup.manifest.documents.is_empty(), "the backup carries the document files");
     assert!(first.backup.path.exists());
     assert_eq!(first.health.status, strata::ops::Status::Ok, "{:?}", first.health.findings);
     assert!(!first.top_statements.is_empty());

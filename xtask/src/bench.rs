@@ -99,6 +99,32 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw_batch100",
         target: Target::None,
     },
+    // Issue 19: the document store against std::fs (+ fsync, rename, dir fsync) and a
+    // raw rusqlite row; strata also hashes (and sniffs) what it stores and reads.
+    Comparison {
+        group: "document_put_4kb",
+        strata: "strata",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.25),
+    },
+    Comparison {
+        group: "document_put_4mb",
+        strata: "strata",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.25),
+    },
+    Comparison {
+        group: "document_get_4kb",
+        strata: "strata",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.25),
+    },
+    Comparison {
+        group: "document_get_4mb",
+        strata: "strata",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.25),
+    },
     // The queue with every commit fsynced (synchronous = "full"), both sides. No bar.
     Comparison {
         group: "queue_jobs_full",
@@ -158,8 +184,19 @@ pub const PER_GIB: &[(&str, &str)] = &[
 
 /// The command whose results the report reads; extra arguments are appended (a
 /// filter such as `check_1gb` runs only the matching groups of both benches).
-const BENCH_COMMAND: &[&str] =
-    &["bench", "-p", "strata", "--bench", "pool", "--bench", "ops", "--bench", "queue"];
+const BENCH_COMMAND: &[&str] = &[
+    "bench",
+    "-p",
+    "strata",
+    "--bench",
+    "pool",
+    "--bench",
+    "ops",
+    "--bench",
+    "queue",
+    "--bench",
+    "documents",
+];
 
 /// The report's file name inside the target directory.
 const REPORT_FILE: &str = "bench-report.md";
@@ -848,7 +885,7 @@ mod tests {
         write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
 
         let report = render_report(criterion, COMPARISONS, None);
-        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 13);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 17);
         assert_eq!(
             row(&report, "point_read_1m", "pool_batched"),
             "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | — | reported |"
@@ -871,7 +908,7 @@ mod tests {
              | speedup ≥ 3.0× | PASS |"
         );
         assert!(
-            report.contains("\n1 passed, 1 failed, 2 reported without a target, 9 not run.\n"),
+            report.contains("\n1 passed, 1 failed, 2 reported without a target, 13 not run.\n"),
             "{report}"
         );
     }
@@ -890,7 +927,7 @@ mod tests {
         assert!(row(&report, "bulk_insert_100k", "pool").ends_with("| 500 ms | not run | — | — | not run |"));
         assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
         let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
-        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 13 not run."), "{empty}");
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 17 not run."), "{empty}");
         assert!(empty.contains("\n- check_1gb/quick_check: not run\n"), "{empty}");
     }
 

@@ -64,7 +64,11 @@ pub async fn run(command: &BackupCommand, config: &Config, out: &Output) -> stra
 /// Runs `strata restore FILE [--force]`.
 pub async fn restore(file: &Path, force: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
     let bar = Bar::new();
-    let options = RestoreOptions { force, progress: bar.callback() };
+    let options = RestoreOptions {
+        force,
+        progress: bar.callback(),
+        documents_dir: Some(config.documents.dir_for(&config.path)),
+    };
     let report = strata::ops::restore(&config.path, file, options).await;
     bar.finish();
     let report = report?;
@@ -261,6 +265,9 @@ fn render_restore(r: &RestoreReport) -> String {
     }
     if r.removed_shm {
         text += "  stale -shm removed\n";
+    }
+    if r.documents_restored > 0 {
+        text += &format!("  {} document file(s) put back into the store\n", r.documents_restored);
     }
     text
 }

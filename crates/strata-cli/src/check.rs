@@ -83,6 +83,17 @@ fn render(r: &HealthReport) -> String {
             v.tables, v.schema_cookie, v.user_version
         );
     }
+    if let Some(d) = &r.documents {
+        text += &format!(
+            "documents: {} live, {} file(s) ({}), {} missing, {} changed, {} orphan(s)\n",
+            d.documents,
+            d.files,
+            bytes(d.bytes),
+            d.missing.len(),
+            d.changed.len(),
+            d.orphans.len()
+        );
+    }
     if r.findings.is_empty() {
         text += "findings: none\n";
     } else {

@@ -135,6 +135,11 @@ pub enum Command {
     /// directory, file:///dir or s3://bucket/path), for `litestream replicate
     /// -config FILE`; set `[replication] mode = "litestream"` in strata's config too.
     Replicate(crate::replicate::ReplicateArgs),
+    /// The document store beside the database: put (streamed, MIME detected), get
+    /// (hash verified), ls, rm (soft), verify (exit 1 on a missing or changed file) and
+    /// gc. Needs an existing database.
+    #[command(subcommand)]
+    Docs(crate::docs::DocsCommand),
 }
 
 /// Where migrations come from.

@@ -44,12 +44,19 @@ fn render(r: &DemoReport) -> String {
         r.pool.writes as f64 / r.pool.commits.max(1) as f64,
         r.pool.busy_retries
     );
+    let d = &r.documents;
     let _ = writeln!(
         text,
-        "backup: {} ({}, sha256 {}…)",
+        "documents: {} stored ({} deduplicated), {} read back with their sha256 verified",
+        d.stored, d.deduplicated, d.read_back
+    );
+    let _ = writeln!(
+        text,
+        "backup: {} ({}, sha256 {}…, {} document file(s))",
         r.backup.path.display(),
         bytes(r.backup.manifest.size_bytes),
-        &r.backup.manifest.sha256[..12.min(r.backup.manifest.sha256.len())]
+        &r.backup.manifest.sha256[..12.min(r.backup.manifest.sha256.len())],
+        r.backup.manifest.documents.len()
     );
     let _ = writeln!(text, "slowest statements (total time):");
     for s in r.top_statements.iter().take(5) {

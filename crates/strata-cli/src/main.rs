@@ -13,6 +13,7 @@ mod check;
 mod cli;
 mod codegen;
 mod demo;
+mod docs;
 mod flags;
 mod init;
 mod migrate;
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
                 Command::Serve(args) => serve::run(args, &config).await,
                 Command::Codegen(args) => codegen::run(args, cli.db.is_some(), &config, &out).await,
                 Command::Replicate(args) => replicate::run(args, &config, &out).await,
+                Command::Docs(command) => docs::run(command, &config, &out, cli.json).await,
             }
         })
     }));

@@ -50,6 +50,91 @@ pub struct Config {
     pub codegen: CodegenConfig,
     /// Which tables' writes leave an audit row in the same transaction (off by default).
     pub audit: AuditConfig,
+    /// The document store beside the database (`Database::documents`).
+    pub documents: DocumentsConfig,
+}
+
+/// The document store (strata-repo's `Documents`): where its files live, what it
+/// accepts, and how long deleted documents and stray files are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    /// The store's directory; `None` is `<db>.files/` beside the database
+    /// ([`DocumentsConfig::dir_for`]).
+    pub dir: Option<PathBuf>,
+    /// The largest document, in bytes (default 1 GiB); a larger one is refused while
+    /// it streams (E6081).
+    pub max_bytes: u64,
+    /// MIME types that may be stored (`image/png`, or `image/*` for a family); empty
+    /// (the default) allows every type. Anything else is E6082.
+    pub allowed_types: Vec<String>,
+    /// Seconds a file nobody references must have existed before `gc` removes it
+    /// (default 3,600): a put renames its file into place before its row commits, and
+    /// `gc` must not take the file of a put in flight.
+    pub gc_grace_secs: u64,
+    /// Days a soft-deleted document is kept before `purge` removes its row and, when
+    /// no other row shares it, its file (default 30).
+    pub retention_days: u64,
+    /// Watch the store's directory from `Database::open` (when the database has the
+    /// `documents` table) and report files changed or removed outside strata as
+    /// health findings and `tracing` warnings (default off: one inotify watch per
+    /// shard directory).
+    pub watch: bool,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            dir: None,
+            max_bytes: 1024 * 1024 * 1024,
+            allowed_types: Vec::new(),
+            gc_grace_secs: 3_600,
+            retention_days: 30,
+            watch: false,
+        }
+    }
+}
+
+impl DocumentsConfig {
+    /// The store's directory for the database at `db`: `dir`, or `<db>.files` (the
+    /// database's file name with `.files` appended, in the same directory).
+    pub fn dir_for(&self, db: &Path) -> PathBuf {
+        match &self.dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+                name.push(".files");
+                db.with_file_name(name)
+            }
+        }
+    }
+
+    /// Whether `mime` may be stored: the allow-list is empty, or names it or its
+    /// family (`image/*`).
+    pub fn allows(&self, mime: &str) -> bool {
+        self.allowed_types.is_empty()
+            || self.allowed_types.iter().any(|allowed| match allowed.strip_suffix("/*") {
+                Some(family) => mime.split('/').next() == Some(family),
+                None => allowed.eq_ignore_ascii_case(mime),
+            })
+    }
+
+    /// Checks every range (E1003 naming the field under `documents.`).
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &str, reason: &str| {
+            Err(Error::ConfigInvalid { field: format!("documents.{field}"), reason: reason.into() })
+        };
+        if self.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return invalid("dir", "must not be empty; leave it out for <db>.files/ beside the database");
+        }
+        if self.max_bytes == 0 {
+            return invalid("max_bytes", "must be at least 1 byte");
+        }
+        if let Some(bad) = self.allowed_types.iter().find(|t| !t.contains('/')) {
+            return invalid("allowed_types", &format!("`{bad}` is not a MIME type (type/subtype or type/*)"));
+        }
+        Ok(())
+    }
 }
 
 /// Write capture into the `audit` table (the `[audit]` section): every insert, update
@@ -243,6 +328,12 @@ pub struct MonitorConfig {
     pub free_disk_warn_mb: u64,
     /// Less free space than this many MiB on the volume is critical.
     pub free_disk_critical_mb: u64,
+    /// Less free space than this percentage of the volume is a warning; 0 = off. The
+    /// byte and percent thresholds apply to the volume of the database (and its WAL)
+    /// and, when elsewhere, the volume of the document store.
+    pub free_disk_warn_percent: u8,
+    /// Less free space than this percentage of the volume is critical; 0 = off.
+    pub free_disk_critical_percent: u8,
     /// A database file larger than this many MiB is a warning; 0 = no limit.
     pub db_size_warn_mb: u64,
     /// Free pages above this percentage of the file are a warning (VACUUM would help).
@@ -264,6 +355,8 @@ impl Default for MonitorConfig {
             wal_warn_mb: 256,
             free_disk_warn_mb: 1_024,
             free_disk_critical_mb: 100,
+            free_disk_warn_percent: 0,
+            free_disk_critical_percent: 0,
             db_size_warn_mb: 0,
             freelist_warn_percent: 25,
             foreign_key_limit: 20,
@@ -448,6 +541,7 @@ impl Default for Config {
             codegen: CodegenConfig::default(),
             replication: ReplicationConfig::default(),
             audit: AuditConfig::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -493,6 +587,7 @@ const ENV_SECTIONS: &[&str] = &[
     "replication",
     "codegen",
     "audit",
+    "documents",
 ];
 
 impl Config {
@@ -581,6 +676,20 @@ impl Config {
         if self.monitor.free_disk_critical_mb > self.monitor.free_disk_warn_mb {
             return invalid("monitor.free_disk_critical_mb", "must not exceed monitor.free_disk_warn_mb");
         }
+        if self.monitor.free_disk_warn_percent > 100 {
+            return invalid("monitor.free_disk_warn_percent", "must be between 0 and 100");
+        }
+        if self.monitor.free_disk_critical_percent > self.monitor.free_disk_warn_percent
+            && self.monitor.free_disk_warn_percent > 0
+        {
+            return invalid(
+                "monitor.free_disk_critical_percent",
+                "must not exceed monitor.free_disk_warn_percent",
+            );
+        }
+        if self.monitor.free_disk_critical_percent > 100 {
+            return invalid("monitor.free_disk_critical_percent", "must be between 0 and 100");
+        }
         if self.monitor.query_stats_capacity == 0 {
             return invalid("monitor.query_stats_capacity", "must be at least 1");
         }
@@ -593,6 +702,7 @@ impl Config {
         self.cache.validate()?;
         self.ratelimit.validate()?;
         self.audit.validate()?;
+        self.documents.validate()?;
         if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
             return invalid(&format!("queue.{field}"), &reason);
         }

@@ -625,6 +625,51 @@ pub enum Error {
         /// What did not verify.
         reason: String,
     },
+    /// E6080: a document name that cannot be stored: empty, too long, or holding a
+    /// path separator, `..`, NUL or a control character.
+    #[error("invalid document name {name}: {reason}")]
+    DocumentName {
+        /// The name as given, quoted and escaped (it may hold control characters).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E6081: a document larger than `documents.max_bytes`, refused while streaming.
+    #[error("document {name} is larger than the limit of {limit} bytes")]
+    DocumentTooLarge {
+        /// The document's name.
+        name: String,
+        /// `documents.max_bytes`.
+        limit: u64,
+    },
+    /// E6082: a document whose detected MIME type is not in `documents.allowed_types`.
+    #[error("document {name} has type {mime}, which documents.allowed_types does not allow")]
+    DocumentTypeRefused {
+        /// The document's name.
+        name: String,
+        /// The type detected from its content (or its extension).
+        mime: String,
+    },
+    /// E5030: a stored document's file is missing or does not hold what its row says
+    /// (size or SHA-256).
+    #[error("document {id} is damaged: {reason}")]
+    DocumentDamaged {
+        /// The document's id.
+        id: i64,
+        /// What differs (missing file, size, hash).
+        reason: String,
+    },
+    /// E5031: a write to the document store failed for lack of space; the partial
+    /// file was removed.
+    #[error("no space left for {what} in {path}: {message}")]
+    StoreFull {
+        /// What was being written (`document report.pdf`).
+        what: String,
+        /// The store directory.
+        path: PathBuf,
+        /// The operating system's message, or the free space against what was needed.
+        message: String,
+    },
 }
 
 impl Error {

@@ -12,11 +12,12 @@ pub mod config;
 pub mod error;
 pub mod quota;
 pub mod retry;
+pub mod store;
 
 pub use config::{
-    AuditConfig, BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_DB_PATH, DriftPolicy,
-    LITESTREAM_BUSY_TIMEOUT_MS, MigrationSource, MonitorConfig, PoolConfig, QueueConfig, RateLimitConfig,
-    ReplicationConfig, ReplicationMode, SchemaConfig, SqliteConfig, Synchronous,
+    AuditConfig, BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_DB_PATH, DocumentsConfig,
+    DriftPolicy, LITESTREAM_BUSY_TIMEOUT_MS, MigrationSource, MonitorConfig, PoolConfig, QueueConfig,
+    RateLimitConfig, ReplicationConfig, ReplicationMode, SchemaConfig, SqliteConfig, Synchronous,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use quota::Quota;

@@ -14,6 +14,12 @@
 //! then its manifest `<name>.json` is written and only then the data file is renamed
 //! to `<name>`. A killed backup therefore leaves at most a `.partial` file (which
 //! `list` shows as such and `prune` removes), never a file that looks complete.
+//!
+//! A database with a document store (V10's `documents`) is backed up with its files:
+//! every file the snapshot's rows reference is copied from the store into
+//! `<name>.files/` (sha256 checked while copying; a missing or changed file fails the
+//! backup with E5006) before the manifest, which lists each file with its hash, is
+//! written. `verify` re-checks them; restore and recover put them back.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +74,11 @@ pub struct Manifest {
     pub sqlite_version: String,
     /// The verification done before the backup was given its final name.
     pub verification: Verification,
+    /// The document files the backup's `documents` rows reference, copied into
+    /// `<backup>.files/` and checked before the backup was given its final name; empty
+    /// (and left out of the JSON) for a database without documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<crate::documents::BackedUpFile>,
 }
 
 /// The result of checking a backup copy.
@@ -190,14 +201,34 @@ pub async fn create(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Re
             return Err(err);
         }
     };
+    let store = pool.config().documents.dir_for(&source);
     let finish = move || -> Result<BackupReport> {
-        let done = finish_backup(&partial, &path, copied, progress.as_ref(), |manifest| {
-            manifest.source = source.clone();
-            manifest.created_at = clock::rfc3339(at);
-            manifest.duration_ms = started.elapsed().as_millis() as u64;
+        // The document files go first, into `<backup>.files.partial/`, renamed to
+        // `<backup>.files/` before the manifest is written and the data file renamed:
+        // the backup never looks complete before its documents are in place.
+        let files_dir = crate::documents::backup_files_dir(&path);
+        let files_partial = files::sidecar(&files_dir, PARTIAL_SUFFIX);
+        let documents = (|| {
+            let _ = std::fs::remove_dir_all(&files_partial);
+            let documents = crate::documents::backup_store(&partial, &store, &files_partial)?;
+            if !documents.is_empty() {
+                files::rename(&files_partial, &files_dir)?;
+                files::fsync_dir(dir_of(&path))?;
+            }
+            Ok::<_, Error>(documents)
+        })();
+        let done = documents.and_then(|documents| {
+            finish_backup(&partial, &path, copied, progress.as_ref(), |manifest| {
+                manifest.source = source.clone();
+                manifest.created_at = clock::rfc3339(at);
+                manifest.duration_ms = started.elapsed().as_millis() as u64;
+                manifest.documents = documents;
+            })
         });
         if done.is_err() {
             let _ = files::remove_if_exists(&partial);
+            let _ = std::fs::remove_dir_all(&files_partial);
+            let _ = std::fs::remove_dir_all(&files_dir);
         }
         done
     };
@@ -297,6 +328,7 @@ fn finish_backup(
         schema: copied.schema,
         sqlite_version: rusqlite::version().to_string(),
         verification,
+        documents: Vec::new(),
     };
     fill(&mut manifest);
     let manifest_path = manifest_path(path);
@@ -449,6 +481,7 @@ pub fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport>
         if !m.verification.ok {
             problems.push("the manifest records a failed verification".into());
         }
+        problems.extend(crate::documents::verify_backup_store(path, &m.documents)?);
     }
     Ok(VerifyReport {
         path: path.to_path_buf(),
@@ -501,6 +534,7 @@ pub fn prune(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
             None => {
                 files::remove_if_exists(&entry.path)?;
                 files::remove_if_exists(&manifest_path(&entry.path))?;
+                remove_dir_if_exists(&crate::documents::backup_files_dir(&entry.path))?;
                 report.removed.push(entry.path.clone());
             }
         }
@@ -547,6 +581,20 @@ pub fn newest_verified(
         failed.push(report);
     }
     Ok((None, failed))
+}
+
+/// The directory a backup file is in.
+fn dir_of(path: &Path) -> &Path {
+    files::parent(path)
+}
+
+/// Removes a directory tree when it exists.
+fn remove_dir_if_exists(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::file_io("remove", dir, &e)),
+    }
 }
 
 /// Keeps `Arc` in the public signature readable: a progress callback from a closure.

@@ -62,7 +62,7 @@ pub struct Finding {
     pub severity: Severity,
     /// The check that found it: `integrity`, `corrupt`, `not_a_database`, `wal_lost`,
     /// `foreign_keys`, `pragma`, `replication`, `wal_size`, `wal_growth`, `free_disk`,
-    /// `db_size`, `freelist`.
+    /// `db_size`, `freelist`, `documents`, `documents_orphans`, `documents_watch`.
     pub check: String,
     /// What was found, for a person.
     pub message: String,
@@ -126,6 +126,54 @@ pub struct Storage {
     pub wal_bytes: u64,
     /// Free space for this user on the volume of the database, bytes, when known.
     pub free_disk_bytes: Option<u64>,
+    /// The volumes strata writes to, with their free space: the database's (which
+    /// holds its WAL) and, when the document store exists on another volume, the
+    /// store's.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+}
+
+/// Free space on one volume strata writes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Volume {
+    /// What lives there: `database` (the database and its WAL) or `documents`.
+    pub role: String,
+    /// A directory on the volume. Not serialised: reports go to dashboards that must
+    /// not show where the database lives.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Free space for this user, bytes.
+    pub free_bytes: u64,
+    /// The volume's size, bytes.
+    pub total_bytes: u64,
+}
+
+/// The volume that holds `dir`, with its free and total space; `None` when the
+/// operating system does not say.
+fn volume(role: &str, dir: &Path) -> Option<Volume> {
+    Some(Volume {
+        role: role.into(),
+        path: dir.to_path_buf(),
+        free_bytes: fs4::available_space(dir).ok()?,
+        total_bytes: fs4::total_space(dir).ok()?,
+    })
+}
+
+/// Whether two paths are on the same volume (always true where that cannot be told).
+fn same_volume(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev(),
+            _ => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        true
+    }
 }
 
 /// Which schema the database is at.
@@ -178,6 +226,10 @@ pub struct HealthReport {
     pub replication: Replication,
     /// How long the check took, milliseconds.
     pub duration_ms: u64,
+    /// The document store's verification, when the database has a `documents` table
+    /// and the store's directory exists (sizes on a quick check, hashes on a full one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<crate::documents::StoreReport>,
 }
 
 impl HealthReport {
@@ -204,6 +256,18 @@ pub struct Replication {
     pub litestream_seen: Vec<String>,
 }
 
+/// Adds findings made outside the check (the document store's watcher) to `report`,
+/// worst first, and raises its status to match.
+pub fn add_findings(report: &mut HealthReport, findings: impl IntoIterator<Item = Finding>) {
+    report.findings.extend(findings);
+    report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    report.status = match report.findings.iter().map(|f| f.severity).max() {
+        None | Some(Severity::Info) => Status::Ok,
+        Some(Severity::Warning) => Status::Warning,
+        Some(Severity::Critical) => Status::Critical,
+    };
+}
+
 /// What to check and the thresholds to judge by.
 #[derive(Debug, Clone)]
 pub struct HealthOptions {
@@ -217,6 +281,8 @@ pub struct HealthOptions {
     pub sqlite: SqliteConfig,
     /// The configured replicator (`replication.mode`).
     pub replication: ReplicationMode,
+    /// The document store's directory; `None` is the default, `<db>.files/`.
+    pub documents_dir: Option<PathBuf>,
 }
 
 impl HealthOptions {
@@ -227,6 +293,7 @@ impl HealthOptions {
             limits: MonitorConfig::default(),
             sqlite: SqliteConfig::default(),
             replication: ReplicationMode::None,
+            documents_dir: None,
         }
     }
 
@@ -238,6 +305,7 @@ impl HealthOptions {
             limits: config.monitor.clone(),
             sqlite: config.connection_settings(),
             replication: config.replication.mode,
+            documents_dir: Some(config.documents.dir_for(&config.path)),
         }
     }
 }
@@ -291,10 +359,17 @@ pub async fn check(pool: &Pool, options: &HealthOptions) -> Result<HealthReport>
 /// The report so far from the files alone: sizes, free disk, the wal-index check.
 fn file_level(path: &Path, options: &HealthOptions) -> HealthReport {
     let wal = files::wal_path(path);
+    let db_dir = files::parent(path);
+    let mut volumes: Vec<Volume> = volume("database", db_dir).into_iter().collect();
+    let store = documents_dir(path, options);
+    if store.is_dir() && !same_volume(db_dir, &store) {
+        volumes.extend(volume("documents", &store));
+    }
     let storage = Storage {
         db_bytes: files::size(path),
         wal_bytes: files::size(&wal),
-        free_disk_bytes: fs4::available_space(files::parent(path)).ok(),
+        free_disk_bytes: fs4::available_space(db_dir).ok(),
+        volumes,
         ..Storage::default()
     };
     let mut findings = Vec::new();
@@ -326,6 +401,15 @@ fn file_level(path: &Path, options: &HealthOptions) -> HealthReport {
             litestream_seen: litestream_dir(path).into_iter().collect(),
         },
         duration_ms: 0,
+        documents: None,
+    }
+}
+
+/// The document store of the database at `path`: the configured one, or `<db>.files/`.
+fn documents_dir(path: &Path, options: &HealthOptions) -> PathBuf {
+    match &options.documents_dir {
+        Some(dir) => dir.clone(),
+        None => strata_core::DocumentsConfig::default().dir_for(path),
     }
 }
 
@@ -449,6 +533,14 @@ fn inspect(conn: &Connection, options: &HealthOptions, report: &mut HealthReport
             report.foreign_keys = fks;
         }
         Err(err) => report.findings.push(finding_for_error(&err, "running foreign_key_check")),
+    }
+
+    let dir = documents_dir(&report.path, options);
+    if dir.is_dir() {
+        match crate::documents::verify_store(conn, &dir, options.level == CheckLevel::Full) {
+            Ok(store) => report.documents = store,
+            Err(err) => report.findings.push(finding_for_error(&err, "verifying the document store")),
+        }
     }
 }
 
@@ -622,6 +714,11 @@ fn replication_findings(
     }
 }
 
+/// Whether `free` bytes are fewer than `mb` MiB.
+fn free_below(free: u64, mb: u64) -> bool {
+    free < mb.saturating_mul(1024 * 1024)
+}
+
 /// Adds the threshold findings, sorts, sets the status and the duration.
 fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -> HealthReport {
     const MB: u64 = 1024 * 1024;
@@ -680,27 +777,28 @@ fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -
             ),
         );
     }
-    if let Some(free) = storage.free_disk_bytes {
-        if free < limits.free_disk_critical_mb * MB {
-            add(
-                Severity::Critical,
-                "free_disk",
-                format!(
-                    "{} MiB free on the volume (critical below {} MiB)",
-                    free / MB,
-                    limits.free_disk_critical_mb
-                ),
-            );
-        } else if free < limits.free_disk_warn_mb * MB {
-            add(
-                Severity::Warning,
-                "free_disk",
-                format!(
-                    "{} MiB free on the volume (warning below {} MiB)",
-                    free / MB,
-                    limits.free_disk_warn_mb
-                ),
-            );
+    for v in &storage.volumes {
+        let percent = v.free_bytes.saturating_mul(100).checked_div(v.total_bytes).unwrap_or(100);
+        let what = match v.role.as_str() {
+            "documents" => format!("the document store's volume ({})", v.path.display()),
+            _ => "the volume".to_string(),
+        };
+        let by_percent = |threshold: u8| threshold > 0 && percent < u64::from(threshold);
+        let (severity, limit) = if free_below(v.free_bytes, limits.free_disk_critical_mb) {
+            (Some(Severity::Critical), format!("critical below {} MiB", limits.free_disk_critical_mb))
+        } else if by_percent(limits.free_disk_critical_percent) {
+            (Some(Severity::Critical), format!("critical below {}%", limits.free_disk_critical_percent))
+        } else if free_below(v.free_bytes, limits.free_disk_warn_mb) {
+            (Some(Severity::Warning), format!("warning below {} MiB", limits.free_disk_warn_mb))
+        } else if by_percent(limits.free_disk_warn_percent) {
+            (Some(Severity::Warning), format!("warning below {}%", limits.free_disk_warn_percent))
+        } else {
+            (None, String::new())
+        };
+        if let Some(severity) = severity {
+            let message = format!("{} MiB ({percent}%) free on {what} ({limit})", v.free_bytes / MB);
+            tracing::warn!(target: "strata::health", volume = %v.path.display(), free_bytes = v.free_bytes, "{message}");
+            add(severity, "free_disk", message);
         }
     }
     if limits.db_size_warn_mb > 0 && storage.db_bytes > limits.db_size_warn_mb * MB {
@@ -728,6 +826,35 @@ fn finish(mut report: HealthReport, options: &HealthOptions, started: Instant) -
                 storage.freelist_count * 100 / storage.page_count
             ),
         );
+    }
+    if let Some(store) = &report.documents {
+        for (what, problems) in [("missing", &store.missing), ("changed", &store.changed)] {
+            if let Some(first) = problems.first() {
+                add(
+                    Severity::Critical,
+                    "documents",
+                    format!(
+                        "{} document file(s) {what} behind strata's back, first: document {} ({}): {}",
+                        problems.len(),
+                        first.id,
+                        first.name,
+                        first.reason
+                    ),
+                );
+            }
+        }
+        if !store.orphans.is_empty() {
+            let bytes: u64 = store.orphans.iter().map(|o| o.size).sum();
+            add(
+                Severity::Info,
+                "documents_orphans",
+                format!(
+                    "{} file(s) ({}) in the store that no document references: `strata docs gc` removes them",
+                    store.orphans.len(),
+                    display_bytes(bytes)
+                ),
+            );
+        }
     }
     report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     report.status = match report.findings.iter().map(|f| f.severity).max() {

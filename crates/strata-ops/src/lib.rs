@@ -3,8 +3,10 @@
 //! ([`health`]), the background monitor ([`monitor`]), verified online backups with
 //! manifests and retention ([`backup`]), restore ([`restore`]), corruption recovery
 //! with salvage ([`recover`]), the Litestream config for replication
-//! ([`replication`]; restoring from a replica is in [`restore`]), per-statement query statistics fed by the pool's
-//! timing hook ([`stats`]) and the index advisor ([`advisor`]). It is the only layer
+//! ([`replication`]; restoring from a replica is in [`restore`]), per-statement query
+//! statistics fed by the pool's timing hook ([`stats`]), the index advisor
+//! ([`advisor`]) and the verification of the document store beside the database
+//! ([`documents`]) with its watcher ([`watch`]). It is the only layer
 //! that writes backup files. Every entry point is a plain function (async where it
 //! works on a pool or does long file work) that returns a serialisable report.
 
@@ -16,6 +18,7 @@
 pub mod advisor;
 pub mod backup;
 mod clock;
+pub mod documents;
 mod files;
 pub mod health;
 pub mod monitor;
@@ -23,6 +26,7 @@ pub mod recover;
 pub mod replication;
 pub mod restore;
 pub mod stats;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -30,6 +34,7 @@ use serde::Serialize;
 
 pub use advisor::{AdviceReport, AdviseOptions, QueryAdvice, Recommendation, advise, advise_pool};
 pub use backup::{BackupEntry, BackupReport, BackupState, Manifest, PruneReport, VerifyReport};
+pub use documents::{DocumentProblem, OrphanFile, StoreReport};
 pub use health::{CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status, check, check_path};
 pub use monitor::{Monitor, MonitorState};
 pub use recover::{RecoverOptions, RecoverReport, recover};
@@ -37,6 +42,7 @@ pub use restore::{
     ReplicaRestoreOptions, ReplicaRestoreReport, RestoreOptions, RestoreReport, restore, restore_from_replica,
 };
 pub use stats::{Origin, QueryStats, StatementStats, StatsReport, WorkStats};
+pub use watch::StoreWatcher;
 
 /// What a long file operation is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -156,7 +156,8 @@ pub fn recover_blocking(db: &Path, options: &RecoverOptions) -> Result<RecoverRe
         return Err(Error::NoBackup { dir: options.dir.clone(), reason });
     };
     let last_write = [db.to_path_buf(), files::wal_path(db)].iter().filter_map(|p| clock::modified(p)).max();
-    let placed = replace_with(db, &chosen.path, "corrupt", options.progress.as_ref())?;
+    let store = crate::restore::store_dir(db, options.health.documents_dir.as_deref());
+    let placed = replace_with(db, &chosen.path, &store, "corrupt", options.progress.as_ref())?;
     tracing::warn!(
         target: "strata::backup",
         db = %db.display(),

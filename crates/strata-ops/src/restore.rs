@@ -29,6 +29,9 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Receives verify, hash and copy progress.
     pub progress: Option<ProgressFn>,
+    /// The document store to put the backup's document files back into; `None` is
+    /// the default, `<db>.files/`.
+    pub documents_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RestoreOptions {
@@ -56,6 +59,9 @@ pub struct RestoreReport {
     pub removed_shm: bool,
     /// Bytes written.
     pub bytes: u64,
+    /// Document files put back into the store (those it lacked).
+    #[serde(default)]
+    pub documents_restored: u64,
     /// How long it took, milliseconds.
     pub duration_ms: u64,
 }
@@ -89,7 +95,8 @@ pub fn restore_blocking(db: &Path, backup: &Path, options: &RestoreOptions) -> R
             reason: "the database exists; force replaces it and keeps it as <db>.replaced-<time>".into(),
         });
     }
-    let placed = replace_with(db, backup, "replaced", options.progress.as_ref())?;
+    let store = store_dir(db, options.documents_dir.as_deref());
+    let placed = replace_with(db, backup, &store, "replaced", options.progress.as_ref())?;
     tracing::info!(target: "strata::backup", db = %db.display(), backup = %backup.display(), "database restored");
     Ok(RestoreReport {
         database: db.to_path_buf(),
@@ -100,6 +107,7 @@ pub fn restore_blocking(db: &Path, backup: &Path, options: &RestoreOptions) -> R
         replaced_wal: placed.moved_wal,
         removed_shm: placed.removed_shm,
         bytes: placed.bytes,
+        documents_restored: placed.documents,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -117,6 +125,14 @@ pub(crate) fn refuse_if_open(db: &Path) -> Result<strata_pool::ExclusiveLock> {
     Ok(lock)
 }
 
+/// The document store of the database at `db`: `dir`, or the default `<db>.files/`.
+pub(crate) fn store_dir(db: &Path, dir: Option<&Path>) -> PathBuf {
+    match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => strata_core::DocumentsConfig::default().dir_for(db),
+    }
+}
+
 /// What [`replace_with`] moved and wrote.
 pub(crate) struct Placed {
     pub moved: Option<PathBuf>,
@@ -124,6 +140,7 @@ pub(crate) struct Placed {
     pub moved_shm: Option<PathBuf>,
     pub removed_shm: bool,
     pub bytes: u64,
+    pub documents: u64,
 }
 
 /// Switches the file at `path` to `journal_mode=WAL` (persistent in its header) and
@@ -135,15 +152,20 @@ fn wal_mode(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies `backup` next to `db`, switches the copy to WAL, moves the old database and its `-wal` aside as
-/// `<db>.<label>-<time>` (the `-shm` is removed, or moved too for `corrupt`), and
-/// renames the copy into place; fsynced.
+/// Puts the backup's document files back into `store` (first: when the restored rows
+/// appear, their files are there), copies `backup` next to `db`, switches the copy to
+/// WAL, moves the old database and its `-wal` aside as `<db>.<label>-<time>` (the
+/// `-shm` is removed, or moved too for `corrupt`), and renames the copy into place;
+/// fsynced.
 pub(crate) fn replace_with(
     db: &Path,
     backup: &Path,
+    store: &Path,
     label: &str,
     progress: Option<&ProgressFn>,
 ) -> Result<Placed> {
+    let listed = backup::read_manifest(backup)?.map(|m| m.documents).unwrap_or_default();
+    let documents = crate::documents::restore_store(backup, &listed, store)?;
     let partial = files::sidecar(db, ".restore.partial");
     files::remove_if_exists(&partial)?;
     let bytes = match files::copy(backup, &partial, progress) {
@@ -170,7 +192,7 @@ pub(crate) fn replace_with(
     };
     files::rename(&partial, db)?;
     files::fsync_dir(files::parent(db))?;
-    Ok(Placed { moved, moved_wal, moved_shm, removed_shm, bytes })
+    Ok(Placed { moved, moved_wal, moved_shm, removed_shm, bytes, documents })
 }
 
 /// How to restore from a Litestream replica.
@@ -268,7 +290,8 @@ pub fn restore_from_replica_blocking(
                     reason: verification.problems.join("; "),
                 });
             }
-            let placed = replace_with(db, &restored, "replaced", options.progress.as_ref())?;
+            let placed =
+                replace_with(db, &restored, &store_dir(db, None), "replaced", options.progress.as_ref())?;
             Ok((verification, placed))
         });
     remove_with_sidecars(&restored)?;

@@ -5,7 +5,8 @@
 //! priority task queue ([`queue`]) and the orchestration repositories (sessions,
 //! agents, checkpoints, task state, the append-only audit log, namespaced memory,
 //! flags and metrics), the TTL cache ([`cache`]), GCRA rate limits
-//! ([`ratelimit`]) and searches with their results and scraping jobs ([`searches`]). Each repository is a cheap `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
+//! ([`ratelimit`]), searches with their results and scraping jobs ([`searches`]) and
+//! the document store beside the database ([`documents`]). Each repository is a cheap `Clone` around a [`strata_pool::Pool`]: reads go through `pool.read`, writes
 //! through `pool.write` (group commit), and no repository opens a connection of its
 //! own. Times are integer milliseconds since the Unix epoch (UTC); JSON columns are
 //! `serde_json::Value`; every list is keyset-paginated ([`Page`]).
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod cache;
 pub mod checkpoints;
 pub mod clock;
+pub mod documents;
 pub mod flags;
 pub mod memory;
 pub mod metrics;
@@ -37,6 +39,7 @@ pub use cache::{
     Cache, CacheEntry, CacheStats, CacheValue, NamespaceStats, SweepReport, Sweeper, spawn_sweeper,
 };
 pub use checkpoints::{Checkpoint, Checkpoints};
+pub use documents::{Document, Documents, GcReport, NewDocument, PurgeReport};
 pub use flags::{Flag, FlagChange, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
@@ -71,6 +74,7 @@ pub fn statements() -> Vec<(&'static str, &'static str)> {
         cache::STATEMENTS,
         ratelimit::STATEMENTS,
         searches::STATEMENTS,
+        documents::STATEMENTS,
     ];
     lists.iter().flat_map(|l| l.iter().copied()).collect()
 }

@@ -8,6 +8,7 @@ mod cache;
 mod check;
 mod codegen;
 mod demo;
+mod docs;
 mod flags;
 mod holder;
 mod init;

@@ -240,6 +240,12 @@ catalog! {
     E5022 ReplicaInvalid, Corruption, "the restore of replica {url} failed verification: {reason}",
         "the file Litestream restored does not pass integrity_check, so the replica (or a part of it) is damaged; the database was not touched",
         "restore to an earlier point (`litestream restore -timestamp`), or from a verified backup with `strata restore FILE`";
+    E5030 DocumentDamaged, Corruption, "document {id} is damaged: {reason}",
+        "the document's file in the store is missing, or its size or SHA-256 differs from its row: it was changed or removed outside strata, or the disk damaged it",
+        "run `strata docs verify` to list every damaged document, then restore the store from a backup (`strata restore`), or delete the document with `strata docs rm`";
+    E5031 StoreFull, Storage, "no space left for {what} in {path}: {message}",
+        "the volume of the document store is full (or below what the write needs); the partial file was removed and no row was written",
+        "free space on the volume, or move documents.dir to a larger one, then store the document again";
     E6001 InvalidInput, Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";
@@ -267,6 +273,15 @@ catalog! {
     E6050 InvalidJson, Invalid, "invalid json for {field}: {reason}",
         "the JSON text given for a search result's data or analysis does not parse; nothing was written",
         "pass valid JSON text (check it with serde_json or `jq .`), or `{}` for no data";
+    E6080 DocumentName, Invalid, "invalid document name {name}: {reason}",
+        "a document name is a label, never a path: it is empty, longer than 255 bytes, or holds `/`, `\\`, `..`, NUL or a control character; nothing was written",
+        "pass a plain file name such as `report.pdf` (--name in `strata docs put`)";
+    E6081 DocumentTooLarge, Invalid, "document {name} is larger than the limit of {limit} bytes",
+        "the content streamed past `documents.max_bytes`; it was refused before the rest was read and nothing was kept",
+        "store a smaller document, or raise documents.max_bytes in the config";
+    E6082 DocumentTypeRefused, Invalid, "document {name} has type {mime}, which documents.allowed_types does not allow",
+        "the MIME type detected from the content's magic bytes (or, failing that, the name's extension) is not in the configured allow-list; nothing was kept",
+        "store a document of an allowed type, or add the type (or `type/*`) to documents.allowed_types";
     E9001 Panicked, Internal, "internal error: panicked at {location}: {message}",
         "strata reached a state its code assumed impossible (a panic); the command stopped where it was",
         "this is a bug in strata: please report it with the command and this message";

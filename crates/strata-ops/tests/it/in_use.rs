@@ -16,7 +16,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn forced() -> RestoreOptions {
-    RestoreOptions { force: true, progress: None }
+    RestoreOptions { force: true, ..RestoreOptions::default() }
 }
 
 /// `app.db` with `notes` rows 1..=10 and a backup of it in `backups/`, closed.

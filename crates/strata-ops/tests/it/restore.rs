@@ -37,8 +37,9 @@ async fn restore_brings_back_the_backup_and_no_stale_wal_is_replayed() {
         note(&pool, n).await;
     }
 
-    let refused =
-        restore(&db, &backup.path, RestoreOptions { force: true, progress: None }).await.unwrap_err();
+    let refused = restore(&db, &backup.path, RestoreOptions { force: true, ..RestoreOptions::default() })
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), "E5008", "a database open by this process' pool is never replaced");
     pool.close().await.unwrap();
 
@@ -51,7 +52,9 @@ async fn restore_brings_back_the_backup_and_no_stale_wal_is_replayed() {
     let refused = restore(&db, &backup.path, RestoreOptions::default()).await.unwrap_err();
     assert_eq!(refused.code(), "E5009", "an existing database needs force");
 
-    let report = restore(&db, &backup.path, RestoreOptions { force: true, progress: None }).await.unwrap();
+    let report = restore(&db, &backup.path, RestoreOptions { force: true, ..RestoreOptions::default() })
+        .await
+        .unwrap();
     let replaced = report.replaced.clone().unwrap();
     assert!(report.replaced_wal.is_some(), "the old -wal moved with the replaced file");
     assert!(!dir.path().join("app.db-wal").exists());
@@ -83,7 +86,9 @@ async fn a_backup_that_does_not_verify_is_not_restored() {
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&backup.path, bytes).unwrap();
     let before = std::fs::read(&db).unwrap();
-    let err = restore(&db, &backup.path, RestoreOptions { force: true, progress: None }).await.unwrap_err();
+    let err = restore(&db, &backup.path, RestoreOptions { force: true, ..RestoreOptions::default() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "E5006");
     assert_eq!(std::fs::read(&db).unwrap(), before, "the database is untouched");
 }

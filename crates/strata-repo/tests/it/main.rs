@@ -12,6 +12,7 @@ mod cache;
 mod cache_property;
 mod constraints;
 mod crash;
+mod documents;
 mod explain;
 mod flags;
 mod memory;

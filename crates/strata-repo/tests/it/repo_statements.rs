@@ -170,3 +170,23 @@ fn is_control(sql: &str) -> bool {
     let first = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
     matches!(first.as_str(), "BEGIN" | "COMMIT" | "END" | "SAVEPOINT" | "RELEASE" | "ROLLBACK" | "PRAGMA")
 }
+
+#[tokio::test]
+async fn every_document_statement_is_listed_and_every_listed_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let seen = record_statements(&pool);
+    let config = strata_core::DocumentsConfig { gc_grace_secs: 0, ..Default::default() };
+    let docs = strata_repo::Documents::new(pool.clone(), config).unwrap();
+    let a = docs.put(strata_repo::NewDocument::named("a").tag("t"), b"a").await.unwrap();
+    let b = docs.put(strata_repo::NewDocument::named("b"), b"b").await.unwrap();
+    docs.get(a.id).await.unwrap();
+    docs.find_by_name("a").await.unwrap();
+    docs.read(a.id).await.unwrap();
+    docs.list(None, PageRequest::first(10)).await.unwrap();
+    docs.list(Some("t"), PageRequest::first(10)).await.unwrap();
+    docs.delete(b.id).await.unwrap();
+    docs.purge(Duration::ZERO).await.unwrap();
+    docs.gc().await.unwrap();
+    assert_listed_and_run(&seen, |name| name.starts_with("documents."));
+}

@@ -1,0 +1,125 @@
+//! Benchmarks of the document store (issue 19): `Documents::put` and `read` of 4 KiB and
+//! 4 MiB documents beside a raw baseline doing the least work that reaches the same
+//! result: the file written with `std::fs` and fsynced, renamed into place, its
+//! directory fsynced, and the row inserted with raw rusqlite on one connection (put);
+//! the row selected and the file read back (get). strata's put also hashes the content
+//! (its address), sniffs the MIME type and goes through the pool's writer; its get
+//! hashes what it reads to verify it. The issue's bar is a ratio of at most 1.25.
+//!
+//! Group ids (`document_put_4kb`, `document_put_4mb`, `document_get_4kb`,
+//! `document_get_4mb`) and function ids (`strata`, `raw`) are read by `cargo xtask
+//! bench` from `target/criterion/<group>/<function>/new/estimates.json`: do not rename
+//! them. Every put stores new content (a counter in its first bytes), so dedup never
+//! skips the write.
+
+mod common;
+
+use std::fs::{self, File};
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rusqlite::{Connection, params};
+use strata::repo::NewDocument;
+use strata::{Config, Database};
+
+use common::runtime;
+
+/// The sizes measured: the issue's 4 KB and 4 MB.
+const SIZES: [(&str, usize); 2] = [("4kb", 4 * 1024), ("4mb", 4 * 1024 * 1024)];
+
+const RAW_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS documents (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+     mime TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL, created_at INTEGER NOT NULL)";
+const RAW_INSERT: &str = "INSERT INTO documents (name, mime, size, sha256, created_at) VALUES (?1, 'application/octet-stream', ?2, ?3, 0)";
+const RAW_SELECT: &str = "SELECT name, size FROM documents WHERE id = ?1";
+
+/// Content of `size` bytes, unique per `n`.
+fn content(size: usize, n: u64) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let tag = n.to_le_bytes();
+    let len = tag.len().min(size);
+    bytes[..len].copy_from_slice(&tag[..len]);
+    bytes
+}
+
+/// The raw baseline's put: file (fsynced) renamed into place, directory fsynced, row.
+fn raw_put(conn: &Connection, dir: &Path, name: &str, bytes: &[u8]) -> i64 {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let mut file = File::create(&tmp).unwrap();
+    file.write_all(bytes).unwrap();
+    file.sync_all().unwrap();
+    fs::rename(&tmp, &path).unwrap();
+    File::open(dir).unwrap().sync_all().unwrap();
+    conn.execute(RAW_INSERT, params![name, bytes.len() as i64, name]).unwrap();
+    conn.last_insert_rowid()
+}
+
+/// The raw baseline's get: the row, then the whole file.
+fn raw_get(conn: &Connection, dir: &Path, id: i64) -> Vec<u8> {
+    let (name, _size): (String, i64) =
+        conn.query_row(RAW_SELECT, [id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let mut out = Vec::new();
+    File::open(dir.join(name)).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
+fn raw_connection(dir: &Path) -> (Connection, PathBuf) {
+    let conn = Connection::open(dir.join("raw.db")).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").unwrap();
+    conn.execute(RAW_SCHEMA, []).unwrap();
+    let files = dir.join("raw.files");
+    fs::create_dir_all(&files).unwrap();
+    (conn, files)
+}
+
+fn documents(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_path(dir.path().join("strata.db"));
+    config.documents.max_bytes = 64 * 1024 * 1024;
+    let db = rt.block_on(Database::open(&config)).unwrap();
+    let (conn, raw_files) = raw_connection(dir.path());
+    let counter = AtomicU64::new(0);
+
+    for (label, size) in SIZES {
+        let mut group = c.benchmark_group(format!("document_put_{label}"));
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function("raw", |b| {
+            b.iter(|| {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                black_box(raw_put(&conn, &raw_files, &format!("doc-{n}"), &content(size, n)))
+            })
+        });
+        group.bench_function("strata", |b| {
+            b.iter(|| {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let bytes = content(size, n);
+                black_box(
+                    rt.block_on(db.documents().put(NewDocument::named(format!("doc-{n}")), &bytes)).unwrap(),
+                )
+            })
+        });
+        group.finish();
+
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let raw_id = raw_put(&conn, &raw_files, &format!("get-{n}"), &content(size, n));
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let doc = rt
+            .block_on(db.documents().put(NewDocument::named(format!("get-{n}")), &content(size, n)))
+            .unwrap();
+        let mut group = c.benchmark_group(format!("document_get_{label}"));
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function("raw", |b| b.iter(|| black_box(raw_get(&conn, &raw_files, raw_id))));
+        group.bench_function("strata", |b| {
+            b.iter(|| black_box(rt.block_on(db.documents().read(doc.id)).unwrap()))
+        });
+        group.finish();
+    }
+    rt.block_on(db.close()).unwrap();
+}
+
+criterion_group!(benches, documents);
+criterion_main!(benches);
