@@ -3,7 +3,7 @@
 //! Layer: tooling. xtask may depend on strata-core and strata-schema, on std and on a
 //! few small tooling crates (serde_json); no strata crate depends on it. This file owns
 //! the command line and the project root; each task lives in its own module:
-//! `tidy` (tree checks), `codegen` (docs/errors.md) and `bench` (criterion report).
+//! `tidy` (tree checks), `codegen` (docs/errors.md) and `bench/` (criterion report).
 
 mod bench;
 mod codegen;
