@@ -19,7 +19,8 @@ tasks:
   tidy                     check the layer rule, `//!` headers, ignored tests and migration names
   codegen [--check]        write docs/errors.md from strata_core::CATALOG (--check: fail when stale)
   bench [--report-only] [ARGS]...
-                           run `cargo bench -p strata --bench pool --bench ops --bench queue ARGS...`,
+                           run `cargo bench -p strata --bench pool --bench ops --bench queue
+                           --bench scrape ARGS...`,
                            then write target/bench-report.md (--report-only: skip the run)";
 
 fn main() -> ExitCode {

@@ -121,6 +121,46 @@ pub fn render_queue_latency(path: &Path, fresh_since: Option<SystemTime>) -> Str
     out
 }
 
+/// The report's section on the cache's get latency, from the file `benches/scrape.rs`
+/// writes: the p99 (and p50) of a cache get (a hit) from 8 concurrent callers. Issue
+/// 18 sets no bar for it, so it is reported without one.
+pub fn render_scrape_latency(path: &Path, fresh_since: Option<SystemTime>) -> String {
+    const TITLE: &str = "Cache get latency (cache_get_8_readers)";
+    const GROUP: &str = "cache_get_8_readers";
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return format!("\n{TITLE}: not run (no {}).\n", path.display());
+        }
+        Err(e) => return format!("\n{TITLE}: unreadable ({}: {e}).\n", path.display()),
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return format!("\n{TITLE}: unreadable ({}: not JSON).\n", path.display());
+    };
+    let Some(section) = json.get(GROUP) else {
+        return format!("\n{TITLE}: not run (no {GROUP} in {}).\n", path.display());
+    };
+    let positive = |key: &str| section.get(key)?.as_f64().filter(|v| v.is_finite() && *v > 0.0);
+    let count = |key: &str| section.get(key).and_then(serde_json::Value::as_u64);
+    let (Some(p50_us), Some(p99_us), Some(gets)) = (positive("p50_us"), positive("p99_us"), count("gets"))
+    else {
+        return format!("\n{TITLE}: unreadable ({GROUP}: missing or invalid figures).\n");
+    };
+    let written = count("written_at_unix");
+    let stale = fresh_since
+        .is_some_and(|since| written.is_none_or(|at| UNIX_EPOCH + Duration::from_secs(at + 1) < since));
+    let micros = |us: f64| format_time(us * 1e3);
+    let readers = count("readers").map_or_else(String::new, |n| format!("{n} concurrent callers, "));
+    let entries = count("entries").map_or_else(String::new, |n| format!("{n} entries, "));
+    format!(
+        "\n{TITLE}, exact percentiles of the bench's own samples{}:\n\n\
+         - cache get (a hit): p99 {} ({readers}{entries}{gets} gets; no target), p50 {}\n",
+        if stale { " (earlier run)" } else { "" },
+        micros(p99_us),
+        micros(p50_us),
+    )
+}
+
 /// One group's section of `bench-queue-latency.json`.
 #[derive(Debug, Clone, PartialEq)]
 struct QueueLatency {
@@ -209,7 +249,7 @@ impl Latency {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{LATENCY_FILE, QUEUE_LATENCY_FILE};
+    use crate::bench::{LATENCY_FILE, QUEUE_LATENCY_FILE, SCRAPE_LATENCY_FILE};
 
     const LATENCY_JSON: &str = r#"{
         "backup_secs": 8.5,
@@ -305,6 +345,29 @@ mod tests {
         assert!(section.contains(": 2.50× (target ≤ 2.00×): FAIL (earlier run); "), "{section}");
         assert!(section.contains("target < 1.00 ms): FAIL (earlier run); "), "{section}");
         assert!(render_queue_latency(&path, None).contains("): FAIL; "));
+    }
+
+    #[test]
+    fn the_scrape_latency_section_shows_the_cache_get_p99_of_8_callers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(SCRAPE_LATENCY_FILE);
+        assert!(render_scrape_latency(&path, None).contains("(cache_get_8_readers): not run (no "));
+        let json = r#"{"cache_get_8_readers": {"gets": 16000, "readers": 8, "entries": 1000,
+                       "p50_us": 85.0, "p99_us": 420.0, "max_us": 2000.0, "written_at_unix": 5}}"#;
+        fs::write(&path, json).expect("write scrape latency json");
+        let section = render_scrape_latency(&path, None);
+        assert!(
+            section.contains(
+                "\n- cache get (a hit): p99 420 µs (8 concurrent callers, 1000 entries, 16000 gets; no target), \
+                 p50 85.0 µs\n"
+            ),
+            "{section}"
+        );
+        assert!(render_scrape_latency(&path, Some(SystemTime::now())).contains("samples (earlier run):"));
+        fs::write(&path, r#"{"cache_get_8_readers": {"gets": 3}}"#).expect("write");
+        assert!(render_scrape_latency(&path, None).contains("unreadable (cache_get_8_readers: missing"));
+        fs::write(&path, "{}").expect("write");
+        assert!(render_scrape_latency(&path, None).contains("not run (no cache_get_8_readers in "));
     }
 
     #[test]

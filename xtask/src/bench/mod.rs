@@ -10,8 +10,9 @@
 //! per second of the queue benches ([`RATES`], from criterion's element throughput);
 //! and the queue's p99 latencies (a claim among 10k and among 1M finished tasks, a
 //! task point read from 10 concurrent readers), which `benches/queue.rs` writes to
-//! `target/bench-queue-latency.json`. A missing result is reported as "not run", never
-//! a crash. The report measures; it does not gate: a missed target is shown as FAIL
+//! `target/bench-queue-latency.json`; and the p99 of a cache get from 8 concurrent
+//! callers, which `benches/scrape.rs` writes to `target/bench-scrape-latency.json`. A
+//! missing result is reported as "not run", never a crash. The report measures; it does not gate: a missed target is shown as FAIL
 //! and the task still succeeds.
 //!
 //! Files: `targets` (the lists and their bars), `criterion` (reading criterion's
@@ -31,7 +32,7 @@ use std::time::SystemTime;
 
 use crate::Result;
 use criterion::{criterion_dir, target_dir};
-use latency::{render_latency, render_queue_latency};
+use latency::{render_latency, render_queue_latency, render_scrape_latency};
 use paired::render_paired;
 use report::{render_rates, render_report};
 use targets::{COMPARISONS, RATES};
@@ -39,7 +40,7 @@ use targets::{COMPARISONS, RATES};
 /// The command whose results the report reads; extra arguments are appended (a
 /// filter such as `check_1gb` runs only the matching groups of both benches).
 const BENCH_COMMAND: &[&str] =
-    &["bench", "-p", "strata", "--bench", "pool", "--bench", "ops", "--bench", "queue"];
+    &["bench", "-p", "strata", "--bench", "pool", "--bench", "ops", "--bench", "queue", "--bench", "scrape"];
 
 /// The report's file name inside the target directory.
 const REPORT_FILE: &str = "bench-report.md";
@@ -51,6 +52,10 @@ pub const LATENCY_FILE: &str = "bench-ops-latency.json";
 /// The queue's claim and point-read latencies, written by `benches/queue.rs` inside the
 /// target directory, one section per criterion group.
 pub const QUEUE_LATENCY_FILE: &str = "bench-queue-latency.json";
+
+/// The cache's get latencies from 8 concurrent callers, written by `benches/scrape.rs`
+/// inside the target directory.
+pub const SCRAPE_LATENCY_FILE: &str = "bench-scrape-latency.json";
 
 /// The paired runs, written by the benches inside the target directory.
 pub const PAIRED_FILE: &str = "bench-paired.json";
@@ -86,6 +91,7 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     report.push_str(&render_latency(&target_dir.join(LATENCY_FILE), fresh_since));
     report.push_str(&render_rates(&criterion_dir(&target_dir), RATES, fresh_since));
     report.push_str(&render_queue_latency(&target_dir.join(QUEUE_LATENCY_FILE), fresh_since));
+    report.push_str(&render_scrape_latency(&target_dir.join(SCRAPE_LATENCY_FILE), fresh_since));
     let path = target_dir.join(REPORT_FILE);
     fs::create_dir_all(&target_dir).map_err(|e| format!("cannot create {}: {e}", target_dir.display()))?;
     fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

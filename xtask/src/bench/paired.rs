@@ -89,6 +89,10 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(60);
         assert!(render_paired(&path, Some(later)).contains("FAIL (earlier run)"));
         assert!(report.contains("- bulk_insert_100k (pool vs raw, 100,000 rows): not run"), "{report}");
+        assert!(
+            report.contains("- bulk_insert_results_100k (strata vs raw, 100,000 results): not run"),
+            "{report}"
+        );
 
         fs::write(&path, "{\"point_read_1m\": {\"median_ratio\": -1}}").expect("write");
         assert!(render_paired(&path, None).contains("unreadable"));

@@ -283,7 +283,7 @@ mod tests {
         write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
 
         let report = render_report(criterion, COMPARISONS, None);
-        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 13);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 18);
         assert_eq!(
             row(&report, "point_read_1m", "pool_batched"),
             "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | — | reported |"
@@ -306,7 +306,7 @@ mod tests {
              | speedup ≥ 3.0× | PASS |"
         );
         assert!(
-            report.contains("\n1 passed, 1 failed, 2 reported without a target, 9 not run.\n"),
+            report.contains("\n1 passed, 1 failed, 2 reported without a target, 14 not run.\n"),
             "{report}"
         );
     }
@@ -325,7 +325,7 @@ mod tests {
         assert!(row(&report, "bulk_insert_100k", "pool").ends_with("| 500 ms | not run | — | — | not run |"));
         assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
         let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
-        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 13 not run."), "{empty}");
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 18 not run."), "{empty}");
         assert!(empty.contains("\n- check_1gb/quick_check: not run\n"), "{empty}");
     }
 
@@ -417,6 +417,46 @@ mod tests {
             row(&report, "queue_jobs", "strata_batch100"),
             "| queue_jobs | strata_batch100 | raw_batch100 | 40.0 ms | 20.0 ms | ratio 2.00 | — | reported |"
         );
+    }
+
+    #[test]
+    fn the_scrape_rows_hold_cache_and_rate_limit_checks_to_their_ratio_and_show_checks_per_second() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let criterion = dir.path();
+        write_estimate(criterion, "cache_get_hit", "strata", 60.0e6);
+        write_estimate(criterion, "cache_get_hit", "raw", 50.0e6);
+        write_estimate(criterion, "cache_set", "strata", 90.0e6);
+        write_estimate(criterion, "cache_set", "raw", 50.0e6);
+        write_estimate(criterion, "ratelimit_check", "strata_8keys", 30.0e6);
+        write_estimate(criterion, "ratelimit_check", "raw_8keys", 25.0e6);
+        write_elements(criterion, "ratelimit_check", "strata_8keys", 2_000);
+        write_estimate(criterion, "bulk_insert_results_100k", "strata", 1.05e9);
+        write_estimate(criterion, "bulk_insert_results_100k", "raw", 1.0e9);
+
+        let report = render_report(criterion, COMPARISONS, None);
+        assert_eq!(
+            row(&report, "cache_get_hit", "strata"),
+            "| cache_get_hit | strata | raw | 60.0 ms | 50.0 ms | ratio 1.20 | ratio ≤ 1.50 | PASS |"
+        );
+        assert_eq!(
+            row(&report, "cache_set", "strata"),
+            "| cache_set | strata | raw | 90.0 ms | 50.0 ms | ratio 1.80 | ratio ≤ 1.50 | FAIL |"
+        );
+        assert_eq!(
+            row(&report, "ratelimit_check", "strata_8keys"),
+            "| ratelimit_check | strata_8keys | raw_8keys | 30.0 ms | 25.0 ms | ratio 1.20 | ratio ≤ 1.50 | PASS |"
+        );
+        assert!(row(&report, "ratelimit_check", "strata_1key").ends_with("| ratio ≤ 1.50 | not run |"));
+        assert_eq!(
+            row(&report, "bulk_insert_results_100k", "strata"),
+            "| bulk_insert_results_100k | strata | raw | 1.05 s | 1.00 s | ratio 1.05 | — | reported |"
+        );
+        let rates = render_rates(criterion, RATES, None);
+        assert!(
+            rates.contains("\n- ratelimit_check/strata_8keys: 66,667 checks/s (2000 checks in 30.0 ms)\n"),
+            "{rates}"
+        );
+        assert!(rates.contains("\n- ratelimit_check/raw_1key: not run\n"), "{rates}");
     }
 
     #[test]

@@ -90,6 +90,33 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw_batch100",
         target: Target::None,
     },
+    // Issue 18: the scraping service's tables (`benches/scrape.rs`). 1,000 cache gets
+    // (a hit is an UPDATE ... RETURNING that counts it) or sets, one write call each,
+    // against one autocommit statement each.
+    Comparison {
+        group: "cache_get_hit",
+        strata: "strata",
+        baseline: "raw",
+        target: Target::RatioAtMost(1.5),
+    },
+    Comparison { group: "cache_set", strata: "strata", baseline: "raw", target: Target::RatioAtMost(1.5) },
+    // 2,000 checks from 8 tasks, on 8 keys and on 1 key, against the raw loop of the
+    // same single statement on one connection.
+    Comparison {
+        group: "ratelimit_check",
+        strata: "strata_8keys",
+        baseline: "raw_8keys",
+        target: Target::RatioAtMost(1.5),
+    },
+    Comparison {
+        group: "ratelimit_check",
+        strata: "strata_1key",
+        baseline: "raw_1key",
+        target: Target::RatioAtMost(1.5),
+    },
+    // Held to its bar (ratio <= 1.10) by the paired rounds ([`PAIRED`]), as
+    // bulk_insert_100k is.
+    Comparison { group: "bulk_insert_results_100k", strata: "strata", baseline: "raw", target: Target::None },
 ];
 
 /// A function whose throughput (criterion's elements per iteration over its median
@@ -106,8 +133,8 @@ pub struct Rate {
     pub at_least: Option<f64>,
 }
 
-/// Every rate the report shows, in order: issue 4's jobs per second, the raw loops
-/// beside them for reference.
+/// Every rate the report shows, in order: issue 4's jobs per second and issue 18's
+/// rate-limit checks per second, the raw loops beside them for reference.
 pub const RATES: &[Rate] = &[
     Rate { group: "queue_jobs", function: "strata_batch100", unit: "jobs", at_least: Some(50_000.0) },
     Rate { group: "queue_jobs", function: "strata_single", unit: "jobs", at_least: Some(10_000.0) },
@@ -115,6 +142,10 @@ pub const RATES: &[Rate] = &[
     Rate { group: "queue_jobs", function: "raw_single", unit: "jobs", at_least: None },
     Rate { group: "queue_jobs_full", function: "strata_batch100", unit: "jobs", at_least: None },
     Rate { group: "queue_jobs_full", function: "strata_single", unit: "jobs", at_least: None },
+    Rate { group: "ratelimit_check", function: "strata_8keys", unit: "checks", at_least: None },
+    Rate { group: "ratelimit_check", function: "raw_8keys", unit: "checks", at_least: None },
+    Rate { group: "ratelimit_check", function: "strata_1key", unit: "checks", at_least: None },
+    Rate { group: "ratelimit_check", function: "raw_1key", unit: "checks", at_least: None },
 ];
 
 /// Issue 4's bar for the p99 of a claim among 1M finished tasks over the p99 among 10k.
@@ -140,4 +171,5 @@ pub const PAIRED: &[(&str, &str, f64)] = &[
     ("bulk_insert_100k", "pool vs raw, 100,000 rows", 1.10),
     ("queue_jobs_single", "strata_single vs raw_single, 2,000 jobs", 1.5),
     ("queue_jobs_batch100", "strata_batch100 vs raw_batch100, 2,000 jobs", 1.5),
+    ("bulk_insert_results_100k", "strata vs raw, 100,000 results", 1.10),
 ];
