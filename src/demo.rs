@@ -1,9 +1,10 @@
 //! The tour behind `strata demo`: one run through every layer on a real database
 //! file. It opens (creating and migrating) the database, sets flags, opens sessions,
 //! stores and reads back a few documents, enqueues a workload with priorities and
-//! injected failures, runs workers until the
-//! queue is drained (retries and dead letters included), takes a verified backup,
-//! runs a full check, and collects the query statistics and the index advice of what
+//! injected failures, runs workers until the queue is drained (retries and dead letters
+//! included), runs a small search (its scraping jobs on the queue under a rate limit,
+//! results bulk-inserted, one cached lookup), takes a verified backup, runs a full check,
+//! and collects the query statistics and the index advice of what
 //! it ran. Every step is timed and attributed to the layer that did the work. A
 //! second run on the same file works: set-up is idempotent (flags are upserts, the
 //! schema is already migrated) and each run's tasks carry the run's own id.
@@ -16,7 +17,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
-use crate::repo::{self, NewAuditEntry, NewMetric, NewSession, NewTask, Queue, QueueConfig, QueueStats};
+use crate::repo::{
+    self, Decision, JobOutcome, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
+    Queue, QueueConfig, QueueStats, Quota,
+};
 use crate::{Config, Database, MetricsSnapshot, Result};
 
 /// How long an idle worker waits for a retry to come due before it looks again
@@ -25,6 +29,30 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// The queue the demo's tasks go to.
 pub const DEMO_QUEUE: &str = "demo";
+
+/// The queue the demo search's scraping jobs go to.
+pub const SEARCH_QUEUE: &str = "demo-search";
+
+/// The source the demo search scrapes.
+const SEARCH_SOURCE: &str = "example";
+
+/// The rate-limit key every scraping job of the demo search checks before it fetches.
+pub const SEARCH_RATE_KEY: &str = "demo:scraper:example";
+
+/// The quota of [`SEARCH_RATE_KEY`]: 200 fetches a second, at most 4 at once, so the
+/// 8 jobs of a run wait for the limit after the first 4 unless fetching is slower.
+const SEARCH_QUOTA: Quota = Quota { limit: 200, period_ms: 1_000, burst: 4 };
+
+/// Scraping jobs of the demo search.
+pub const SEARCH_JOBS: usize = 8;
+
+/// Results each job finds: ranks `job * SEARCH_STRIDE ..` `+ RESULTS_PER_JOB`, so each
+/// job repeats the last 5 urls of the one before and those are skipped as duplicates.
+const RESULTS_PER_JOB: usize = 25;
+const SEARCH_STRIDE: usize = 20;
+
+/// The cache namespace of the demo's cached lookup.
+pub const CACHE_NAMESPACE: &str = "demo";
 
 /// How big a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,6 +117,34 @@ pub struct DocumentsSummary {
     pub types: Vec<String>,
 }
 
+/// What the search part of the run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchSummary {
+    /// The search this run created (completed at the end of the step).
+    pub search_id: i64,
+    /// Scraping jobs created, each with its queue task in one transaction.
+    pub jobs: u64,
+    /// The rate-limit key the jobs checked before each fetch.
+    pub rate_limit_key: String,
+    /// Checks that passed (one per job).
+    pub allowed: u64,
+    /// Checks that were denied and waited for their `retry_after`.
+    pub denied: u64,
+    /// Results stored by the bulk inserts.
+    pub results_inserted: u64,
+    /// Results skipped because their url was already stored for the search.
+    pub duplicates_skipped: u64,
+    /// The cache key of the cached lookup (namespace [`CACHE_NAMESPACE`]).
+    pub cache_key: String,
+    /// What the cached lookup returned (the search's stored results).
+    pub cached_results: u64,
+    /// How many times the lookup's loader ran over two lookups (1: the second was
+    /// served from the cache).
+    pub loader_runs: u64,
+    /// Cache hits of the two lookups.
+    pub cache_hits: u64,
+}
+
 /// The report of `strata demo`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
@@ -104,6 +160,8 @@ pub struct DemoReport {
     pub steps: Vec<Step>,
     /// The queue's part.
     pub queue: QueueSummary,
+    /// The search's part.
+    pub search: SearchSummary,
     /// The pool's counters at the end: writes against commits shows group commit.
     pub pool: MetricsSnapshot,
     /// The documents stored and read back.
@@ -151,7 +209,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
 
     let result = tour(&db, &options, run, &mut step).await;
     let closed = db.close().await;
-    let (queue, pool, documents, backup, health, (top_statements, pool_work), advice) = result?;
+    let ((queue, search), pool, documents, backup, health, (top_statements, pool_work), advice) = result?;
     closed?;
     Ok(DemoReport {
         path: config.path.display().to_string(),
@@ -160,6 +218,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
         options,
         steps,
         queue,
+        search,
         pool,
         documents,
         backup,
@@ -173,7 +232,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
 
 /// What the tour hands back: the statements and the pool's work come from one report.
 type Parts = (
-    QueueSummary,
+    (QueueSummary, SearchSummary),
     MetricsSnapshot,
     DocumentsSummary,
     BackupReport,
@@ -287,6 +346,8 @@ async fn tour(
         .await?;
     step("strata-repo", format!("terminated {} sessions and recorded 2 metrics", session_ids.len()), t);
 
+    let search = search(db, &queue, run, step).await?;
+
     let metrics = pool.metrics();
     step(
         "strata-pool",
@@ -339,7 +400,7 @@ async fn tour(
         ),
         t,
     );
-    Ok((summary, metrics, documents, backup, health, (top, work), advice))
+    Ok(((summary, search), metrics, documents, backup, health, (top, work), advice))
 }
 
 /// Stores a few documents of different types (one of them twice: its content is stored
@@ -371,6 +432,136 @@ async fn store_documents(db: &Database, run: i64) -> Result<DocumentsSummary> {
         }
     }
     Ok(summary)
+}
+
+/// The search step: a search whose [`SEARCH_JOBS`] scraping jobs are enqueued on
+/// [`SEARCH_QUEUE`] in the transactions that create their rows, worked one at a time
+/// under [`SEARCH_QUOTA`] (a GCRA check of [`SEARCH_RATE_KEY`] before each fetch),
+/// their results bulk-inserted with the duplicates skipped; then the count of stored
+/// results looked up twice through the cache, the second time served from it.
+async fn search(
+    db: &Database,
+    queue: &Queue,
+    run: i64,
+    step: &mut impl FnMut(&'static str, String, Instant),
+) -> Result<SearchSummary> {
+    let t = Instant::now();
+    let searches = repo::Searches::new(queue.clone());
+    let search = searches
+        .create(NewSearch {
+            query: "sqlite durability".into(),
+            sources: json!([SEARCH_SOURCE]),
+            params: json!({"run": run}),
+            session_id: None,
+        })
+        .await?;
+    for page in 0..SEARCH_JOBS {
+        let url = format!("https://{SEARCH_SOURCE}.com/search?q=sqlite+durability&page={}", page + 1);
+        let task = NewTask::new("scrape", json!({"run": run, "search_id": search.id, "page": page}))
+            .queue(SEARCH_QUEUE)
+            .dedup_key(format!("demo-{run}-search-{page}"));
+        let job = NewJob { search_id: search.id, source: SEARCH_SOURCE.into(), url };
+        searches.create_job(job, Some(task)).await?;
+    }
+    step(
+        "strata-repo",
+        format!(
+            "search {}: {SEARCH_JOBS} scraping jobs enqueued on queue `{SEARCH_QUEUE}`, each in its row's transaction",
+            search.id
+        ),
+        t,
+    );
+
+    let t = Instant::now();
+    searches.start(search.id).await?;
+    let limits = db.rate_limits();
+    let (mut allowed, mut denied, mut inserted, mut skipped) = (0, 0, 0, 0);
+    let lease = Duration::from_secs(30);
+    while let Some(claimed) = queue.claim(SEARCH_QUEUE, "demo-scraper", 1, lease).await?.pop() {
+        loop {
+            match limits.check(SEARCH_RATE_KEY, SEARCH_QUOTA, 1).await? {
+                Decision::Allowed { .. } => break,
+                Decision::Denied { retry_after } => {
+                    denied += 1;
+                    tokio::time::sleep(retry_after).await;
+                }
+            }
+        }
+        allowed += 1;
+        let job = searches.job_for_task(claimed.task.id).await?;
+        searches.start_job(job.id).await?;
+        let page = claimed.task.payload["page"].as_u64().unwrap_or(0) as usize;
+        let results = page_results(page);
+        let bytes = results.iter().map(|r| r.url.len() as i64).sum::<i64>();
+        let stored = searches.bulk_insert_results(search.id, results).await?;
+        inserted += stored.inserted;
+        skipped += stored.skipped;
+        searches.finish_job(job.id, JobOutcome::Completed { http_status: 200, bytes }).await?;
+        queue.complete(claimed.task.id, &claimed.token, json!({"inserted": stored.inserted})).await?;
+    }
+    searches.complete(search.id).await?;
+    step(
+        "strata-repo",
+        format!(
+            "{allowed} jobs fetched under rate limit `{SEARCH_RATE_KEY}` ({} per {} ms, {denied} waits); \
+             {inserted} results bulk-inserted, {skipped} duplicates skipped",
+            SEARCH_QUOTA.limit, SEARCH_QUOTA.period_ms
+        ),
+        t,
+    );
+
+    let t = Instant::now();
+    let cache = db.cache();
+    let key = format!("search-{}-results", search.id);
+    let loads = AtomicU64::new(0);
+    let hits_before = cache.stats().hits;
+    let mut cached_results = 0;
+    for _ in 0..2 {
+        cached_results = cache
+            .get_or_set_with(CACHE_NAMESPACE, &key, Some(Duration::from_secs(600)), || async {
+                loads.fetch_add(1, Ordering::Relaxed);
+                searches.count_results(search.id).await
+            })
+            .await?;
+    }
+    let loader_runs = loads.load(Ordering::Relaxed);
+    let cache_hits = cache.stats().hits - hits_before;
+    step(
+        "strata-repo",
+        format!(
+            "cached lookup `{CACHE_NAMESPACE}/{key}` twice: loader ran {loader_runs}x, {cache_hits} served from the cache"
+        ),
+        t,
+    );
+    Ok(SearchSummary {
+        search_id: search.id,
+        jobs: SEARCH_JOBS as u64,
+        rate_limit_key: SEARCH_RATE_KEY.into(),
+        allowed,
+        denied,
+        results_inserted: inserted,
+        duplicates_skipped: skipped,
+        cache_key: key,
+        cached_results,
+        loader_runs,
+        cache_hits,
+    })
+}
+
+/// The results the demo's scraper "finds" on `page`: [`RESULTS_PER_JOB`] ranked
+/// urls, the first 5 of them also on the page before.
+fn page_results(page: usize) -> Vec<NewResult> {
+    let first = page * SEARCH_STRIDE;
+    (first..first + RESULTS_PER_JOB)
+        .map(|rank| NewResult {
+            url: format!("https://{SEARCH_SOURCE}.com/doc/{rank}"),
+            title: Some(format!("document {rank}")),
+            snippet: Some("write-ahead logging keeps readers and the writer apart".into()),
+            rank: rank as i64,
+            content_hash: Some(format!("{:016x}", (rank as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))),
+            data: Some(format!(r#"{{"page":{page}}}"#)),
+        })
+        .collect()
 }
 
 /// Refuses sizes that make no sense (E6001).

@@ -1,6 +1,7 @@
 //! `strata::demo`, the tour behind `strata demo`: a run drains its workload with the
-//! expected completions, retries and dead letters, backs up, checks, and a second
-//! run on the same file works too.
+//! expected completions, retries and dead letters, runs its search (jobs on the queue
+//! under a rate limit, results bulk-inserted, one cached lookup), backs up, checks,
+//! and a second run on the same file works too.
 
 use strata::Config;
 use strata::demo::{self, DemoOptions};
@@ -28,6 +29,12 @@ async fn the_demo_drains_its_workload_backs_up_checks_and_runs_again_on_the_same
     assert!(first.backup.path.exists());
     assert_eq!(first.health.status, strata::ops::Status::Ok, "{:?}", first.health.findings);
     assert!(!first.top_statements.is_empty());
+    // The search: 8 jobs of 25 results, each repeating 5 urls of the one before; one
+    // loader run for two cached lookups.
+    let search = &first.search;
+    assert_eq!((search.jobs, search.allowed), (8, 8), "every job passed the rate limit once");
+    assert_eq!((search.results_inserted, search.duplicates_skipped), (165, 35));
+    assert_eq!((search.cached_results, search.loader_runs, search.cache_hits), (165, 1, 1));
     for layer in ["strata-schema", "strata-repo", "strata-pool", "strata-ops"] {
         assert!(first.steps.iter().any(|s| s.layer == layer), "a step of {layer}");
     }
@@ -37,6 +44,22 @@ async fn the_demo_drains_its_workload_backs_up_checks_and_runs_again_on_the_same
     assert_eq!(second.queue.completed, 196, "a second run does its own workload");
     let stats = second.queue.stats.unwrap();
     assert_eq!((stats.completed, stats.dead, stats.pending, stats.running), (392, 8, 0, 0));
+    assert_ne!(second.search.search_id, first.search.search_id, "a second run makes its own search");
+    assert_eq!((second.search.results_inserted, second.search.loader_runs), (165, 1));
+
+    let db = strata::Database::open(&config).await.unwrap();
+    let stored = db.searches().get(second.search.search_id).await.unwrap();
+    assert_eq!((stored.status, stored.result_count), (strata::repo::SearchStatus::Completed, 165));
+    let jobs = db.searches().list_jobs(stored.id, strata::repo::PageRequest::first(100)).await.unwrap();
+    assert_eq!(jobs.items.len(), 8);
+    for job in &jobs.items {
+        assert_eq!(job.status, strata::repo::SearchStatus::Completed, "{job:?}");
+        let task = db.queue().get(job.task_id.expect("the job's queue task")).await.unwrap();
+        assert_eq!(task.status, strata::repo::TaskStatus::Completed, "{task:?}");
+    }
+    let status = db.rate_limits().status(demo::SEARCH_RATE_KEY).await.unwrap().expect("the key's state");
+    assert_eq!(status.quota.burst, 4);
+    db.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! Layer: tooling. xtask may depend on strata-core and strata-schema, on std and on a
 //! few small tooling crates (serde_json); no strata crate depends on it. This file owns
 //! the command line and the project root; each task lives in its own module:
-//! `tidy` (tree checks), `codegen` (docs/errors.md, src/reference.rs), `bench` (criterion
+//! `tidy` (tree checks), `codegen` (docs/errors.md, src/reference.rs), `bench/` (criterion
 //! report) and `coverage` (the cargo-llvm-cov gate).
 
 mod bench;
@@ -22,7 +22,8 @@ tasks:
   codegen [--check]        write docs/errors.md from strata_core::CATALOG and src/reference.rs from
                            migrations/ (--check: fail when stale)
   bench [--report-only] [ARGS]...
-                           run `cargo bench -p strata --bench pool --bench ops --bench queue ARGS...`,
+                           run `cargo bench -p strata --bench pool --bench ops --bench queue
+                           --bench scrape --bench documents ARGS...`,
                            then write target/bench-report.md (--report-only: skip the run)
   coverage [ARGS]...       run the workspace's tests under `cargo llvm-cov` (installed if missing),
                            print the summary, fail below 90% of lines; ARGS go to cargo llvm-cov";

@@ -36,6 +36,21 @@ fn render(r: &DemoReport) -> String {
         "queue: {} enqueued, {} claims, {} completed, {} failures, {} dead, {:.0} tasks/s",
         q.enqueued, q.claims, q.completed, q.failures, q.dead, q.tasks_per_sec
     );
+    let s = &r.search;
+    let _ = writeln!(
+        text,
+        "search {}: {} jobs under rate limit {} ({} waits), {} results stored, {} duplicates skipped; \
+         cached lookup {}: loader ran {}x, {} cache hit(s)",
+        s.search_id,
+        s.jobs,
+        s.rate_limit_key,
+        s.denied,
+        s.results_inserted,
+        s.duplicates_skipped,
+        s.cache_key,
+        s.loader_runs,
+        s.cache_hits
+    );
     let _ = writeln!(
         text,
         "pool: {} writes in {} commits ({:.1} writes per commit), {} busy retries",

@@ -1,7 +1,10 @@
 //! Pool metrics: counters the readers and the writer update, an acquire-latency
-//! histogram, and the serialisable snapshot `Pool::metrics()` returns.
+//! histogram, named counters the layers above register (`Pool::counter`, such as the
+//! cache's hits), and the serialisable snapshot `Pool::metrics()` returns.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -28,6 +31,8 @@ pub(crate) struct Counters {
     pub(crate) queued_writes: AtomicU64,
     latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     latency_sum_us: AtomicU64,
+    /// The named counters of [`Counters::named`], by name.
+    named: Mutex<BTreeMap<&'static str, Arc<AtomicU64>>>,
 }
 
 impl Counters {
@@ -41,6 +46,20 @@ impl Counters {
             LATENCY_BUCKETS_US.iter().position(|&bound| micros <= bound).unwrap_or(LATENCY_BUCKETS_US.len());
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The named counter `name`, registered on first use: every call with one name
+    /// returns the same counter.
+    pub(crate) fn named(&self, name: &'static str) -> Arc<AtomicU64> {
+        // A panic while this lock is held cannot leave the map half-updated (one
+        // insert or clone), so a poisoned lock is still a good map.
+        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(named.entry(name).or_default())
+    }
+
+    fn named_values(&self) -> BTreeMap<String, u64> {
+        let named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        named.iter().map(|(name, value)| ((*name).to_owned(), value.load(Ordering::Relaxed))).collect()
     }
 
     fn latency(&self) -> Vec<LatencyBucket> {
@@ -92,6 +111,10 @@ pub struct MetricsSnapshot {
     /// The acquire latencies added up, microseconds: with the buckets' counts, the
     /// mean wait (a Prometheus histogram's `_sum`).
     pub acquire_latency_sum_us: u64,
+    /// The named counters the layers above registered with `Pool::counter`, by name
+    /// (the cache's `cache.hits`, `cache.misses` and `cache.evictions`, say); the pool
+    /// only keeps them.
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// Reader pool gauges.
@@ -138,5 +161,6 @@ pub(crate) fn snapshot(counters: &Counters, readers: ReaderGauges, slow_statemen
         slow_statements,
         acquire_latency: counters.latency(),
         acquire_latency_sum_us: load(&counters.latency_sum_us),
+        counters: counters.named_values(),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{Metrics, RecycleError, RecycleResult};
@@ -389,6 +389,14 @@ impl Pool {
         inner.counters.record_acquire(started.elapsed());
         Counters::bump(&inner.counters.writer_acquires);
         Ok(())
+    }
+
+    /// The named counter `name` of this pool (and its clones), registered on first use
+    /// and shown in [`MetricsSnapshot::counters`]: a layer above counts its own events
+    /// in the pool's metrics without the pool knowing what they are. Every call with
+    /// one name returns the same counter.
+    pub fn counter(&self, name: &'static str) -> Arc<AtomicU64> {
+        self.inner.counters.named(name)
     }
 
     /// A copy of the pool's metrics now.

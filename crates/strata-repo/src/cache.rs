@@ -10,8 +10,11 @@
 //! by the pool's writer), because eviction needs to know what was read last.
 //!
 //! The hit, miss, eviction, load and sweep counters live on the [`Cache`] handle
-//! ([`Cache::stats`], shared by its clones), not in the pool's metrics: the pool is a
-//! layer below and knows nothing about the cache.
+//! ([`Cache::stats`], shared by its clones, counting since the handle was made); hits,
+//! misses and evictions are also counted in the pool's metrics, as the named counters
+//! [`HITS_COUNTER`], [`MISSES_COUNTER`] and [`EVICTIONS_COUNTER`] of
+//! `MetricsSnapshot::counters` (every cache handle on the pool adds to them). The pool
+//! keeps them without knowing what they count (`Pool::counter`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -132,15 +135,42 @@ pub struct Cache {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug, Default)]
+/// The name of the cache's hit counter in the pool's metrics.
+pub const HITS_COUNTER: &str = "cache.hits";
+/// The name of the cache's miss counter in the pool's metrics.
+pub const MISSES_COUNTER: &str = "cache.misses";
+/// The name of the cache's eviction counter in the pool's metrics.
+pub const EVICTIONS_COUNTER: &str = "cache.evictions";
+
+#[derive(Debug)]
 struct Shared {
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
+    /// The pool's named counters of hits, misses and evictions.
+    pool_hits: Arc<AtomicU64>,
+    pool_misses: Arc<AtomicU64>,
+    pool_evictions: Arc<AtomicU64>,
     loads: AtomicU64,
     expired_swept: AtomicU64,
     /// One gate per `(namespace, key)` that a `get_or_set_with` is loading.
     loading: Mutex<HashMap<EntryId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Shared {
+    fn new(pool: &Pool) -> Self {
+        Shared {
+            hits: AtomicU64::default(),
+            misses: AtomicU64::default(),
+            evictions: AtomicU64::default(),
+            pool_hits: pool.counter(HITS_COUNTER),
+            pool_misses: pool.counter(MISSES_COUNTER),
+            pool_evictions: pool.counter(EVICTIONS_COUNTER),
+            loads: AtomicU64::default(),
+            expired_swept: AtomicU64::default(),
+            loading: Mutex::default(),
+        }
+    }
 }
 
 /// `(namespace, key)`.
@@ -155,19 +185,16 @@ const DELETE_CHUNK: i64 = 500;
 impl Cache {
     /// The cache over `pool` with the default limits and the system clock.
     pub fn new(pool: Pool) -> Self {
-        Cache {
-            pool,
-            clock: Arc::new(SystemClock),
-            config: Arc::new(CacheConfig::default()),
-            shared: Arc::default(),
-        }
+        let shared = Arc::new(Shared::new(&pool));
+        Cache { pool, clock: Arc::new(SystemClock), config: Arc::new(CacheConfig::default()), shared }
     }
 
     /// The cache over `pool` with `config`'s limits (the `[cache]` section of the
     /// config) and time from `clock`; E1003 when a limit is zero.
     pub fn with_config(pool: Pool, config: CacheConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
-        Ok(Cache { pool, clock, config: Arc::new(config), shared: Arc::default() })
+        let shared = Arc::new(Shared::new(&pool));
+        Ok(Cache { pool, clock, config: Arc::new(config), shared })
     }
 
     /// The limits this cache applies.
@@ -287,8 +314,10 @@ impl Cache {
     }
 
     fn count(&self, hit: bool) {
-        let counter = if hit { &self.shared.hits } else { &self.shared.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let s = &self.shared;
+        let (mine, pools) = if hit { (&s.hits, &s.pool_hits) } else { (&s.misses, &s.pool_misses) };
+        mine.fetch_add(1, Ordering::Relaxed);
+        pools.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Stores `value` as JSON under `key` in `namespace`, replacing what was there,
@@ -381,6 +410,7 @@ impl Cache {
             })
             .await?;
         self.shared.evictions.fetch_add(evicted, Ordering::Relaxed);
+        self.shared.pool_evictions.fetch_add(evicted, Ordering::Relaxed);
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! The TTL cache: expiry on an injected clock (served before, never after, swept or
 //! not), the sweeper's bounded batches, one loader run for concurrent
 //! `get_or_set_with` callers, typed values, eviction of the least recently read
-//! entries, and typed errors that write nothing.
+//! entries, hits, misses and evictions in the pool's metrics, and typed errors that
+//! write nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -262,6 +263,37 @@ async fn a_namespace_over_its_budget_evicts_its_least_recently_read_entries() {
     }
     assert_eq!(cache.stats().evictions, 4);
     assert_eq!(rows(&pool).await, 21);
+}
+
+#[tokio::test]
+async fn hits_misses_and_evictions_are_counted_in_the_pools_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let config = CacheConfig { max_namespace_bytes: Some(50), ..CacheConfig::default() };
+    let (cache, _clock) = cache_on(&pool, config.clone());
+    let counted = |pool: &Pool| {
+        let counters = pool.metrics().counters;
+        let get = |name: &str| counters.get(name).copied();
+        (get("cache.hits"), get("cache.misses"), get("cache.evictions"))
+    };
+    assert_eq!(counted(&pool), (Some(0), Some(0), Some(0)), "registered when the cache is made");
+
+    cache.set_bytes("ns", "a", &[1; 30], None).await.unwrap();
+    assert!(cache.get_bytes("ns", "a").await.unwrap().is_some());
+    assert!(cache.get_bytes("ns", "nothing").await.unwrap().is_none());
+    let loaded = cache.get_or_set_with("other", "b", None, || async { Ok(7) }).await.unwrap();
+    assert_eq!(loaded, 7, "a miss, then the loader's value");
+    // 30 + 30 > 50: a, the namespace's only other entry, is evicted.
+    cache.set_bytes("ns", "c", &[2; 30], None).await.unwrap();
+    assert_eq!(cache.stats().evictions, 1);
+    assert_eq!(counted(&pool), (Some(1), Some(2), Some(1)));
+
+    // A second handle on the same pool adds to the same counters; its own stats()
+    // start from zero.
+    let (other, _clock) = cache_on(&pool, config);
+    assert!(other.get_bytes("ns", "c").await.unwrap().is_some());
+    assert_eq!((other.stats().hits, cache.stats().hits), (1, 1));
+    assert_eq!(counted(&pool), (Some(2), Some(2), Some(1)));
 }
 
 #[tokio::test]

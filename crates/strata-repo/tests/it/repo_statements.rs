@@ -1,5 +1,5 @@
 //! `strata_repo::statements()` lists every statement the orchestration repositories,
-//! the cache and the rate limits run, and a workload over all of them runs every one
+//! the cache, the rate limits and the searches run, and a workload over all of them runs every one
 //! it lists (checked by watching the pool's statement hook), so the explain test sees
 //! the real statements.
 
@@ -11,8 +11,9 @@ use serde_json::json;
 use strata_ops::stats::normalize_sql;
 use strata_repo::clock::ManualClock;
 use strata_repo::{
-    AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, KeyPageRequest, Memory,
-    MemoryType, Metrics, NewAuditEntry, NewMetric, NewSession, PageRequest, Quota, RateLimits, Sessions,
+    AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, JobOutcome,
+    KeyPageRequest, Memory, MemoryType, Metrics, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch,
+    NewSession, NewTask, PageRequest, QueueConfig, Quota, RateLimits, SearchStatus, Searches, Sessions,
     TaskState,
 };
 
@@ -134,6 +135,46 @@ async fn every_cache_and_rate_limit_statement_is_listed_and_every_listed_one_run
     limits.reset("k").await.unwrap();
 
     assert_listed_and_run(&seen, |name| name.starts_with("cache.") || name.starts_with("ratelimit."));
+}
+
+#[tokio::test]
+async fn every_search_statement_is_listed_and_every_listed_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let seen = record_statements(&pool);
+    let page = PageRequest::first(10);
+    let searches = Searches::new(strata_repo::Queue::new(pool.clone(), QueueConfig::default()).unwrap());
+
+    let id = searches.create(NewSearch::new("q")).await.unwrap().id;
+    searches.get(id).await.unwrap();
+    searches.list(page).await.unwrap();
+    searches.list_by_status(SearchStatus::Queued, page).await.unwrap();
+    searches.count_by_status(SearchStatus::Queued).await.unwrap();
+    searches.start(id).await.unwrap();
+    let results =
+        (0..3).map(|i| NewResult { url: format!("https://x/{i}"), rank: i, ..NewResult::default() });
+    searches.bulk_insert_results(id, results.collect()).await.unwrap();
+    let first = searches.results_page(id, None, 2).await.unwrap();
+    searches.results_page(id, first.next, 2).await.unwrap();
+    let mut stream = searches.results(id, 2).await.unwrap();
+    while stream.next_page().await.unwrap().is_some() {}
+    searches.count_results(id).await.unwrap();
+    searches.update_analysis(first.items[0].id, "{}").await.unwrap();
+
+    let job = |url: &str| NewJob { search_id: id, source: "s".into(), url: url.into() };
+    let with_task =
+        searches.create_job(job("https://a"), Some(NewTask::new("scrape", json!({})))).await.unwrap();
+    let without = searches.create_job(job("https://b"), None).await.unwrap();
+    searches.get_job(with_task.id).await.unwrap();
+    searches.job_for_task(with_task.task_id.unwrap()).await.unwrap();
+    searches.list_jobs(id, page).await.unwrap();
+    searches.count_jobs(id).await.unwrap();
+    searches.start_job(with_task.id).await.unwrap();
+    searches.finish_job(with_task.id, JobOutcome::Completed { http_status: 200, bytes: 1 }).await.unwrap();
+    searches.cancel_job(without.id).await.unwrap();
+    searches.complete(id).await.unwrap();
+
+    assert_listed_and_run(&seen, |name| name.starts_with("searches."));
 }
 
 /// Every statement the pool runs from now on, normalised.
