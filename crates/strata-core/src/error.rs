@@ -688,6 +688,19 @@ pub enum Error {
         /// The panic's message, or that the task was cancelled.
         reason: String,
     },
+    /// E2040: the pool lost its database file or connection and is reopening it in
+    /// the background; calls fail fast until a probe succeeds.
+    #[error("database {} is unavailable ({state}): {cause}", path.display())]
+    PoolUnavailable {
+        /// The database file.
+        path: PathBuf,
+        /// The pool's state: `degraded` (reopening) or `unavailable` (the retry
+        /// policy is spent; it still probes at the policy's largest delay).
+        state: &'static str,
+        /// Why: the file was removed or replaced, or the error that invalidated the
+        /// connection.
+        cause: String,
+    },
 }
 
 /// The description of one error code: the row of `docs/errors.md`.
@@ -772,6 +785,9 @@ catalog! {
     E2020 = "E2020", Unavailable, "cannot listen on {addr}: {message}",
         "the dashboard server could not bind its address: another process listens on the port, the address is not one of this machine's, or the port needs privileges",
         "pick another --listen address or port (127.0.0.1:0 takes a free one), or stop what holds the port";
+    E2040 = "E2040", Unavailable, "database {path} is unavailable ({state}): {cause}",
+        "an error invalidated the pool's connections (the file was removed or replaced under it, an i/o error, cannot open, not a database); the pool reopens them in the background with the retry policy and fails calls fast meanwhile",
+        "retry later: the pool returns to healthy by itself once the file is back and opens (watch db.watch_state()); check that the file exists and is the database";
     E3001 = "E3001", Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";
@@ -1002,6 +1018,7 @@ impl Error {
             Error::NoMigrationSet { .. } => &E6040,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
+            Error::PoolUnavailable { .. } => &E2040,
         }
     }
 
