@@ -77,7 +77,7 @@ pub use strata_pool::rusqlite::OptionalExtension;
 pub use strata_pool::rusqlite::params;
 
 pub use strata_ops as ops;
-pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
+pub use strata_pool::{self as pool, Cause, CloseReport, MetricsSnapshot, Pool, PoolState, Settings};
 pub use strata_repo::{self as repo, DEFAULT_QUEUE, NewTask, Queue, QueueConfig};
 /// Where every migration stands ([`Database::migration_status`]); named apart from
 /// `ops::Status`, the health verdict.
@@ -276,6 +276,20 @@ impl Database {
     /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The health of the database's pool now: healthy, degraded (the file was
+    /// removed or replaced, a connection failed, the disk is full, the volume is
+    /// read-only), unavailable (the reopen's retry policy was spent) or closed. While
+    /// degraded by a lost file or connection, calls fail fast with E2040 and the pool
+    /// reopens in the background.
+    pub fn state(&self) -> PoolState {
+        self.pool.state()
+    }
+
+    /// A receiver that sees every change of [`Database::state`].
+    pub fn watch_state(&self) -> tokio::sync::watch::Receiver<PoolState> {
+        self.pool.watch_state()
     }
 
     /// The task queue, configured by the `[queue]` section of the config. Every call

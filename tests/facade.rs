@@ -330,3 +330,37 @@ async fn the_cache_sweeper_and_configured_quotas_come_from_the_config() {
     assert!(bare.sweeper().is_none());
     bare.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_state_shows_a_removed_file_and_its_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&dir);
+    let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+    db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
+    let copy = dir.path().join("copy.db");
+    let to = copy.to_string_lossy().into_owned();
+    db.pool().exclusive(move |c| Ok(c.execute("VACUUM INTO ?1", [to.as_str()]).map(drop)?)).await.unwrap();
+    assert_eq!(db.state(), strata::PoolState::Healthy);
+    let mut states = db.watch_state();
+
+    std::fs::remove_file(&config.path).unwrap();
+    let down = tokio::time::timeout(std::time::Duration::from_secs(30), states.wait_for(|s| !s.is_healthy()))
+        .await
+        .expect("the removal is noticed")
+        .unwrap()
+        .clone();
+    assert_eq!(down.cause(), Some(&strata::Cause::FileRemoved), "{down:?}");
+    let err = db.pool().read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.unwrap_err();
+    assert_eq!((err.code(), err.kind()), ("E2040", ErrorKind::Unavailable));
+
+    std::fs::rename(&copy, &config.path).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), states.wait_for(strata::PoolState::is_healthy))
+        .await
+        .expect("healthy again once the file is back")
+        .unwrap();
+    let n: i64 =
+        db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)).await.unwrap();
+    assert_eq!(n, 1);
+    db.close().await.unwrap();
+    assert_eq!(db.state(), strata::PoolState::Closed);
+}

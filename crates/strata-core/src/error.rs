@@ -670,6 +670,19 @@ pub enum Error {
         /// The operating system's message, or the free space against what was needed.
         message: String,
     },
+    /// E2040: the pool lost its database file or connection and is reopening it in
+    /// the background; calls fail fast until a probe succeeds.
+    #[error("database {} is unavailable ({state}): {cause}", path.display())]
+    PoolUnavailable {
+        /// The database file.
+        path: PathBuf,
+        /// The pool's state: `degraded` (reopening) or `unavailable` (the retry
+        /// policy is spent; it still probes at the policy's largest delay).
+        state: &'static str,
+        /// Why: the file was removed or replaced, or the error that invalidated the
+        /// connection.
+        cause: String,
+    },
 }
 
 impl Error {

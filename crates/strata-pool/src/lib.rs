@@ -16,6 +16,7 @@
 
 mod checkpoint;
 mod connection;
+mod health;
 mod lockfile;
 mod metrics;
 mod pool;
@@ -24,6 +25,7 @@ mod timing;
 mod writer;
 
 pub use connection::{ReadOnlyConnection, Settings, apply_pragmas, open_read_only};
+pub use health::{Cause, PoolState};
 pub use lockfile::{ExclusiveLock, LOCK_FILE_SUFFIX, lock_exclusive, lock_path, refuse_other_connections};
 pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
 pub use pool::Pool;

@@ -14,10 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
 use crate::connection::{self, Settings};
+use crate::health::{self, Cause, Health, PoolState};
 use crate::lockfile;
 use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
 use crate::timing::{self, PoolWork, StatementHook, Timing, WorkHook};
-use crate::writer::{self, CloseReport, Exclusive, Job, Msg, Writer};
+use crate::writer::{self, CloseReport, Exclusive, Job, Msg, Reopen, Writer};
 
 /// A connection pool for one SQLite database file: N `query_only` readers and one
 /// writer thread with group commit ([`Pool::open`]), or readers alone
@@ -44,6 +45,8 @@ struct Inner {
     /// The lock file held shared while the pool is open (`None` where it cannot be
     /// had, e.g. a read-only directory); dropped, which unlocks it, when released.
     lock_file: std::sync::Mutex<Option<std::fs::File>>,
+    /// The pool's health state, its watch and the file identity it was opened on.
+    health: Arc<Health>,
     /// The runtime the pool was opened on: deadpool lets a reader connection go on a
     /// blocking thread of the current runtime, so a pool dropped outside one enters this.
     runtime: tokio::runtime::Handle,
@@ -137,6 +140,7 @@ impl Pool {
                                 last_batch: 1,
                                 commit_cost: Duration::ZERO,
                                 checkpointer,
+                                lost: None,
                             }
                             .run();
                         }
@@ -156,11 +160,13 @@ impl Pool {
             return Err(err);
         }
 
-        let readers = build_readers(&config, false)?;
+        let health = Arc::new(Health::new(&path));
+        let readers = build_readers(&config, false, &health)?;
         let pool = Pool {
             inner: Arc::new(Inner {
                 config,
                 readers,
+                health,
                 writes: Some(writes),
                 sidecars: None,
                 counters,
@@ -174,6 +180,8 @@ impl Pool {
         };
         // Connect one reader now so that a reader problem shows at open.
         pool.read(|_| Ok(())).await?;
+        pool.inner.health.remember_files();
+        pool.spawn_watchdog();
         Ok(pool)
     }
 
@@ -195,11 +203,13 @@ impl Pool {
         connection::require_file(&config.path)?;
         let lock_file = lockfile::lock_shared_if_present(&config.path)?;
         let sidecars = connection::Sidecars::before_open(&config.path);
-        let readers = build_readers(&config, true)?;
+        let health = Arc::new(Health::new(&config.path));
+        let readers = build_readers(&config, true, &health)?;
         // The writer's queue is never created: every write is refused before it.
         let pool = Pool {
             inner: Arc::new(Inner {
                 readers,
+                health,
                 writes: None,
                 sidecars: Some(sidecars),
                 counters: Arc::new(Counters::default()),
@@ -219,6 +229,8 @@ impl Pool {
             let _ = pool.close().await;
             return Err(err);
         }
+        pool.inner.health.remember_files();
+        pool.spawn_watchdog();
         Ok(pool)
     }
 
@@ -243,7 +255,11 @@ impl Pool {
                 (result, conn.is_autocommit())
             })
             .await;
-        self.finish_read(conn, outcome)
+        let result = self.finish_read(conn, outcome);
+        if let Err(err) = &result {
+            self.note(err, false);
+        }
+        result
     }
 
     /// [`Pool::read`] for closures that finish in microseconds, such as a lookup by
@@ -270,7 +286,11 @@ impl Pool {
             // it like a closure that panicked, without running `f`.
             Err(_) => Err(deadpool_sqlite::InteractError::Cancelled),
         };
-        self.finish_read(conn, outcome)
+        let result = self.finish_read(conn, outcome);
+        if let Err(err) = &result {
+            self.note(err, false);
+        }
+        result
     }
 
     /// A reader connection from the pool, counted in the metrics; E2005 when none is
@@ -280,8 +300,16 @@ impl Pool {
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
+        inner.health.check()?;
         let started = Instant::now();
-        let conn = inner.readers.get().await.map_err(|e| self.acquire_error(e, started))?;
+        let conn = match inner.readers.get().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                let err = self.acquire_error(e, started);
+                self.note(&err, false);
+                return Err(err);
+            }
+        };
         inner.counters.record_acquire(started.elapsed());
         Counters::bump(&inner.counters.reader_acquires);
         Ok(conn)
@@ -335,6 +363,10 @@ impl Pool {
         inner.counters.queued_writes.fetch_add(1, Ordering::Relaxed);
         let result = await_answer(answer).await;
         inner.counters.queued_writes.fetch_sub(1, Ordering::Relaxed);
+        match &result {
+            Ok(_) => inner.health.wrote(),
+            Err(err) => self.note(err, true),
+        }
         result
     }
 
@@ -350,7 +382,11 @@ impl Pool {
     {
         let (reply, answer) = oneshot::channel();
         self.enqueue(Msg::Exclusive(Box::new(Exclusive { f, reply }))).await?;
-        answer.await.unwrap_or(Err(Error::PoolClosed))
+        let result = answer.await.unwrap_or(Err(Error::PoolClosed));
+        if let Err(err) = &result {
+            self.note(err, true);
+        }
+        result
     }
 
     /// Puts a message on the writer's queue, waiting at most the acquire timeout;
@@ -363,6 +399,7 @@ impl Pool {
         let Some(writes) = &inner.writes else {
             return Err(Error::PoolReadOnly { path: inner.config.path.clone() });
         };
+        inner.health.check()?;
         // Room in the queue is the common case: take it without arming a timer.
         let msg = match writes.try_send(msg) {
             Ok(()) => {
@@ -454,6 +491,20 @@ impl Pool {
         self.inner.closed.load(Ordering::Acquire)
     }
 
+    /// The pool's health now: [`PoolState::Healthy`], [`PoolState::Degraded`] (the
+    /// file was removed or replaced, a connection failed, the disk is full, the volume
+    /// is read-only), [`PoolState::Unavailable`] (the retry policy was spent) or
+    /// [`PoolState::Closed`].
+    pub fn state(&self) -> PoolState {
+        self.inner.health.state()
+    }
+
+    /// A receiver that sees every change of [`Pool::state`] (`changed().await`, or
+    /// `wait_for(PoolState::is_healthy)`).
+    pub fn watch_state(&self) -> tokio::sync::watch::Receiver<PoolState> {
+        self.inner.health.subscribe()
+    }
+
     /// Stops new work, waits for reads and queued writes in flight, closes the
     /// readers, then closes the writer last, so that SQLite removes the `-wal` and
     /// `-shm` files when it can. A pool that committed something first runs `PRAGMA
@@ -466,6 +517,7 @@ impl Pool {
         if inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::PoolClosed);
         }
+        inner.health.closed();
         // Let reads in flight finish, then close every reader here and now:
         // deadpool would drop them on a background thread, and the writer must be
         // the last connection for SQLite to remove the -wal and -shm files.
@@ -507,6 +559,135 @@ impl Pool {
         closed
     }
 
+    /// Leaves [`PoolState::Healthy`] when `err` says a connection is no longer good
+    /// (see [`health::classify`]).
+    fn note(&self, err: &Error, write: bool) {
+        if let Some(cause) = health::classify(err, write) {
+            self.degrade(cause);
+        }
+    }
+
+    /// Moves the pool to [`PoolState::Degraded`]; a lost connection is named more
+    /// precisely when the file was removed or replaced. Starts the background reopen
+    /// when calls now fail fast.
+    fn degrade(&self, cause: Cause) {
+        let cause = match cause {
+            Cause::ConnectionLost { .. } => self.inner.health.file_changed().unwrap_or(cause),
+            other => other,
+        };
+        if self.inner.health.degrade(cause) {
+            self.spawn_recovery();
+        }
+    }
+
+    /// Looks at the file every [`WATCH_INTERVAL`] while the pool lives: removed, or
+    /// replaced by another inode, degrades the pool (a connection keeps reading the
+    /// old file, unlinked or not, without an error, so only a look at the path tells).
+    fn spawn_watchdog(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.runtime.spawn(async move {
+            let mut tick = tokio::time::interval(WATCH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                if inner.health.is_blocked() {
+                    continue;
+                }
+                if let Some(cause) = inner.health.file_changed() {
+                    Pool { inner }.degrade(cause);
+                }
+            }
+        });
+    }
+
+    /// Reopens the connections in the background, waiting between attempts as the
+    /// retry policy says (exponential backoff with jitter, capped); once the policy is
+    /// spent the pool is [`PoolState::Unavailable`] and attempts go on at the policy's
+    /// largest delay. Ends when an attempt succeeds (healthy again), or the pool is
+    /// closed or dropped.
+    fn spawn_recovery(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let policy = self.inner.config.retry.clone();
+        self.inner.runtime.spawn(async move {
+            let mut delays = policy.delays();
+            let cap = Duration::from_millis(policy.max_delay_ms.max(1));
+            let mut attempt = 1u32;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.closed.load(Ordering::Acquire) {
+                    inner.health.recovering.store(false, Ordering::Release);
+                    return;
+                }
+                let pool = Pool { inner };
+                match pool.reopen().await {
+                    Ok(()) => {
+                        pool.inner.health.recovering.store(false, Ordering::Release);
+                        pool.inner.health.healthy();
+                        tracing::info!(target: "strata::pool", attempt, "pool reopened");
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::warn!(target: "strata::pool", attempt, code = err.code(), error = %err, "pool reopen failed");
+                    }
+                }
+                let delay = match delays.next() {
+                    Some(delay) => delay,
+                    None => {
+                        pool.inner.health.spent();
+                        cap
+                    }
+                };
+                drop(pool);
+                attempt = attempt.saturating_add(1);
+                tokio::time::sleep(delay).await;
+            }
+        });
+    }
+
+    /// One attempt at reopening: the file must be at the path (it is never created
+    /// here); the idle readers close and no reader of the old file is lent again; the
+    /// writer closes its connection and opens the file again; a new reader reads page
+    /// 1 as the probe.
+    async fn reopen(&self) -> Result<()> {
+        let inner = &self.inner;
+        let path = inner.config.path.clone();
+        tokio::task::spawn_blocking(move || connection::require_file(&path)).await.map_err(join_error)??;
+        inner.health.new_epoch();
+        for reader in inner.readers.retain(|_, _| false).removed {
+            let _ = reader
+                .interact(|conn| {
+                    let placeholder = Connection::open_in_memory()?;
+                    std::mem::replace(conn, placeholder).close().map_err(|(_, e)| e)
+                })
+                .await;
+        }
+        if let Some(writes) = &inner.writes {
+            let (reply, answer) = oneshot::channel();
+            let health = Arc::clone(&inner.health);
+            let between = Box::new(move || health.set_aside_old_sidecars());
+            writes.send(Msg::Reopen(Reopen { between, reply })).await.map_err(|_| Error::PoolClosed)?;
+            answer.await.unwrap_or(Err(Error::PoolClosed))?;
+        } else {
+            let health = Arc::clone(&inner.health);
+            tokio::task::spawn_blocking(move || health.set_aside_old_sidecars())
+                .await
+                .map_err(join_error)??;
+        }
+        let started = Instant::now();
+        let conn = inner.readers.get().await.map_err(|e| self.acquire_error(e, started))?;
+        let outcome = conn
+            .interact(|conn| {
+                let probe = conn.query_row(SCHEMA_COOKIE, [], |r| r.get::<_, i64>(0)).map_err(Error::from);
+                (probe, conn.is_autocommit())
+            })
+            .await;
+        self.finish_read(conn, outcome).map(drop)
+    }
+
     fn acquire_error(&self, err: PoolError, started: Instant) -> Error {
         match err {
             PoolError::Timeout(_) => {
@@ -532,8 +713,21 @@ impl Pool {
 /// blocking thread, a thread round trip on every read; a connection to a local SQLite
 /// file does not go stale, so this one only checks, on the acquiring thread, that the
 /// connection's mutex is not poisoned and that no transaction was left open.
-#[derive(Debug)]
-struct ReaderManager(Manager);
+/// It also never creates the database file (deadpool-sqlite's connections would: a
+/// reader opened after the file was removed would leave an empty database behind),
+/// and drops readers of a file the pool has reopened since.
+struct ReaderManager {
+    manager: Manager,
+    /// The database file (the manager's path may be a `mode=ro` URI).
+    path: std::path::PathBuf,
+    health: Arc<Health>,
+}
+
+impl std::fmt::Debug for ReaderManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderManager").field("path", &self.path).finish_non_exhaustive()
+    }
+}
 
 /// A reader connection lent by the pool.
 type Object = deadpool::managed::Object<ReaderManager>;
@@ -546,11 +740,20 @@ impl deadpool::managed::Manager for ReaderManager {
     type Type = <Manager as deadpool::managed::Manager>::Type;
     type Error = rusqlite::Error;
 
-    fn create(&self) -> impl Future<Output = std::result::Result<Self::Type, Self::Error>> + Send {
-        self.0.create()
+    async fn create(&self) -> std::result::Result<Self::Type, Self::Error> {
+        if !self.path.exists() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("{} does not exist", self.path.display())),
+            ));
+        }
+        self.manager.create().await
     }
 
-    async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
+    async fn recycle(&self, conn: &mut Self::Type, metrics: &Metrics) -> RecycleResult<Self::Error> {
+        if self.health.is_stale(metrics.created) {
+            return Err(RecycleError::message("reader of a file the pool has reopened since"));
+        }
         let guard = conn.lock().map_err(|_| RecycleError::message("reader mutex poisoned"))?;
         if guard.is_autocommit() {
             Ok(())
@@ -564,9 +767,13 @@ impl deadpool::managed::Manager for ReaderManager {
 /// `query_only` after create, statement timing, and a recycle check that drops any
 /// connection left in a transaction.
 /// With `read_only`, every reader opens the file through a `mode=ro` URI.
-fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
+fn build_readers(config: &Config, read_only: bool, health: &Arc<Health>) -> Result<Readers> {
     let path = if read_only { connection::read_only_uri(&config.path) } else { config.path.clone() };
-    let manager = ReaderManager(Manager::from_config(&deadpool_sqlite::Config::new(path), Runtime::Tokio1));
+    let manager = ReaderManager {
+        manager: Manager::from_config(&deadpool_sqlite::Config::new(path), Runtime::Tokio1),
+        path: config.path.clone(),
+        health: Arc::clone(health),
+    };
     let sqlite = config.connection_settings();
     let replicated = config.replication.mode == ReplicationMode::Litestream;
     let wait = Duration::from_millis(config.pool.acquire_timeout_ms);
@@ -597,6 +804,10 @@ fn build_readers(config: &Config, read_only: bool) -> Result<Readers> {
         .build()
         .map_err(|e| Error::CannotOpen { code: rusqlite::ffi::SQLITE_CANTOPEN, message: e.to_string() })
 }
+
+/// How often the watchdog looks whether the database file was removed or replaced:
+/// one `stat` of the path each time.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A read of page 1: proves the file is a database (E5002 otherwise).
 const SCHEMA_COOKIE: &str = "PRAGMA schema_version";

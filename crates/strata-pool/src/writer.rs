@@ -108,6 +108,16 @@ pub(crate) enum Msg {
     Exclusive(Box<dyn ExclusiveJob>),
     /// Finish the queue, optimise, checkpoint, close; answer with the report.
     Close(oneshot::Sender<Result<CloseReport>>),
+    /// Close the connection and open the file at the path again (the pool's
+    /// background reopen after the file was removed, replaced or failed).
+    Reopen(Reopen),
+}
+
+/// A reopen of the writer connection: `between` runs after the old connection
+/// closed and before the new one opens.
+pub(crate) struct Reopen {
+    pub(crate) between: Box<dyn FnOnce() -> Result<()> + Send>,
+    pub(crate) reply: oneshot::Sender<Result<()>>,
 }
 
 /// What closing a pool did. A pool whose writer committed nothing (and a read-only
@@ -163,6 +173,10 @@ pub(crate) struct Writer {
     /// The background checkpointer, nudged after commits; `None` when
     /// `wal_autocheckpoint` is 0 or it could not start.
     pub(crate) checkpointer: Option<Checkpointer>,
+    /// A reopen closed the connection and could not open a new one: `conn` is an
+    /// in-memory placeholder, and every write is refused with this until a reopen
+    /// succeeds.
+    pub(crate) lost: Option<Error>,
 }
 
 /// Counts every COMMIT SQLite performs on the writer connection.
@@ -237,7 +251,23 @@ impl Writer {
                         None => break,
                     },
                 };
+                if let Some(lost) = &self.lost {
+                    match msg {
+                        Msg::Write(job) => {
+                            job.answer(Some(lost.clone()));
+                            continue;
+                        }
+                        Msg::Exclusive(job) => {
+                            job.refuse(lost.clone());
+                            continue;
+                        }
+                        Msg::Close(_) | Msg::Reopen(_) => {}
+                    }
+                }
                 match msg {
+                    Msg::Reopen(Reopen { between, reply }) => {
+                        let _ = reply.send(self.reopen(between));
+                    }
                     Msg::Write(job) => {
                         let mut batch = vec![job];
                         pending = self.collect(&mut batch);
@@ -261,6 +291,9 @@ impl Writer {
                     Msg::Write(job) => job.answer(Some(Error::PoolClosed)),
                     Msg::Exclusive(job) => job.refuse(Error::PoolClosed),
                     Msg::Close(reply) => {
+                        let _ = reply.send(Err(Error::PoolClosed));
+                    }
+                    Msg::Reopen(Reopen { reply, .. }) => {
                         let _ = reply.send(Err(Error::PoolClosed));
                     }
                 }
@@ -464,6 +497,46 @@ impl Writer {
     /// Runs one of the control statements, prepared once and cached.
     fn exec(&self, sql: &str) -> rusqlite::Result<()> {
         self.conn.prepare_cached(sql)?.execute([]).map(drop)
+    }
+
+    /// Closes the connection (and the checkpointer's), then opens the file at the
+    /// path again, never creating it. The old connection closes first, then
+    /// `between` runs (it sets aside the old file's `-wal`: a new connection must not
+    /// meet it). When the open fails, writes are refused
+    /// with the error until a reopen succeeds.
+    fn reopen(&mut self, between: Box<dyn FnOnce() -> Result<()> + Send>) -> Result<()> {
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop();
+        }
+        let placeholder = Connection::open_in_memory()?;
+        let old = std::mem::replace(&mut self.conn, placeholder);
+        if let Err((_, err)) = old.close() {
+            tracing::debug!(target: "strata::pool", error = %err, "reopen: the old writer connection did not close cleanly");
+        }
+        let opened = between()
+            .and_then(|()| crate::connection::open_writer(&self.config.path, &self.config.sqlite))
+            .and_then(|conn| {
+                timing::install(&conn);
+                count_commits(&conn, &self.counters)?;
+                Ok(conn)
+            });
+        match opened {
+            Ok(conn) => {
+                self.conn = conn;
+                self.lost = None;
+                self.checkpointer =
+                    Checkpointer::start(&self.config.path, &self.config.sqlite, &self.counters);
+                Ok(())
+            }
+            Err(err) => {
+                self.lost = Some(Error::PoolUnavailable {
+                    path: self.config.path.clone(),
+                    state: "degraded",
+                    cause: format!("the writer connection could not be reopened: {err}"),
+                });
+                Err(err)
+            }
+        }
     }
 
     /// Tells the background checkpointer that the WAL may have grown.

@@ -99,6 +99,9 @@ catalog! {
     E2020 ServeListen, Unavailable, "cannot listen on {addr}: {message}",
         "the dashboard server could not bind its address: another process listens on the port, the address is not one of this machine's, or the port needs privileges",
         "pick another --listen address or port (127.0.0.1:0 takes a free one), or stop what holds the port";
+    E2040 PoolUnavailable, Unavailable, "database {path} is unavailable ({state}): {cause}",
+        "an error invalidated the pool's connections (the file was removed or replaced under it, an i/o error, cannot open, not a database); the pool reopens them in the background with the retry policy and fails calls fast meanwhile",
+        "retry later: the pool returns to healthy by itself once the file is back and opens (watch db.watch_state()); check that the file exists and is the database";
     E3001 Schema, Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";

@@ -6,6 +6,7 @@ mod atomicity;
 mod checkpoint;
 mod close;
 mod concurrency;
+mod health;
 mod lock_file;
 mod open;
 mod pragmas;
