@@ -68,7 +68,7 @@ pub use strata_pool::rusqlite::OptionalExtension;
 pub use strata_pool::rusqlite::params;
 
 pub use strata_ops as ops;
-pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
+pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings, Transaction};
 pub use strata_repo::{self as repo, DEFAULT_QUEUE, NewTask, Queue, QueueConfig};
 /// Where every migration stands ([`Database::migration_status`]); named apart from
 /// `ops::Status`, the health verdict.
@@ -227,6 +227,13 @@ impl Database {
     /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Begins an explicit transaction on the writer ([`Pool::transaction`]): for
+    /// statements separated by awaits, committed together, held at most
+    /// `pool.transaction_max_ms` (E2050 past it, rolled back).
+    pub async fn transaction(&self) -> Result<Transaction> {
+        self.pool.transaction().await
     }
 
     /// The task queue, configured by the `[queue]` section of the config. Every call

@@ -288,6 +288,10 @@ pub struct PoolConfig {
     /// waits. The writer waits no longer than a quarter of what its commits have been
     /// taking, so on a fast disk the wait is shorter. 0 takes only what is already queued.
     pub write_batch_wait_us: u64,
+    /// Longest time an explicit transaction (`Pool::transaction`) may hold the
+    /// writer, from its BEGIN; past it the writer rolls it back (E2050) and takes
+    /// other writes again. 1 to 600000 (10 minutes).
+    pub transaction_max_ms: u64,
 }
 
 /// The tunable PRAGMAs. `journal_mode=WAL`, `foreign_keys=ON` and `temp_store=MEMORY`
@@ -369,6 +373,7 @@ impl Default for PoolConfig {
             write_queue: 1_024,
             write_batch_max: 256,
             write_batch_wait_us: 200,
+            transaction_max_ms: 5_000,
         }
     }
 }
@@ -456,6 +461,9 @@ impl Config {
         }
         if self.pool.write_batch_wait_us > 100_000 {
             return invalid("pool.write_batch_wait_us", "must be at most 100000 (100 ms)");
+        }
+        if !(1..=600_000).contains(&self.pool.transaction_max_ms) {
+            return invalid("pool.transaction_max_ms", "must be between 1 and 600000 (10 minutes)");
         }
         if self.sqlite.mmap_size < 0 {
             return invalid("sqlite.mmap_size", "must be 0 or more bytes");

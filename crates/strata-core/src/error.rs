@@ -688,6 +688,20 @@ pub enum Error {
         /// The panic's message, or that the task was cancelled.
         reason: String,
     },
+    /// E2050: an explicit transaction held the writer past `pool.transaction_max_ms`
+    /// and was rolled back.
+    #[error("transaction held the writer past its limit of {limit_ms} ms and was rolled back")]
+    TransactionExpired {
+        /// The configured hold limit.
+        limit_ms: u64,
+    },
+    /// E2051: an explicit transaction was used after it ended (rolled back after a
+    /// step panicked or ended it itself).
+    #[error("the transaction is over: {reason}")]
+    TransactionEnded {
+        /// Why it ended.
+        reason: String,
+    },
 }
 
 /// The description of one error code: the row of `docs/errors.md`.
@@ -772,6 +786,12 @@ catalog! {
     E2020 = "E2020", Unavailable, "cannot listen on {addr}: {message}",
         "the dashboard server could not bind its address: another process listens on the port, the address is not one of this machine's, or the port needs privileges",
         "pick another --listen address or port (127.0.0.1:0 takes a free one), or stop what holds the port";
+    E2050 = "E2050", Busy, "transaction held the writer past its limit of {limit_ms} ms and was rolled back",
+        "an explicit transaction (Pool::transaction) stayed open longer than pool.transaction_max_ms; the writer rolled it back to take other writes again",
+        "do less between BEGIN and COMMIT (no slow awaits while it is open), or raise pool.transaction_max_ms; then run the transaction again";
+    E2051 = "E2051", Invalid, "the transaction is over: {reason}",
+        "a step of an explicit transaction panicked or ended the transaction itself (a raw COMMIT or ROLLBACK), so it was rolled back and takes no more steps",
+        "begin a new transaction with Pool::transaction and run it again; do not run COMMIT or ROLLBACK inside a step";
     E3001 = "E3001", Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";
@@ -1002,6 +1022,8 @@ impl Error {
             Error::NoMigrationSet { .. } => &E6040,
             Error::Panicked { .. } => &E9001,
             Error::TaskFailed { .. } => &E9002,
+            Error::TransactionExpired { .. } => &E2050,
+            Error::TransactionEnded { .. } => &E2051,
         }
     }
 
