@@ -281,7 +281,10 @@ async fn open_reads_non_ascii_names_without_a_panic() {
     .unwrap();
     drop(raw);
 
-    let err = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap_err();
+    // A table no set creates is reported, not fatal, by default; fatal when configured.
+    let mut strict = config(&dir);
+    strict.schema.unknown_tables = strata::UnknownTables::Error;
+    let err = Database::open_with(&strict, Migrations::Set(app_migrations())).await.unwrap_err();
     assert_eq!(err.code(), "E3014", "{err}");
     assert!(err.to_string().contains("menu"), "{err}");
 
@@ -329,4 +332,77 @@ async fn the_cache_sweeper_and_configured_quotas_come_from_the_config() {
         Database::open_with(&Config::for_path(dir.path().join("bare.db")), Migrations::None).await.unwrap();
     assert!(bare.sweeper().is_none());
     bare.close().await.unwrap();
+}
+
+/// Issue 17 section 1: strata's reference set and an application's own set, each in
+/// its own history namespace, applied in the order given; the application's `V1`
+/// does not collide with strata's `V1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_set_and_an_own_set_apply_independently_in_their_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = || app_migrations().with_namespace("app").unwrap();
+    let db =
+        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(own())]).await.unwrap();
+    assert_eq!(db.migration_sets().count(), 2);
+    let (reference, app): (i64, Vec<(i64, String)>) = db
+        .pool()
+        .read(|c| {
+            let reference =
+                c.query_row("SELECT max(version) FROM refinery_schema_history", [], |r| r.get(0))?;
+            let mut stmt = c.prepare("SELECT version, name FROM app_schema_history ORDER BY version")?;
+            let app = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            Ok((reference, app))
+        })
+        .await
+        .unwrap();
+    assert!(reference >= 9, "strata's reference set is applied in the default history: V{reference}");
+    assert_eq!(app, vec![(1, "notes".to_string())], "the application's V1 is recorded in its own history");
+    db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('x')", [])?)).await.unwrap();
+    assert_eq!(db.migration_status().await.unwrap().current, Some(1), "status is the application's set");
+    db.close().await.unwrap();
+
+    // Reopened: nothing pending in either set, and the drift check over both is clean.
+    let db =
+        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(own())]).await.unwrap();
+    assert!(db.open_report().migrated.as_ref().unwrap().applied.is_empty());
+    let drift = db.open_report().drift.as_ref().unwrap();
+    assert!(drift.is_clean(), "{drift:?}");
+    db.close().await.unwrap();
+
+    // Two sets in one namespace are refused before anything is opened.
+    let err = Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(app_migrations())])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E3008", "{err}");
+    // A namespace must be a plain identifier.
+    assert_eq!(app_migrations().with_namespace("no-dash").unwrap_err().code(), "E3008");
+}
+
+/// Issue 17 section 1: a table that no set creates is reported, not fatal, unless
+/// `schema.unknown_tables = "error"`; a change to a table a set knows is still drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_no_set_knows_is_reported_not_fatal_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    db.pool()
+        .write(|c| {
+            Ok(c.execute_batch(
+                "CREATE TABLE extra(id INTEGER PRIMARY KEY); CREATE INDEX extra_id ON extra(id);",
+            )?)
+        })
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.expect("opens");
+    let drift = db.open_report().drift.as_ref().unwrap();
+    assert_eq!(drift.unknown_tables, vec!["extra".to_string()]);
+    assert!(drift.known_changes().is_empty(), "{:?}", drift.known_changes());
+    db.close().await.unwrap();
+
+    let mut strict = config(&dir);
+    strict.schema.unknown_tables = strata::UnknownTables::Error;
+    let err = Database::open_with(&strict, Migrations::Set(app_migrations())).await.unwrap_err();
+    assert_eq!(err.code(), "E3014", "{err}");
+    assert!(err.to_string().contains("extra"), "{err}");
 }

@@ -231,6 +231,9 @@ pub struct SchemaConfig {
     pub migrations: MigrationSource,
     /// What a schema that drifted from its migrations does at open.
     pub drift: DriftPolicy,
+    /// What tables that no migration set creates do at open (with `drift` not `off`):
+    /// reported (a warning and `OpenReport::drift`) by default, or fatal (E3014).
+    pub unknown_tables: UnknownTables,
     /// Take a `<db>.pre-V{n}.bak` snapshot before migrating an existing database.
     pub snapshot: bool,
     /// Snapshots (`pre-V*` and `pre-down-V*`) kept per database: after a migration
@@ -246,6 +249,17 @@ pub enum MigrationSource {
     Reference,
     /// No migrations and no drift check.
     None,
+}
+
+/// What tables that no migration set knows do at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownTables {
+    /// They are reported (a warning, and listed in the drift report); opening goes on.
+    #[default]
+    Report,
+    /// They count as drift: with `drift = "error"` opening fails with E3014.
+    Error,
 }
 
 /// What a drift between the live schema and the migrations does at open.
@@ -265,6 +279,7 @@ impl Default for SchemaConfig {
         SchemaConfig {
             migrations: MigrationSource::Reference,
             drift: DriftPolicy::Error,
+            unknown_tables: UnknownTables::Report,
             snapshot: true,
             snapshot_keep: 3,
         }

@@ -15,7 +15,7 @@ pub mod retry;
 
 pub use config::{
     BackupConfig, CacheConfig, Config, DEFAULT_DB_PATH, DriftPolicy, MigrationSource, MonitorConfig,
-    PoolConfig, QueueConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous,
+    PoolConfig, QueueConfig, RateLimitConfig, SchemaConfig, SqliteConfig, Synchronous, UnknownTables,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use quota::Quota;
