@@ -148,13 +148,21 @@ const HAS_CACHE_TABLE: &str = "SELECT count(*) FROM sqlite_schema WHERE type = '
 
 impl Database {
     /// Opens the database of `config`: the pool, then the migrations that
-    /// `config.schema.migrations` names, then the drift check.
+    /// `config.schema.migrations` names followed by the application's own set of
+    /// `config.schema.dir` when it is given (in the namespace `schema.namespace`),
+    /// then the drift check over both.
     pub async fn open(config: &Config) -> Result<Database> {
-        let migrations = match config.schema.migrations {
+        let first = match config.schema.migrations {
             MigrationSource::Reference => Migrations::Reference,
             MigrationSource::None => Migrations::None,
         };
-        Database::open_with(config, migrations).await
+        let own = match &config.schema.dir {
+            Some(dir) => {
+                Migrations::Set(MigrationSet::from_dir(dir)?.with_namespace(&config.schema.namespace)?)
+            }
+            None => Migrations::None,
+        };
+        Database::open_with(config, [first, own]).await
     }
 
     /// Opens the database of `config` with `migrations` (one, or several in an array

@@ -406,3 +406,29 @@ async fn a_table_no_set_knows_is_reported_not_fatal_unless_configured() {
     assert_eq!(err.code(), "E3014", "{err}");
     assert!(err.to_string().contains("extra"), "{err}");
 }
+
+/// Issue 17 section 1: `schema.dir` names the application's own directory, applied by
+/// `Database::open` after the reference set, in the `schema.namespace` history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_names_an_application_directory_applied_after_the_reference_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("migrations");
+    std::fs::create_dir(&own).unwrap();
+    std::fs::write(own.join("V1__notes.sql"), NOTES_UP).unwrap();
+    let mut config = config(&dir);
+    config.schema.dir = Some(own);
+    let db = Database::open(&config).await.unwrap();
+    let (app, queue): (i64, i64) = db
+        .pool()
+        .read(|c| {
+            let app = c.query_row("SELECT count(*) FROM app_schema_history", [], |r| r.get(0))?;
+            let queue =
+                c.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'notes'", [], |r| r.get(0))?;
+            Ok((app, queue))
+        })
+        .await
+        .unwrap();
+    assert_eq!((app, queue), (1, 1), "the directory's V1 ran, recorded in app_schema_history");
+    assert!(db.open_report().drift.as_ref().unwrap().is_clean());
+    db.close().await.unwrap();
+}

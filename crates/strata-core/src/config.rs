@@ -229,6 +229,13 @@ pub struct SchemaConfig {
     /// Which migrations to apply at open: the reference schema built into strata, or
     /// none (an application can also pass its own embedded set through the API).
     pub migrations: MigrationSource,
+    /// A directory of the application's own migrations (`V{n}__{name}.sql`, down files
+    /// optional), applied by `Database::open` after the set `migrations` names, with
+    /// its history in the namespace `namespace`. Relative to the working directory.
+    pub dir: Option<std::path::PathBuf>,
+    /// The history namespace of the `dir` set: its history is kept in
+    /// `{namespace}_schema_history`, apart from the reference set's.
+    pub namespace: String,
     /// What a schema that drifted from its migrations does at open.
     pub drift: DriftPolicy,
     /// What tables that no migration set creates do at open (with `drift` not `off`):
@@ -278,6 +285,8 @@ impl Default for SchemaConfig {
     fn default() -> Self {
         SchemaConfig {
             migrations: MigrationSource::Reference,
+            dir: None,
+            namespace: "app".to_string(),
             drift: DriftPolicy::Error,
             unknown_tables: UnknownTables::Report,
             snapshot: true,
