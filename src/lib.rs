@@ -461,6 +461,11 @@ impl Database {
     /// Stops the monitor and the cache's sweeper, exports the query statistics beside
     /// the database, stops new work, finishes work in flight, optimises and
     /// checkpoints, and closes every connection.
+    ///
+    /// Every clone of a `Database` is the same database: `close` on any one of them
+    /// closes it for all. Afterwards every clone's reads and writes fail with E2006,
+    /// and a second `close` (on any clone) is E2006 too. Close once, from the code
+    /// that owns the database's lifetime (typically after the server has stopped).
     pub async fn close(&self) -> Result<CloseReport> {
         if let Some(monitor) = &self.monitor {
             monitor.stop().await;

@@ -432,3 +432,16 @@ async fn the_config_names_an_application_directory_applied_after_the_reference_s
     assert!(db.open_report().drift.as_ref().unwrap().is_clean());
     db.close().await.unwrap();
 }
+
+/// Issue 17 section 8: `close` on one clone closes the database for every clone, as
+/// its documentation states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_on_one_clone_closes_every_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let clone = db.clone();
+    db.close().await.unwrap();
+    let write = clone.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('x')", [])?)).await;
+    assert_eq!(write.unwrap_err().code(), "E2006");
+    assert_eq!(clone.close().await.unwrap_err().code(), "E2006");
+}
