@@ -53,7 +53,7 @@ use std::sync::Arc;
 
 pub use strata_core::{
     self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, ReplicationMode,
-    Result, RetryPolicy, Synchronous,
+    Result, RetryPolicy, Synchronous, UnknownTables,
 };
 pub mod demo;
 #[cfg(feature = "query-builder")]
@@ -77,7 +77,9 @@ pub use strata_pool::rusqlite::OptionalExtension;
 pub use strata_pool::rusqlite::params;
 
 pub use strata_ops as ops;
-pub use strata_pool::{self as pool, Cause, CloseReport, MetricsSnapshot, Pool, PoolState, Settings};
+pub use strata_pool::{
+    self as pool, Cause, CloseReport, MetricsSnapshot, Pool, PoolState, Settings, Transaction,
+};
 pub use strata_repo::{self as repo, DEFAULT_QUEUE, NewTask, Queue, QueueConfig};
 /// Where every migration stands ([`Database::migration_status`]); named apart from
 /// `ops::Status`, the health verdict.
@@ -96,7 +98,10 @@ pub fn reference_migrations() -> Result<MigrationSet> {
     MigrationSet::from_sources(REFERENCE_MIGRATIONS.iter().copied())
 }
 
-/// Which migrations [`Database::open_with`] applies.
+/// Which migrations [`Database::open_with`] applies. One value, or several in an
+/// array (`[Migrations::Reference, Migrations::Set(own)]`): each set keeps its history
+/// in its own namespace ([`MigrationSet::with_namespace`]), and they are applied in
+/// the order given.
 #[derive(Debug, Clone)]
 pub enum Migrations {
     /// The reference schema built into strata.
@@ -108,12 +113,22 @@ pub enum Migrations {
     None,
 }
 
+/// One `Migrations` is a list of one, so that [`Database::open_with`] takes either.
+impl IntoIterator for Migrations {
+    type Item = Migrations;
+    type IntoIter = std::iter::Once<Migrations>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self)
+    }
+}
+
 /// What opening did besides connecting.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct OpenReport {
     /// The file did not exist and was created.
     pub created: bool,
-    /// The migrations applied, when a set was given.
+    /// The migrations applied, when a set was given (of the last set, with several).
     pub migrated: Option<UpReport>,
     /// The drift check, when a set was given and the policy is not `off`.
     pub drift: Option<DriftReport>,
@@ -124,7 +139,11 @@ pub struct OpenReport {
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: Pool,
+    /// The last set given: the one `migrate` reports on and `rollback` and
+    /// `migration_status` act on.
     migrations: Option<Arc<MigrationSet>>,
+    /// Every set given, in the order they are applied.
+    sets: Vec<Arc<MigrationSet>>,
     report: OpenReport,
     stats: Option<ops::QueryStats>,
     monitor: Option<Arc<ops::Monitor>>,
@@ -146,34 +165,61 @@ const HAS_CACHE_TABLE: &str = "SELECT count(*) FROM sqlite_schema WHERE type = '
 
 impl Database {
     /// Opens the database of `config`: the pool, then the migrations that
-    /// `config.schema.migrations` names, then the drift check.
+    /// `config.schema.migrations` names followed by the application's own set of
+    /// `config.schema.dir` when it is given (in the namespace `schema.namespace`),
+    /// then the drift check over both.
     pub async fn open(config: &Config) -> Result<Database> {
-        let migrations = match config.schema.migrations {
+        let first = match config.schema.migrations {
             MigrationSource::Reference => Migrations::Reference,
             MigrationSource::None => Migrations::None,
         };
-        Database::open_with(config, migrations).await
+        let own = match &config.schema.dir {
+            Some(dir) => {
+                Migrations::Set(MigrationSet::from_dir(dir)?.with_namespace(&config.schema.namespace)?)
+            }
+            None => Migrations::None,
+        };
+        Database::open_with(config, [first, own]).await
     }
 
-    /// Opens the database of `config` with `migrations`: validates the config, opens
-    /// (creating if missing) the file with the PRAGMAs of every connection, applies
-    /// the pending migrations in one transaction (after a snapshot of an existing
-    /// file, unless `schema.snapshot` is off), and compares the live schema with the
-    /// set. Drift is E3014 unless `schema.drift` says to warn or not to check. With
+    /// Opens the database of `config` with `migrations` (one, or several in an array
+    /// such as `[Migrations::Reference, Migrations::Set(own)]`): validates the config,
+    /// opens (creating if missing) the file with the PRAGMAs of every connection,
+    /// applies the pending migrations of each set in the order given, each set in one
+    /// transaction of its own and in its own history namespace (after a snapshot of
+    /// an existing file, unless `schema.snapshot` is off), and compares the live
+    /// schema with what all the sets produce together. Drift is E3014 unless
+    /// `schema.drift` says to warn or not to check; tables that no set creates are
+    /// reported (a warning, `OpenReport::drift`), not fatal, unless
+    /// `schema.unknown_tables` is `error`. Two sets in the same namespace are E3008
+    /// (give the application's set one with [`MigrationSet::with_namespace`]). With
     /// `cache.sweeper` on and a `cache` table in the database, the cache's sweeper
     /// starts. With `audit.tables` listed, their writes are captured into `audit`
     /// (`strata_repo::audit::capture_writes`; a missing table is E6001).
-    pub async fn open_with(config: &Config, migrations: Migrations) -> Result<Database> {
-        let set = match migrations {
-            Migrations::Reference => Some(reference_migrations()?),
-            Migrations::Set(set) => Some(set),
-            Migrations::None => None,
-        };
+    pub async fn open_with(
+        config: &Config,
+        migrations: impl IntoIterator<Item = Migrations>,
+    ) -> Result<Database> {
+        let mut sets: Vec<Arc<MigrationSet>> = Vec::new();
+        for migrations in migrations {
+            let set = match migrations {
+                Migrations::Reference => reference_migrations()?,
+                Migrations::Set(set) => set,
+                Migrations::None => continue,
+            };
+            if sets.iter().any(|s| s.namespace() == set.namespace()) {
+                return Err(Error::MigrationSetInvalid {
+                    what: format!("namespace `{}`", set.namespace().unwrap_or("default")),
+                    reason: "two migration sets share it; give the application's set its own with MigrationSet::with_namespace".into(),
+                });
+            }
+            sets.push(Arc::new(set));
+        }
         let pool = Pool::open(config).await?;
         let mut report = OpenReport { created: pool.created(), ..OpenReport::default() };
-        let set = set.map(Arc::new);
-        if let Some(set) = &set {
-            match prepare_schema(&pool, config, Arc::clone(set), &mut report).await {
+        let set = sets.last().cloned();
+        if !sets.is_empty() {
+            match prepare_schema(&pool, config, &sets, &mut report).await {
                 Ok(()) => {}
                 Err(err) => {
                     // Nothing is half-done: the migration batch rolled back whole.
@@ -229,6 +275,7 @@ impl Database {
         Ok(Database {
             pool,
             migrations: set,
+            sets,
             report,
             stats,
             monitor,
@@ -261,6 +308,7 @@ impl Database {
         Ok(Database {
             pool,
             migrations: None,
+            sets: Vec::new(),
             report: OpenReport::default(),
             stats: None,
             monitor: None,
@@ -290,6 +338,13 @@ impl Database {
     /// A receiver that sees every change of [`Database::state`].
     pub fn watch_state(&self) -> tokio::sync::watch::Receiver<PoolState> {
         self.pool.watch_state()
+    }
+
+    /// Begins an explicit transaction on the writer ([`Pool::transaction`]): for
+    /// statements separated by awaits, committed together, held at most
+    /// `pool.transaction_max_ms` (E2050 past it, rolled back).
+    pub async fn transaction(&self) -> Result<Transaction> {
+        self.pool.transaction().await
     }
 
     /// The task queue, configured by the `[queue]` section of the config. Every call
@@ -345,28 +400,46 @@ impl Database {
         repo::TaskState::new(self.pool.clone())
     }
 
-    /// The migration set the database was opened with, if any.
+    /// The migration set the database was opened with, if any (the last one, with
+    /// several: the application's own when it comes after the reference set).
     pub fn migrations(&self) -> Option<&MigrationSet> {
         self.migrations.as_deref()
+    }
+
+    /// Every migration set the database was opened with, in the order they apply.
+    pub fn migration_sets(&self) -> impl Iterator<Item = &MigrationSet> {
+        self.sets.iter().map(|s| &**s)
     }
 
     /// Applies the pending migrations of the set the database was opened with, in one
     /// transaction, after a snapshot of the file when `schema.snapshot` is on. Opening
     /// already applies them; this is for migrations that became pending later (after a
-    /// [`Database::rollback`]). Without a set (opened with [`Migrations::None`]) it is
-    /// E6040.
+    /// [`Database::rollback`]). With several sets, each is migrated in turn, in the
+    /// order given at open, and the report is the last set's. Without a set (opened
+    /// with [`Migrations::None`]) it is E6040.
     pub async fn migrate(&self) -> Result<UpReport> {
-        let set = self.require_migrations("migrate")?;
+        self.require_migrations("migrate")?;
         let options = schema::UpOptions {
             to: None,
             dry_run: false,
             snapshot: self.pool.config().schema.snapshot,
             snapshot_keep: self.pool.config().schema.snapshot_keep,
         };
-        self.pool.exclusive(move |conn| schema::up(conn, &set, &options)).await
+        let sets = self.sets.clone();
+        self.pool
+            .exclusive(move |conn| {
+                let mut last = None;
+                for set in &sets {
+                    last = Some(schema::up(conn, set, &options)?);
+                }
+                // require_migrations proved there is at least one set.
+                last.ok_or(Error::NoMigrationSet { action: "migrate" })
+            })
+            .await
     }
 
-    /// Rolls the database back with the down files of its migration set:
+    /// Rolls the database back with the down files of its migration set (the last
+    /// one given, with several; the others are untouched):
     /// `DownTarget::To(v)` reverts every migration newer than `v` (`To(0)` reverts
     /// all), `DownTarget::Steps(n)` the newest `n`. All or nothing, in one
     /// transaction, after a snapshot when `schema.snapshot` is on; a migration without
@@ -383,8 +456,8 @@ impl Database {
     }
 
     /// Where every migration of the set (and of the history) stands: applied,
-    /// pending, divergent, missing or out of order. Runs on a reader. Without a set it
-    /// is E6040.
+    /// pending, divergent, missing or out of order (of the last set given, with
+    /// several). Runs on a reader. Without a set it is E6040.
     pub async fn migration_status(&self) -> Result<MigrationStatus> {
         let set = self.require_migrations("migration status")?;
         self.pool.read(move |conn| schema::status(conn, &set)).await
@@ -467,6 +540,11 @@ impl Database {
     /// Stops the monitor and the cache's sweeper, exports the query statistics beside
     /// the database, stops new work, finishes work in flight, optimises and
     /// checkpoints, and closes every connection.
+    ///
+    /// Every clone of a `Database` is the same database: `close` on any one of them
+    /// closes it for all. Afterwards every clone's reads and writes fail with E2006,
+    /// and a second `close` (on any clone) is E2006 too. Close once, from the code
+    /// that owns the database's lifetime (typically after the server has stopped).
     pub async fn close(&self) -> Result<CloseReport> {
         if let Some(monitor) = &self.monitor {
             monitor.stop().await;
@@ -491,25 +569,41 @@ impl Database {
 async fn prepare_schema(
     pool: &Pool,
     config: &Config,
-    set: Arc<MigrationSet>,
+    sets: &[Arc<MigrationSet>],
     report: &mut OpenReport,
 ) -> Result<()> {
-    let options = schema::UpOptions {
-        to: None,
-        dry_run: false,
-        snapshot: config.schema.snapshot && !report.created,
-        snapshot_keep: config.schema.snapshot_keep,
-    };
-    let up_set = Arc::clone(&set);
-    report.migrated = Some(pool.exclusive(move |conn| schema::up(conn, &up_set, &options)).await?);
+    for set in sets {
+        let options = schema::UpOptions {
+            to: None,
+            dry_run: false,
+            snapshot: config.schema.snapshot && !report.created,
+            snapshot_keep: config.schema.snapshot_keep,
+        };
+        let up_set = Arc::clone(set);
+        report.migrated = Some(pool.exclusive(move |conn| schema::up(conn, &up_set, &options)).await?);
+    }
     if config.schema.drift == DriftPolicy::Off {
         return Ok(());
     }
-    let drift = pool.read(move |conn| schema::drift_check(conn, &set)).await?;
-    if !drift.is_clean() {
+    let all = sets.to_vec();
+    let drift = pool
+        .read(move |conn| schema::drift_check_sets(conn, &all.iter().map(|s| &**s).collect::<Vec<_>>()))
+        .await?;
+    let mut counted = drift.clone();
+    if config.schema.unknown_tables == UnknownTables::Report {
+        counted.changes = drift.known_changes();
+        if !drift.unknown_tables.is_empty() {
+            tracing::warn!(
+                target: "strata::schema",
+                tables = %drift.unknown_tables.join(", "),
+                "tables that no migration set creates (schema.unknown_tables = \"report\")"
+            );
+        }
+    }
+    if !counted.changes.is_empty() {
         if config.schema.drift == DriftPolicy::Error {
             // A report with changes always turns into the E3014 error here.
-            return drift.into_result().map(drop);
+            return counted.into_result().map(drop);
         }
         tracing::warn!(
             target: "strata::schema",

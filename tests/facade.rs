@@ -281,7 +281,10 @@ async fn open_reads_non_ascii_names_without_a_panic() {
     .unwrap();
     drop(raw);
 
-    let err = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap_err();
+    // A table no set creates is reported, not fatal, by default; fatal when configured.
+    let mut strict = config(&dir);
+    strict.schema.unknown_tables = strata::UnknownTables::Error;
+    let err = Database::open_with(&strict, Migrations::Set(app_migrations())).await.unwrap_err();
     assert_eq!(err.code(), "E3014", "{err}");
     assert!(err.to_string().contains("menu"), "{err}");
 
@@ -363,4 +366,116 @@ async fn the_database_state_shows_a_removed_file_and_its_recovery() {
     assert_eq!(n, 1);
     db.close().await.unwrap();
     assert_eq!(db.state(), strata::PoolState::Closed);
+}
+
+/// Issue 17 section 1: strata's reference set and an application's own set, each in
+/// its own history namespace, applied in the order given; the application's `V1`
+/// does not collide with strata's `V1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_set_and_an_own_set_apply_independently_in_their_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = || app_migrations().with_namespace("app").unwrap();
+    let db =
+        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(own())]).await.unwrap();
+    assert_eq!(db.migration_sets().count(), 2);
+    let (reference, app): (i64, Vec<(i64, String)>) = db
+        .pool()
+        .read(|c| {
+            let reference =
+                c.query_row("SELECT max(version) FROM refinery_schema_history", [], |r| r.get(0))?;
+            let mut stmt = c.prepare("SELECT version, name FROM app_schema_history ORDER BY version")?;
+            let app = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            Ok((reference, app))
+        })
+        .await
+        .unwrap();
+    assert!(reference >= 9, "strata's reference set is applied in the default history: V{reference}");
+    assert_eq!(app, vec![(1, "notes".to_string())], "the application's V1 is recorded in its own history");
+    db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('x')", [])?)).await.unwrap();
+    assert_eq!(db.migration_status().await.unwrap().current, Some(1), "status is the application's set");
+    db.close().await.unwrap();
+
+    // Reopened: nothing pending in either set, and the drift check over both is clean.
+    let db =
+        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(own())]).await.unwrap();
+    assert!(db.open_report().migrated.as_ref().unwrap().applied.is_empty());
+    let drift = db.open_report().drift.as_ref().unwrap();
+    assert!(drift.is_clean(), "{drift:?}");
+    db.close().await.unwrap();
+
+    // Two sets in one namespace are refused before anything is opened.
+    let err = Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(app_migrations())])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E3008", "{err}");
+    // A namespace must be a plain identifier.
+    assert_eq!(app_migrations().with_namespace("no-dash").unwrap_err().code(), "E3008");
+}
+
+/// Issue 17 section 1: a table that no set creates is reported, not fatal, unless
+/// `schema.unknown_tables = "error"`; a change to a table a set knows is still drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_no_set_knows_is_reported_not_fatal_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    db.pool()
+        .write(|c| {
+            Ok(c.execute_batch(
+                "CREATE TABLE extra(id INTEGER PRIMARY KEY); CREATE INDEX extra_id ON extra(id);",
+            )?)
+        })
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.expect("opens");
+    let drift = db.open_report().drift.as_ref().unwrap();
+    assert_eq!(drift.unknown_tables, vec!["extra".to_string()]);
+    assert!(drift.known_changes().is_empty(), "{:?}", drift.known_changes());
+    db.close().await.unwrap();
+
+    let mut strict = config(&dir);
+    strict.schema.unknown_tables = strata::UnknownTables::Error;
+    let err = Database::open_with(&strict, Migrations::Set(app_migrations())).await.unwrap_err();
+    assert_eq!(err.code(), "E3014", "{err}");
+    assert!(err.to_string().contains("extra"), "{err}");
+}
+
+/// Issue 17 section 1: `schema.dir` names the application's own directory, applied by
+/// `Database::open` after the reference set, in the `schema.namespace` history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_names_an_application_directory_applied_after_the_reference_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("migrations");
+    std::fs::create_dir(&own).unwrap();
+    std::fs::write(own.join("V1__notes.sql"), NOTES_UP).unwrap();
+    let mut config = config(&dir);
+    config.schema.dir = Some(own);
+    let db = Database::open(&config).await.unwrap();
+    let (app, queue): (i64, i64) = db
+        .pool()
+        .read(|c| {
+            let app = c.query_row("SELECT count(*) FROM app_schema_history", [], |r| r.get(0))?;
+            let queue =
+                c.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'notes'", [], |r| r.get(0))?;
+            Ok((app, queue))
+        })
+        .await
+        .unwrap();
+    assert_eq!((app, queue), (1, 1), "the directory's V1 ran, recorded in app_schema_history");
+    assert!(db.open_report().drift.as_ref().unwrap().is_clean());
+    db.close().await.unwrap();
+}
+
+/// Issue 17 section 8: `close` on one clone closes the database for every clone, as
+/// its documentation states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_on_one_clone_closes_every_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let clone = db.clone();
+    db.close().await.unwrap();
+    let write = clone.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('x')", [])?)).await;
+    assert_eq!(write.unwrap_err().code(), "E2006");
+    assert_eq!(clone.close().await.unwrap_err().code(), "E2006");
 }

@@ -149,6 +149,11 @@ pub struct MigrationDir {
     /// reference migrations built into strata].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// The history namespace of the --dir set: its history is kept in
+    /// NAME_schema_history, apart from strata's reference set (refinery_schema_history),
+    /// so an application's V1 never meets strata's V1 [default: the default history].
+    #[arg(long, value_name = "NAME", requires = "dir")]
+    pub namespace: Option<String>,
 }
 
 /// `strata migrate ...`

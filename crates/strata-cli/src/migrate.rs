@@ -13,11 +13,16 @@ use strata::{Config, Database, MigrationSet, Migrations, UpReport};
 use crate::cli::{MigrateCommand, MigrationDir};
 use crate::output::{Outcome, Output, table};
 
-/// The migration set of `--dir`, or the reference migrations built into strata.
+/// The migration set of `--dir` (in the history namespace of `--namespace`), or the
+/// reference migrations built into strata.
 pub fn migration_set(dir: &MigrationDir) -> strata::Result<MigrationSet> {
-    match &dir.dir {
-        Some(dir) => MigrationSet::from_dir(dir),
-        None => strata::reference_migrations(),
+    let set = match &dir.dir {
+        Some(dir) => MigrationSet::from_dir(dir)?,
+        None => strata::reference_migrations()?,
+    };
+    match &dir.namespace {
+        Some(namespace) => set.with_namespace(namespace),
+        None => Ok(set),
     }
 }
 

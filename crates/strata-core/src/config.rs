@@ -410,8 +410,18 @@ pub struct SchemaConfig {
     /// Which migrations to apply at open: the reference schema built into strata, or
     /// none (an application can also pass its own embedded set through the API).
     pub migrations: MigrationSource,
+    /// A directory of the application's own migrations (`V{n}__{name}.sql`, down files
+    /// optional), applied by `Database::open` after the set `migrations` names, with
+    /// its history in the namespace `namespace`. Relative to the working directory.
+    pub dir: Option<std::path::PathBuf>,
+    /// The history namespace of the `dir` set: its history is kept in
+    /// `{namespace}_schema_history`, apart from the reference set's.
+    pub namespace: String,
     /// What a schema that drifted from its migrations does at open.
     pub drift: DriftPolicy,
+    /// What tables that no migration set creates do at open (with `drift` not `off`):
+    /// reported (a warning and `OpenReport::drift`) by default, or fatal (E3014).
+    pub unknown_tables: UnknownTables,
     /// Take a `<db>.pre-V{n}.bak` snapshot before migrating an existing database.
     pub snapshot: bool,
     /// Snapshots (`pre-V*` and `pre-down-V*`) kept per database: after a migration
@@ -427,6 +437,17 @@ pub enum MigrationSource {
     Reference,
     /// No migrations and no drift check.
     None,
+}
+
+/// What tables that no migration set knows do at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownTables {
+    /// They are reported (a warning, and listed in the drift report); opening goes on.
+    #[default]
+    Report,
+    /// They count as drift: with `drift = "error"` opening fails with E3014.
+    Error,
 }
 
 /// What a drift between the live schema and the migrations does at open.
@@ -445,7 +466,10 @@ impl Default for SchemaConfig {
     fn default() -> Self {
         SchemaConfig {
             migrations: MigrationSource::Reference,
+            dir: None,
+            namespace: "app".to_string(),
             drift: DriftPolicy::Error,
+            unknown_tables: UnknownTables::Report,
             snapshot: true,
             snapshot_keep: 3,
         }
@@ -469,6 +493,10 @@ pub struct PoolConfig {
     /// waits. The writer waits no longer than a quarter of what its commits have been
     /// taking, so on a fast disk the wait is shorter. 0 takes only what is already queued.
     pub write_batch_wait_us: u64,
+    /// Longest time an explicit transaction (`Pool::transaction`) may hold the
+    /// writer, from its BEGIN; past it the writer rolls it back (E2050) and takes
+    /// other writes again. 1 to 600000 (10 minutes).
+    pub transaction_max_ms: u64,
 }
 
 /// The tunable PRAGMAs. `journal_mode=WAL`, `foreign_keys=ON` and `temp_store=MEMORY`
@@ -554,6 +582,7 @@ impl Default for PoolConfig {
             write_queue: 1_024,
             write_batch_max: 256,
             write_batch_wait_us: 200,
+            transaction_max_ms: 5_000,
         }
     }
 }
@@ -660,6 +689,9 @@ impl Config {
         }
         if self.pool.write_batch_wait_us > 100_000 {
             return invalid("pool.write_batch_wait_us", "must be at most 100000 (100 ms)");
+        }
+        if !(1..=600_000).contains(&self.pool.transaction_max_ms) {
+            return invalid("pool.transaction_max_ms", "must be between 1 and 600000 (10 minutes)");
         }
         if self.sqlite.mmap_size < 0 {
             return invalid("sqlite.mmap_size", "must be 0 or more bytes");

@@ -683,6 +683,20 @@ pub enum Error {
         /// connection.
         cause: String,
     },
+    /// E2050: an explicit transaction held the writer past `pool.transaction_max_ms`
+    /// and was rolled back.
+    #[error("transaction held the writer past its limit of {limit_ms} ms and was rolled back")]
+    TransactionExpired {
+        /// The configured hold limit.
+        limit_ms: u64,
+    },
+    /// E2051: an explicit transaction was used after it ended (rolled back after a
+    /// step panicked or ended it itself).
+    #[error("the transaction is over: {reason}")]
+    TransactionEnded {
+        /// Why it ended.
+        reason: String,
+    },
 }
 
 impl Error {

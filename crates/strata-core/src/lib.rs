@@ -18,6 +18,7 @@ pub use config::{
     AuditConfig, BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_DB_PATH, DocumentsConfig,
     DriftPolicy, LITESTREAM_BUSY_TIMEOUT_MS, MigrationSource, MonitorConfig, PoolConfig, QueueConfig,
     RateLimitConfig, ReplicationConfig, ReplicationMode, SchemaConfig, SqliteConfig, Synchronous,
+    UnknownTables,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use quota::Quota;

@@ -2,8 +2,10 @@
 //! that opens connections for an application. Readers are a deadpool pool of
 //! deadpool-sqlite's `query_only` connections (recycled without a thread round trip;
 //! `read_inline` runs key lookups on the caller's thread); the writer is one thread that owns the only write
-//! connection and group-commits queued closures (a SAVEPOINT each inside one
-//! `BEGIN IMMEDIATE`), so callers never see `SQLITE_BUSY` from their own process.
+//! connection and group-commits queued closures (each run exactly once, in a
+//! SAVEPOINT where it shares one `BEGIN IMMEDIATE` with others), so callers never
+//! see `SQLITE_BUSY` from their own process; `Pool::transaction` holds the writer for
+//! an explicit transaction across awaits, bounded by `pool.transaction_max_ms`.
 //! It applies the PRAGMAs of every connection, checkpoints the WAL on a background
 //! thread (off the commit path), times every statement, reports slow ones through
 //! `tracing`, keeps metrics, and closes cleanly. Every open pool holds the database's
@@ -22,6 +24,7 @@ mod metrics;
 mod pool;
 mod registry;
 mod timing;
+mod transaction;
 mod writer;
 
 pub use connection::{ReadOnlyConnection, Settings, apply_pragmas, open_read_only};
@@ -32,6 +35,7 @@ pub use pool::Pool;
 pub use registry::is_open;
 pub use rusqlite;
 pub use timing::{PoolWork, StatementHook, StatementTiming, WorkHook, WorkTiming};
+pub use transaction::Transaction;
 pub use writer::{CLOSE_BUSY, CloseReport};
 
 /// An error as one line with its code; used where deadpool wants a string.

@@ -18,6 +18,7 @@ use crate::health::{self, Cause, Health, PoolState};
 use crate::lockfile;
 use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
 use crate::timing::{self, PoolWork, StatementHook, Timing, WorkHook};
+use crate::transaction::Transaction;
 use crate::writer::{self, CloseReport, Exclusive, Job, Msg, Reopen, Writer};
 
 /// A connection pool for one SQLite database file: N `query_only` readers and one
@@ -346,20 +347,23 @@ impl Pool {
 
     /// Runs `f` on the writer connection inside a group-commit transaction, and
     /// answers after the transaction committed. `Ok` keeps the closure's changes,
-    /// `Err` and a panic roll back only its own (a panic becomes E2007). `f` is
-    /// `FnMut` because it may run more than once: a batch that meets Busy is run
-    /// again whole, and so is a batch in which another closure fails (the second time
-    /// with a SAVEPOINT per closure, so that only the failing one is rolled back); a
-    /// panicked closure never runs again. When the write queue stays full for `pool.acquire_timeout_ms`, the
-    /// call fails with E2005 instead of queueing without bound.
+    /// `Err` and a panic roll back only its own (a panic becomes E2007): a closure
+    /// runs in a SAVEPOINT of the batch's transaction when other closures' changes
+    /// are already in it. `f` runs exactly once (`FnOnce`): another closure of the
+    /// batch failing does not run it again, and neither does Busy, which is retried
+    /// at BEGIN and COMMIT only. When the batch's COMMIT fails for good, every
+    /// closure whose changes it held is answered with that error. When the write
+    /// queue stays full for `pool.acquire_timeout_ms`, the call fails with E2005
+    /// instead of queueing without bound. For statements separated by awaits, see
+    /// [`Pool::transaction`].
     pub async fn write<F, T>(&self, f: F) -> Result<T>
     where
-        F: FnMut(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let inner = &self.inner;
         let (reply, answer) = oneshot::channel();
-        self.enqueue(Msg::Write(Box::new(Job { f, value: None, reply }))).await?;
+        self.enqueue(Msg::Write(Box::new(Job { f: Some(f), value: None, reply }))).await?;
         inner.counters.queued_writes.fetch_add(1, Ordering::Relaxed);
         let result = await_answer(answer).await;
         inner.counters.queued_writes.fetch_sub(1, Ordering::Relaxed);
@@ -368,6 +372,22 @@ impl Pool {
             Err(err) => self.note(err, true),
         }
         result
+    }
+
+    /// Begins an explicit transaction on the writer (`BEGIN IMMEDIATE`), for work whose
+    /// statements are separated by awaits: each [`Transaction::run`] runs on the
+    /// writer inside it, and [`Transaction::commit`] commits. While it is open the
+    /// writer runs nothing else, so it is bounded: past `pool.transaction_max_ms`
+    /// after it began, the writer rolls it back and takes other writes again, and the
+    /// handle answers E2050. Dropping the handle rolls back. Answers once the
+    /// transaction has begun: after the writes queued before it, and within the
+    /// retry policy when another process holds the write lock (E2008 after).
+    pub async fn transaction(&self) -> Result<Transaction> {
+        let limit = Duration::from_millis(self.inner.config.pool.transaction_max_ms);
+        let (tx, begin, ready) = Transaction::new(limit);
+        self.enqueue(Msg::Transaction(begin)).await?;
+        ready.await.unwrap_or(Err(Error::PoolClosed))?;
+        Ok(tx)
     }
 
     /// Runs `f` alone on the writer connection, between group-commit batches and

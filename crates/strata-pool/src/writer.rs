@@ -3,11 +3,11 @@
 //! Callers send write closures through a bounded channel. The thread takes what is
 //! queued (up to `write_batch_max`, waiting up to `write_batch_wait_us` for more),
 //! runs the closures within one `BEGIN IMMEDIATE` transaction, commits once, and
-//! only then answers each caller. A closure that fails or panics loses only its own
-//! changes: the batch first runs without savepoints, and when a closure fails it is
-//! rolled back and run again with each closure inside its own SAVEPOINT, of which
-//! only the failing ones are rolled back. A batch that meets Busy is rolled back and
-//! run again whole, as the retry policy allows.
+//! only then answers each caller. Every closure runs exactly once. A closure that
+//! fails or panics loses only its own changes: a closure runs inside a SAVEPOINT when
+//! the transaction already holds another closure's changes, and only a failing
+//! closure's savepoint is rolled back. BEGIN and COMMIT that meet Busy are retried as
+//! the retry policy allows; no closure runs again.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checkpoint::Checkpointer;
 use crate::metrics::Counters;
 use crate::timing::{self, PoolWork, Timing};
+use crate::transaction::{self, Begin, Step};
 
 /// A queued write, its closure type erased.
 pub(crate) trait WriteJob: Send {
@@ -31,18 +32,21 @@ pub(crate) trait WriteJob: Send {
 
 /// A write closure and the channel its caller waits on.
 pub(crate) struct Job<F, T> {
-    pub(crate) f: F,
+    /// The closure, taken when it runs: it runs at most once.
+    pub(crate) f: Option<F>,
     pub(crate) value: Option<T>,
     pub(crate) reply: oneshot::Sender<Result<T>>,
 }
 
 impl<F, T> WriteJob for Job<F, T>
 where
-    F: FnMut(&Connection) -> Result<T> + Send,
+    F: FnOnce(&Connection) -> Result<T> + Send,
     T: Send,
 {
     fn run(&mut self, conn: &Connection) -> Result<()> {
-        self.value = Some((self.f)(conn)?);
+        // The writer runs each job once; a second call would be a bug of the writer.
+        let f = self.f.take().ok_or_else(|| Error::invalid("write closure", "it already ran"))?;
+        self.value = Some(f(conn)?);
         Ok(())
     }
 
@@ -106,6 +110,8 @@ pub(crate) enum Msg {
     Write(Box<dyn WriteJob>),
     /// A closure that runs alone on the writer connection, between batches.
     Exclusive(Box<dyn ExclusiveJob>),
+    /// An explicit transaction: the writer serves its steps until it ends.
+    Transaction(Begin),
     /// Finish the queue, optimise, checkpoint, close; answer with the report.
     Close(oneshot::Sender<Result<CloseReport>>),
     /// Close the connection and open the file at the path again (the pool's
@@ -219,20 +225,14 @@ const SAVEPOINT: &str = "SAVEPOINT strata_write";
 const RELEASE: &str = "RELEASE strata_write";
 const ROLLBACK_TO: &str = "ROLLBACK TO strata_write";
 
-/// How an attempt at a batch ended, when it did not end in an error for the batch.
-enum Attempt {
-    /// Committed, or (a batch of one) its closure failed and was rolled back.
-    Done,
-    /// A closure failed in a batch run without savepoints, and the batch was rolled
-    /// back: run it again with a savepoint per closure.
-    Isolate,
-}
-
-/// State of one job inside a batch attempt.
+/// State of one job inside a batch.
 struct Slot {
     job: Box<dyn WriteJob>,
+    /// The answer's error, once known; `None` after the closure succeeded.
     outcome: Option<Error>,
     panicked: bool,
+    /// The closure succeeded and its changes wait for the transaction's COMMIT.
+    pending: bool,
 }
 
 impl Writer {
@@ -261,6 +261,10 @@ impl Writer {
                             job.refuse(lost.clone());
                             continue;
                         }
+                        Msg::Transaction(begin) => {
+                            let _ = begin.ready.send(Err(lost.clone()));
+                            continue;
+                        }
                         Msg::Close(_) | Msg::Reopen(_) => {}
                     }
                 }
@@ -278,6 +282,10 @@ impl Writer {
                         job.run(&self.conn);
                         self.nudge_checkpointer();
                     }
+                    Msg::Transaction(begin) => {
+                        self.serve_transaction(begin);
+                        self.nudge_checkpointer();
+                    }
                     Msg::Close(reply) => {
                         close = Some(reply);
                         break;
@@ -290,6 +298,9 @@ impl Writer {
                 match msg {
                     Msg::Write(job) => job.answer(Some(Error::PoolClosed)),
                     Msg::Exclusive(job) => job.refuse(Error::PoolClosed),
+                    Msg::Transaction(begin) => {
+                        let _ = begin.ready.send(Err(Error::PoolClosed));
+                    }
                     Msg::Close(reply) => {
                         let _ = reply.send(Err(Error::PoolClosed));
                     }
@@ -363,58 +374,61 @@ impl Writer {
         stop
     }
 
-    /// Runs one batch to its answers.
+    /// Runs one batch to its answers: every closure exactly once, in one
+    /// transaction, committed once.
     fn commit_batch(&mut self, jobs: Vec<Box<dyn WriteJob>>) {
-        let mut slots: Vec<Slot> =
-            jobs.into_iter().map(|job| Slot { job, outcome: None, panicked: false }).collect();
+        let mut slots: Vec<Slot> = jobs
+            .into_iter()
+            .map(|job| Slot { job, outcome: None, panicked: false, pending: false })
+            .collect();
         Counters::bump(&self.counters.batches);
-        let policy = self.config.retry.clone();
-        let result = policy.run_blocking(|attempt| {
-            if attempt > 1 {
-                Counters::bump(&self.counters.busy_retries);
-            }
-            match self.attempt(&mut slots, false)? {
-                Attempt::Done => Ok(()),
-                Attempt::Isolate => self.attempt(&mut slots, true).map(drop),
-            }
-        });
-        let batch_err = result.err();
+        self.run_batch(&mut slots);
         for slot in slots {
             Counters::bump(&self.counters.writes);
-            let err = match (&batch_err, slot.outcome) {
-                (_, Some(own)) => Some(own),
-                (Some(batch), None) => Some(batch.clone()),
-                (None, None) => None,
-            };
             if slot.panicked {
                 Counters::bump(&self.counters.panicked_writes);
-            } else if err.is_some() {
+            } else if slot.outcome.is_some() {
                 Counters::bump(&self.counters.failed_writes);
             }
-            slot.job.answer(err);
+            slot.job.answer(slot.outcome);
         }
     }
 
-    /// One try at the whole batch: BEGIN IMMEDIATE, the closures, COMMIT. A Busy
-    /// anywhere rolls everything back and returns it, so that the policy runs the
-    /// batch again. With `isolate`, each closure runs in a savepoint of its own, and a
-    /// closure that fails loses only that savepoint. Without it, the first closure
-    /// that fails rolls the whole transaction back, and the answer is
-    /// [`Attempt::Isolate`]: run the batch again with `isolate`. (A SAVEPOINT and a
+    /// BEGIN IMMEDIATE (retried by the policy while the database is busy: no closure
+    /// has run in it yet), each closure once, COMMIT (retried by the policy while
+    /// busy: the transaction stays open). A closure runs inside a SAVEPOINT only when
+    /// the transaction already holds another closure's changes to protect; a closure
+    /// that fails (or panics) loses its savepoint, or, with nothing to protect, the
+    /// whole transaction, which the next closure begins again. (A SAVEPOINT and a
     /// RELEASE per closure were about 12% of the writer's instructions in one-job
-    /// queue claims and completes.) A panicked closure keeps its outcome and never
-    /// runs again. A batch of one closure needs no savepoint: the transaction is its
-    /// savepoint.
-    fn attempt(&mut self, slots: &mut [Slot], isolate: bool) -> Result<Attempt> {
-        let conn = &self.conn;
-        let several = slots.iter().filter(|s| !s.panicked).count() > 1;
-        let savepoints = several && isolate;
-        self.exec(BEGIN)?;
-        for slot in slots.iter_mut().filter(|s| !s.panicked) {
-            slot.outcome = None;
-            if savepoints {
-                self.exec(SAVEPOINT)?;
+    /// queue claims and completes; the first closure of a transaction, and so every
+    /// batch of one, goes without.) Every closure runs exactly once: an error of
+    /// the batch (BEGIN or COMMIT failing for good) becomes the answer of every
+    /// closure it touched, and a closure that meets a retryable error itself
+    /// (`Busy`) is answered with it, for its caller to retry.
+    fn run_batch(&mut self, slots: &mut [Slot]) {
+        let mut open = false;
+        // The open transaction holds changes of a closure that succeeded.
+        let mut dirty = false;
+        let mut index = 0;
+        while index < slots.len() {
+            if !open {
+                if let Err(err) = self.begin() {
+                    for slot in &mut slots[index..] {
+                        slot.outcome = Some(err.clone());
+                    }
+                    return;
+                }
+                open = true;
             }
+            let protect = dirty;
+            if protect && let Err(err) = self.exec(SAVEPOINT) {
+                self.abandon(slots, index, err.into());
+                return;
+            }
+            let conn = &self.conn;
+            let commits_before = self.counters.commits.load(std::sync::atomic::Ordering::Relaxed);
+            let slot = &mut slots[index];
             let job = &mut slot.job;
             let outcome = match catch_unwind(AssertUnwindSafe(|| {
                 self.timing.time(PoolWork::Write, || job.run(conn))
@@ -426,65 +440,192 @@ impl Writer {
                     Some(Error::WritePanicked { message: panic_message(&*panic) })
                 }
             };
-            if conn.is_autocommit() {
-                // The closure ended the transaction itself (raw COMMIT/ROLLBACK), or
-                // SQLite rolled it back after an error: earlier savepoints are gone.
+            if self.conn.is_autocommit() {
+                // The closure ended the transaction itself (a raw COMMIT or ROLLBACK),
+                // or SQLite rolled it back after an error: the closures before it in
+                // this transaction are committed when a COMMIT happened, and lost
+                // otherwise, and cannot run again.
+                let committed =
+                    self.counters.commits.load(std::sync::atomic::Ordering::Relaxed) != commits_before;
+                let slot = &mut slots[index];
                 slot.outcome = Some(outcome.unwrap_or_else(|| {
                     Error::invalid("write closure", "the closure ended the batch transaction itself")
                 }));
-                slot.panicked = true; // never run this closure again
-                return Err(Error::Interrupted {
-                    code: rusqlite::ffi::SQLITE_ABORT,
-                    message: "batch transaction ended by a closure; batch runs again without it".into(),
-                });
+                for earlier in &mut slots[..index] {
+                    if earlier.pending {
+                        earlier.pending = false;
+                        if !committed {
+                            earlier.outcome = Some(Error::Interrupted {
+                                code: rusqlite::ffi::SQLITE_ABORT,
+                                message: "another closure of the batch rolled the transaction back".into(),
+                            });
+                        }
+                    }
+                }
+                open = false;
+                dirty = false;
+                index += 1;
+                continue;
             }
-            match outcome {
-                None if savepoints => self.exec(RELEASE)?,
-                None => {}
-                Some(err) if several && !savepoints => {
-                    self.exec(ROLLBACK)?;
-                    if err.is_retryable() && !slot.panicked {
-                        return Err(err);
-                    }
-                    if slot.panicked {
-                        slot.outcome = Some(err);
-                    }
-                    return Ok(Attempt::Isolate);
+            let step = match outcome {
+                None => {
+                    slots[index].pending = true;
+                    dirty = true;
+                    if protect { self.exec(RELEASE) } else { Ok(()) }
                 }
                 Some(err) => {
-                    if savepoints {
-                        self.exec(ROLLBACK_TO)?;
-                        self.exec(RELEASE)?;
+                    slots[index].outcome = Some(err);
+                    if protect {
+                        self.exec(ROLLBACK_TO).and_then(|()| self.exec(RELEASE))
                     } else {
-                        self.exec(ROLLBACK)?;
-                    }
-                    if err.is_retryable() && !slot.panicked {
-                        if savepoints {
-                            let _ = self.exec(ROLLBACK);
-                        }
-                        return Err(err);
-                    }
-                    slot.outcome = Some(err);
-                    if !savepoints {
-                        return Ok(Attempt::Done); // the one closure failed: nothing to commit
+                        open = false;
+                        self.exec(ROLLBACK)
                     }
                 }
+            };
+            if let Err(err) = step {
+                self.abandon(slots, index + 1, err.into());
+                return;
             }
+            index += 1;
         }
+        if open && let Err(err) = self.commit() {
+            self.abandon(slots, slots.len(), err);
+        }
+    }
+
+    /// BEGIN IMMEDIATE, retried by the policy while another connection holds the
+    /// write lock.
+    fn begin(&self) -> Result<()> {
+        self.config.retry.run_blocking(|attempt| {
+            if attempt > 1 {
+                Counters::bump(&self.counters.busy_retries);
+            }
+            Ok(self.exec(BEGIN)?)
+        })
+    }
+
+    /// COMMIT, retried by the policy while it is busy (SQLite keeps the transaction
+    /// open then), and timed.
+    fn commit(&mut self) -> Result<()> {
         let started = Instant::now();
-        let committed = self.exec(COMMIT);
+        let committed = self.config.retry.run_blocking(|attempt| {
+            if attempt > 1 {
+                Counters::bump(&self.counters.busy_retries);
+            }
+            match self.exec(COMMIT) {
+                Ok(()) => Ok(Ok(())),
+                // SQLite rolled back: another try cannot commit it any more.
+                Err(err) if self.conn.is_autocommit() => Ok(Err(Error::from(err))),
+                Err(err) => Err(Error::from(err)),
+            }
+        });
+        let committed = committed.and_then(|outcome| outcome);
         let took = started.elapsed();
         self.record_commit(took);
         if committed.is_ok() {
             self.timing.report(PoolWork::Commit, took);
         }
-        if let Err(err) = committed {
-            if !self.conn.is_autocommit() {
-                let _ = self.exec(ROLLBACK);
-            }
-            return Err(err.into());
+        committed
+    }
+
+    /// Rolls back the open transaction after `err` broke it: the closures whose
+    /// changes were waiting in it, and those from `next` on that have not run, are
+    /// answered with `err`.
+    fn abandon(&self, slots: &mut [Slot], next: usize, err: Error) {
+        if !self.conn.is_autocommit() {
+            let _ = self.exec(ROLLBACK);
         }
-        Ok(Attempt::Done)
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.pending || (i >= next && slot.outcome.is_none()) {
+                slot.pending = false;
+                slot.outcome = Some(err.clone());
+            }
+        }
+    }
+
+    /// Serves an explicit transaction: BEGIN IMMEDIATE, then its steps as they
+    /// arrive, until COMMIT, ROLLBACK, the handle's drop, or the hold limit, past
+    /// which it rolls back (the handle then answers E2050). A step that panics or
+    /// ends the transaction itself rolls it back too (E2051 after).
+    fn serve_transaction(&mut self, begin: Begin) {
+        let Begin { steps, ready, state, limit } = begin;
+        if let Err(err) = self.begin() {
+            let _ = ready.send(Err(err));
+            return;
+        }
+        if ready.send(Ok(())).is_err() {
+            // The caller gave up waiting: nobody will use the transaction.
+            let _ = self.exec(ROLLBACK);
+            return;
+        }
+        let deadline = Instant::now() + limit;
+        let end = |state_now: u8| {
+            state.store(state_now, std::sync::atomic::Ordering::Release);
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let step = match steps.recv_timeout(left) {
+                Ok(step) => step,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    end(transaction::EXPIRED);
+                    let _ = self.exec(ROLLBACK);
+                    tracing::warn!(target: "strata::pool", limit_ms = limit.as_millis() as u64, "a transaction held the writer past its limit; rolled back");
+                    return;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    // Dropped without commit: roll back.
+                    end(transaction::ENDED);
+                    let _ = self.exec(ROLLBACK);
+                    return;
+                }
+            };
+            match step {
+                Step::Run(job) => {
+                    if Instant::now() >= deadline {
+                        end(transaction::EXPIRED);
+                        let _ = self.exec(ROLLBACK);
+                        job.refuse(Error::TransactionExpired { limit_ms: limit.as_millis() as u64 });
+                        return;
+                    }
+                    let conn = &self.conn;
+                    Counters::bump(&self.counters.writes);
+                    let panicked = self.timing.time(PoolWork::Write, || job.run(conn));
+                    if panicked || self.conn.is_autocommit() {
+                        if panicked {
+                            Counters::bump(&self.counters.panicked_writes);
+                        }
+                        end(transaction::ENDED);
+                        if !self.conn.is_autocommit() {
+                            let _ = self.exec(ROLLBACK);
+                        }
+                        return;
+                    }
+                }
+                Step::Commit(reply) => {
+                    if Instant::now() >= deadline {
+                        end(transaction::EXPIRED);
+                        let _ = self.exec(ROLLBACK);
+                        let _ =
+                            reply.send(Err(Error::TransactionExpired { limit_ms: limit.as_millis() as u64 }));
+                        return;
+                    }
+                    Counters::bump(&self.counters.batches);
+                    let committed = self.commit();
+                    if committed.is_err() && !self.conn.is_autocommit() {
+                        let _ = self.exec(ROLLBACK);
+                    }
+                    end(transaction::ENDED);
+                    let _ = reply.send(committed);
+                    return;
+                }
+                Step::Rollback(reply) => {
+                    end(transaction::ENDED);
+                    let _ = reply.send(self.exec(ROLLBACK).map_err(Error::from));
+                    return;
+                }
+            }
+        }
     }
 
     /// Adds one COMMIT's time to [`Writer::commit_cost`], an exponential moving
@@ -616,7 +757,7 @@ impl Writer {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -343,8 +343,13 @@ impl fmt::Display for Index {
     }
 }
 
+/// Every object but SQLite's own and the migration history tables: the default
+/// namespace's two (`?1`, `?2`) and every namespace's `{ns}_schema_history` and
+/// `{ns}_schema_checksums` tables.
 const SELECT_OBJECTS: &str = "SELECT type, name, tbl_name, sql FROM sqlite_master
-    WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT IN (?1, ?2) ORDER BY name";
+    WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT IN (?1, ?2)
+    AND NOT (type = 'table' AND (name GLOB '[a-z]*_schema_history' OR name GLOB '[a-z]*_schema_checksums'))
+    ORDER BY name";
 const TABLE_OPTIONS: &str = "SELECT wr, strict FROM pragma_table_list WHERE schema = 'main' AND name = ?1";
 const TABLE_COLUMNS: &str =
     "SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid";

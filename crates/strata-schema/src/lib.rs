@@ -34,10 +34,12 @@ pub mod sql;
 pub type Version = i64;
 
 pub use diff::{Change, ChangeKind, ObjectKind, diff, render};
-pub use drift::{DriftReport, drift_check, expected_schema};
+pub use drift::{DriftReport, drift_check, drift_check_sets, expected_schema};
 pub use explain::{NodeKind, PlanNode, QueryPlan, SubqueryKind, TempBTreePurpose, explain};
 pub use generate::generate;
-pub use history::{AppliedMigration, CHECKSUM_TABLE, HISTORY_TABLE, applied_migrations};
+pub use history::{
+    AppliedMigration, CHECKSUM_TABLE, HISTORY_TABLE, Tables, applied_migrations, applied_migrations_of,
+};
 pub use introspect::{
     Check, Column, ColumnKind, ForeignKey, Index, IndexColumn, Schema, SourceSql, Table, Trigger, View,
     introspect,

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use strata_core::Result;
 
-use crate::history::{self, AppliedMigration};
+use crate::history::{self, AppliedMigration, Tables};
 use crate::set::{Migration, MigrationInfo, MigrationSet};
 use crate::{Version, errors, snapshot, sql};
 
@@ -230,7 +230,7 @@ impl fmt::Display for ForeignKeyViolation {
 
 /// Where every migration of `set` stands against the database; never fails on divergence.
 pub fn status(conn: &Connection, set: &MigrationSet) -> Result<Status> {
-    let applied = history::applied_migrations(conn)?;
+    let applied = history::applied_in(conn, &Tables::of(set))?;
     let current = applied.last().map(|a| a.version);
     let mut entries = Vec::new();
     for app in &applied {
@@ -249,7 +249,8 @@ pub fn status(conn: &Connection, set: &MigrationSet) -> Result<Status> {
                     MigrationState::Applied
                 } else {
                     let repairable = m.name() == app.name
-                        && history::normalized_checksum(conn, app.version)? == Some(m.normalized_checksum());
+                        && history::normalized_checksum(conn, &Tables::of(set), app.version)?
+                            == Some(m.normalized_checksum());
                     MigrationState::Divergent {
                         applied_checksum: app.checksum,
                         applied_name: app.name.clone(),
@@ -291,7 +292,7 @@ fn entry_of(m: &Migration, state: MigrationState) -> StatusEntry {
 ///
 /// Fails like `up` would: on a divergent, missing or out-of-order migration.
 pub fn plan(conn: &Connection, set: &MigrationSet, to: Option<Version>) -> Result<Plan> {
-    let applied = history::applied_migrations(conn)?;
+    let applied = history::applied_in(conn, &Tables::of(set))?;
     let pending = pending_migrations(&applied, set, to)?;
     let from = applied.last().map(|a| a.version);
     Ok(Plan { from, to: pending.last().map(|m| m.version()).or(from), steps: infos(&pending) })
@@ -299,7 +300,7 @@ pub fn plan(conn: &Connection, set: &MigrationSet, to: Option<Version>) -> Resul
 
 /// What `down` would revert, newest first; refuses when a down file is missing.
 pub fn plan_down(conn: &Connection, set: &MigrationSet, target: DownTarget) -> Result<Plan> {
-    let applied = history::applied_migrations(conn)?;
+    let applied = history::applied_in(conn, &Tables::of(set))?;
     let reverting = reverting_migrations(&applied, set, target)?;
     let from = applied.last().map(|a| a.version);
     let to = applied.iter().rev().map(|a| a.version).find(|v| reverting.iter().all(|m| m.version() != *v));
@@ -311,7 +312,7 @@ pub fn plan_down(conn: &Connection, set: &MigrationSet, target: DownTarget) -> R
 /// A failure leaves the database as it was; the error names the version, the file, the
 /// statement and SQLite's message.
 pub fn up(conn: &Connection, set: &MigrationSet, options: &UpOptions) -> Result<UpReport> {
-    let applied = history::applied_migrations(conn)?;
+    let applied = history::applied_in(conn, &Tables::of(set))?;
     let from = applied.last().map(|a| a.version);
     let pending = pending_migrations(&applied, set, options.to)?;
     if pending.is_empty() {
@@ -331,13 +332,13 @@ pub fn up(conn: &Connection, set: &MigrationSet, options: &UpOptions) -> Result<
     };
     let label = label(&pending);
     let applied_now = in_batch(conn, options.dry_run, &label, |conn| {
-        history::ensure_tables(conn)?;
+        history::ensure_tables(conn, &Tables::of(set))?;
         // Verified again under the write lock: another process may have migrated meanwhile.
-        let applied = history::applied_migrations(conn)?;
+        let applied = history::applied_in(conn, &Tables::of(set))?;
         let pending = pending_migrations(&applied, set, options.to)?;
         for migration in &pending {
             run_script(conn, migration, &migration.up_file(), migration.up())?;
-            history::record(conn, migration)?;
+            history::record(conn, &Tables::of(set), migration)?;
         }
         Ok(pending)
     })?;
@@ -356,7 +357,7 @@ pub fn up(conn: &Connection, set: &MigrationSet, options: &UpOptions) -> Result<
 /// Runs the down files of the newest applied migrations, newest first, in one transaction,
 /// and removes their history rows. A missing down file refuses before anything runs.
 pub fn down(conn: &Connection, set: &MigrationSet, options: &DownOptions) -> Result<DownReport> {
-    let applied = history::applied_migrations(conn)?;
+    let applied = history::applied_in(conn, &Tables::of(set))?;
     let from = applied.last().map(|a| a.version);
     let reverting = reverting_migrations(&applied, set, options.target)?;
     if reverting.is_empty() {
@@ -376,13 +377,13 @@ pub fn down(conn: &Connection, set: &MigrationSet, options: &DownOptions) -> Res
     };
     let label = label(&reverting);
     let reverted = in_batch(conn, options.dry_run, &label, |conn| {
-        let applied = history::applied_migrations(conn)?;
+        let applied = history::applied_in(conn, &Tables::of(set))?;
         let reverting = reverting_migrations(&applied, set, options.target)?;
         for migration in &reverting {
             // reverting_migrations refused any migration without a down file.
             let down = migration.down().unwrap_or_default();
             run_script(conn, migration, &migration.down_file(), down)?;
-            history::forget(conn, migration.version())?;
+            history::forget(conn, &Tables::of(set), migration.version())?;
         }
         Ok(reverting)
     })?;
@@ -409,7 +410,7 @@ fn prune_after(snapshot: &Option<PathBuf>, keep: usize) -> Result<Vec<PathBuf>> 
 /// Accepts applied files that changed only in comments, whitespace or line endings by
 /// storing their new checksums. Any other divergence refuses the whole repair.
 pub fn repair(conn: &Connection, set: &MigrationSet) -> Result<RepairReport> {
-    let applied = history::applied_migrations(conn)?;
+    let applied = history::applied_in(conn, &Tables::of(set))?;
     let mut fixes = Vec::new();
     for app in &applied {
         let Some(m) = set.get(app.version) else { continue };
@@ -422,7 +423,7 @@ pub fn repair(conn: &Connection, set: &MigrationSet) -> Result<RepairReport> {
                 &format!("it was applied as `{}` and the file is named `{}`", app.name, m.name()),
             ));
         }
-        match history::normalized_checksum(conn, app.version)? {
+        match history::normalized_checksum(conn, &Tables::of(set), app.version)? {
             None => {
                 return Err(errors::repair_refused(
                     app.version,
@@ -445,7 +446,7 @@ pub fn repair(conn: &Connection, set: &MigrationSet) -> Result<RepairReport> {
         return Err(errors::connection_in_transaction());
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = fixes.iter().try_for_each(|(m, _)| history::update_checksum(conn, m));
+    let result = fixes.iter().try_for_each(|(m, _)| history::update_checksum(conn, &Tables::of(set), m));
     match result.and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
         Ok(()) => {}
         Err(e) => {

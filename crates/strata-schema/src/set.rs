@@ -138,11 +138,16 @@ pub(crate) fn checksum_of(stem: &str, sql: &str) -> Result<u64> {
         .map_err(|e| errors::migration_set_invalid(stem, &e.to_string()))
 }
 
-/// An ordered set of migrations with unique versions.
+/// An ordered set of migrations with unique versions, and the namespace its history
+/// is kept in ([`MigrationSet::with_namespace`]; none by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrationSet {
     migrations: Vec<Migration>,
+    namespace: Option<String>,
 }
+
+/// The longest namespace [`MigrationSet::with_namespace`] accepts.
+pub const MAX_NAMESPACE_LEN: usize = 32;
 
 impl MigrationSet {
     /// Builds a set from migrations in any order; versions must be unique.
@@ -157,7 +162,7 @@ impl MigrationSet {
             }
             by_version.insert(migration.version, migration);
         }
-        Ok(MigrationSet { migrations: by_version.into_values().collect() })
+        Ok(MigrationSet { migrations: by_version.into_values().collect(), namespace: None })
     }
 
     /// Builds a set from `(stem, up_sql, down_sql)` triples, typically made with
@@ -237,6 +242,38 @@ impl MigrationSet {
         MigrationSet::new(migrations)
     }
 
+    /// The same set, its history kept in a namespace of its own:
+    /// `{namespace}_schema_history` and `{namespace}_schema_checksums` instead of
+    /// `refinery_schema_history` and `strata_schema_checksums` (the default namespace,
+    /// which strata's reference set uses). Give an application's own set a namespace
+    /// to apply it beside the reference set: their versions never collide. The name
+    /// is 1 to 32 characters of `a-z`, `0-9` and `_`, starting with a letter, and not
+    /// `refinery` or `strata` (E3008 otherwise).
+    pub fn with_namespace(mut self, namespace: &str) -> Result<MigrationSet> {
+        let valid = namespace.len() <= MAX_NAMESPACE_LEN
+            && namespace.starts_with(|c: char| c.is_ascii_lowercase())
+            && namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(errors::migration_set_invalid(
+                &format!("namespace `{namespace}`"),
+                "use 1 to 32 characters of a-z, 0-9 and _, starting with a letter",
+            ));
+        }
+        if namespace == "refinery" || namespace == "strata" {
+            return Err(errors::migration_set_invalid(
+                &format!("namespace `{namespace}`"),
+                "it is reserved for the default history tables",
+            ));
+        }
+        self.namespace = Some(namespace.to_string());
+        Ok(self)
+    }
+
+    /// The namespace of the set's history; `None` for the default one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
     /// The migrations, ordered by version.
     pub fn migrations(&self) -> &[Migration] {
         &self.migrations
@@ -261,6 +298,7 @@ impl MigrationSet {
     pub fn up_to(&self, version: Version) -> MigrationSet {
         MigrationSet {
             migrations: self.migrations.iter().filter(|m| m.version <= version).cloned().collect(),
+            namespace: self.namespace.clone(),
         }
     }
 }

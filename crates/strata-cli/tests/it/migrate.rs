@@ -283,3 +283,49 @@ fn only_the_newest_snapshots_are_kept_and_the_output_says_which_went() {
         ["app.db.pre-V4.bak", "app.db.pre-V5.bak", "app.db.pre-down-V4.bak", "app.db.pre-down-V5.bak"]
     );
 }
+
+/// Issue 17 section 1: `strata migrate --dir DIR --namespace NAME` runs an
+/// application's set in its own history, beside strata's reference set, without
+/// touching strata's history; without a namespace the two `V1`s collide.
+#[test]
+fn an_application_set_migrates_in_its_namespace_beside_the_reference_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    notes_and_tags(d);
+    let init = strata(d, &["--db", "app.db", "init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, d));
+    let reference_history = || {
+        let conn = rusqlite::Connection::open(d.join("app.db")).unwrap();
+        let mut stmt =
+            conn.prepare("SELECT version, checksum FROM refinery_schema_history ORDER BY version").unwrap();
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    };
+    let before = reference_history();
+    assert!(before.len() >= 9, "{before:?}");
+
+    // In the default namespace the application's V1 meets strata's V1.
+    let collide = strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]);
+    assert_eq!(collide.status.code(), Some(3), "{}", text(&collide.stdout, d));
+    assert!(text(&collide.stderr, d).starts_with("E3003"), "{}", text(&collide.stderr, d));
+
+    let up = strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m", "--namespace", "app"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up.stderr, d));
+    let status =
+        strata(d, &["--db", "app.db", "--json", "migrate", "status", "--dir", "m", "--namespace", "app"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr, d));
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["current"], 2, "{doc}");
+    assert_eq!(reference_history(), before, "strata's history is untouched");
+
+    let down = strata(d, &["--db", "app.db", "migrate", "down", "--dir", "m", "--namespace", "app", "--all"]);
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr, d));
+    assert_eq!(reference_history(), before, "strata's history is untouched by the rollback");
+    let conn = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    let notes: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name IN ('notes', 'tags')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(notes, 0, "the application's tables are rolled back");
+}

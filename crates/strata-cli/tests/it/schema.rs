@@ -72,9 +72,11 @@ fn non_ascii_names_are_shown_checked_and_opened_without_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     make_cafe_table(&d.join("cafe.db"));
+    // A table no migration set creates is reported, not fatal, unless configured so.
+    std::fs::write(d.join("strict.toml"), "[schema]\nunknown_tables = \"error\"\n").unwrap();
     for json in [false, true] {
         let with = |args: &[&str]| {
-            let mut all = vec!["--db", "cafe.db"];
+            let mut all = vec!["--db", "cafe.db", "--config", "strict.toml"];
             if json {
                 all.push("--json");
             }
@@ -91,13 +93,17 @@ fn non_ascii_names_are_shown_checked_and_opened_without_a_panic() {
         assert_eq!(check.status.code(), Some(1), "json {json}: {}", text(&check.stderr, d));
         assert!(text(&check.stdout, d).contains("menu"));
 
-        // `init` opens it with the drift check on: the extra table is drift (E3014, exit 3) ...
+        // `init` opens it with the drift check on and `unknown_tables = "error"`: the
+        // extra table is drift (E3014, exit 3) ...
         let init = with(&["init"]);
         assert_eq!(init.status.code(), Some(3), "json {json}: {}", text(&init.stderr, d));
         let shown = if json { text(&init.stdout, d) } else { text(&init.stderr, d) };
         assert!(shown.contains("E3014") && shown.contains("menu"), "{shown}");
     }
-    // ... and with `schema.drift = "warn"` it opens and migrates.
+    // ... and by default (the table is reported) and with `schema.drift = "warn"` it
+    // opens and migrates.
+    let init = strata(d, &["--db", "cafe.db", "init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, d));
     std::fs::write(d.join("warn.toml"), "[schema]\ndrift = \"warn\"\n").unwrap();
     let init = strata(d, &["--db", "cafe.db", "--config", "warn.toml", "init"]);
     assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr, d));

@@ -102,6 +102,12 @@ catalog! {
     E2040 PoolUnavailable, Unavailable, "database {path} is unavailable ({state}): {cause}",
         "an error invalidated the pool's connections (the file was removed or replaced under it, an i/o error, cannot open, not a database); the pool reopens them in the background with the retry policy and fails calls fast meanwhile",
         "retry later: the pool returns to healthy by itself once the file is back and opens (watch db.watch_state()); check that the file exists and is the database";
+    E2050 TransactionExpired, Busy, "transaction held the writer past its limit of {limit_ms} ms and was rolled back",
+        "an explicit transaction (Pool::transaction) stayed open longer than pool.transaction_max_ms; the writer rolled it back to take other writes again",
+        "do less between BEGIN and COMMIT (no slow awaits while it is open), or raise pool.transaction_max_ms; then run the transaction again";
+    E2051 TransactionEnded, Invalid, "the transaction is over: {reason}",
+        "a step of an explicit transaction panicked or ended the transaction itself (a raw COMMIT or ROLLBACK), so it was rolled back and takes no more steps",
+        "begin a new transaction with Pool::transaction and run it again; do not run COMMIT or ROLLBACK inside a step";
     E3001 Schema, Schema, "schema error: {message}",
         "the schema changed while a statement was prepared, or is not what the code expects",
         "run `strata migrate status` and `strata schema check` to compare the database with the migrations";

@@ -77,3 +77,48 @@ proptest! {
         })?;
     }
 }
+
+/// A closure runs exactly once, even when a sibling in its batch fails: it bumps a
+/// counter, and the counter must read 1 after the batch committed its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_runs_exactly_once_while_a_sibling_in_its_batch_fails() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let db = TestDb::new();
+    let pool = db.open_with_items().await;
+    let gate = Gate::hold(&pool).await;
+    let before = pool.metrics();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let pool = pool.clone();
+        let runs = Arc::clone(&runs);
+        tokio::spawn(async move {
+            pool.write(move |c| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                c.execute("INSERT INTO items(v) VALUES ('counted')", [])?;
+                Ok(())
+            })
+            .await
+        })
+    };
+    eventually("the counted closure queued", || pool.metrics().writes_queued == 2).await;
+    let failing = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.write(|c| {
+                c.execute("INSERT INTO items(v) VALUES ('failing')", [])?;
+                Err::<(), _>(Error::invalid("fate", "fails"))
+            })
+            .await
+        })
+    };
+    eventually("both closures queued behind the gate", || pool.metrics().writes_queued == 3).await;
+    gate.open().await.unwrap();
+    counted.await.unwrap().unwrap();
+    assert_eq!(failing.await.unwrap().unwrap_err().code(), "E6001");
+    let after = pool.metrics();
+    assert_eq!(after.batches - before.batches, 1, "both closures ran in one batch");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the closure ran exactly once");
+    assert_eq!(crate::item_values(&pool).await, vec!["counted".to_string()]);
+}

@@ -12,6 +12,7 @@ mod open;
 mod pragmas;
 mod read_write;
 mod readonly;
+mod transaction;
 
 use std::path::PathBuf;
 
