@@ -19,6 +19,7 @@
 //! used up, then the task is `dead`.
 
 mod task;
+mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,6 +41,7 @@ use crate::page::MAX_PAGE;
 use crate::row::json_text;
 use crate::{Page, PageRequest};
 use task::{ClaimContext, CopiedRows, claimed_columns, task_columns, task_from_row};
+pub use worker::{Ctx, Handler, Job, JobError, JobKind, Worker, WorkerBuilder, WorkerReport};
 
 /// The answer of [`Queue::enqueue_chunked`]: what was committed, and why the rest
 /// was not.
@@ -243,7 +245,7 @@ impl Queue {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Claimed>> {
-        self.next_until(queue, worker, limit, lease, None).await
+        self.next_until(queue, worker, limit, lease, None, None).await
     }
 
     /// Like [`Queue::next`], but gives up after `max_wait` with an empty answer. Use
@@ -259,17 +261,19 @@ impl Queue {
         max_wait: Duration,
     ) -> Result<Vec<Claimed>> {
         let deadline = tokio::time::Instant::now() + max_wait;
-        self.next_until(queue, worker, limit, lease, Some(deadline)).await
+        self.next_until(queue, worker, limit, lease, Some(deadline), None).await
     }
 
-    /// [`Queue::next`], with an optional deadline for the waits between claims.
-    async fn next_until(
+    /// [`Queue::next`], with an optional deadline for the waits between claims, and an
+    /// optional stop signal that ends a wait (never a claim in flight) once it is true.
+    pub(crate) async fn next_until(
         &self,
         queue: &str,
         worker: &str,
         limit: usize,
         lease: Duration,
         deadline: Option<tokio::time::Instant>,
+        mut stop: Option<&mut tokio::sync::watch::Receiver<bool>>,
     ) -> Result<Vec<Claimed>> {
         let waker = self.waker(queue);
         let poll = Duration::from_millis(self.shared.config.poll_interval_ms);
@@ -293,9 +297,24 @@ impl Queue {
                 }
                 wait = wait.min(left);
             }
+            if stop.as_deref().is_some_and(|stop| *stop.borrow()) {
+                return Ok(claimed);
+            }
+            let stopped = async {
+                match stop.as_deref_mut() {
+                    // A closed sender can never say stop: wait as if there were none.
+                    Some(stop) => {
+                        if stop.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep(wait) => {}
+                () = stopped => {}
             }
         }
     }
@@ -419,6 +438,82 @@ impl Queue {
                 }
             })
             .await
+    }
+
+    /// Sends the running task `id` straight to dead with `error`, whatever the number of
+    /// attempts left (the dead letter: an operator can [`Queue::retry`] or purge it).
+    /// The lease rules of [`Queue::complete`] apply. Answers the task as it is now.
+    pub async fn dead_letter(&self, id: i64, token: &str, error: &str) -> Result<Task> {
+        let token = token.to_string();
+        let error = error.to_string();
+        self.pool
+            .write(move |conn| {
+                let now = now_ms();
+                held_task(conn, id, &token, now)?;
+                Ok(conn
+                    .prepare_cached(FAIL_TO_DEAD)?
+                    .query_row(params![id, token, error, now], task_from_row)?)
+            })
+            .await
+    }
+
+    /// Gives the running task `id` back unfinished (a worker shutting down): pending,
+    /// claimable now, and the attempt of this claim not counted. The lease rules of
+    /// [`Queue::complete`] apply.
+    pub async fn release(&self, id: i64, token: &str) -> Result<()> {
+        let token = token.to_string();
+        let queue = self
+            .pool
+            .write(move |conn| {
+                let now = now_ms();
+                let mut stmt = conn.prepare_cached(RELEASE_TASK)?;
+                match stmt.query_row(params![id, token, now], |row| row.get::<_, String>(0)).optional()? {
+                    Some(queue) => Ok(queue),
+                    None => Err(lease_error(conn, id, &token, now)),
+                }
+            })
+            .await?;
+        self.wake(&queue);
+        Ok(())
+    }
+
+    /// Waits until task `id` has finished (completed, failed, cancelled or dead) and
+    /// answers it, with the result its worker stored; after `max_wait` answers it as
+    /// it is then (still pending or running). A missing task is E4002.
+    pub async fn wait_for(&self, id: i64, max_wait: Duration) -> Result<Task> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        let poll = Duration::from_millis(self.shared.config.poll_interval_ms).min(Duration::from_millis(50));
+        loop {
+            let task = self.get(id).await?;
+            let finished = !matches!(task.status, TaskStatus::Pending | TaskStatus::Running);
+            if finished || tokio::time::Instant::now() >= deadline {
+                return Ok(task);
+            }
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + poll)).await;
+        }
+    }
+
+    /// Enqueues `task` (which has a `run_after`) only while that time is still ahead,
+    /// checked in the same write as the insert: the recurring jobs' tick. A tick's
+    /// task is thus always pending (so live, so deduplicated) whenever anyone enqueues
+    /// it, and no process can enqueue it again after a worker claimed it. `None` when
+    /// the time has passed.
+    pub(crate) async fn enqueue_ahead(&self, task: NewTask) -> Result<Option<Enqueued>> {
+        task.validate()?;
+        let row = InsertRow::new(task, &self.shared.config);
+        let queue = row.queue.clone();
+        let answer = self
+            .pool
+            .write(move |conn| {
+                let now = now_ms();
+                if row.run_after(now) <= now {
+                    return Ok(None);
+                }
+                Ok(insert_chunk(conn, std::slice::from_ref(&row))?.pop())
+            })
+            .await?;
+        self.wake(&queue);
+        Ok(answer)
     }
 
     /// Puts a dead, failed or cancelled task back to pending, claimable now, with its
@@ -1000,6 +1095,13 @@ const EXTEND_LEASE: &str = "UPDATE tasks SET lease_expires_at = ?3 \
      WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?4 \
      RETURNING lease_expires_at";
 
+/// A worker gives a task back unfinished: pending now, its attempt not counted; ?1 id,
+/// ?2 token, ?3 now. Answers the task's queue.
+const RELEASE_TASK: &str = "UPDATE tasks SET status = 'pending', attempts = max(attempts - 1, 0), \
+     run_after = ?3, lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?3 \
+     RETURNING queue";
+
 /// An operator retry: ?1 id, ?2 now.
 const RETRY_TASK: &str = concat!(
     "UPDATE tasks SET status = 'pending', attempts = 0, run_after = ?2, completed_at = NULL, \
@@ -1090,6 +1192,7 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("queue.insert_tasks", INSERT_TASKS),
     ("queue.task_id_above", TASK_ID_ABOVE),
     ("queue.claim_ready", CLAIM_READY),
+    ("queue.release_task", RELEASE_TASK),
     ("queue.claim_one", CLAIM_ONE),
     ("queue.lease_expired_in_queue", LEASE_EXPIRED_IN_QUEUE),
     ("queue.expire_leases_in_queue", EXPIRE_LEASES_IN_QUEUE),
