@@ -69,7 +69,10 @@ pub use strata_pool::rusqlite::params;
 
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
-pub use strata_repo::{self as repo, DEFAULT_QUEUE, NewTask, Queue, QueueConfig};
+pub use strata_repo::{
+    self as repo, Ctx, DEFAULT_QUEUE, Job, JobError, JobKind, NewTask, Queue, QueueConfig, Worker,
+    WorkerBuilder, WorkerReport,
+};
 /// Where every migration stands ([`Database::migration_status`]); named apart from
 /// `ops::Status`, the health verdict.
 pub use strata_schema::Status as MigrationStatus;
@@ -394,6 +397,13 @@ impl Database {
             }
         }
         self.pool.close().await
+    }
+}
+
+/// `Worker::builder(&db)`: a worker on the database's queue.
+impl From<&Database> for Queue {
+    fn from(db: &Database) -> Queue {
+        db.queue.clone()
     }
 }
 

@@ -99,6 +99,20 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw_batch100",
         target: Target::None,
     },
+    // Issue 17: the worker runtime against the hand-written loop it replaces (4 workers
+    // of concurrency 1, producer in batches of 100 and of 1).
+    Comparison {
+        group: "queue_worker",
+        strata: "runtime_batch100",
+        baseline: "loop_batch100",
+        target: Target::RatioAtMost(1.2),
+    },
+    Comparison {
+        group: "queue_worker",
+        strata: "runtime_single",
+        baseline: "loop_single",
+        target: Target::RatioAtMost(1.2),
+    },
     // The queue with every commit fsynced (synchronous = "full"), both sides. No bar.
     Comparison {
         group: "queue_jobs_full",
@@ -847,7 +861,7 @@ mod tests {
         write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
 
         let report = render_report(criterion, COMPARISONS, None);
-        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 13);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 15);
         assert_eq!(
             row(&report, "point_read_1m", "pool_batched"),
             "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | — | reported |"
@@ -870,7 +884,7 @@ mod tests {
              | speedup ≥ 3.0× | PASS |"
         );
         assert!(
-            report.contains("\n1 passed, 1 failed, 2 reported without a target, 9 not run.\n"),
+            report.contains("\n1 passed, 1 failed, 2 reported without a target, 11 not run.\n"),
             "{report}"
         );
     }
@@ -889,7 +903,7 @@ mod tests {
         assert!(row(&report, "bulk_insert_100k", "pool").ends_with("| 500 ms | not run | — | — | not run |"));
         assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
         let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
-        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 13 not run."), "{empty}");
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 15 not run."), "{empty}");
         assert!(empty.contains("\n- check_1gb/quick_check: not run\n"), "{empty}");
     }
 
