@@ -6,39 +6,79 @@
 //! cache and rate limits of the `[cache]` and `[ratelimit]` config sections and starts
 //! the cache's sweeper.
 //!
-//! Open with an application's own migrations, write, read rows into a struct, roll back:
+//! A complete program: its own migrations beside strata's reference schema, a
+//! transaction, a typed query, a queue worker and a backup (the README's "Use it from
+//! Rust" shows the same code; `tests/readme.rs` keeps the two identical):
 //!
 //! ```
-//! use strata::{Config, Database, DownTarget, MigrationSet, Migrations};
+//! use std::time::Duration;
+//!
+//! use strata::schema::Migration;
+//! use strata::{Config, Ctx, Database, Job, JobError, JobKind, MigrationSet, Migrations, NewTask, Worker};
 //!
 //! #[derive(Debug, serde::Deserialize)]
 //! struct Note {
 //!     id: i64,
 //!     body: String,
-//!     tag: Option<String>,
 //! }
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> strata::Result<()> {
-//! # let dir = tempfile::tempdir().unwrap();
+//! /// A typed job: count the words of a note.
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct CountWords {
+//!     note: i64,
+//! }
+//!
+//! impl JobKind for CountWords {
+//!     const KIND: &'static str = "count_words";
+//! }
+//!
+//! /// Its handler: an error through `?` retries with the queue's backoff.
+//! async fn count_words(job: Job<CountWords>, ctx: Ctx) -> Result<usize, JobError> {
+//!     let id = job.payload.note;
+//!     const BODY: &str = "SELECT body FROM notes WHERE id = ?1";
+//!     let body: String = ctx.queue().pool().read(move |c| Ok(c.query_row(BODY, [id], |r| r.get(0))?)).await?;
+//!     Ok(body.split_whitespace().count())
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("app.db");
-//! let set = MigrationSet::from_sources([(
-//!     "V1__notes",
-//!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL, tag TEXT);",
+//! // strata's reference schema (queue, flags, audit, ...) and the application's own table.
+//! let notes = Migration::new(
+//!     "V100__notes",
+//!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
 //!     Some("DROP TABLE notes;"),
-//! )])?;
+//! )?;
+//! let set = MigrationSet::new(strata::reference_migrations()?.migrations().iter().cloned().chain([notes]))?;
 //! let db = Database::open_with(&Config::for_path(path), Migrations::Set(set)).await?;
 //!
-//! db.pool()
-//!     .write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", strata::params!["hello"])?))
+//! // A transaction: the closure's statements commit together, or not at all.
+//! let id = db
+//!     .pool()
+//!     .write(|c| {
+//!         c.execute("INSERT INTO notes(body) VALUES (?1)", strata::params!["hello strata world"])?;
+//!         Ok(c.last_insert_rowid())
+//!     })
 //!     .await?;
-//! let notes: Vec<Note> = db.query_as("SELECT id, body, tag FROM notes", ()).await?;
-//! assert_eq!(notes[0].body, "hello");
-//! assert_eq!(notes[0].tag, None);
 //!
-//! assert_eq!(db.migration_status().await?.current, Some(1));
-//! db.rollback(DownTarget::To(0)).await?;
-//! db.migrate().await?;
+//! // A typed query: columns to fields by name, on the reader pool.
+//! let all: Vec<Note> = db.query_as("SELECT id, body FROM notes", ()).await?;
+//! assert_eq!((all[0].id, all[0].body.as_str()), (id, "hello strata world"));
+//!
+//! // A queue worker: enqueue a typed job, run it, await the result it stored.
+//! let job = db.queue().enqueue(NewTask::job(&CountWords { note: id })?).await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let worker = Worker::builder(&db).concurrency(4).handle::<CountWords>(count_words);
+//! let worker = tokio::spawn(worker.run(async move { stopped.await.unwrap_or(()) }));
+//! let done = db.queue().wait_for(job.id, Duration::from_secs(30)).await?;
+//! assert_eq!(done.result_as::<usize>()?, Some(3));
+//! stop.send(()).ok();
+//! worker.await??;
+//!
+//! // A verified online backup, into backups/ beside the database.
+//! let backup = db.backup().await?;
+//! assert!(backup.path.exists());
 //! db.close().await?;
 //! # Ok(())
 //! # }
