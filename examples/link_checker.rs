@@ -41,6 +41,7 @@ async fn check_link(job: Job<CheckLink>, ctx: Ctx) -> Result<i64, JobError> {
     Ok(bytes)
 }
 
+/// Checks four links on a temp dir and asserts what was checked and dead-lettered.
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
