@@ -95,6 +95,7 @@ pub use strata_core::{
     self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, Result,
     RetryPolicy, Synchronous,
 };
+#[cfg(all(feature = "repo", feature = "ops"))]
 pub mod demo;
 mod rows;
 pub use rows::{RowStream, json};
@@ -107,8 +108,10 @@ pub use strata_pool::rusqlite::OptionalExtension;
 /// `params![a, b]`: positional parameters for a statement inside a pool closure.
 pub use strata_pool::rusqlite::params;
 
+#[cfg(feature = "ops")]
 pub use strata_ops as ops;
 pub use strata_pool::{self as pool, CloseReport, MetricsSnapshot, Pool, Settings};
+#[cfg(feature = "repo")]
 pub use strata_repo::{
     self as repo, Ctx, DEFAULT_QUEUE, Job, JobError, JobKind, NewTask, Queue, QueueConfig, Worker,
     WorkerBuilder, WorkerReport,
@@ -160,16 +163,23 @@ pub struct Database {
     pool: Pool,
     migrations: Option<Arc<MigrationSet>>,
     report: OpenReport,
+    #[cfg(feature = "ops")]
     stats: Option<ops::QueryStats>,
+    #[cfg(feature = "ops")]
     monitor: Option<Arc<ops::Monitor>>,
+    #[cfg(feature = "repo")]
     cache: repo::Cache,
+    #[cfg(feature = "repo")]
     rate_limits: repo::RateLimits,
+    #[cfg(feature = "repo")]
     sweeper: Option<Arc<repo::Sweeper>>,
     /// Built once, so that every clone shares the wake-ups of idle workers.
+    #[cfg(feature = "repo")]
     queue: repo::Queue,
 }
 
 /// Whether the database has the reference schema's `cache` table (V7).
+#[cfg(feature = "repo")]
 const HAS_CACHE_TABLE: &str = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'cache'";
 
 impl Database {
@@ -209,33 +219,55 @@ impl Database {
                 }
             }
         }
+        #[cfg(feature = "ops")]
         let stats = match config.monitor.query_stats {
             true => {
                 let stats = ops::QueryStats::install(&pool, config.monitor.query_stats_capacity)?;
                 // The repositories' (and the queue's) statements are strata's, not the
                 // application's: an application can filter them out (`Origin`).
+                #[cfg(feature = "repo")]
                 stats.mark_own(repo::statements().iter().map(|(_, sql)| *sql));
                 Some(stats)
             }
             false => None,
         };
+        #[cfg(feature = "ops")]
         let monitor =
             config.monitor.enabled.then(|| Arc::new(ops::Monitor::spawn(pool.clone(), stats.clone())));
-        let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
-        // Pool::open validated the config, [cache] and [ratelimit] included.
-        let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
-        let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
-        let sweeper = match config.cache.sweeper {
-            true => {
-                let tables: i64 =
-                    pool.read_inline(|c| Ok(c.query_row(HAS_CACHE_TABLE, [], |r| r.get(0))?)).await?;
-                (tables > 0).then(|| Arc::new(repo::spawn_sweeper(cache.clone())))
-            }
-            false => None,
+        #[cfg(feature = "repo")]
+        let (cache, rate_limits, sweeper, queue) = {
+            let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
+            // Pool::open validated the config, [cache] and [ratelimit] included.
+            let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
+            let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
+            let sweeper = match config.cache.sweeper {
+                true => {
+                    let tables: i64 =
+                        pool.read_inline(|c| Ok(c.query_row(HAS_CACHE_TABLE, [], |r| r.get(0))?)).await?;
+                    (tables > 0).then(|| Arc::new(repo::spawn_sweeper(cache.clone())))
+                }
+                false => None,
+            };
+            (cache, rate_limits, sweeper, repo::Queue::new(pool.clone(), config.queue.clone())?)
         };
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
-        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
-        Ok(Database { pool, migrations: set, report, stats, monitor, cache, rate_limits, sweeper, queue })
+        Ok(Database {
+            pool,
+            migrations: set,
+            report,
+            #[cfg(feature = "ops")]
+            stats,
+            #[cfg(feature = "ops")]
+            monitor,
+            #[cfg(feature = "repo")]
+            cache,
+            #[cfg(feature = "repo")]
+            rate_limits,
+            #[cfg(feature = "repo")]
+            sweeper,
+            #[cfg(feature = "repo")]
+            queue,
+        })
     }
 
     /// Opens the existing database of `config` for inspection, changing nothing in
@@ -247,22 +279,31 @@ impl Database {
     /// that needs the writer; [`Database::backup`] works. A missing file is E2004.
     pub async fn open_read_only(config: &Config) -> Result<Database> {
         let pool = Pool::open_read_only(config).await?;
-        let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
-        // Both write through the writer (a cache hit records its read): on a read-only
-        // pool their calls fail with E2011, but the handles exist as for any Database.
-        let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
-        let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
+        #[cfg(feature = "repo")]
+        let (cache, rate_limits, queue) = {
+            let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
+            // Both write through the writer (a cache hit records its read): on a read-only
+            // pool their calls fail with E2011, but the handles exist as for any Database.
+            let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
+            let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
+            (cache, rate_limits, repo::Queue::new(pool.clone(), config.queue.clone())?)
+        };
         tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
-        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
         Ok(Database {
             pool,
             migrations: None,
             report: OpenReport::default(),
+            #[cfg(feature = "ops")]
             stats: None,
+            #[cfg(feature = "ops")]
             monitor: None,
+            #[cfg(feature = "repo")]
             cache,
+            #[cfg(feature = "repo")]
             rate_limits,
+            #[cfg(feature = "repo")]
             sweeper: None,
+            #[cfg(feature = "repo")]
             queue,
         })
     }
@@ -272,6 +313,7 @@ impl Database {
         &self.pool
     }
 
+    #[cfg(feature = "repo")]
     /// The task queue, configured by the `[queue]` section of the config. Every call
     /// (and every clone of the database) returns the same queue, so an enqueue wakes
     /// the idle workers of any of them.
@@ -279,47 +321,56 @@ impl Database {
         &self.queue
     }
 
+    #[cfg(feature = "repo")]
     /// The feature flags (every change audited).
     pub fn flags(&self) -> repo::Flags {
         repo::Flags::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The searches, their results and scraping jobs; a job's queue task goes on
     /// [`Database::queue`], in the same transaction as the job.
     pub fn searches(&self) -> repo::Searches {
         repo::Searches::new(self.queue.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The append-only audit log.
     pub fn audit(&self) -> repo::Audit {
         repo::Audit::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The sessions and their lifecycle.
     pub fn sessions(&self) -> repo::Sessions {
         repo::Sessions::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The agents registry.
     pub fn agents(&self) -> repo::Agents {
         repo::Agents::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Checkpoints of long-running work.
     pub fn checkpoints(&self) -> repo::Checkpoints {
         repo::Checkpoints::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Namespaced memory entries.
     pub fn memory(&self) -> repo::Memory {
         repo::Memory::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Metrics samples and their aggregates.
     pub fn metrics(&self) -> repo::Metrics {
         repo::Metrics::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Per-task key/value state.
     pub fn task_state(&self) -> repo::TaskState {
         repo::TaskState::new(self.pool.clone())
@@ -380,32 +431,38 @@ impl Database {
         &self.report
     }
 
+    #[cfg(feature = "ops")]
     /// The per-statement query statistics, when `monitor.query_stats` is on.
     pub fn query_stats(&self) -> Option<&ops::QueryStats> {
         self.stats.as_ref()
     }
 
+    #[cfg(feature = "ops")]
     /// The background monitor, when `monitor.enabled` is on.
     pub fn monitor(&self) -> Option<&ops::Monitor> {
         self.monitor.as_deref()
     }
 
+    #[cfg(feature = "repo")]
     /// The TTL cache, with the limits of the `[cache]` config section.
     pub fn cache(&self) -> &repo::Cache {
         &self.cache
     }
 
+    #[cfg(feature = "repo")]
     /// The rate limits, with the quotas of the `[ratelimit]` config section.
     pub fn rate_limits(&self) -> &repo::RateLimits {
         &self.rate_limits
     }
 
+    #[cfg(feature = "repo")]
     /// The cache's background sweeper, when `cache.sweeper` is on and the database has
     /// a `cache` table.
     pub fn sweeper(&self) -> Option<&repo::Sweeper> {
         self.sweeper.as_deref()
     }
 
+    #[cfg(feature = "ops")]
     /// A health report of the live database (`quick_check`, or `integrity_check` at
     /// [`ops::CheckLevel::Full`]) with the thresholds of `monitor` in the config.
     pub async fn health(&self, level: ops::CheckLevel) -> Result<ops::HealthReport> {
@@ -413,6 +470,7 @@ impl Database {
         ops::check(&self.pool, &options).await
     }
 
+    #[cfg(feature = "ops")]
     /// A verified online backup into the configured directory (`backup.dir`, or
     /// `backups/` beside the database).
     pub async fn backup(&self) -> Result<ops::BackupReport> {
@@ -424,12 +482,15 @@ impl Database {
     /// the database, stops new work, finishes work in flight, optimises and
     /// checkpoints, and closes every connection.
     pub async fn close(&self) -> Result<CloseReport> {
+        #[cfg(feature = "ops")]
         if let Some(monitor) = &self.monitor {
             monitor.stop().await;
         }
+        #[cfg(feature = "repo")]
         if let Some(sweeper) = &self.sweeper {
             sweeper.stop().await;
         }
+        #[cfg(feature = "ops")]
         if let Some(stats) = &self.stats {
             let path = ops::stats::export_path(self.pool.path());
             if let Err(err) = stats.export(&path) {
@@ -441,6 +502,7 @@ impl Database {
 }
 
 /// `Worker::builder(&db)`: a worker on the database's queue.
+#[cfg(feature = "repo")]
 impl From<&Database> for Queue {
     fn from(db: &Database) -> Queue {
         db.queue.clone()
