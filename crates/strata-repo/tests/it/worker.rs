@@ -190,12 +190,13 @@ async fn hang(_job: Job<Hang>, _ctx: Ctx) -> Result<(), JobError> {
 async fn heartbeats_keep_a_job_longer_than_its_lease_and_a_timeout_stops_a_hung_one() {
     let dir = tempfile::tempdir().unwrap();
     let queue = queue(dir.path()).await;
-    // Five leases long: without renewals the lease expires and `complete` is refused.
-    let long = queue.enqueue_job(&Slow { ms: 1_500 }).await.unwrap().id;
+    // Over three leases long: without renewals the lease expires and `complete` is
+    // refused. Renewals come every 300 ms, so a loaded machine has 600 ms of slack.
+    let long = queue.enqueue_job(&Slow { ms: 3_000 }).await.unwrap().id;
     let hung = queue.enqueue(NewTask::job(&Hang).unwrap().max_attempts(1)).await.unwrap().id;
     let builder = Worker::builder(&queue)
         .concurrency(2)
-        .lease(Duration::from_millis(300))
+        .lease(Duration::from_millis(900))
         .handle::<Slow>(slow)
         .handle::<Hang>(hang);
     let worker = Running::start(builder);
