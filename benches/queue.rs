@@ -4,6 +4,10 @@
 //! statements, every run starting on an empty `tasks` table and WAL; the latency of a one-job claim on a queue with 10,000 and with
 //! 1,000,000 finished tasks (the claim index is partial, so the two should be close);
 //! and the latency of `Queue::get` from 10 concurrent readers on 1,000,000 tasks.
+//! `queue_worker` (issue 17) runs N no-op jobs through 4 workers of concurrency 1
+//! while a producer enqueues them in batches of 100 or one at a time, once through
+//! the worker runtime (`strata_repo::Worker`) and once through the hand-written
+//! `next_within` / `complete` loop it replaces (bar: runtime / loop <= 1.2).
 //!
 //! The raw baselines open their connection with exactly the pool's PRAGMAs (WAL,
 //! synchronous=NORMAL and the rest of `Config::default().sqlite`, through
@@ -53,7 +57,8 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::measurement::WallTime;
@@ -565,6 +570,144 @@ fn queue_jobs_audited(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------
+// queue_worker: the worker runtime against the hand-written loop (issue 17).
+// ---------------------------------------------------------------------------
+
+/// The no-op job of `queue_worker`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Noop {
+    n: usize,
+}
+
+impl strata_repo::JobKind for Noop {
+    const KIND: &'static str = KIND;
+}
+
+/// Enqueues `jobs` no-op jobs on the bench queue, `per_call` per enqueue (the
+/// effectum-style producer: batches of 100, or one at a time).
+async fn produce(queue: &Queue, jobs: usize, per_call: usize) {
+    let tasks = new_tasks(jobs);
+    for chunk in tasks.chunks(per_call) {
+        if let [task] = chunk {
+            queue.enqueue(task.clone()).await.expect("enqueue");
+        } else {
+            queue.enqueue_batch(chunk.to_vec()).await.expect("enqueue");
+        }
+    }
+}
+
+/// `jobs` jobs through [`WORKERS`] hand-written loops of concurrency 1
+/// (`next_within`, then `complete`), while the producer enqueues them.
+async fn loop_jobs(queue: &Queue, jobs: usize, per_call: usize) -> usize {
+    let done = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (queue, done) = (queue.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let worker = format!("{WORKER}-{w}");
+                while done.load(Ordering::SeqCst) < jobs {
+                    let claimed = queue
+                        .next_within(QUEUE, &worker, 1, LEASE, Duration::from_millis(50))
+                        .await
+                        .expect("claim");
+                    for job in claimed {
+                        queue
+                            .complete(job.task.id, &job.token, json!({ "ok": true }))
+                            .await
+                            .expect("complete");
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    produce(queue, jobs, per_call).await;
+    for worker in workers {
+        worker.await.expect("worker task");
+    }
+    done.load(Ordering::SeqCst)
+}
+
+/// `jobs` jobs through [`WORKERS`] runtime workers of concurrency 1 with a no-op
+/// handler, while the producer enqueues them; each worker stops once all are done.
+async fn runtime_jobs(queue: &Queue, jobs: usize, per_call: usize) -> usize {
+    let done = Arc::new(AtomicUsize::new(0));
+    let all_done = Arc::new(tokio::sync::Notify::new());
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (stop, finished) = (Arc::clone(&all_done), Arc::clone(&done));
+            let (done, all_done) = (Arc::clone(&done), Arc::clone(&all_done));
+            let handler = move |_job: strata_repo::Job<Noop>, _ctx: strata_repo::Ctx| {
+                let (done, all_done) = (Arc::clone(&done), Arc::clone(&all_done));
+                async move {
+                    if done.fetch_add(1, Ordering::SeqCst) + 1 == jobs {
+                        all_done.notify_waiters();
+                    }
+                    Ok::<_, strata_repo::JobError>(json!({ "ok": true }))
+                }
+            };
+            let builder = strata_repo::Worker::builder(queue)
+                .queue(QUEUE)
+                .name(format!("{WORKER}-{w}"))
+                .lease(LEASE)
+                .handle::<Noop>(handler);
+            tokio::spawn(builder.run(async move {
+                let notified = stop.notified();
+                if finished.load(Ordering::SeqCst) < jobs {
+                    notified.await;
+                }
+            }))
+        })
+        .collect();
+    produce(queue, jobs, per_call).await;
+    for worker in workers {
+        worker.await.expect("worker task").expect("worker");
+    }
+    done.load(Ordering::SeqCst)
+}
+
+/// The worker runtime against the hand-written loop on the same queue: N no-op
+/// jobs, [`WORKERS`] workers of concurrency 1, the producer enqueueing in batches of
+/// 100 and one at a time. Issue 17's bar: runtime / loop <= 1.2.
+fn queue_worker(c: &mut Criterion) {
+    let rt = runtime();
+    let jobs = jobs();
+    let mut group = c.benchmark_group("queue_worker");
+    configure(&mut group, 10, 10);
+    group.throughput(Throughput::Elements(jobs as u64));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = open_db(&rt, &bench_config(&dir.path().join("worker.db")));
+    let queue = Queue::new(db.pool().clone(), QueueConfig { poll_interval_ms: 50, ..QueueConfig::default() })
+        .expect("the bench queue config");
+    for (name, per_call) in [("batch100", 100), ("single", 1)] {
+        for (side, runtime_side) in [("loop", false), ("runtime", true)] {
+            group.bench_function(format!("{side}_{name}"), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let queue = queue.clone();
+                    async move {
+                        let mut took = Duration::ZERO;
+                        for _ in 0..iters {
+                            let start = Instant::now();
+                            let done = if runtime_side {
+                                runtime_jobs(&queue, jobs, per_call).await
+                            } else {
+                                loop_jobs(&queue, jobs, per_call).await
+                            };
+                            assert_eq!(done, jobs);
+                            took += start.elapsed();
+                            clear_strata(queue.pool()).await;
+                        }
+                        took
+                    }
+                });
+            });
+        }
+    }
+    group.finish();
+    close_db(&rt, db);
+}
+
+// ---------------------------------------------------------------------------
 // The fixtures of finished tasks: built once, reused across runs.
 // ---------------------------------------------------------------------------
 
@@ -823,6 +966,7 @@ criterion_group!(
     queue_jobs,
     queue_jobs_full,
     queue_jobs_audited,
+    queue_worker,
     claim_finished_10k,
     claim_finished_1m,
     task_point_read_1m

@@ -6,39 +6,79 @@
 //! cache and rate limits of the `[cache]` and `[ratelimit]` config sections and starts
 //! the cache's sweeper.
 //!
-//! Open with an application's own migrations, write, read rows into a struct, roll back:
+//! A complete program: its own migrations beside strata's reference schema, a
+//! transaction, a typed query, a queue worker and a backup (the README's "Use it from
+//! Rust" shows the same code; `tests/readme.rs` keeps the two identical):
 //!
 //! ```
-//! use strata::{Config, Database, DownTarget, MigrationSet, Migrations};
+//! use std::time::Duration;
+//!
+//! use strata::schema::Migration;
+//! use strata::{Config, Ctx, Database, Job, JobError, JobKind, MigrationSet, Migrations, NewTask, Worker};
 //!
 //! #[derive(Debug, serde::Deserialize)]
 //! struct Note {
 //!     id: i64,
 //!     body: String,
-//!     tag: Option<String>,
 //! }
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> strata::Result<()> {
-//! # let dir = tempfile::tempdir().unwrap();
+//! /// A typed job: count the words of a note.
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct CountWords {
+//!     note: i64,
+//! }
+//!
+//! impl JobKind for CountWords {
+//!     const KIND: &'static str = "count_words";
+//! }
+//!
+//! /// Its handler: an error through `?` retries with the queue's backoff.
+//! async fn count_words(job: Job<CountWords>, ctx: Ctx) -> Result<usize, JobError> {
+//!     let id = job.payload.note;
+//!     const BODY: &str = "SELECT body FROM notes WHERE id = ?1";
+//!     let body: String = ctx.queue().pool().read(move |c| Ok(c.query_row(BODY, [id], |r| r.get(0))?)).await?;
+//!     Ok(body.split_whitespace().count())
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("app.db");
-//! let set = MigrationSet::from_sources([(
-//!     "V1__notes",
-//!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL, tag TEXT);",
+//! // strata's reference schema (queue, flags, audit, ...) and the application's own table.
+//! let notes = Migration::new(
+//!     "V100__notes",
+//!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
 //!     Some("DROP TABLE notes;"),
-//! )])?;
+//! )?;
+//! let set = MigrationSet::new(strata::reference_migrations()?.migrations().iter().cloned().chain([notes]))?;
 //! let db = Database::open_with(&Config::for_path(path), Migrations::Set(set)).await?;
 //!
-//! db.pool()
-//!     .write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", strata::params!["hello"])?))
+//! // A transaction: the closure's statements commit together, or not at all.
+//! let id = db
+//!     .pool()
+//!     .write(|c| {
+//!         c.execute("INSERT INTO notes(body) VALUES (?1)", strata::params!["hello strata world"])?;
+//!         Ok(c.last_insert_rowid())
+//!     })
 //!     .await?;
-//! let notes: Vec<Note> = db.query_as("SELECT id, body, tag FROM notes", ()).await?;
-//! assert_eq!(notes[0].body, "hello");
-//! assert_eq!(notes[0].tag, None);
 //!
-//! assert_eq!(db.migration_status().await?.current, Some(1));
-//! db.rollback(DownTarget::To(0)).await?;
-//! db.migrate().await?;
+//! // A typed query: columns to fields by name, on the reader pool.
+//! let all: Vec<Note> = db.query_as("SELECT id, body FROM notes", ()).await?;
+//! assert_eq!((all[0].id, all[0].body.as_str()), (id, "hello strata world"));
+//!
+//! // A queue worker: enqueue a typed job, run it, await the result it stored.
+//! let job = db.queue().enqueue(NewTask::job(&CountWords { note: id })?).await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let worker = Worker::builder(&db).concurrency(4).handle::<CountWords>(count_words);
+//! let worker = tokio::spawn(worker.run(async move { stopped.await.unwrap_or(()) }));
+//! let done = db.queue().wait_for(job.id, Duration::from_secs(30)).await?;
+//! assert_eq!(done.result_as::<usize>()?, Some(3));
+//! stop.send(()).ok();
+//! worker.await??;
+//!
+//! // A verified online backup, into backups/ beside the database.
+//! let backup = db.backup().await?;
+//! assert!(backup.path.exists());
 //! db.close().await?;
 //! # Ok(())
 //! # }
@@ -55,6 +95,7 @@ pub use strata_core::{
     self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, ReplicationMode,
     Result, RetryPolicy, Synchronous, UnknownTables,
 };
+#[cfg(all(feature = "repo", feature = "ops"))]
 pub mod demo;
 #[cfg(feature = "query-builder")]
 pub mod query;
@@ -64,8 +105,10 @@ pub mod query;
 pub mod reference;
 mod rows;
 pub mod typed;
+#[cfg(feature = "ops")]
 mod watch;
 pub use rows::{RowStream, json};
+#[cfg(feature = "ops")]
 pub use watch::{SchemaEvent, SchemaWatch, WatchOptions};
 
 /// SQLite's Rust binding, the same build strata uses: for closures given to
@@ -76,11 +119,16 @@ pub use strata_pool::rusqlite::OptionalExtension;
 /// `params![a, b]`: positional parameters for a statement inside a pool closure.
 pub use strata_pool::rusqlite::params;
 
+#[cfg(feature = "ops")]
 pub use strata_ops as ops;
 pub use strata_pool::{
     self as pool, Cause, CloseReport, MetricsSnapshot, Pool, PoolState, Settings, Transaction,
 };
-pub use strata_repo::{self as repo, DEFAULT_QUEUE, NewTask, Queue, QueueConfig};
+#[cfg(feature = "repo")]
+pub use strata_repo::{
+    self as repo, Ctx, DEFAULT_QUEUE, Job, JobError, JobKind, NewTask, Queue, QueueConfig, Worker,
+    WorkerBuilder, WorkerReport,
+};
 /// Where every migration stands ([`Database::migration_status`]); named apart from
 /// `ops::Status`, the health verdict.
 pub use strata_schema::Status as MigrationStatus;
@@ -145,22 +193,32 @@ pub struct Database {
     /// Every set given, in the order they are applied.
     sets: Vec<Arc<MigrationSet>>,
     report: OpenReport,
+    #[cfg(feature = "ops")]
     stats: Option<ops::QueryStats>,
+    #[cfg(feature = "ops")]
     monitor: Option<Arc<ops::Monitor>>,
+    #[cfg(feature = "repo")]
     cache: repo::Cache,
+    #[cfg(feature = "repo")]
     rate_limits: repo::RateLimits,
+    #[cfg(feature = "repo")]
     sweeper: Option<Arc<repo::Sweeper>>,
+    #[cfg(feature = "repo")]
     documents: repo::Documents,
+    #[cfg(all(feature = "repo", feature = "ops"))]
     watcher: Option<Arc<ops::StoreWatcher>>,
     /// Built once, so that every clone shares the wake-ups of idle workers.
+    #[cfg(feature = "repo")]
     queue: repo::Queue,
 }
 
 /// Whether the database has the reference schema's `documents` table (V10).
+#[cfg(all(feature = "repo", feature = "ops"))]
 const HAS_DOCUMENTS_TABLE: &str =
     "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'documents'";
 
 /// Whether the database has the reference schema's `cache` table (V7).
+#[cfg(feature = "repo")]
 const HAS_CACHE_TABLE: &str = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'cache'";
 
 impl Database {
@@ -228,39 +286,48 @@ impl Database {
                 }
             }
         }
+        #[cfg(feature = "ops")]
         let stats = match config.monitor.query_stats {
             true => {
                 let stats = ops::QueryStats::install(&pool, config.monitor.query_stats_capacity)?;
                 // The repositories' (and the queue's) statements are strata's, not the
                 // application's: an application can filter them out (`Origin`).
+                #[cfg(feature = "repo")]
                 stats.mark_own(repo::statements().iter().map(|(_, sql)| *sql));
                 Some(stats)
             }
             false => None,
         };
+        #[cfg(feature = "ops")]
         let monitor =
             config.monitor.enabled.then(|| Arc::new(ops::Monitor::spawn(pool.clone(), stats.clone())));
-        let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
-        // Pool::open validated the config, [cache] and [ratelimit] included.
-        let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
-        let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
-        let sweeper = match config.cache.sweeper {
-            true => {
-                let tables: i64 =
-                    pool.read_inline(|c| Ok(c.query_row(HAS_CACHE_TABLE, [], |r| r.get(0))?)).await?;
-                (tables > 0).then(|| Arc::new(repo::spawn_sweeper(cache.clone())))
-            }
-            false => None,
+        #[cfg(feature = "repo")]
+        let (cache, rate_limits, sweeper, queue) = {
+            let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
+            // Pool::open validated the config, [cache] and [ratelimit] included.
+            let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
+            let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
+            let sweeper = match config.cache.sweeper {
+                true => {
+                    let tables: i64 =
+                        pool.read_inline(|c| Ok(c.query_row(HAS_CACHE_TABLE, [], |r| r.get(0))?)).await?;
+                    (tables > 0).then(|| Arc::new(repo::spawn_sweeper(cache.clone())))
+                }
+                false => None,
+            };
+            (cache, rate_limits, sweeper, repo::Queue::new(pool.clone(), config.queue.clone())?)
         };
         // Write capture is installed on the writer once the tables exist; none listed
         // (the default) installs nothing.
+        #[cfg(feature = "repo")]
         if let Err(err) = repo::audit::capture_writes(&pool, &config.audit.tables).await {
             let _ = pool.close().await;
             return Err(err);
         }
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
-        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
+        #[cfg(feature = "repo")]
         let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
+        #[cfg(all(feature = "repo", feature = "ops"))]
         let watcher = match config.documents.watch {
             true => {
                 let tables: i64 =
@@ -277,13 +344,21 @@ impl Database {
             migrations: set,
             sets,
             report,
+            #[cfg(feature = "ops")]
             stats,
+            #[cfg(feature = "ops")]
             monitor,
+            #[cfg(feature = "repo")]
             cache,
+            #[cfg(feature = "repo")]
             rate_limits,
+            #[cfg(feature = "repo")]
             sweeper,
+            #[cfg(feature = "repo")]
             documents,
+            #[cfg(all(feature = "repo", feature = "ops"))]
             watcher,
+            #[cfg(feature = "repo")]
             queue,
         })
     }
@@ -297,26 +372,38 @@ impl Database {
     /// that needs the writer; [`Database::backup`] works. A missing file is E2004.
     pub async fn open_read_only(config: &Config) -> Result<Database> {
         let pool = Pool::open_read_only(config).await?;
-        let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
-        // Both write through the writer (a cache hit records its read): on a read-only
-        // pool their calls fail with E2011, but the handles exist as for any Database.
-        let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
-        let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
+        #[cfg(feature = "repo")]
+        let (cache, rate_limits, queue) = {
+            let clock: Arc<dyn repo::clock::Clock> = Arc::new(repo::clock::SystemClock);
+            // Both write through the writer (a cache hit records its read): on a read-only
+            // pool their calls fail with E2011, but the handles exist as for any Database.
+            let cache = repo::Cache::with_config(pool.clone(), config.cache.clone(), Arc::clone(&clock))?;
+            let rate_limits = repo::RateLimits::with_config(pool.clone(), config.ratelimit.clone(), clock)?;
+            (cache, rate_limits, repo::Queue::new(pool.clone(), config.queue.clone())?)
+        };
         tracing::debug!(target: "strata", path = %config.path.display(), "database opened read-only");
-        let queue = repo::Queue::new(pool.clone(), config.queue.clone())?;
+        #[cfg(feature = "repo")]
         let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
         Ok(Database {
             pool,
             migrations: None,
             sets: Vec::new(),
             report: OpenReport::default(),
+            #[cfg(feature = "ops")]
             stats: None,
+            #[cfg(feature = "ops")]
             monitor: None,
+            #[cfg(feature = "repo")]
             cache,
+            #[cfg(feature = "repo")]
             rate_limits,
+            #[cfg(feature = "repo")]
             sweeper: None,
+            #[cfg(feature = "repo")]
             documents,
+            #[cfg(all(feature = "repo", feature = "ops"))]
             watcher: None,
+            #[cfg(feature = "repo")]
             queue,
         })
     }
@@ -347,6 +434,7 @@ impl Database {
         self.pool.transaction().await
     }
 
+    #[cfg(feature = "repo")]
     /// The task queue, configured by the `[queue]` section of the config. Every call
     /// (and every clone of the database) returns the same queue, so an enqueue wakes
     /// the idle workers of any of them.
@@ -354,47 +442,56 @@ impl Database {
         &self.queue
     }
 
+    #[cfg(feature = "repo")]
     /// The feature flags (every change audited).
     pub fn flags(&self) -> repo::Flags {
         repo::Flags::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The searches, their results and scraping jobs; a job's queue task goes on
     /// [`Database::queue`], in the same transaction as the job.
     pub fn searches(&self) -> repo::Searches {
         repo::Searches::new(self.queue.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The append-only audit log.
     pub fn audit(&self) -> repo::Audit {
         repo::Audit::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The sessions and their lifecycle.
     pub fn sessions(&self) -> repo::Sessions {
         repo::Sessions::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// The agents registry.
     pub fn agents(&self) -> repo::Agents {
         repo::Agents::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Checkpoints of long-running work.
     pub fn checkpoints(&self) -> repo::Checkpoints {
         repo::Checkpoints::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Namespaced memory entries.
     pub fn memory(&self) -> repo::Memory {
         repo::Memory::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Metrics samples and their aggregates.
     pub fn metrics(&self) -> repo::Metrics {
         repo::Metrics::new(self.pool.clone())
     }
 
+    #[cfg(feature = "repo")]
     /// Per-task key/value state.
     pub fn task_state(&self) -> repo::TaskState {
         repo::TaskState::new(self.pool.clone())
@@ -473,22 +570,26 @@ impl Database {
         &self.report
     }
 
+    #[cfg(feature = "ops")]
     /// The per-statement query statistics, when `monitor.query_stats` is on.
     pub fn query_stats(&self) -> Option<&ops::QueryStats> {
         self.stats.as_ref()
     }
 
+    #[cfg(feature = "ops")]
     /// The background monitor, when `monitor.enabled` is on.
     pub fn monitor(&self) -> Option<&ops::Monitor> {
         self.monitor.as_deref()
     }
 
+    #[cfg(feature = "repo")]
     /// The document store beside the database, with the settings of the `[documents]`
     /// config section (files in `documents.dir`, default `<db>.files/`).
     pub fn documents(&self) -> &repo::Documents {
         &self.documents
     }
 
+    #[cfg(all(feature = "repo", feature = "ops"))]
     /// Verifies the document store against the `documents` rows: missing and changed
     /// files (hashing every live file when `hash`), and files no row references.
     /// `None` when the database has no `documents` table.
@@ -496,28 +597,33 @@ impl Database {
         ops::documents::verify(&self.pool, self.documents.dir(), hash).await
     }
 
+    #[cfg(all(feature = "repo", feature = "ops"))]
     /// The document store's watcher, when `documents.watch` is on and the database has
     /// a `documents` table: its findings are part of [`Database::health`].
     pub fn documents_watcher(&self) -> Option<&ops::StoreWatcher> {
         self.watcher.as_deref()
     }
 
+    #[cfg(feature = "repo")]
     /// The TTL cache, with the limits of the `[cache]` config section.
     pub fn cache(&self) -> &repo::Cache {
         &self.cache
     }
 
+    #[cfg(feature = "repo")]
     /// The rate limits, with the quotas of the `[ratelimit]` config section.
     pub fn rate_limits(&self) -> &repo::RateLimits {
         &self.rate_limits
     }
 
+    #[cfg(feature = "repo")]
     /// The cache's background sweeper, when `cache.sweeper` is on and the database has
     /// a `cache` table.
     pub fn sweeper(&self) -> Option<&repo::Sweeper> {
         self.sweeper.as_deref()
     }
 
+    #[cfg(feature = "ops")]
     /// A health report of the live database (`quick_check`, or `integrity_check` at
     /// [`ops::CheckLevel::Full`]) with the thresholds of `monitor` in the config, and
     /// the findings of the document store's watcher when it runs.
@@ -530,6 +636,7 @@ impl Database {
         Ok(report)
     }
 
+    #[cfg(feature = "ops")]
     /// A verified online backup into the configured directory (`backup.dir`, or
     /// `backups/` beside the database).
     pub async fn backup(&self) -> Result<ops::BackupReport> {
@@ -546,15 +653,19 @@ impl Database {
     /// and a second `close` (on any clone) is E2006 too. Close once, from the code
     /// that owns the database's lifetime (typically after the server has stopped).
     pub async fn close(&self) -> Result<CloseReport> {
+        #[cfg(feature = "ops")]
         if let Some(monitor) = &self.monitor {
             monitor.stop().await;
         }
+        #[cfg(feature = "repo")]
         if let Some(sweeper) = &self.sweeper {
             sweeper.stop().await;
         }
+        #[cfg(all(feature = "repo", feature = "ops"))]
         if let Some(watcher) = &self.watcher {
             watcher.stop();
         }
+        #[cfg(feature = "ops")]
         if let Some(stats) = &self.stats {
             let path = ops::stats::export_path(self.pool.path());
             if let Err(err) = stats.export(&path) {
@@ -562,6 +673,14 @@ impl Database {
             }
         }
         self.pool.close().await
+    }
+}
+
+/// `Worker::builder(&db)`: a worker on the database's queue.
+#[cfg(feature = "repo")]
+impl From<&Database> for Queue {
+    fn from(db: &Database) -> Queue {
+        db.queue.clone()
     }
 }
 

@@ -45,8 +45,9 @@ pub use memory::{Memory, MemoryEntry, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
 pub use queue::{
-    ChunkedEnqueue, Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask,
-    Queue, QueueConfig, QueueStats, Task, TaskStatus,
+    ChunkedEnqueue, Claimed, Completion, Ctx, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, Handler, Job,
+    JobError, JobKind, MAX_PRIORITY, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus, Worker,
+    WorkerBuilder, WorkerReport,
 };
 pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
 pub use row::{KeyPage, KeyPageRequest};

@@ -44,6 +44,7 @@ mod claim;
 mod enqueue;
 mod lease;
 mod task;
+mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -58,6 +59,7 @@ pub use task::{
     Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask, QueueStats, Task,
     TaskStatus,
 };
+pub use worker::{Ctx, Handler, Job, JobError, JobKind, Worker, WorkerBuilder, WorkerReport};
 
 /// How a [`Queue`] behaves: the `[queue]` section of the one `Config` (defined in
 /// strata-core so that the config file can hold it).
@@ -141,6 +143,7 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("queue.insert_tasks", enqueue::INSERT_TASKS),
     ("queue.task_id_above", enqueue::TASK_ID_ABOVE),
     ("queue.claim_ready", claim::CLAIM_READY),
+    ("queue.release_task", lease::RELEASE_TASK),
     ("queue.claim_one", claim::CLAIM_ONE),
     ("queue.lease_expired_in_queue", claim::LEASE_EXPIRED_IN_QUEUE),
     ("queue.expire_leases_in_queue", claim::EXPIRE_LEASES_IN_QUEUE),

@@ -22,6 +22,7 @@ pub mod explain;
 pub mod generate;
 pub mod history;
 pub mod introspect;
+#[cfg(feature = "lint")]
 pub mod lint;
 pub mod migrate;
 pub mod reversible;
@@ -44,6 +45,7 @@ pub use introspect::{
     Check, Column, ColumnKind, ForeignKey, Index, IndexColumn, Schema, SourceSql, Table, Trigger, View,
     introspect,
 };
+#[cfg(feature = "lint")]
 pub use lint::{Finding, RULES, Severity, lint, lint_down, lint_up};
 pub use migrate::{
     DEFAULT_SNAPSHOT_KEEP, DownOptions, DownReport, DownTarget, ForeignKeyViolation, MigrationState, Plan,

@@ -283,7 +283,7 @@ mod tests {
         write_estimate(criterion, "concurrent_writes_8_tasks", "pool_group_commit", 20_000_000.0);
 
         let report = render_report(criterion, COMPARISONS, None);
-        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 22);
+        assert_eq!(report.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Bench")).count(), 24);
         assert_eq!(
             row(&report, "point_read_1m", "pool_batched"),
             "| point_read_1m | pool_batched | raw | 1.05 µs | 1.00 µs | ratio 1.05 | — | reported |"
@@ -306,7 +306,7 @@ mod tests {
              | speedup ≥ 3.0× | PASS |"
         );
         assert!(
-            report.contains("\n1 passed, 1 failed, 2 reported without a target, 18 not run.\n"),
+            report.contains("\n1 passed, 1 failed, 2 reported without a target, 20 not run.\n"),
             "{report}"
         );
     }
@@ -325,7 +325,7 @@ mod tests {
         assert!(row(&report, "bulk_insert_100k", "pool").ends_with("| 500 ms | not run | — | — | not run |"));
         assert!(row(&report, "insert_single_row_txn", "pool").ends_with("| unreadable estimates.json |"));
         let empty = render_report(&criterion.join("nothing-here"), COMPARISONS, None);
-        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 22 not run."), "{empty}");
+        assert!(empty.contains("0 passed, 0 failed, 0 reported without a target, 24 not run."), "{empty}");
         assert!(empty.contains("\n- check_1gb/quick_check: not run\n"), "{empty}");
     }
 

@@ -90,6 +90,20 @@ pub const COMPARISONS: &[Comparison] = &[
         baseline: "raw_batch100",
         target: Target::None,
     },
+    // Issue 17: the worker runtime against the hand-written loop it replaces (4 workers
+    // of concurrency 1, producer in batches of 100 and of 1).
+    Comparison {
+        group: "queue_worker",
+        strata: "runtime_batch100",
+        baseline: "loop_batch100",
+        target: Target::RatioAtMost(1.2),
+    },
+    Comparison {
+        group: "queue_worker",
+        strata: "runtime_single",
+        baseline: "loop_single",
+        target: Target::RatioAtMost(1.2),
+    },
     // Issue 19: the document store against std::fs (+ fsync, rename, dir fsync) and a
     // raw rusqlite row; strata also hashes (and sniffs) what it stores and reads.
     Comparison {

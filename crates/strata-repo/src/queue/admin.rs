@@ -12,6 +12,23 @@ use crate::clock::now_ms;
 use crate::{Page, PageRequest};
 
 impl Queue {
+    /// Waits until task `id` has finished (completed, failed, cancelled or dead) and
+    /// answers it, with the result its worker stored; after `max_wait` answers it as
+    /// it is then (still pending or running). A missing task is E4002.
+    pub async fn wait_for(&self, id: i64, max_wait: std::time::Duration) -> Result<Task> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        let poll = std::time::Duration::from_millis(self.shared.config.poll_interval_ms)
+            .min(std::time::Duration::from_millis(50));
+        loop {
+            let task = self.get(id).await?;
+            let finished = !matches!(task.status, TaskStatus::Pending | TaskStatus::Running);
+            if finished || tokio::time::Instant::now() >= deadline {
+                return Ok(task);
+            }
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + poll)).await;
+        }
+    }
+
     /// Puts a dead, failed or cancelled task back to pending, claimable now, with its
     /// attempts reset to 0 (its last error is kept). Any other status is E4006; a
     /// missing task is E4002. A dedup key that another live task took meanwhile makes

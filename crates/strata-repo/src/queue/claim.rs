@@ -47,7 +47,7 @@ impl Queue {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Claimed>> {
-        self.next_until(queue, worker, limit, lease, None).await
+        self.next_until(queue, worker, limit, lease, None, None).await
     }
 
     /// Like [`Queue::next`], but gives up after `max_wait` with an empty answer. Use
@@ -63,17 +63,19 @@ impl Queue {
         max_wait: Duration,
     ) -> Result<Vec<Claimed>> {
         let deadline = tokio::time::Instant::now() + max_wait;
-        self.next_until(queue, worker, limit, lease, Some(deadline)).await
+        self.next_until(queue, worker, limit, lease, Some(deadline), None).await
     }
 
-    /// [`Queue::next`], with an optional deadline for the waits between claims.
-    async fn next_until(
+    /// [`Queue::next`], with an optional deadline for the waits between claims, and an
+    /// optional stop signal that ends a wait (never a claim in flight) once it is true.
+    pub(crate) async fn next_until(
         &self,
         queue: &str,
         worker: &str,
         limit: usize,
         lease: Duration,
         deadline: Option<tokio::time::Instant>,
+        mut stop: Option<&mut tokio::sync::watch::Receiver<bool>>,
     ) -> Result<Vec<Claimed>> {
         let waker = self.waker(queue);
         let poll = Duration::from_millis(self.shared.config.poll_interval_ms);
@@ -97,9 +99,24 @@ impl Queue {
                 }
                 wait = wait.min(left);
             }
+            if stop.as_deref().is_some_and(|stop| *stop.borrow()) {
+                return Ok(claimed);
+            }
+            let stopped = async {
+                match stop.as_deref_mut() {
+                    // A closed sender can never say stop: wait as if there were none.
+                    Some(stop) => {
+                        if stop.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep(wait) => {}
+                () = stopped => {}
             }
         }
     }

@@ -37,6 +37,29 @@ impl ChunkedEnqueue {
 }
 
 impl Queue {
+    /// Enqueues `task` (which has a `run_after`) only while that time is still ahead,
+    /// checked in the same write as the insert: the recurring jobs' tick. A tick's
+    /// task is thus always pending (so live, so deduplicated) whenever anyone enqueues
+    /// it, and no process can enqueue it again after a worker claimed it. `None` when
+    /// the time has passed.
+    pub(crate) async fn enqueue_ahead(&self, task: NewTask) -> Result<Option<Enqueued>> {
+        task.validate()?;
+        let row = InsertRow::new(task, &self.shared.config);
+        let queue = row.queue.clone();
+        let answer = self
+            .pool
+            .write(move |conn| {
+                let now = now_ms();
+                if row.run_after(now) <= now {
+                    return Ok(None);
+                }
+                Ok(insert_chunk(conn, std::slice::from_ref(&row))?.pop())
+            })
+            .await?;
+        self.wake(&queue);
+        Ok(answer)
+    }
+
     /// Enqueues one task. When `task` has a dedup key that a live (pending, running or
     /// failed) task holds, nothing is inserted and the existing task's id comes back
     /// with `deduplicated` set; the lookup and the insert run in one write, so two

@@ -17,6 +17,43 @@ use crate::clock::now_ms;
 use crate::row::json_text;
 
 impl Queue {
+    /// Sends the running task `id` straight to dead with `error`, whatever the number of
+    /// attempts left (the dead letter: an operator can [`Queue::retry`] or purge it).
+    /// The lease rules of [`Queue::complete`] apply. Answers the task as it is now.
+    pub async fn dead_letter(&self, id: i64, token: &str, error: &str) -> Result<Task> {
+        let token = token.to_string();
+        let error = error.to_string();
+        self.pool
+            .write(move |conn| {
+                let now = now_ms();
+                held_task(conn, id, &token, now)?;
+                Ok(conn
+                    .prepare_cached(FAIL_TO_DEAD)?
+                    .query_row(params![id, token, error, now], task_from_row)?)
+            })
+            .await
+    }
+
+    /// Gives the running task `id` back unfinished (a worker shutting down): pending,
+    /// claimable now, and the attempt of this claim not counted. The lease rules of
+    /// [`Queue::complete`] apply.
+    pub async fn release(&self, id: i64, token: &str) -> Result<()> {
+        let token = token.to_string();
+        let queue = self
+            .pool
+            .write(move |conn| {
+                let now = now_ms();
+                let mut stmt = conn.prepare_cached(RELEASE_TASK)?;
+                match stmt.query_row(params![id, token, now], |row| row.get::<_, String>(0)).optional()? {
+                    Some(queue) => Ok(queue),
+                    None => Err(lease_error(conn, id, &token, now)),
+                }
+            })
+            .await?;
+        self.wake(&queue);
+        Ok(())
+    }
+
     /// Marks task `id` completed with `result`. `token` must be the current lease
     /// token of the running task and the lease must not have expired; otherwise E4007
     /// says which (not running, another claim holds it, expired). A missing task is
@@ -193,6 +230,13 @@ pub(super) const FAIL_PERMANENTLY: &str = concat!(
 pub(super) const EXTEND_LEASE: &str = "UPDATE tasks SET lease_expires_at = ?3 \
      WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?4 \
      RETURNING lease_expires_at";
+
+/// A worker gives a task back unfinished: pending now, its attempt not counted; ?1 id,
+/// ?2 token, ?3 now. Answers the task's queue.
+pub(super) const RELEASE_TASK: &str = "UPDATE tasks SET status = 'pending', attempts = max(attempts - 1, 0), \
+     run_after = ?3, lease_token = NULL, lease_expires_at = NULL \
+     WHERE id = ?1 AND status = 'running' AND lease_token = ?2 AND lease_expires_at > ?3 \
+     RETURNING queue";
 
 /// Expired leases of every queue: ?1 now (uses `tasks_lease_expiry_idx`).
 pub(super) const EXPIRE_LEASES: &str = "UPDATE tasks SET \

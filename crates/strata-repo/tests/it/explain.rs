@@ -136,6 +136,9 @@ async fn every_statement_the_queue_runs_is_listed_in_statements() {
     }
     queue.fail_permanently(claimed[3].task.id, &claimed[3].token, "never").await.unwrap();
     queue.retry(claimed[3].task.id).await.unwrap();
+    // A worker shutting down gives a claim back (the worker runtime's release).
+    let held = queue.claim("default", "w1", 1, lease).await.unwrap();
+    queue.release(held[0].task.id, &held[0].token).await.unwrap();
     let short = queue.claim("default", "w2", 10, Duration::from_millis(1)).await.unwrap();
     assert!(!short.is_empty());
     tokio::time::sleep(Duration::from_millis(5)).await;

@@ -25,6 +25,7 @@ mod repo_statements;
 mod rows;
 mod searches;
 mod sessions;
+mod worker;
 
 /// The reference migrations of this repository's `migrations/`.
 pub fn reference() -> strata_schema::MigrationSet {
