@@ -61,8 +61,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::json;
 use strata::Database;
@@ -71,7 +70,7 @@ use strata_repo::{Completion, NewTask, Queue, QueueConfig};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-use common::{Latencies, remove_db, runtime, target_dir, test_mode};
+use common::{Latencies, configure, remove_db, runtime, target_dir, test_mode};
 
 /// Worker tasks of `queue_jobs`.
 const WORKERS: usize = 4;
@@ -168,14 +167,6 @@ fn finished_sizes() -> (u64, u64) {
 /// Latency samples: `full` unless criterion runs the bench as a test.
 fn samples(full: usize) -> usize {
     if test_mode() { TEST_MODE_SAMPLES.min(full) } else { full }
-}
-
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, measure_secs: u64) {
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(samples)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(measure_secs));
 }
 
 /// The configuration of every bench database: strata's defaults, without the

@@ -36,8 +36,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::json;
 use strata::Database;
@@ -47,7 +46,7 @@ use strata_repo::{NewResult, NewSearch, Queue, QueueConfig, Searches};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-use common::{Latencies, paired, runtime, save_section, test_mode};
+use common::{Latencies, configure, paired, runtime, save_section, test_mode};
 
 /// Entries in the cache of the cache groups, and gets/sets per iteration.
 const ENTRIES: usize = 1_000;
@@ -117,14 +116,6 @@ fn results() -> usize {
     } else {
         RESULTS
     }
-}
-
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, measure_secs: u64) {
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(samples)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(measure_secs));
 }
 
 /// Every bench database: strata's defaults without the pre-migration snapshot (a

@@ -10,6 +10,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, SamplingMode};
 use tokio::runtime::Runtime;
 
 /// Worker threads of the benches' multi-thread tokio runtime. The timed loops run in
@@ -176,4 +178,14 @@ pub fn fixture_stamped(path: &Path, version: u32) -> bool {
     }
     let user_version = u32::from_be_bytes([header[60], header[61], header[62], header[63]]);
     header.starts_with(b"SQLite format 3\0") && user_version == version
+}
+
+/// A group of flat sampling: `samples` samples over `measure_secs` seconds after one
+/// second of warm-up (the queue and scrape groups).
+pub fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, measure_secs: u64) {
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(samples)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(measure_secs));
 }
