@@ -1,8 +1,10 @@
 //! The document store's layout on disk, shared by the layer that writes it
 //! (strata-repo's `Documents`) and the one that checks and backs it up (strata-ops).
 //!
-//! A document's file is named by the SHA-256 of its content, in two levels of
-//! sharding: `<dir>/ab/cd/abcd...` (64 lowercase hex digits). Files being written live
+//! A document's file is named by the SHA-256 of its content, in one level of 256
+//! shards: `<dir>/ab/abcd...` (64 lowercase hex digits). One level keeps the number of
+//! directories a put may have to create (and fsync) at 256 for the store's lifetime;
+//! a second level would make most of the first 65,536 puts create two. Files being written live
 //! in `<dir>/tmp/` until they are complete and synced. Nothing here joins a
 //! user-supplied string onto a path: only hex digests checked by [`is_digest`].
 
@@ -20,7 +22,7 @@ pub fn is_digest(s: &str) -> bool {
 /// The file of the content whose SHA-256 is `digest`, or `None` when `digest` is not
 /// a digest ([`is_digest`]).
 pub fn blob_path(dir: &Path, digest: &str) -> Option<PathBuf> {
-    is_digest(digest).then(|| dir.join(&digest[..2]).join(&digest[2..4]).join(digest))
+    is_digest(digest).then(|| dir.join(&digest[..2]).join(digest))
 }
 
 /// One content file found in the store.
@@ -41,20 +43,18 @@ pub struct BlobFile {
 /// `dir` is an empty store.
 pub fn blob_files(dir: &Path) -> std::io::Result<Vec<BlobFile>> {
     let mut found = Vec::new();
-    for first in subdirs(dir)? {
-        for second in subdirs(&first)? {
-            for entry in std::fs::read_dir(&second)? {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let meta = entry.metadata()?;
-                if meta.is_file() && blob_path(dir, &name).as_deref() == Some(entry.path().as_path()) {
-                    found.push(BlobFile {
-                        digest: name,
-                        path: entry.path(),
-                        size: meta.len(),
-                        modified: meta.modified().ok(),
-                    });
-                }
+    for shard in subdirs(dir)? {
+        for entry in std::fs::read_dir(&shard)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry.metadata()?;
+            if meta.is_file() && blob_path(dir, &name).as_deref() == Some(entry.path().as_path()) {
+                found.push(BlobFile {
+                    digest: name,
+                    path: entry.path(),
+                    size: meta.len(),
+                    modified: meta.modified().ok(),
+                });
             }
         }
     }
@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn only_a_lowercase_hex_digest_gets_a_path() {
         let digest = "ab".repeat(32);
-        assert_eq!(blob_path(Path::new("/s"), &digest), Some(PathBuf::from(format!("/s/ab/ab/{digest}"))));
+        assert_eq!(blob_path(Path::new("/s"), &digest), Some(PathBuf::from(format!("/s/ab/{digest}"))));
         assert_eq!(blob_path(Path::new("/s"), "../../etc/passwd"), None);
         assert_eq!(blob_path(Path::new("/s"), &"AB".repeat(32)), None);
         assert_eq!(blob_path(Path::new("/s"), &"ab".repeat(31)), None);

@@ -393,9 +393,44 @@ impl Documents {
     /// The whole content of the live document `id`, verified (E5030 on a mismatch).
     /// For small documents; stream large ones with [`Documents::read_to`].
     pub async fn read(&self, id: i64) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.read_to(id, &mut out, true).await?;
-        Ok(out)
+        self.read_with(id, true).await
+    }
+
+    /// The whole content of the live document `id`, read in one blocking call; with
+    /// `verify`, its size and SHA-256 are checked against the row (E5030 on a
+    /// mismatch). A missing file is E5030 either way. For small documents; stream
+    /// large ones with [`Documents::read_to`].
+    pub async fn read_with(&self, id: i64, verify: bool) -> Result<Vec<u8>> {
+        let doc = self.get(id).await?;
+        let path = self.path_of(&doc.sha256).ok_or_else(|| damaged(id, "its sha256 is not a digest"))?;
+        tokio::task::spawn_blocking(move || {
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(damaged(id, &format!("its file {} is missing", path.display())));
+                }
+                Err(e) => return Err(Error::file_io("read", &path, &e)),
+            };
+            if verify {
+                if bytes.len() as u64 != doc.size {
+                    let held = bytes.len();
+                    return Err(damaged(
+                        id,
+                        &format!("its file holds {held} bytes, its row says {}", doc.size),
+                    ));
+                }
+                let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                if digest != doc.sha256 {
+                    return Err(damaged(
+                        id,
+                        &format!("its file's sha256 is {digest}, its row says {}", doc.sha256),
+                    ));
+                }
+            }
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| Error::task_failed("document read", e))?
     }
 
     const DELETE: &str =
@@ -763,10 +798,7 @@ impl TempFile {
             std::fs::rename(&path, &target).map_err(|e| Error::file_io("rename", &path, &e))?;
             fsync_dir(&shard)?;
             if created {
-                // New shard directories must survive a crash too.
-                if let Some(up) = shard.parent() {
-                    fsync_dir(up)?;
-                }
+                // A new shard directory must survive a crash too: its entry is in the store.
                 fsync_dir(&store)?;
             }
             Ok(true)

@@ -37,7 +37,7 @@ fn store_dir(dir: &Path) -> PathBuf {
 }
 
 fn blob(dir: &Path, sha: &str) -> PathBuf {
-    store_dir(dir).join(&sha[..2]).join(&sha[2..4]).join(sha)
+    store_dir(dir).join(&sha[..2]).join(sha)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -340,7 +340,7 @@ fn a_backup_holds_the_documents_verify_checks_them_and_restore_puts_them_back() 
     let (a_sha, b_sha) = (hex_sha256(b"first document"), hex_sha256(b"second document"));
     assert_eq!(listed.len(), 2, "{created:#}");
     assert!(listed.contains(&a_sha.as_str()) && listed.contains(&b_sha.as_str()));
-    let backed_up = |sha: &str| d.join(format!("{backup}.files")).join(&sha[..2]).join(&sha[2..4]).join(sha);
+    let backed_up = |sha: &str| d.join(format!("{backup}.files")).join(&sha[..2]).join(sha);
     assert_eq!(std::fs::read(backed_up(&a_sha)).unwrap(), b"first document");
     assert_eq!(json_doc(d, &["--json", "backup", "verify", &backup], 0)["ok"], true);
 
