@@ -110,7 +110,9 @@ async fn the_dashboard_renders_in_headless_chromium() {
         "status in the DOM:\n{html}"
     );
     assert!(html.contains("<table id=\"statements\">"), "statement table:\n{html}");
-    assert!(html.contains("INSERT"), "a statement row:\n{html}");
+    // Which statements are the slowest ten depends on timing (under coverage the
+    // dashboard's own reads can outrank the test's inserts): any statement row counts.
+    assert!(html.contains("<td class=\"sql\">"), "a statement row:\n{html}");
     for chart in ["chart-wal", "chart-latency", "chart-commit", "chart-queue", "chart-writes"] {
         assert!(html.contains(&format!("<svg id=\"{chart}\"")), "{chart} in the DOM:\n{html}");
     }
