@@ -495,19 +495,8 @@ fn queue_jobs_with(c: &mut Criterion, group_name: &str, synchronous: Synchronous
             let (_, db) = strata.get_or_insert_with(new_strata);
             let queue = new_queue(db);
             let pool = db.pool().clone();
-            b.to_async(&rt).iter_custom(|iters| {
-                let (queue, pool) = (queue.clone(), pool.clone());
-                async move {
-                    let mut took = Duration::ZERO;
-                    for _ in 0..iters {
-                        let start = Instant::now();
-                        assert_eq!(strata_jobs(&queue, jobs, limit).await, jobs);
-                        took += start.elapsed();
-                        clear_strata(&pool).await;
-                    }
-                    took
-                }
-            });
+            b.to_async(&rt)
+                .iter_custom(|iters| timed_strata_rounds(queue.clone(), pool.clone(), iters, jobs, limit));
         });
         if let Some((_, db)) = strata {
             let m = db.pool().metrics();
@@ -521,6 +510,25 @@ fn queue_jobs_with(c: &mut Criterion, group_name: &str, synchronous: Synchronous
         }
     }
     group.finish();
+}
+
+/// `iters` timed rounds of [`strata_jobs`] (`jobs` tasks, claims of `limit`), each
+/// followed by an untimed clear; the time of the rounds alone.
+async fn timed_strata_rounds(
+    queue: Queue,
+    pool: strata_pool::Pool,
+    iters: u64,
+    jobs: usize,
+    limit: usize,
+) -> Duration {
+    let mut took = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        assert_eq!(strata_jobs(&queue, jobs, limit).await, jobs);
+        took += start.elapsed();
+        clear_strata(&pool).await;
+    }
+    took
 }
 
 /// `queue_jobs`' strata functions with write capture on the `tasks` table (`[audit]
@@ -541,19 +549,8 @@ fn queue_jobs_audited(c: &mut Criterion) {
         let queue = new_queue(&db);
         let pool = db.pool().clone();
         group.bench_function(format!("strata_{name}"), |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let (queue, pool) = (queue.clone(), pool.clone());
-                async move {
-                    let mut took = Duration::ZERO;
-                    for _ in 0..iters {
-                        let start = Instant::now();
-                        assert_eq!(strata_jobs(&queue, jobs, limit).await, jobs);
-                        took += start.elapsed();
-                        clear_strata(&pool).await;
-                    }
-                    took
-                }
-            });
+            b.to_async(&rt)
+                .iter_custom(|iters| timed_strata_rounds(queue.clone(), pool.clone(), iters, jobs, limit));
         });
         close_db(&rt, db);
     }
