@@ -10,14 +10,21 @@ use strata_ops::monitor::Monitor;
 use strata_ops::stats::{QueryStats, export_path};
 use strata_pool::Pool;
 
+/// A config for `db` with an hour between the monitor's rounds and the free-disk
+/// thresholds off (the test machine's disk is not the subject).
+fn quiet_config(db: &std::path::Path) -> Config {
+    let mut config = Config::for_path(db);
+    config.monitor.interval_secs = 3_600;
+    config.monitor.free_disk_warn_mb = 0;
+    config.monitor.free_disk_critical_mb = 0;
+    config
+}
+
 #[tokio::test]
 async fn the_monitor_takes_a_report_at_once_and_stops_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
-    let mut config = Config::for_path(&db);
-    config.monitor.interval_secs = 3_600;
-    config.monitor.free_disk_warn_mb = 0;
-    config.monitor.free_disk_critical_mb = 0;
+    let config = quiet_config(&db);
     let pool = Pool::open(&config).await.unwrap();
     let stats = QueryStats::install(&pool, 10).unwrap();
     let monitor = Monitor::spawn(pool.clone(), Some(stats));
@@ -47,10 +54,7 @@ fn date_backup(path: &std::path::Path, at: &str) {
 async fn a_scheduled_backup_is_due_after_the_newest_on_disk_and_retention_follows_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
-    let mut config = Config::for_path(&db);
-    config.monitor.interval_secs = 3_600;
-    config.monitor.free_disk_warn_mb = 0;
-    config.monitor.free_disk_critical_mb = 0;
+    let mut config = quiet_config(&db);
     // An hour between backups: far longer than the test, so only the backups already
     // on disk (taken days ago) can make one due now.
     config.backup.interval_minutes = 60;
@@ -136,10 +140,7 @@ async fn the_monitor_runs_full_checks_on_their_schedule_and_reports_findings() {
 async fn a_scheduled_backup_that_fails_is_recorded_with_its_code() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
-    let mut config = Config::for_path(&db);
-    config.monitor.interval_secs = 3_600;
-    config.monitor.free_disk_warn_mb = 0;
-    config.monitor.free_disk_critical_mb = 0;
+    let mut config = quiet_config(&db);
     config.backup.interval_minutes = 60;
     // The backup directory's path is a file: no backup can be written there.
     let blocked = dir.path().join("not-a-dir");
