@@ -1,0 +1,1 @@
+//! Property 1: Connection recovery behaviour.

@@ -1,0 +1,1 @@
+//! Property 2: Graceful degradation on connection failure.

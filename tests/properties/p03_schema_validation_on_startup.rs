@@ -1,0 +1,1 @@
+//! Property 3: Schema validation on start-up.

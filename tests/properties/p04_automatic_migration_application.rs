@@ -1,0 +1,1 @@
+//! Property 4: Automatic migration application.

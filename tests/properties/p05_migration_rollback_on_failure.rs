@@ -1,0 +1,1 @@
+//! Property 5: Migration rollback on failure.

@@ -1,0 +1,1 @@
+//! Property 6: Transaction atomicity.

@@ -1,0 +1,1 @@
+//! Property 7: Automatic transaction rollback.

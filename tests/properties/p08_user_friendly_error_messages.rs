@@ -1,0 +1,1 @@
+//! Property 8: User-friendly error messages.

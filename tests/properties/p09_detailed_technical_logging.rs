@@ -1,0 +1,1 @@
+//! Property 9: Detailed technical logging.

@@ -1,0 +1,1 @@
+//! Property 10: Health monitoring data collection.

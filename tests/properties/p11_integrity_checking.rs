@@ -1,0 +1,1 @@
+//! Property 11: Integrity checking.

@@ -1,0 +1,1 @@
+//! Property 12: Automatic backup creation.

@@ -1,0 +1,1 @@
+//! Property 13: Corruption recovery.

@@ -1,0 +1,1 @@
+//! Property 14: Non-database command continuity.

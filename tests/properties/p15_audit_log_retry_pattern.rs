@@ -1,0 +1,1 @@
+//! Property 15: Audit log retry pattern.

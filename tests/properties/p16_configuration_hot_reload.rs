@@ -1,0 +1,1 @@
+//! Property 16: Configuration hot reload.

@@ -1,0 +1,1 @@
+//! Property 17: Comprehensive operation logging.
