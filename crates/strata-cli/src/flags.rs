@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 use strata::Config;
-use strata::repo::{Flag, FlagChange, Flags, KeyPageRequest};
+use strata::repo::{Flag, FlagChange, Flags, PageRequest};
 
 use crate::audit::{Access, ActorArg, short_json, time_text, with_db};
 use crate::output::{Outcome, Output, table};
@@ -71,7 +71,7 @@ struct FlagPage {
 pub async fn run(args: &FlagsArgs, config: &Config, out: &Output) -> strata::Result<Outcome> {
     match &args.command {
         FlagsCommand::List { limit, after } => {
-            let page = KeyPageRequest { after: after.clone(), limit: *limit };
+            let page = PageRequest::<String> { after: after.clone(), limit: *limit };
             let found = with_db(config, Access::Read, &["flags"], async |db| {
                 Flags::new(db.pool().clone()).list(page).await
             })

@@ -78,7 +78,7 @@ pub async fn run(command: &SearchesCommand, config: &Config, out: &Output) -> st
                 with_db(config, Access::Read, &["searches", "search_results", "scraping_jobs"], async |db| {
                     let searches = db.searches();
                     let search = searches.get(*id).await?;
-                    let page = searches.results_page(*id, after, *limit).await?;
+                    let page = searches.results_page(*id, PageRequest { after, limit: *limit }).await?;
                     Ok(SearchShow {
                         results_stored: searches.count_results(*id).await?,
                         jobs: searches.count_jobs(*id).await?,

@@ -21,6 +21,7 @@ mod connection;
 mod health;
 mod lockfile;
 mod metrics;
+mod op;
 mod pool;
 mod registry;
 mod timing;
@@ -31,6 +32,7 @@ pub use connection::{ReadOnlyConnection, Settings, apply_pragmas, open_read_only
 pub use health::{Cause, PoolState};
 pub use lockfile::{ExclusiveLock, LOCK_FILE_SUFFIX, lock_exclusive, lock_path, refuse_other_connections};
 pub use metrics::{LATENCY_BUCKETS_US, LatencyBucket, MetricsSnapshot, ReaderGauges};
+pub use op::{Affected, operation, operation_sync};
 pub use pool::Pool;
 pub use registry::is_open;
 pub use rusqlite;

@@ -282,7 +282,7 @@ impl Audit {
     /// Up to `limit` (1 to 1,000) entries appended after entry `after`, oldest first:
     /// to follow the log, pass the id of the last entry seen (0 at the start).
     pub async fn tail(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>> {
-        let limit = PageRequest::first(limit).sql_limit()?;
+        let limit = PageRequest::<i64>::first(limit).sql_limit()?;
         self.pool
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(Self::AUDIT_TAIL)?;

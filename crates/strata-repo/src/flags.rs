@@ -12,7 +12,8 @@ use strata_pool::Pool;
 
 use crate::audit::{NewAuditEntry, append_in};
 use crate::clock::now_ms;
-use crate::row::{KeyPage, KeyPageRequest, json_column, json_text, plus_one};
+use crate::row::{json_column, json_text, plus_one};
+use crate::{Page, PageRequest};
 
 /// One row of `flags`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,15 +67,16 @@ impl Flags {
          WHERE name > ?1 ORDER BY name LIMIT +?2";
 
     /// The flags in name order, keyset by name.
-    pub async fn list(&self, page: KeyPageRequest) -> Result<KeyPage<Flag>> {
+    pub async fn list(&self, page: PageRequest<String>) -> Result<Page<Flag, String>> {
         let limit = page.sql_limit()?;
+        let page_limit = page.limit;
         self.pool
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(Self::LIST_FLAGS)?;
                 let rows = stmt
                     .query_map(params![page.sql_after(), plus_one(limit)], flag)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(KeyPage::from_rows(rows, limit, |f| f.name.clone()))
+                Ok(Page::from_rows(rows, page_limit, |f| f.name.clone()))
             })
             .await
     }

@@ -50,7 +50,6 @@ pub use queue::{
     WorkerBuilder, WorkerReport,
 };
 pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
-pub use row::{KeyPage, KeyPageRequest};
 pub use searches::{
     BulkInsert, JobOutcome, NewJob, NewResult, NewSearch, ResultCursor, ResultPage, ResultStream,
     ScrapingJob, Search, SearchResult, SearchStatus, Searches,

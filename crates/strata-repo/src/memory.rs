@@ -17,7 +17,7 @@ use strata_pool::Pool;
 
 use crate::audit::{NewAuditEntry, append_in};
 use crate::clock::now_ms;
-use crate::row::{KeyPage, KeyPageRequest, json_column, json_text, plus_one, text_enum};
+use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
 
 text_enum! {
@@ -207,8 +207,13 @@ impl Memory {
 
     /// The live keys of `namespace` in key order, each as its latest live version,
     /// keyset by key.
-    pub async fn list(&self, namespace: &str, page: KeyPageRequest) -> Result<KeyPage<MemoryEntry>> {
+    pub async fn list(
+        &self,
+        namespace: &str,
+        page: PageRequest<String>,
+    ) -> Result<Page<MemoryEntry, String>> {
         let limit = page.sql_limit()?;
+        let page_limit = page.limit;
         let namespace = namespace.to_owned();
         self.pool
             .read(move |conn| {
@@ -216,7 +221,7 @@ impl Memory {
                 let rows = stmt
                     .query_map(params![namespace, page.sql_after(), plus_one(limit)], memory_entry)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(KeyPage::from_rows(rows, limit, |e| e.key.clone()))
+                Ok(Page::from_rows(rows, page_limit, |e| e.key.clone()))
             })
             .await
     }

@@ -1,5 +1,8 @@
-//! Keyset pagination: a page of rows and the cursor of the next one. Lists never use
-//! `OFFSET`, so the cost of page n does not grow with n.
+//! Keyset pagination: a page of rows and the cursor of the next one, the one pair of
+//! types every listing of strata returns. Lists never use `OFFSET`, so the cost of page
+//! n does not grow with n. The cursor is an id (`i64`, the default), a text key
+//! (`String`, lists ordered by name) or a listing's own cursor type (e.g. a search's
+//! results in rank order).
 
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
@@ -8,24 +11,24 @@ use strata_core::{Error, Result};
 pub const MAX_PAGE: usize = 1_000;
 
 /// Which page to read: rows after `after` (a cursor from [`Page::next`]), at most
-/// `limit` of them.
+/// `limit` of them. `C` is the listing's cursor: an id unless the listing says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageRequest {
+pub struct PageRequest<C = i64> {
     /// The cursor of the previous page; `None` starts at the beginning.
-    pub after: Option<i64>,
+    pub after: Option<C>,
     /// Rows per page, 1 to 1,000.
     pub limit: usize,
 }
 
-impl PageRequest {
+impl<C> PageRequest<C> {
     /// The first page of `limit` rows.
     pub fn first(limit: usize) -> Self {
         PageRequest { after: None, limit }
     }
 
     /// The page after the cursor `after`.
-    pub fn after(after: i64, limit: usize) -> Self {
-        PageRequest { after: Some(after), limit }
+    pub fn after(after: impl Into<C>, limit: usize) -> Self {
+        PageRequest { after: Some(after.into()), limit }
     }
 
     /// `limit` as an SQL parameter, after checking it is 1 to 1,000 (E6001).
@@ -46,7 +49,15 @@ impl PageRequest {
     }
 }
 
-impl Default for PageRequest {
+impl PageRequest<String> {
+    /// The text cursor as an SQL parameter: keys are never empty (CHECK `<> ''`), so
+    /// every key sorts after `''` and the first page starts there.
+    pub(crate) fn sql_after(&self) -> String {
+        self.after.clone().unwrap_or_default()
+    }
+}
+
+impl<C> Default for PageRequest<C> {
     fn default() -> Self {
         PageRequest::first(100)
     }
@@ -54,18 +65,18 @@ impl Default for PageRequest {
 
 /// A page of rows in keyset order and the cursor of the next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Page<T> {
+pub struct Page<T, C = i64> {
     /// The rows.
     pub items: Vec<T>,
     /// The cursor to pass as `PageRequest::after` for the next page; `None` when this
     /// page is the last.
-    pub next: Option<i64>,
+    pub next: Option<C>,
 }
 
-impl<T> Page<T> {
+impl<T, C> Page<T, C> {
     /// Builds a page from up to `limit + 1` rows read in keyset order: the extra row
     /// only says that there is a next page.
-    pub fn from_rows(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> i64) -> Self {
+    pub fn from_rows(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> C) -> Self {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = if more { rows.last().map(&cursor) } else { None };

@@ -1,76 +1,10 @@
 //! How the orchestration repositories read and write their columns: JSON text columns
-//! as `serde_json::Value`, CHECKed text columns as enums ([`text_enum!`]), and the
-//! text-cursor page ([`KeyPage`]) of lists ordered by a name or key instead of an id.
+//! as `serde_json::Value` and CHECKed text columns as enums ([`text_enum!`]).
 
 use rusqlite::Row;
 use rusqlite::types::Type;
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
-use strata_core::Result;
-
-use crate::PageRequest;
-
-/// Which page of a list ordered by a text key to read: rows whose key sorts after
-/// `after` (a cursor from [`KeyPage::next`]), at most `limit` of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyPageRequest {
-    /// The cursor of the previous page; `None` starts at the beginning.
-    pub after: Option<String>,
-    /// Rows per page, 1 to 1,000.
-    pub limit: usize,
-}
-
-impl Default for KeyPageRequest {
-    fn default() -> Self {
-        KeyPageRequest::first(100)
-    }
-}
-
-impl KeyPageRequest {
-    /// The first page of `limit` rows.
-    pub fn first(limit: usize) -> Self {
-        KeyPageRequest { after: None, limit }
-    }
-
-    /// The page after the cursor `after`.
-    pub fn after(after: impl Into<String>, limit: usize) -> Self {
-        KeyPageRequest { after: Some(after.into()), limit }
-    }
-
-    /// `limit` as an SQL parameter, after checking it is 1 to 1,000 (E6001).
-    pub fn sql_limit(&self) -> Result<i64> {
-        PageRequest::first(self.limit).sql_limit()
-    }
-
-    /// The cursor as an SQL parameter: keys are never empty (CHECK `<> ''`), so every
-    /// key sorts after `''` and the first page starts there.
-    pub(crate) fn sql_after(&self) -> String {
-        self.after.clone().unwrap_or_default()
-    }
-}
-
-/// A page of rows in key order and the cursor of the next page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KeyPage<T> {
-    /// The rows.
-    pub items: Vec<T>,
-    /// The cursor to pass as `KeyPageRequest::after` for the next page; `None` when
-    /// this page is the last.
-    pub next: Option<String>,
-}
-
-impl<T> KeyPage<T> {
-    /// Builds a page from up to `limit + 1` rows read in key order: the extra row only
-    /// says that there is a next page.
-    pub(crate) fn from_rows(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
-        // `limit` comes from `sql_limit`, 1 to 1,000, so it fits a usize.
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next = if more { rows.last().map(&cursor) } else { None };
-        KeyPage { items: rows, next }
-    }
-}
 
 /// A JSON value as the text stored in a `json_valid` column: its compact JSON.
 /// `serde_json::to_string` writes it in half the time `Value`'s `Display` takes (no

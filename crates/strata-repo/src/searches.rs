@@ -181,13 +181,7 @@ pub struct ResultCursor {
 }
 
 /// A page of results in `(rank, id)` order and the cursor of the next page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultPage {
-    /// The results.
-    pub items: Vec<SearchResult>,
-    /// The cursor of the next page; `None` when this page is the last.
-    pub next: Option<ResultCursor>,
-}
+pub type ResultPage = Page<SearchResult, ResultCursor>;
 
 /// One row of `scraping_jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -454,28 +448,20 @@ impl Searches {
          FROM search_results WHERE search_id = ?1 AND (rank, id) > (?2, ?3) ORDER BY rank, id LIMIT +?4";
 
     /// A page of the results of search `search_id` in `(rank, id)` order: the first
-    /// when `after` is `None`, else the one after that cursor (from
-    /// [`ResultPage::next`]). `limit` is 1 to 1,000 (E6001). An unknown search has no
+    /// when `page.after` is `None`, else the one after that cursor (from
+    /// [`Page::next`]). `page.limit` is 1 to 1,000 (E6001). An unknown search has no
     /// results (an empty page).
-    pub async fn results_page(
-        &self,
-        search_id: i64,
-        after: Option<ResultCursor>,
-        limit: usize,
-    ) -> Result<ResultPage> {
-        let sql_limit = PageRequest::first(limit).sql_limit()?;
+    pub async fn results_page(&self, search_id: i64, page: PageRequest<ResultCursor>) -> Result<ResultPage> {
+        let sql_limit = page.sql_limit()?;
+        let (after, limit) = (page.after, page.limit);
         self.pool
             .read(move |conn| {
                 let after = after.unwrap_or(ResultCursor { rank: i64::MIN, id: i64::MIN });
                 let mut stmt = conn.prepare_cached(Self::RESULTS_PAGE)?;
-                let mut rows = stmt
+                let rows = stmt
                     .query_map(params![search_id, after.rank, after.id, plus_one(sql_limit)], search_result)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let more = rows.len() > limit;
-                rows.truncate(limit);
-                let next =
-                    if more { rows.last().map(|r| ResultCursor { rank: r.rank, id: r.id }) } else { None };
-                Ok(ResultPage { items: rows, next })
+                Ok(Page::from_rows(rows, limit, |r| ResultCursor { rank: r.rank, id: r.id }))
             })
             .await
     }
@@ -484,7 +470,7 @@ impl Searches {
     /// (1 to 1,000, E6001) at a time: the stream holds one page, whatever the number of
     /// results. E4002 when there is no such search.
     pub async fn results(&self, search_id: i64, page_size: usize) -> Result<ResultStream> {
-        PageRequest::first(page_size).sql_limit()?;
+        PageRequest::<i64>::first(page_size).sql_limit()?;
         self.get(search_id).await?;
         Ok(ResultStream { repo: self.clone(), search_id, page_size, after: None, done: false })
     }
@@ -689,7 +675,10 @@ impl ResultStream {
         if self.done {
             return Ok(None);
         }
-        let page = self.repo.results_page(self.search_id, self.after, self.page_size).await?;
+        let page = self
+            .repo
+            .results_page(self.search_id, PageRequest { after: self.after, limit: self.page_size })
+            .await?;
         self.after = page.next;
         self.done = page.next.is_none();
         if page.items.is_empty() {

@@ -9,7 +9,8 @@ use strata_core::{Error, Result};
 use strata_pool::Pool;
 
 use crate::clock::now_ms;
-use crate::row::{KeyPage, KeyPageRequest, json_column, json_text, plus_one};
+use crate::row::{json_column, json_text, plus_one};
+use crate::{Page, PageRequest};
 
 /// One row of `state`: a key of a task and its value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,15 +85,16 @@ impl TaskState {
     const STATE_KEYS: &str = "SELECT key FROM state WHERE task_id = ?1 AND key > ?2 ORDER BY key LIMIT +?3";
 
     /// The keys of `task_id` in key order, keyset by key.
-    pub async fn keys(&self, task_id: i64, page: KeyPageRequest) -> Result<KeyPage<String>> {
+    pub async fn keys(&self, task_id: i64, page: PageRequest<String>) -> Result<Page<String, String>> {
         let limit = page.sql_limit()?;
+        let page_limit = page.limit;
         self.pool
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(Self::STATE_KEYS)?;
                 let rows = stmt
                     .query_map(params![task_id, page.sql_after(), plus_one(limit)], |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<String>>>()?;
-                Ok(KeyPage::from_rows(rows, limit, Clone::clone))
+                Ok(Page::from_rows(rows, page_limit, Clone::clone))
             })
             .await
     }

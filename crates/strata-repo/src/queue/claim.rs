@@ -139,7 +139,7 @@ impl Queue {
             return Err(Error::invalid("worker", "must not be empty"));
         }
         let lease = duration_ms("lease", lease)?;
-        let limit = PageRequest::first(limit)
+        let limit = PageRequest::<i64>::first(limit)
             .sql_limit()
             .map_err(|_| Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}, got {limit}")))?;
         // Owned copies for the writer; `queue` and `worker` stay for the tasks below.

@@ -2,9 +2,7 @@
 
 use serde_json::json;
 use strata_core::ConstraintKind;
-use strata_repo::{
-    AgentState, Agents, Checkpoints, KeyPageRequest, NewSession, PageRequest, Sessions, TaskState,
-};
+use strata_repo::{AgentState, Agents, Checkpoints, NewSession, PageRequest, Sessions, TaskState};
 
 use crate::migrated;
 use crate::rows::{assert_constraint, count, task};
@@ -177,12 +175,12 @@ async fn task_state_keys_list_in_order_across_pages() {
     }
     keys.sort();
     let mut seen = Vec::new();
-    let mut page = KeyPageRequest::first(4);
+    let mut page = PageRequest::<String>::first(4);
     loop {
         let got = state.keys(t, page).await.unwrap();
         seen.extend(got.items);
         match got.next {
-            Some(after) => page = KeyPageRequest::after(after, 4),
+            Some(after) => page = PageRequest::<String>::after(after, 4),
             None => break,
         }
     }

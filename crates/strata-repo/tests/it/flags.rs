@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use strata_core::ConstraintKind;
-use strata_repo::{Audit, AuditFilter, FlagChange, Flags, KeyPageRequest, PageRequest};
+use strata_repo::{Audit, AuditFilter, FlagChange, Flags, PageRequest};
 
 use crate::migrated;
 use crate::rows::{assert_constraint, count};
@@ -77,12 +77,12 @@ async fn flags_list_by_name_across_pages() {
     }
     names.sort();
     let mut seen = Vec::new();
-    let mut page = KeyPageRequest::first(3);
+    let mut page = PageRequest::<String>::first(3);
     loop {
         let got = flags.list(page).await.unwrap();
         seen.extend(got.items.into_iter().map(|f| f.name));
         match got.next {
-            Some(after) => page = KeyPageRequest::after(after, 3),
+            Some(after) => page = PageRequest::<String>::after(after, 3),
             None => break,
         }
     }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use strata_core::ConstraintKind;
-use strata_repo::{Audit, AuditFilter, KeyPageRequest, Memory, MemoryType, PageRequest};
+use strata_repo::{Audit, AuditFilter, Memory, MemoryType, PageRequest};
 
 use crate::migrated;
 use crate::rows::{assert_constraint, count, raw_write};
@@ -78,12 +78,12 @@ async fn listing_a_namespace_gives_each_live_key_once_at_its_latest_version() {
     }
     memory.delete("ns", "k4", "ann").await.unwrap();
     let mut seen = Vec::new();
-    let mut page = KeyPageRequest::first(3);
+    let mut page = PageRequest::<String>::first(3);
     loop {
         let got = memory.list("ns", page).await.unwrap();
         seen.extend(got.items.iter().map(|e| (e.key.clone(), e.version, e.value.clone())));
         match got.next {
-            Some(after) => page = KeyPageRequest::after(after, 3),
+            Some(after) => page = PageRequest::<String>::after(after, 3),
             None => break,
         }
     }

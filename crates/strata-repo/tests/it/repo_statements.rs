@@ -11,10 +11,9 @@ use serde_json::json;
 use strata_ops::stats::normalize_sql;
 use strata_repo::clock::ManualClock;
 use strata_repo::{
-    AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, JobOutcome,
-    KeyPageRequest, Memory, MemoryType, Metrics, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch,
-    NewSession, NewTask, PageRequest, QueueConfig, Quota, RateLimits, SearchStatus, Searches, Sessions,
-    TaskState,
+    AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, JobOutcome, Memory,
+    MemoryType, Metrics, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
+    PageRequest, QueueConfig, Quota, RateLimits, SearchStatus, Searches, Sessions, TaskState,
 };
 
 use crate::migrated;
@@ -62,7 +61,7 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     let state = TaskState::new(pool.clone());
     state.set(t, "k", json!(1)).await.unwrap();
     state.get(t, "k").await.unwrap();
-    state.keys(t, KeyPageRequest::first(10)).await.unwrap();
+    state.keys(t, PageRequest::<String>::first(10)).await.unwrap();
     state.delete(t, "k").await.unwrap();
 
     let audit = Audit::new(pool.clone());
@@ -87,13 +86,13 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     memory.get("ns", "k").await.unwrap();
     memory.get_version("ns", "k", 1).await.unwrap();
     memory.history("ns", "k", page).await.unwrap();
-    memory.list("ns", KeyPageRequest::first(10)).await.unwrap();
+    memory.list("ns", PageRequest::<String>::first(10)).await.unwrap();
     memory.delete("ns", "k", "ann").await.unwrap();
 
     let flags = Flags::new(pool.clone());
     flags.set("f", json!(1), strata_repo::FlagChange::by("ann")).await.unwrap();
     flags.get("f").await.unwrap();
-    flags.list(KeyPageRequest::first(10)).await.unwrap();
+    flags.list(PageRequest::<String>::first(10)).await.unwrap();
     flags.delete("f", "ann").await.unwrap();
 
     let metrics = Metrics::new(pool.clone());
@@ -154,8 +153,8 @@ async fn every_search_statement_is_listed_and_every_listed_one_runs() {
     let results =
         (0..3).map(|i| NewResult { url: format!("https://x/{i}"), rank: i, ..NewResult::default() });
     searches.bulk_insert_results(id, results.collect()).await.unwrap();
-    let first = searches.results_page(id, None, 2).await.unwrap();
-    searches.results_page(id, first.next, 2).await.unwrap();
+    let first = searches.results_page(id, PageRequest::first(2)).await.unwrap();
+    searches.results_page(id, PageRequest { after: first.next, limit: 2 }).await.unwrap();
     let mut stream = searches.results(id, 2).await.unwrap();
     while stream.next_page().await.unwrap().is_some() {}
     searches.count_results(id).await.unwrap();

@@ -140,7 +140,7 @@ async fn bulk_insert_skips_duplicates_and_reports_how_many_were_new() {
     assert_eq!(searches.get(id).await.unwrap().result_count, 5);
     assert_eq!(count(&pool, "search_results").await, 5);
     // The first row of a url wins: b keeps rank 2.
-    let page = searches.results_page(id, None, 10).await.unwrap();
+    let page = searches.results_page(id, PageRequest::first(10)).await.unwrap();
     let urls: Vec<(&str, i64)> = page.items.iter().map(|r| (r.url.as_str(), r.rank)).collect();
     assert_eq!(
         urls,
@@ -238,12 +238,12 @@ async fn bad_input_is_a_typed_error_with_a_hint_and_writes_nothing() {
 
     // Invalid analysis JSON leaves the stored analysis as it was.
     searches.bulk_insert_results(id, vec![result("https://a", 1)]).await.unwrap();
-    let stored = searches.results_page(id, None, 1).await.unwrap().items.remove(0);
+    let stored = searches.results_page(id, PageRequest::first(1)).await.unwrap().items.remove(0);
     let analysed = searches.update_analysis(stored.id, r#"{"sentiment": 0.5}"#).await.unwrap();
     assert_eq!(analysed.analysis, Some(json!({"sentiment": 0.5})));
     let err = searches.update_analysis(stored.id, "not json").await.unwrap_err();
     assert_eq!(err.code(), "E6050", "{err}");
-    assert_eq!(searches.results_page(id, None, 1).await.unwrap().items[0], analysed);
+    assert_eq!(searches.results_page(id, PageRequest::first(1)).await.unwrap().items[0], analysed);
     assert_eq!(searches.update_analysis(4242, "{}").await.unwrap_err().code(), "E4002");
 
     // An empty query and sources that are not an array are refused by the CHECKs.
