@@ -54,6 +54,19 @@ impl<T> Affected for Vec<T> {
     }
 }
 
+/// Says that each of the listed types is one row to [`Affected`] (a task, a flag, a
+/// session...): `strata_pool::one_row!(Task, Flag);`.
+#[macro_export]
+macro_rules! one_row {
+    ($($ty:ty),+ $(,)?) => {
+        $(impl $crate::Affected for $ty {
+            fn affected(&self) -> u64 {
+                1
+            }
+        })+
+    };
+}
+
 /// The span every operation runs in: its fields are filled as the operation ends.
 fn span(name: &'static str, tables: &'static str) -> tracing::Span {
     tracing::info_span!(

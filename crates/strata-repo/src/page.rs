@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
+use strata_pool::Affected;
 
 /// The largest page a list returns.
 pub const MAX_PAGE: usize = 1_000;
@@ -81,5 +82,12 @@ impl<T, C> Page<T, C> {
         rows.truncate(limit);
         let next = if more { rows.last().map(&cursor) } else { None };
         Page { items: rows, next }
+    }
+}
+
+/// A page stands for the rows it holds in the operation log.
+impl<T, C> Affected for Page<T, C> {
+    fn affected(&self) -> u64 {
+        self.items.len().affected()
     }
 }
