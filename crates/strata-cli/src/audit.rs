@@ -264,11 +264,15 @@ pub fn short_json(value: &Value, max: usize) -> String {
 /// Milliseconds since the Unix epoch as `2026-11-23T09:26:13.812Z` (the number itself
 /// when out of range).
 pub fn time_text(ms: i64) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.to_offset(UtcOffset::UTC).format(&format).ok())
-        .unwrap_or_else(|| ms.to_string())
+        .map_or_else(|_| ms.to_string(), datetime_text)
+}
+
+/// A time of a repository's public type as `2026-11-23T09:26:13.812Z`.
+pub fn datetime_text(at: OffsetDateTime) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let at = at.to_offset(UtcOffset::UTC);
+    at.format(&format).unwrap_or_else(|_| at.to_string())
 }
 
 /// `--since`/`--until`: integer milliseconds since the Unix epoch, or RFC 3339; E6001

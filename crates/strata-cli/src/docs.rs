@@ -19,7 +19,7 @@ use strata::ops::StoreReport;
 use strata::repo::{Document, GcReport, NewDocument, PageRequest, PurgeReport};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::audit::{Access, time_text, with_db};
+use crate::audit::{Access, datetime_text, with_db};
 use crate::check::bytes;
 use crate::output::{Outcome, Output, table};
 
@@ -292,7 +292,7 @@ fn render_document(d: &Document) -> String {
         bytes(d.size),
         d.size,
         d.sha256,
-        time_text(d.created_at)
+        datetime_text(d.created_at)
     );
     if !d.tags.is_empty() {
         text += &format!("tags: {}\n", d.tags.join(", "));
@@ -313,7 +313,7 @@ fn render_list(page: &DocumentPage) -> String {
                 d.mime.clone(),
                 bytes(d.size),
                 d.tags.join(","),
-                time_text(d.created_at),
+                datetime_text(d.created_at),
             ]
         }),
     );

@@ -344,3 +344,91 @@ async fn a_document_that_would_not_fit_on_the_volume_is_refused_before_it_is_wri
     let err = small.put(NewDocument::named("eleven"), b"eleven byte").await.unwrap_err();
     assert_eq!(err.code(), "E6081", "{err}");
 }
+
+/// Content of `size` bytes that differs from other sizes' content.
+fn sized(size: usize) -> Vec<u8> {
+    (0..size).map(|i| ((i * 31 + size) % 253) as u8).collect()
+}
+
+#[tokio::test]
+async fn documents_on_either_side_of_the_inline_read_and_parallel_hash_sizes_round_trip() {
+    use strata_repo::documents::{INLINE_READ, PARALLEL_HASH};
+    let dir = tempfile::tempdir().unwrap();
+    let docs = store(dir.path(), DocumentsConfig::default()).await;
+    let inline = usize::try_from(INLINE_READ).unwrap();
+    for size in [inline, inline + 1, PARALLEL_HASH - 1, PARALLEL_HASH, 2 * PARALLEL_HASH + 3] {
+        let bytes = sized(size);
+        let put =
+            docs.put(NewDocument::named(format!("{size}.bin")).tag("z").tag("a"), &bytes).await.unwrap();
+        // What put returns without reading the row back is what the row holds.
+        assert_eq!(put, docs.get(put.id).await.unwrap(), "size {size}");
+        assert_eq!(put.metadata, json!({}));
+        assert_eq!(put.tags, ["a", "z"]);
+        assert_eq!(docs.read(put.id).await.unwrap(), bytes, "verified read of {size}");
+        assert_eq!(docs.read_with(put.id, false).await.unwrap(), bytes, "unverified read of {size}");
+        // The streamed put of the same content has the same address and shares the file.
+        let streamed =
+            docs.put_reader(NewDocument::named(format!("{size}.again")), &bytes[..]).await.unwrap();
+        assert_eq!(streamed.sha256, put.sha256, "size {size}");
+        assert_eq!(docs.read(streamed.id).await.unwrap(), bytes);
+    }
+    let stored: Vec<String> = files_under(docs.dir()).into_iter().filter(|f| !f.starts_with("tmp")).collect();
+    assert_eq!(stored.len(), 5, "one file per distinct content, no temporary file left: {stored:?}");
+}
+
+#[tokio::test]
+async fn a_large_changed_or_missing_file_fails_a_read_like_a_small_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = store(dir.path(), DocumentsConfig::default()).await;
+    let bytes = sized(300 * 1024);
+    let doc = docs.put(NewDocument::named("large.bin"), &bytes).await.unwrap();
+    let path = docs.path_of(&doc.sha256).unwrap();
+    let mut changed = bytes.clone();
+    changed[200_000] ^= 1;
+    std::fs::write(&path, &changed).unwrap();
+    let err = docs.read(doc.id).await.unwrap_err();
+    assert_eq!(err.code(), "E5030", "{err}");
+    assert!(err.to_string().contains("sha256"), "{err}");
+    assert_eq!(docs.read_with(doc.id, false).await.unwrap(), changed);
+    std::fs::remove_file(&path).unwrap();
+    for verify in [true, false] {
+        let err = docs.read_with(doc.id, verify).await.unwrap_err();
+        assert_eq!(err.code(), "E5030", "{err}");
+    }
+    let err = docs.read_with(doc.id + 1, false).await.unwrap_err();
+    assert_eq!(err.code(), "E4002", "an unknown id: {err}");
+    docs.delete(doc.id).await.unwrap();
+    assert_eq!(docs.read_with(doc.id, false).await.unwrap_err().code(), "E4002", "a deleted document");
+}
+
+#[tokio::test]
+async fn every_document_operation_runs_in_a_span_with_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = store(dir.path(), DocumentsConfig::default()).await;
+    let lines = crate::logged(async {
+        let doc = docs.put(NewDocument::named("a.txt"), b"hello").await.unwrap();
+        docs.read(doc.id).await.unwrap();
+        docs.list(None, PageRequest::first(10)).await.unwrap();
+        assert_eq!(docs.get(doc.id + 100).await.unwrap_err().code(), "E4002");
+        assert_eq!(docs.put(NewDocument::named("../x"), b"x").await.unwrap_err().code(), "E6080");
+    })
+    .await;
+    for expected in [
+        "op=\"documents.put\" tables=\"documents,document_tags\" rows=1",
+        "op=\"documents.read\" tables=\"documents\" rows=1",
+        "op=\"documents.list\" tables=\"documents,document_tags\" rows=1",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(expected) && l.contains("outcome=\"ok\"")),
+            "{expected} in {lines:#?}"
+        );
+    }
+    for (op, code) in [("documents.get", "E4002"), ("documents.put", "E6080")] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("op=\"{op}\"")) && l.contains(&format!("code=\"{code}\""))),
+            "{op} failing with {code} in {lines:#?}"
+        );
+    }
+}
