@@ -390,7 +390,7 @@ async fn tour(
         .filter(|s| s.sql.trim_start().to_ascii_uppercase().starts_with("SELECT"))
         .map(|s| s.sql.clone())
         .collect();
-    let advice = ops::advise_pool(&pool, selects, ops::AdviseOptions::default()).await?;
+    let advice = ops::advise(&pool, selects, ops::AdviseOptions::default()).await?;
     step(
         "strata-ops",
         format!(
