@@ -1,20 +1,22 @@
-//! `strata demo`: runs the tour of `strata::demo` on the database and prints each step
+//! `strata demo`: runs the tour ([`tour`]) on the database and prints each step
 //! as it finishes (stderr, so that `--json` stays one document on stdout), then the
 //! report: what each layer did and how long it took.
 
 use std::fmt::Write as _;
 
+mod tour;
+
 use strata::Config;
-use strata::demo::{self, DemoOptions, DemoReport, Step};
 use strata::ops::stats::{STATEMENT_CLOCK_RESOLUTION_MS, display_ms};
 
 use crate::check::bytes;
 use crate::output::{Outcome, Output};
+use tour::{DemoOptions, DemoReport, Step};
 
 /// Runs `strata demo`.
 pub async fn run(tasks: usize, workers: usize, config: &Config, out: &Output) -> strata::Result<Outcome> {
     let options = DemoOptions { tasks, workers, ..DemoOptions::default() };
-    let report = demo::run(config, options, |step: &Step| {
+    let report = tour::run(config, options, |step: &Step| {
         eprintln!("  [{:>13}] {:>6} ms  {}", step.layer, step.ms, step.what);
     })
     .await?;

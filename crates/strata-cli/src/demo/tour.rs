@@ -1,5 +1,5 @@
 //! The tour behind `strata demo`: one run through every layer on a real database
-//! file. It opens (creating and migrating) the database, sets flags, opens sessions,
+//! file, through the public API of `strata` alone. It opens (creating and migrating) the database, sets flags, opens sessions,
 //! stores and reads back a few documents, enqueues a workload with priorities and
 //! injected failures, runs workers until the queue is drained (retries and dead letters
 //! included), runs a small search (its scraping jobs on the queue under a rate limit,
@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
-use crate::repo::{
+use strata::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
+use strata::repo::{
     self, Decision, JobOutcome, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
     Queue, QueueConfig, QueueStats, Quota,
 };
-use crate::{Config, Database, MetricsSnapshot, Result};
+use strata::{Config, Database, MetricsSnapshot, Result};
 
 /// How long an idle worker waits for a retry to come due before it looks again
 /// whether the queue is drained.
@@ -312,7 +312,7 @@ async fn tour(
         }));
     }
     for worker in workers {
-        worker.await.map_err(|e| crate::Error::task_failed("demo worker", e))??;
+        worker.await.map_err(|e| strata::Error::task_failed("demo worker", e))??;
     }
     let drained = t.elapsed();
     let summary = QueueSummary {
@@ -410,7 +410,7 @@ async fn store_documents(db: &Database, run: i64) -> Result<DocumentsSummary> {
     let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
     let report = format!("run {run}: every task of the demo queue was claimed, handled and acknowledged\n");
     let manifest = serde_json::to_vec(&json!({"run": run, "queue": DEMO_QUEUE}))
-        .map_err(|e| crate::Error::invalid("manifest", e.to_string()))?;
+        .map_err(|e| strata::Error::invalid("manifest", e.to_string()))?;
     let items: [(&str, Vec<u8>); 4] = [
         ("pixel.png", png.to_vec()),
         ("report.txt", report.into_bytes()),
@@ -574,7 +574,7 @@ fn validate(options: &DemoOptions) -> Result<()> {
     ];
     for (field, value, min, max) in fields {
         if !(min..=max).contains(&value) {
-            return Err(crate::Error::invalid(
+            return Err(strata::Error::invalid(
                 field,
                 format!("must be between {min} and {max}, got {value}"),
             ));
