@@ -75,6 +75,19 @@ fn render(r: &DemoReport) -> String {
         &r.backup.manifest.sha256[..12.min(r.backup.manifest.sha256.len())],
         r.backup.manifest.documents.len()
     );
+    let g = &r.degradation;
+    let mut states = String::from("healthy");
+    for t in &g.transitions {
+        let _ = match &t.cause {
+            Some(cause) => write!(states, " -> {} ({cause})", t.state),
+            None => write!(states, " -> {}", t.state),
+        };
+    }
+    let meanwhile = match &g.write_while_degraded {
+        Some(code) => format!("a write meanwhile failed fast with {code}"),
+        None => "a write meanwhile was accepted".to_string(),
+    };
+    let _ = writeln!(text, "degradation: {states} in {} ms; {meanwhile}", g.recovered_ms);
     let _ = writeln!(text, "slowest statements (total time):");
     for s in r.top_statements.iter().take(5) {
         let _ = writeln!(

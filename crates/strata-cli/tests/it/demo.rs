@@ -1,8 +1,8 @@
 //! `strata demo`: the README's first command, on the default `./strata.db`, twice. A
 //! run drains its workload with the expected completions, retries and dead letters,
 //! stores and reads back documents, runs its search (jobs on the queue under a rate
-//! limit, results bulk-inserted, one cached lookup), backs up and checks; a second run
-//! on the same file works too.
+//! limit, results bulk-inserted, one cached lookup), backs up, checks, degrades the
+//! pool for a moment and shows its recovery; a second run on the same file works too.
 
 use crate::check::no_disk_limits;
 use crate::{json_doc, strata, text};
@@ -28,6 +28,20 @@ fn demo_runs_on_the_default_database_and_again_on_the_same_file() {
     assert!(
         human.contains("documents: 4 stored (1 deduplicated), 4 read back with their sha256 verified"),
         "the documents step in:\n{human}"
+    );
+    // Issue 21: one degradation and its recovery, each state change printed as it happens.
+    let degraded = steps.find("pool healthy -> degraded (the database file was removed)");
+    let refused = steps.find("while degraded, an audit write fails fast with E2040");
+    let healthy = steps.find("pool degraded -> healthy");
+    let committed = steps.find("after the recovery an audit entry commits as usual");
+    assert!(
+        degraded.is_some() && degraded < refused && refused < healthy && healthy < committed,
+        "the degradation steps in order in:\n{steps}"
+    );
+    assert!(
+        human.contains("degradation: healthy -> degraded (the database file was removed) -> healthy in ")
+            && human.contains("a write meanwhile failed fast with E2040"),
+        "the degradation line in:\n{human}"
     );
     // The search step: 8 jobs of 25 results, each repeating 5 urls of the one before.
     assert!(
@@ -62,6 +76,30 @@ fn demo_runs_on_the_default_database_and_again_on_the_same_file() {
     assert_eq!(
         documents["types"],
         serde_json::json!(["image/png", "text/plain", "application/json", "image/png"])
+    );
+    let degradation = &doc["degradation"];
+    let states: Vec<&str> =
+        degradation["transitions"].as_array().unwrap().iter().filter_map(|t| t["state"].as_str()).collect();
+    assert_eq!(states.first(), Some(&"degraded"), "{degradation}");
+    assert_eq!(states.last(), Some(&"healthy"), "{degradation}");
+    assert_eq!(degradation["transitions"][0]["cause"], "the database file was removed");
+    assert_eq!(degradation["write_while_degraded"], "E2040");
+    assert_eq!(degradation["written_after_recovery"], true);
+    // The file was put back where it was: nothing aside, no WAL set aside as an orphan.
+    let leftovers: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("aside") || name.contains("orphan"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let check = json_doc(d, &["--config", &config, "--json", "check", "--full"], 0);
+    assert_eq!(check["status"], "ok", "{check}");
+    let audit =
+        json_doc(d, &["--config", &config, "--json", "audit", "list", "--action", "demo.recovered"], 0);
+    assert_eq!(
+        audit["entries"].as_array().map(Vec::len),
+        Some(2),
+        "one entry per run after the recovery: {audit}"
     );
 
     // The search step's effects, read back through the other commands.
