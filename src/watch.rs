@@ -290,6 +290,6 @@ async fn advise(pool: &Pool, stats: &ops::QueryStats) -> Result<Vec<String>> {
     if queries.is_empty() {
         return Ok(Vec::new());
     }
-    let report = ops::advise_pool(pool, queries, ops::AdviseOptions::default()).await?;
+    let report = ops::advise(pool, queries, ops::AdviseOptions::default()).await?;
     Ok(report.indexes.into_iter().map(|r| r.create_sql).collect())
 }

@@ -479,3 +479,17 @@ async fn close_on_one_clone_closes_every_clone() {
     assert_eq!(write.unwrap_err().code(), "E2006");
     assert_eq!(clone.close().await.unwrap_err().code(), "E2006");
 }
+
+/// Issue 17 section 9: the facade carries no demo code as public API; the tour behind
+/// `strata demo` lives in the CLI (crates/strata-cli/src/demo/) on the public API alone.
+#[test]
+fn the_facade_carries_no_demo_module() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(!root.join("src/demo.rs").exists(), "src/demo.rs is demo code in the facade");
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    assert!(
+        !lib.lines().any(|l| l.trim_start().starts_with("pub mod demo")),
+        "src/lib.rs declares `pub mod demo`"
+    );
+    assert!(root.join("crates/strata-cli/src/demo/tour.rs").exists(), "the tour lives beside `strata demo`");
+}

@@ -13,13 +13,7 @@ const SLOWEST: usize = 10;
 /// Runs `strata advise`.
 pub async fn run(queries: &[String], config: &Config, out: &Output) -> strata::Result<Outcome> {
     let queries = if queries.is_empty() { slowest_selects(config)? } else { queries.to_vec() };
-    let path = config.path.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let conn = strata::pool::open_read_only(&path)?;
-        advisor::advise(&conn, &queries, &AdviseOptions::default())
-    })
-    .await
-    .map_err(|e| strata::Error::task_failed("advise", e))??;
+    let report = advisor::advise_path(&config.path, queries, AdviseOptions::default()).await?;
     out.print(&report, render);
     Ok(Outcome::Success)
 }

@@ -38,14 +38,13 @@ pub async fn run(command: &BackupCommand, config: &Config, out: &Output) -> stra
         }
         BackupCommand::List { dir } => {
             let dir = dir.clone().unwrap_or(default_dir);
-            let list = BackupList { dir: dir.clone(), backups: backup::list(&dir)? };
+            let list = BackupList { dir: dir.clone(), backups: backup::list(&dir).await? };
             out.print(&list, render_list);
             Ok(Outcome::Success)
         }
         BackupCommand::Verify { file } => {
             let bar = Bar::new();
-            let (file, progress) = (file.clone(), bar.callback());
-            let report = blocking("backup verify", move || backup::verify(&file, progress)).await;
+            let report = backup::verify(file, bar.callback()).await;
             bar.finish();
             let report = report?;
             out.print(&report, render_verify);
@@ -53,8 +52,7 @@ pub async fn run(command: &BackupCommand, config: &Config, out: &Output) -> stra
         }
         BackupCommand::Prune { dir } => {
             let dir = dir.clone().unwrap_or(default_dir);
-            let policy = config.backup.clone();
-            let report = blocking("backup prune", move || backup::prune(&dir, &policy)).await?;
+            let report = backup::prune(&dir, &config.backup).await?;
             out.print(&report, render_prune);
             Ok(Outcome::Success)
         }
@@ -118,13 +116,6 @@ fn require_database(path: &Path) -> strata::Result<()> {
         return Ok(());
     }
     Err(strata::Error::cannot_open(format!("{} does not exist or is not a file", path.display())))
-}
-
-async fn blocking<T: Send + 'static>(
-    task: &'static str,
-    f: impl FnOnce() -> strata::Result<T> + Send + 'static,
-) -> strata::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| strata::Error::task_failed(task, e))?
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

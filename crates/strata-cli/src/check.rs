@@ -10,10 +10,7 @@ use crate::output::{Outcome, Output};
 pub async fn run(full: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
     let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
     let options = HealthOptions::from_config(level, config);
-    let path = config.path.clone();
-    let report = tokio::task::spawn_blocking(move || health::check_path(&path, &options))
-        .await
-        .map_err(|e| strata::Error::task_failed("check", e))??;
+    let report = health::check_path(&config.path, &options).await?;
     out.print(&report, render);
     Ok(if report.has_problems() { Outcome::Problems } else { Outcome::Success })
 }

@@ -1,20 +1,22 @@
-//! `strata demo`: runs the tour of `strata::demo` on the database and prints each step
+//! `strata demo`: runs the tour ([`tour`]) on the database and prints each step
 //! as it finishes (stderr, so that `--json` stays one document on stdout), then the
 //! report: what each layer did and how long it took.
 
 use std::fmt::Write as _;
 
+mod tour;
+
 use strata::Config;
-use strata::demo::{self, DemoOptions, DemoReport, Step};
 use strata::ops::stats::{STATEMENT_CLOCK_RESOLUTION_MS, display_ms};
 
 use crate::check::bytes;
 use crate::output::{Outcome, Output};
+use tour::{DemoOptions, DemoReport, Step};
 
 /// Runs `strata demo`.
 pub async fn run(tasks: usize, workers: usize, config: &Config, out: &Output) -> strata::Result<Outcome> {
     let options = DemoOptions { tasks, workers, ..DemoOptions::default() };
-    let report = demo::run(config, options, |step: &Step| {
+    let report = tour::run(config, options, |step: &Step| {
         eprintln!("  [{:>13}] {:>6} ms  {}", step.layer, step.ms, step.what);
     })
     .await?;
@@ -73,6 +75,19 @@ fn render(r: &DemoReport) -> String {
         &r.backup.manifest.sha256[..12.min(r.backup.manifest.sha256.len())],
         r.backup.manifest.documents.len()
     );
+    let g = &r.degradation;
+    let mut states = String::from("healthy");
+    for t in &g.transitions {
+        let _ = match &t.cause {
+            Some(cause) => write!(states, " -> {} ({cause})", t.state),
+            None => write!(states, " -> {}", t.state),
+        };
+    }
+    let meanwhile = match &g.write_while_degraded {
+        Some(code) => format!("a write meanwhile failed fast with {code}"),
+        None => "a write meanwhile was accepted".to_string(),
+    };
+    let _ = writeln!(text, "degradation: {states} in {} ms; {meanwhile}", g.recovered_ms);
     let _ = writeln!(text, "slowest statements (total time):");
     for s in r.top_statements.iter().take(5) {
         let _ = writeln!(

@@ -10,6 +10,7 @@
 //! in-memory connection of strata-ops' own.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use rusqlite::Connection;
 use rusqlite::types::Value;
@@ -81,12 +82,27 @@ pub struct AdviceReport {
 }
 
 /// Advises on `queries` against the database of `pool`, read on one of its readers.
-pub async fn advise_pool(pool: &Pool, queries: Vec<String>, options: AdviseOptions) -> Result<AdviceReport> {
-    pool.read(move |conn| crate::stats::as_strata(|| advise(conn, &queries, &options))).await
+pub async fn advise(pool: &Pool, queries: Vec<String>, options: AdviseOptions) -> Result<AdviceReport> {
+    pool.read(move |conn| crate::stats::as_strata(|| advise_conn(conn, &queries, &options))).await
+}
+
+/// Advises on `queries` against the database file at `path`, opened read-only without
+/// a pool (as `strata advise` does); a missing file is E2004.
+pub async fn advise_path(path: &Path, queries: Vec<String>, options: AdviseOptions) -> Result<AdviceReport> {
+    let path = path.to_path_buf();
+    crate::blocking("advise", move || {
+        let conn = strata_pool::open_read_only(&path)?;
+        advise_conn(&conn, &queries, &options)
+    })
+    .await
 }
 
 /// Advises on `queries` against the database `conn` is connected to (read only).
-pub fn advise(conn: &Connection, queries: &[String], options: &AdviseOptions) -> Result<AdviceReport> {
+pub(crate) fn advise_conn(
+    conn: &Connection,
+    queries: &[String],
+    options: &AdviseOptions,
+) -> Result<AdviceReport> {
     let scratch = Scratch::build(conn, options)?;
     let mut report =
         AdviceReport { statistics: scratch.statistics.clone(), queries: Vec::new(), indexes: Vec::new() };

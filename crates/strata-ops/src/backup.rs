@@ -382,7 +382,13 @@ fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {
 }
 
 /// Reads the manifest of the backup at `path`; `Ok(None)` when there is none.
-pub fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
+pub async fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
+    let path = path.to_path_buf();
+    crate::blocking("backup read_manifest", move || read_manifest_blocking(&path)).await
+}
+
+/// [`read_manifest`] on the calling thread.
+pub(crate) fn read_manifest_blocking(path: &Path) -> Result<Option<Manifest>> {
     let manifest = manifest_path(path);
     let text = match std::fs::read_to_string(&manifest) {
         Ok(text) => text,
@@ -396,7 +402,13 @@ pub fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
 
 /// The backups in `dir`, newest first (by their time). A missing directory is an
 /// empty list.
-pub fn list(dir: &Path) -> Result<Vec<BackupEntry>> {
+pub async fn list(dir: &Path) -> Result<Vec<BackupEntry>> {
+    let dir = dir.to_path_buf();
+    crate::blocking("backup list", move || list_blocking(&dir)).await
+}
+
+/// [`list`] on the calling thread.
+pub(crate) fn list_blocking(dir: &Path) -> Result<Vec<BackupEntry>> {
     let read = match std::fs::read_dir(dir) {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -409,7 +421,7 @@ pub fn list(dir: &Path) -> Result<Vec<BackupEntry>> {
         let name = item.file_name().to_string_lossy().into_owned();
         let data_ext = format!(".{BACKUP_EXTENSION}");
         let entry = if name.ends_with(&data_ext) {
-            let manifest = read_manifest(&path).ok().flatten();
+            let manifest = read_manifest_blocking(&path).ok().flatten();
             let state = if manifest.is_some() { BackupState::Complete } else { BackupState::NoManifest };
             entry(path, state, manifest)
         } else if name.ends_with(&format!("{data_ext}{PARTIAL_SUFFIX}")) {
@@ -419,7 +431,7 @@ pub fn list(dir: &Path) -> Result<Vec<BackupEntry>> {
             && !dir.join(data).exists()
         {
             let data = dir.join(data);
-            let manifest = read_manifest(&data).ok().flatten();
+            let manifest = read_manifest_blocking(&data).ok().flatten();
             entry(data, BackupState::Orphan, manifest)
         } else {
             continue;
@@ -439,8 +451,15 @@ fn entry(path: PathBuf, state: BackupState, manifest: Option<Manifest>) -> Backu
 }
 
 /// Re-checks one backup file: sha256 and page count against its manifest (when it
-/// has one) and `integrity_check`, all read-only.
-pub fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport> {
+/// has one) and `integrity_check`, all read-only. `progress` receives the hashing and
+/// the verification.
+pub async fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport> {
+    let path = path.to_path_buf();
+    crate::blocking("backup verify", move || verify_blocking(&path, progress)).await
+}
+
+/// [`verify`] on the calling thread.
+pub(crate) fn verify_blocking(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport> {
     let started = Instant::now();
     if !path.is_file() {
         return Err(Error::CannotOpen {
@@ -449,7 +468,7 @@ pub fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport>
         });
     }
     let mut problems = Vec::new();
-    let manifest = match read_manifest(path) {
+    let manifest = match read_manifest_blocking(path) {
         Ok(manifest) => manifest,
         Err(err) => {
             problems.push(err.to_string());
@@ -501,8 +520,14 @@ pub fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport>
 /// last `keep_weekly` ISO weeks that have backups; removes the other complete
 /// backups, `.partial` files older than an hour and manifests without data. Files
 /// without a manifest are never touched.
-pub fn prune(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
-    let entries = list(dir)?;
+pub async fn prune(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
+    let (dir, policy) = (dir.to_path_buf(), policy.clone());
+    crate::blocking("backup prune", move || prune_blocking(&dir, &policy)).await
+}
+
+/// [`prune`] on the calling thread.
+pub(crate) fn prune_blocking(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
+    let entries = list_blocking(dir)?;
     let mut report = PruneReport::default();
     let complete: Vec<&BackupEntry> = entries.iter().filter(|e| e.state == BackupState::Complete).collect();
     let mut days = Vec::new();
@@ -567,14 +592,24 @@ pub fn prune(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
 }
 
 /// The newest complete backup in `dir` that verifies now, with its report; the
-/// reports of newer ones that did not verify come second.
-pub fn newest_verified(
+/// reports of newer ones that did not verify come second. `progress` receives the
+/// verification of each.
+pub async fn newest_verified(
+    dir: &Path,
+    progress: Option<ProgressFn>,
+) -> Result<(Option<VerifyReport>, Vec<VerifyReport>)> {
+    let dir = dir.to_path_buf();
+    crate::blocking("backup newest_verified", move || newest_verified_blocking(&dir, progress)).await
+}
+
+/// [`newest_verified`] on the calling thread.
+pub(crate) fn newest_verified_blocking(
     dir: &Path,
     progress: Option<ProgressFn>,
 ) -> Result<(Option<VerifyReport>, Vec<VerifyReport>)> {
     let mut failed = Vec::new();
-    for entry in list(dir)?.into_iter().filter(|e| e.state == BackupState::Complete) {
-        let report = verify(&entry.path, progress.clone())?;
+    for entry in list_blocking(dir)?.into_iter().filter(|e| e.state == BackupState::Complete) {
+        let report = verify_blocking(&entry.path, progress.clone())?;
         if report.ok {
             return Ok((Some(report), failed));
         }

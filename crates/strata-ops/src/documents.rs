@@ -78,7 +78,7 @@ const ROWS: &str = "SELECT id, name, size, sha256, deleted_at IS NOT NULL FROM d
 /// Verifies the store in `dir` against the rows of `conn`'s `documents` table; `hash`
 /// also reads and hashes every live file. `None` when the database has no
 /// `documents` table.
-pub fn verify_store(conn: &Connection, dir: &Path, hash: bool) -> Result<Option<StoreReport>> {
+pub(crate) fn verify_store(conn: &Connection, dir: &Path, hash: bool) -> Result<Option<StoreReport>> {
     let tables: i64 = conn.query_row(HAS_DOCUMENTS, [], |r| r.get(0))?;
     if tables == 0 {
         return Ok(None);

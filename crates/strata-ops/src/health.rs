@@ -313,7 +313,13 @@ impl HealthOptions {
 /// Checks the database file at `path` without changing it (read-only connection).
 /// A file that SQLite refuses (damaged page 1, not a database) gives a report with a
 /// critical finding, not an error; a missing file is an error (E2004).
-pub fn check_path(path: &Path, options: &HealthOptions) -> Result<HealthReport> {
+pub async fn check_path(path: &Path, options: &HealthOptions) -> Result<HealthReport> {
+    let (path, options) = (path.to_path_buf(), options.clone());
+    crate::blocking("health check", move || check_path_blocking(&path, &options)).await
+}
+
+/// [`check_path`] on the calling thread.
+pub(crate) fn check_path_blocking(path: &Path, options: &HealthOptions) -> Result<HealthReport> {
     let started = Instant::now();
     if !path.is_file() {
         return Err(Error::CannotOpen {
@@ -564,7 +570,7 @@ pub(crate) fn integrity_messages(conn: &Connection, sql: &str) -> Result<Vec<Str
 }
 
 /// `PRAGMA integrity_check` on `conn`: the messages, or the SQLite error that stopped it.
-pub fn integrity_check(conn: &Connection) -> Result<Vec<String>> {
+pub(crate) fn integrity_check(conn: &Connection) -> Result<Vec<String>> {
     integrity_messages(conn, INTEGRITY_CHECK)
 }
 
@@ -593,7 +599,7 @@ const HAS_STRATA_HISTORY: &str =
     "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'strata_schema_checksums'";
 
 /// The schema cookie, user_version, newest migration and table count.
-pub fn schema_version(conn: &Connection) -> Result<SchemaVersion> {
+pub(crate) fn schema_version(conn: &Connection) -> Result<SchemaVersion> {
     let int = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
     let migration = if int(HAS_HISTORY)? > 0 {
         conn.query_row(NEWEST_MIGRATION, [], |r| r.get::<_, Option<i64>>(0))?

@@ -7,8 +7,10 @@
 //! statistics fed by the pool's timing hook ([`stats`]), the index advisor
 //! ([`advisor`]) and the verification of the document store beside the database
 //! ([`documents`]) with its watcher ([`watch`]). It is the only layer
-//! that writes backup files. Every entry point is a plain function (async where it
-//! works on a pool or does long file work) that returns a serialisable report.
+//! that writes backup files. Every entry point that reads or writes a database or
+//! files is an async function: its blocking work runs on tokio's blocking pool (a
+//! panic or cancellation there is E9002), so an async caller never stalls its runtime
+//! and never wraps a call itself. It returns a serialisable report.
 
 #![deny(missing_docs)]
 // Library code proves its unwraps: each one left carries an `allow` with the reason it
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use advisor::{AdviceReport, AdviseOptions, QueryAdvice, Recommendation, advise, advise_pool};
+pub use advisor::{AdviceReport, AdviseOptions, QueryAdvice, Recommendation, advise, advise_path};
 pub use backup::{BackupEntry, BackupReport, BackupState, Manifest, PruneReport, VerifyReport};
 pub use documents::{DocumentProblem, OrphanFile, StoreReport};
 pub use health::{CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status, check, check_path};
@@ -69,3 +71,12 @@ pub struct Progress {
 
 /// A progress callback (a CLI draws a bar with it); called from a blocking thread.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Runs the blocking `work` of the public function `task` on tokio's blocking pool; a
+/// panic or a cancellation there is E9002 naming `task`.
+pub(crate) async fn blocking<T: Send + 'static>(
+    task: &'static str,
+    work: impl FnOnce() -> strata_core::Result<T> + Send + 'static,
+) -> strata_core::Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| strata_core::Error::task_failed(task, e))?
+}

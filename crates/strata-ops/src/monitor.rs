@@ -171,7 +171,7 @@ async fn run(
 /// `every` still takes its backups, and one that starts long after the last backup
 /// takes one at once.
 fn backup_due(dir: &Path, every: Duration) -> Result<bool> {
-    let newest = backup::list(dir)?.into_iter().find(|entry| entry.state == BackupState::Complete);
+    let newest = backup::list_blocking(dir)?.into_iter().find(|entry| entry.state == BackupState::Complete);
     let Some(at) = newest.and_then(|entry| entry.created_at).and_then(|text| clock::parse(&text)) else {
         return Ok(true);
     };
@@ -183,9 +183,7 @@ async fn scheduled_backup(pool: &Pool) -> Result<BackupReport> {
     let dir = backup::default_dir(pool);
     let report = backup::create(pool, &dir, None).await?;
     let policy = pool.config().backup.clone();
-    let pruned = tokio::task::spawn_blocking(move || backup::prune(&dir, &policy))
-        .await
-        .map_err(|e| strata_core::Error::task_failed("backup prune", e))??;
+    let pruned = backup::prune(&dir, &policy).await?;
     if !pruned.removed.is_empty() {
         tracing::info!(target: "strata::backup", removed = pruned.removed.len(), "old backups pruned");
     }

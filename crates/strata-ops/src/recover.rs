@@ -125,12 +125,12 @@ pub async fn recover(db: &Path, options: RecoverOptions) -> Result<RecoverReport
 }
 
 /// [`recover`] on the calling thread.
-pub fn recover_blocking(db: &Path, options: &RecoverOptions) -> Result<RecoverReport> {
+pub(crate) fn recover_blocking(db: &Path, options: &RecoverOptions) -> Result<RecoverReport> {
     let started = Instant::now();
     let _lock = refuse_if_open(db)?;
     let mut health_options = options.health.clone();
     health_options.level = CheckLevel::Full;
-    let health = if db.exists() { Some(health::check_path(db, &health_options)?) } else { None };
+    let health = if db.exists() { Some(health::check_path_blocking(db, &health_options)?) } else { None };
     let mut report = RecoverReport {
         database: db.to_path_buf(),
         recovered: false,
@@ -146,7 +146,7 @@ pub fn recover_blocking(db: &Path, options: &RecoverOptions) -> Result<RecoverRe
         report.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     }
-    let (chosen, skipped) = backup::newest_verified(&options.dir, options.progress.clone())?;
+    let (chosen, skipped) = backup::newest_verified_blocking(&options.dir, options.progress.clone())?;
     let Some(chosen) = chosen else {
         let reason = if skipped.is_empty() {
             "there are no complete backups".to_string()
@@ -193,7 +193,7 @@ const LIST_TABLES: &str = "SELECT name, sql FROM sqlite_schema WHERE type = 'tab
 /// backup does not have (or has with other values) into a new database at `target`.
 /// An existing `target` is moved aside first. Never fails: what could not be read is
 /// reported.
-pub fn salvage(damaged: &Path, backup: &Path, target: &Path) -> SalvageReport {
+pub(crate) fn salvage(damaged: &Path, backup: &Path, target: &Path) -> SalvageReport {
     let mut report = SalvageReport { path: None, unreadable: None, tables: Vec::new() };
     let opened = strata_pool::open_read_only(damaged).and_then(|d| {
         let tables = list_tables(&d)?;

@@ -79,10 +79,10 @@ pub async fn restore(db: &Path, backup: &Path, options: RestoreOptions) -> Resul
 }
 
 /// [`restore`] on the calling thread.
-pub fn restore_blocking(db: &Path, backup: &Path, options: &RestoreOptions) -> Result<RestoreReport> {
+pub(crate) fn restore_blocking(db: &Path, backup: &Path, options: &RestoreOptions) -> Result<RestoreReport> {
     let started = Instant::now();
     let _lock = refuse_if_open(db)?;
-    let verification = backup::verify(backup, options.progress.clone())?;
+    let verification = backup::verify_blocking(backup, options.progress.clone())?;
     if !verification.ok {
         return Err(Error::BackupInvalid {
             path: backup.to_path_buf(),
@@ -164,7 +164,7 @@ pub(crate) fn replace_with(
     label: &str,
     progress: Option<&ProgressFn>,
 ) -> Result<Placed> {
-    let listed = backup::read_manifest(backup)?.map(|m| m.documents).unwrap_or_default();
+    let listed = backup::read_manifest_blocking(backup)?.map(|m| m.documents).unwrap_or_default();
     let documents = crate::documents::restore_store(backup, &listed, store)?;
     let partial = files::sidecar(db, ".restore.partial");
     files::remove_if_exists(&partial)?;
@@ -265,7 +265,7 @@ pub async fn restore_from_replica(
 }
 
 /// [`restore_from_replica`] on the calling thread.
-pub fn restore_from_replica_blocking(
+pub(crate) fn restore_from_replica_blocking(
     db: &Path,
     replica: &str,
     options: &ReplicaRestoreOptions,
@@ -282,7 +282,7 @@ pub fn restore_from_replica_blocking(
     let restored = files::sidecar(db, ".replica-restore");
     remove_with_sidecars(&restored)?;
     let outcome = litestream_restore(&options.litestream, &url, &restored)
-        .and_then(|()| backup::verify(&restored, options.progress.clone()))
+        .and_then(|()| backup::verify_blocking(&restored, options.progress.clone()))
         .and_then(|verification| {
             if !verification.ok {
                 return Err(Error::ReplicaInvalid {

@@ -191,7 +191,7 @@ impl Dashboard {
         let pool = db.pool().metrics();
         let (statements_from, statements, commits) = statements(db);
         let (queues, oldest_ready_age_secs) = queues(db).await;
-        let backups = backups(db);
+        let backups = backups(db).await;
         let history =
             self.inner.history.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect();
         let (report, status, storage, health_error) = match &health {
@@ -273,12 +273,7 @@ async fn check(db: &Database) -> Result<HealthReport> {
     let options = HealthOptions::from_config(CheckLevel::Quick, db.pool().config());
     match db.pool().is_read_only() {
         false => ops::check(db.pool(), &options).await,
-        true => {
-            let path = db.pool().path().to_path_buf();
-            tokio::task::spawn_blocking(move || ops::health::check_path(&path, &options))
-                .await
-                .map_err(|err| strata::Error::TaskFailed { task: "health check", reason: err.to_string() })?
-        }
+        true => ops::health::check_path(db.pool().path(), &options).await,
     }
 }
 
@@ -391,9 +386,9 @@ async fn has_table(db: &Database, name: &'static str) -> bool {
 }
 
 /// The newest backups in the configured backup directory.
-fn backups(db: &Database) -> Vec<BackupRow> {
+async fn backups(db: &Database) -> Vec<BackupRow> {
     let dir = ops::backup::default_dir(db.pool());
-    let mut entries = ops::backup::list(&dir).unwrap_or_default();
+    let mut entries = ops::backup::list(&dir).await.unwrap_or_default();
     entries.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     entries.truncate(RECENT_BACKUPS);
     entries

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use strata_ops::advisor::{AdviseOptions, advise};
+use strata_ops::advisor::{AdviseOptions, advise_path};
 
 use crate::raw;
 
@@ -57,14 +57,13 @@ pub const QUERIES: &[(&str, Option<&str>)] = &[
     ("SELECT c.email FROM customers c WHERE c.id = ?1", None),
 ];
 
-#[test]
-fn the_advisor_finds_the_index_each_query_needs_and_nothing_for_indexed_ones() {
+#[tokio::test]
+async fn the_advisor_finds_the_index_each_query_needs_and_nothing_for_indexed_ones() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shop.db");
     shop(&db);
-    let conn = strata_pool::open_read_only(&db).unwrap();
     let queries: Vec<String> = QUERIES.iter().map(|(q, _)| q.to_string()).collect();
-    let report = advise(&conn, &queries, &AdviseOptions::default()).unwrap();
+    let report = advise_path(&db, queries, AdviseOptions::default()).await.unwrap();
     assert!(report.statistics.contains("sample"), "{}", report.statistics);
     for ((sql, expected), advice) in QUERIES.iter().zip(&report.queries) {
         let got: Vec<String> =
@@ -85,27 +84,28 @@ fn the_advisor_finds_the_index_each_query_needs_and_nothing_for_indexed_ones() {
     }
     assert_eq!(report.indexes.len(), 6);
     // Nothing was written to the database.
+    let conn = strata_pool::open_read_only(&db).unwrap();
     let indexes: i64 =
         conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'index'", [], |r| r.get(0)).unwrap();
     assert_eq!(indexes, 2);
 }
 
-#[test]
-fn the_advisor_uses_the_databases_own_statistics_when_it_has_them() {
+#[tokio::test]
+async fn the_advisor_uses_the_databases_own_statistics_when_it_has_them() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shop.db");
     shop(&db);
     raw(&db).execute_batch("ANALYZE").unwrap();
-    let conn = strata_pool::open_read_only(&db).unwrap();
-    let report = advise(&conn, &[QUERIES[0].0.to_string()], &AdviseOptions::default()).unwrap();
+    let report = advise_path(&db, vec![QUERIES[0].0.to_string()], AdviseOptions::default()).await.unwrap();
     assert!(report.statistics.starts_with("sqlite_stat1 of the database"), "{}", report.statistics);
     assert_eq!(report.queries[0].recommendations.len(), 1);
-    let err = advise(&conn, &["DELETE FROM orders".to_string()], &AdviseOptions::default()).unwrap();
+    let err =
+        advise_path(&db, vec!["DELETE FROM orders".to_string()], AdviseOptions::default()).await.unwrap();
     assert!(err.queries[0].note.is_some());
 }
 
-#[test]
-fn non_ascii_and_quoted_names_get_an_index_that_applies() {
+#[tokio::test]
+async fn non_ascii_and_quoted_names_get_an_index_that_applies() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("menu.db");
     raw(&db)
@@ -115,9 +115,8 @@ fn non_ascii_and_quoted_names_get_an_index_that_applies() {
              INSERT INTO \"menü 🍰\" SELECT x, 'crème ' || (x % 100), x FROM n;",
         )
         .unwrap();
-    let conn = strata_pool::open_read_only(&db).unwrap();
     let query = "SELECT id FROM \"menü 🍰\" WHERE café = ?1 ORDER BY \"prix \"\"net\"\"\"".to_string();
-    let report = advise(&conn, &[query], &AdviseOptions::default()).unwrap();
+    let report = advise_path(&db, vec![query], AdviseOptions::default()).await.unwrap();
     let advice = &report.queries[0];
     assert_eq!(advice.recommendations.len(), 1, "{advice:?}");
     let r = &advice.recommendations[0];
@@ -125,6 +124,5 @@ fn non_ascii_and_quoted_names_get_an_index_that_applies() {
         (r.table.as_str(), r.columns.clone()),
         ("menü 🍰", vec!["café".to_string(), "prix \"net\"".to_string()])
     );
-    drop(conn);
     raw(&db).execute_batch(&r.create_sql).unwrap_or_else(|e| panic!("{e}: {}", r.create_sql));
 }

@@ -88,7 +88,7 @@ async fn a_backup_of_100_mb_completes_and_verifies_while_a_writer_commits() {
     assert_eq!(count(&report.path, "blobs"), LOAD_MB);
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete", "a backup is one self-contained file");
-    assert!(backup::verify(&report.path, None).unwrap().ok);
+    assert!(backup::verify(&report.path, None).await.unwrap().ok);
 }
 
 #[tokio::test]
@@ -99,11 +99,14 @@ async fn a_backup_has_a_manifest_mode_0600_and_never_looks_complete_before_it_is
     let backups = dir.path().join("backups");
     let pool = pool(&db).await;
     // At every progress report, what a kill would leave behind must not look complete.
+    // The callback runs on a blocking thread, where it may wait for `list` itself.
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let progress = {
         let (backups, seen) = (backups.clone(), Arc::clone(&seen));
+        let runtime = tokio::runtime::Handle::current();
         backup::progress_fn(move |p: Progress| {
-            let states: Vec<BackupState> = backup::list(&backups).unwrap().iter().map(|e| e.state).collect();
+            let listed = runtime.block_on(backup::list(&backups)).unwrap();
+            let states: Vec<BackupState> = listed.iter().map(|e| e.state).collect();
             assert!(!states.contains(&BackupState::Complete), "complete during {:?}: {states:?}", p.stage);
             seen.lock().unwrap().push(p.stage);
         })
@@ -126,7 +129,7 @@ async fn a_backup_has_a_manifest_mode_0600_and_never_looks_complete_before_it_is
     assert_eq!(manifest["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(manifest["verification"]["ok"], true);
     assert!(manifest["schema"]["schema_cookie"].as_i64().unwrap() > 0);
-    let entries = backup::list(&backups).unwrap();
+    let entries = backup::list(&backups).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].state, BackupState::Complete);
 }
@@ -161,20 +164,20 @@ async fn verify_finds_a_changed_byte_and_list_shows_a_partial_file() {
     let pool = pool(&db).await;
     let report = backup::create(&pool, &backups, None).await.unwrap();
     pool.close().await.unwrap();
-    assert!(backup::verify(&report.path, None).unwrap().ok);
+    assert!(backup::verify(&report.path, None).await.unwrap().ok);
 
     let mut bytes = std::fs::read(&report.path).unwrap();
     let last = bytes.len() - 10;
     bytes[last] ^= 0xFF;
     std::fs::write(&report.path, &bytes).unwrap();
-    let checked = backup::verify(&report.path, None).unwrap();
+    let checked = backup::verify(&report.path, None).await.unwrap();
     assert!(!checked.ok);
     assert!(checked.problems.iter().any(|p| p.contains("sha256")), "{:?}", checked.problems);
 
     std::fs::write(backups.join("app-20200101T000000.000Z.sqlite.partial"), b"half a backup").unwrap();
-    let states: Vec<BackupState> = backup::list(&backups).unwrap().iter().map(|e| e.state).collect();
+    let states: Vec<BackupState> = backup::list(&backups).await.unwrap().iter().map(|e| e.state).collect();
     assert!(states.contains(&BackupState::Partial), "{states:?}");
-    let (found, failed) = backup::newest_verified(&backups, None).unwrap();
+    let (found, failed) = backup::newest_verified(&backups, None).await.unwrap();
     assert!(found.is_none(), "the only complete backup is damaged");
     assert_eq!(failed.len(), 1);
 }
@@ -194,8 +197,8 @@ fn fake_backup(dir: &std::path::Path, at: &str) {
     std::fs::write(dir.join(format!("{name}.json")), manifest.to_string()).unwrap();
 }
 
-#[test]
-fn prune_keeps_the_last_n_and_one_per_day_and_week() {
+#[tokio::test]
+async fn prune_keeps_the_last_n_and_one_per_day_and_week() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Four backups on 2026-11-20, two on each of the three days before, and older weeks.
@@ -216,7 +219,7 @@ fn prune_keeps_the_last_n_and_one_per_day_and_week() {
         fake_backup(d, at);
     }
     let policy = BackupConfig { keep_last: 2, keep_daily: 3, keep_weekly: 3, ..BackupConfig::default() };
-    let report = backup::prune(d, &policy).unwrap();
+    let report = backup::prune(d, &policy).await.unwrap();
     let kept: Vec<(String, String)> = report
         .kept
         .iter()
@@ -234,7 +237,7 @@ fn prune_keeps_the_last_n_and_one_per_day_and_week() {
         expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     assert_eq!(kept, expected);
     assert_eq!(report.removed.len(), 6);
-    assert_eq!(backup::list(d).unwrap().len(), 6);
+    assert_eq!(backup::list(d).await.unwrap().len(), 6);
     for removed in &report.removed {
         assert!(!removed.exists());
         assert!(!backup::manifest_path(removed).exists());

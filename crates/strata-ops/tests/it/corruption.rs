@@ -38,21 +38,21 @@ fn damaged_copy(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-fn findings(path: &Path, level: CheckLevel) -> (Status, Vec<String>) {
-    let report = check_path(path, &HealthOptions::new(level)).unwrap();
+async fn findings(path: &Path, level: CheckLevel) -> (Status, Vec<String>) {
+    let report = check_path(path, &HealthOptions::new(level)).await.unwrap();
     let checks = report.findings.iter().filter(|f| f.check != "free_disk").map(|f| f.check.clone()).collect();
     (report.status, checks)
 }
 
-fn is_corrupt(path: &Path, level: CheckLevel) -> bool {
-    check_path(path, &HealthOptions::new(level)).unwrap().is_corrupt()
+async fn is_corrupt(path: &Path, level: CheckLevel) -> bool {
+    check_path(path, &HealthOptions::new(level)).await.unwrap().is_corrupt()
 }
 
-#[test]
-fn the_clean_fixture_passes_both_levels() {
+#[tokio::test]
+async fn the_clean_fixture_passes_both_levels() {
     let (_dir, db, _) = fixture();
     for level in [CheckLevel::Quick, CheckLevel::Full] {
-        let report = check_path(&db, &HealthOptions::new(level)).unwrap();
+        let report = check_path(&db, &HealthOptions::new(level)).await.unwrap();
         assert!(!report.is_corrupt(), "{report:#?}");
         assert!(report.integrity.is_empty());
         assert_eq!(report.schema.as_ref().unwrap().tables, 2);
@@ -60,19 +60,19 @@ fn the_clean_fixture_passes_both_levels() {
     }
 }
 
-#[test]
-fn a_damaged_table_page_is_found_by_quick_check() {
+#[tokio::test]
+async fn a_damaged_table_page_is_found_by_quick_check() {
     let (dir, _db, mut bytes) = fixture();
     let page = item_leaves(&bytes)[1];
     let at = (page - 1) * PAGE;
     bytes[at + 8..at + 400].fill(0xAB);
     let copy = damaged_copy(dir.path(), "table.db", &bytes);
-    assert!(is_corrupt(&copy, CheckLevel::Quick), "{:?}", findings(&copy, CheckLevel::Quick));
-    assert!(is_corrupt(&copy, CheckLevel::Full));
+    assert!(is_corrupt(&copy, CheckLevel::Quick).await, "{:?}", findings(&copy, CheckLevel::Quick).await);
+    assert!(is_corrupt(&copy, CheckLevel::Full).await);
 }
 
-#[test]
-fn a_damaged_index_entry_is_found_only_by_the_full_check() {
+#[tokio::test]
+async fn a_damaged_index_entry_is_found_only_by_the_full_check() {
     let (dir, _db, mut bytes) = fixture();
     // The index record of row 100 is `value-000100` followed by its rowid in one byte.
     let needle: Vec<u8> = b"value-000100".iter().copied().chain([100u8]).collect();
@@ -86,33 +86,33 @@ fn a_damaged_index_entry_is_found_only_by_the_full_check() {
         .expect("the index entry of row 100");
     bytes[at + needle.len() - 1] = 101;
     let copy = damaged_copy(dir.path(), "index.db", &bytes);
-    let (status, checks) = findings(&copy, CheckLevel::Quick);
+    let (status, checks) = findings(&copy, CheckLevel::Quick).await;
     assert!(
         !checks.iter().any(|c| c == "integrity" || c == "corrupt"),
         "quick_check cannot see it: {checks:?}"
     );
     assert_ne!(status, Status::Critical);
-    let report = check_path(&copy, &HealthOptions::new(CheckLevel::Full)).unwrap();
+    let report = check_path(&copy, &HealthOptions::new(CheckLevel::Full)).await.unwrap();
     assert!(report.is_corrupt(), "{report:#?}");
     assert_eq!(report.status, Status::Critical);
     assert!(report.integrity.iter().any(|m| m.contains("items_name")), "{:?}", report.integrity);
 }
 
-#[test]
-fn a_damaged_page_one_is_found_at_open() {
+#[tokio::test]
+async fn a_damaged_page_one_is_found_at_open() {
     let (dir, _db, mut bytes) = fixture();
     bytes[100..140].fill(0xEE);
     let copy = damaged_copy(dir.path(), "page1.db", &bytes);
-    let report = check_path(&copy, &HealthOptions::new(CheckLevel::Quick)).unwrap();
+    let report = check_path(&copy, &HealthOptions::new(CheckLevel::Quick)).await.unwrap();
     assert!(report.is_corrupt(), "{report:#?}");
     assert_eq!(report.status, Status::Critical);
 }
 
-#[test]
-fn a_truncated_file_is_found_by_quick_check() {
+#[tokio::test]
+async fn a_truncated_file_is_found_by_quick_check() {
     let (dir, _db, bytes) = fixture();
     let copy = damaged_copy(dir.path(), "truncated.db", &bytes[..bytes.len() / 2]);
-    assert!(is_corrupt(&copy, CheckLevel::Quick), "{:?}", findings(&copy, CheckLevel::Quick));
+    assert!(is_corrupt(&copy, CheckLevel::Quick).await, "{:?}", findings(&copy, CheckLevel::Quick).await);
 }
 
 /// What a crash leaves: the database, its -wal with committed transactions that were
@@ -131,15 +131,15 @@ fn crashed_copy_with_hot_wal(dir: &Path) -> PathBuf {
     copy
 }
 
-#[test]
-fn a_deleted_hot_wal_with_committed_data_is_found_before_open() {
+#[tokio::test]
+async fn a_deleted_hot_wal_with_committed_data_is_found_before_open() {
     let dir = tempfile::tempdir().unwrap();
     let copy = crashed_copy_with_hot_wal(dir.path());
     // With its -wal the copy is whole: the 50 committed rows are there.
-    let intact = check_path(&copy, &HealthOptions::new(CheckLevel::Quick)).unwrap();
+    let intact = check_path(&copy, &HealthOptions::new(CheckLevel::Quick)).await.unwrap();
     assert!(!intact.is_corrupt(), "{intact:#?}");
     std::fs::remove_file(format!("{}-wal", copy.display())).unwrap();
-    let (status, checks) = findings(&copy, CheckLevel::Quick);
+    let (status, checks) = findings(&copy, CheckLevel::Quick).await;
     assert_eq!(status, Status::Critical);
     assert!(checks.contains(&"wal_lost".to_string()), "{checks:?}");
 }

@@ -44,8 +44,8 @@ async fn the_monitor_takes_a_report_at_once_and_stops_on_request() {
 
 /// Rewrites the time in the manifest of the backup `path` to `at` (RFC 3339), as if
 /// the backup had been taken then.
-fn date_backup(path: &std::path::Path, at: &str) {
-    let mut manifest = backup::read_manifest(path).unwrap().expect("a manifest");
+async fn date_backup(path: &std::path::Path, at: &str) {
+    let mut manifest = backup::read_manifest(path).await.unwrap().expect("a manifest");
     manifest.created_at = at.to_string();
     std::fs::write(backup::manifest_path(path), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
 }
@@ -66,10 +66,10 @@ async fn a_scheduled_backup_is_due_after_the_newest_on_disk_and_retention_follow
     let mut old = Vec::new();
     for at in ["2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z"] {
         let report = backup::create(&pool, &backups, None).await.unwrap();
-        date_backup(&report.path, at);
+        date_backup(&report.path, at).await;
         old.push(report.path);
     }
-    assert_eq!(backup::list(&backups).unwrap().len(), 2);
+    assert_eq!(backup::list(&backups).await.unwrap().len(), 2);
 
     let monitor = Monitor::spawn(pool.clone(), None);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -83,12 +83,12 @@ async fn a_scheduled_backup_is_due_after_the_newest_on_disk_and_retention_follow
     let taken = state.last_backup.expect("a scheduled backup").path;
 
     // Retention ran after it: keep_last = 1 keeps the new backup only.
-    let left: Vec<_> = backup::list(&backups).unwrap().into_iter().map(|entry| entry.path).collect();
+    let left: Vec<_> = backup::list(&backups).await.unwrap().into_iter().map(|entry| entry.path).collect();
     assert_eq!(left, vec![taken.clone()], "the two old backups were pruned");
     for path in &old {
         assert!(!path.exists() && !backup::manifest_path(path).exists(), "{} was pruned", path.display());
     }
-    assert!(backup::verify(&taken, None).unwrap().ok);
+    assert!(backup::verify(&taken, None).await.unwrap().ok);
 
     // The newest backup is now minutes old, so a monitor that starts again takes none:
     // wait for its first report, by which time it has decided.
@@ -100,7 +100,7 @@ async fn a_scheduled_backup_is_due_after_the_newest_on_disk_and_retention_follow
     }
     monitor.stop().await;
     assert!(monitor.state().last_backup.is_none(), "no backup is due yet: {:?}", monitor.state());
-    assert_eq!(backup::list(&backups).unwrap().len(), 1);
+    assert_eq!(backup::list(&backups).await.unwrap().len(), 1);
     pool.close().await.unwrap();
 }
 

@@ -113,7 +113,7 @@ async fn statements_of_the_health_check_the_advisor_and_backups_are_strata_s() {
         .await
         .unwrap();
     strata_ops::health::check(&pool, &HealthOptions::new(CheckLevel::Full)).await.unwrap();
-    strata_ops::advise_pool(&pool, vec!["SELECT id FROM t WHERE v = 'x'".into()], Default::default())
+    strata_ops::advise(&pool, vec!["SELECT id FROM t WHERE v = 'x'".into()], Default::default())
         .await
         .unwrap();
     strata_ops::backup::create(&pool, &dir.path().join("backups"), None).await.unwrap();

@@ -1,11 +1,12 @@
 //! The tour behind `strata demo`: one run through every layer on a real database
-//! file. It opens (creating and migrating) the database, sets flags, opens sessions,
+//! file, through the public API of `strata` alone. It opens (creating and migrating) the database, sets flags, opens sessions,
 //! stores and reads back a few documents, enqueues a workload with priorities and
 //! injected failures, runs workers until the queue is drained (retries and dead letters
 //! included), runs a small search (its scraping jobs on the queue under a rate limit,
 //! results bulk-inserted, one cached lookup), takes a verified backup, runs a full check,
-//! and collects the query statistics and the index advice of what
-//! it ran. Every step is timed and attributed to the layer that did the work. A
+//! degrades the pool for a moment (the database file moved away under it and put back)
+//! and shows its state changes as they happen and its recovery, and collects the query
+//! statistics and the index advice of what it ran. Every step is timed and attributed to the layer that did the work. A
 //! second run on the same file works: set-up is idempotent (flags are upserts, the
 //! schema is already migrated) and each run's tasks carry the run's own id.
 
@@ -16,12 +17,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
-use crate::repo::{
+use strata::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
+use strata::repo::{
     self, Decision, JobOutcome, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
     Queue, QueueConfig, QueueStats, Quota,
 };
-use crate::{Config, Database, MetricsSnapshot, Result};
+use strata::{Config, Database, MetricsSnapshot, PoolState, Result};
 
 /// How long an idle worker waits for a retry to come due before it looks again
 /// whether the queue is drained.
@@ -53,6 +54,10 @@ const SEARCH_STRIDE: usize = 20;
 
 /// The cache namespace of the demo's cached lookup.
 pub const CACHE_NAMESPACE: &str = "demo";
+
+/// How long the degradation scene waits for each state change (the pool looks at its
+/// file every 250 ms; a loaded machine may take longer).
+const STATE_WAIT: Duration = Duration::from_secs(30);
 
 /// How big a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,6 +150,34 @@ pub struct SearchSummary {
     pub cache_hits: u64,
 }
 
+/// One state the pool entered during the degradation scene.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transition {
+    /// `healthy`, `degraded`, `unavailable` or `closed`.
+    pub state: &'static str,
+    /// Why the pool is not healthy, if it is not.
+    pub cause: Option<String>,
+    /// Milliseconds since the fault was made.
+    pub at_ms: u64,
+}
+
+/// What the degradation scene did and saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct DegradationSummary {
+    /// The fault made under the running pool.
+    pub fault: String,
+    /// The states the pool published from the fault to its recovery, in order (the
+    /// last one is `healthy`).
+    pub transitions: Vec<Transition>,
+    /// The code of the audit write tried while the pool was degraded (E2040: it
+    /// failed fast instead of waiting).
+    pub write_while_degraded: Option<String>,
+    /// Whether an audit write after the recovery committed.
+    pub written_after_recovery: bool,
+    /// From the fault to healthy again, milliseconds.
+    pub recovered_ms: u64,
+}
+
 /// The report of `strata demo`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
@@ -170,6 +203,8 @@ pub struct DemoReport {
     pub backup: BackupReport,
     /// The full check.
     pub health: HealthReport,
+    /// The pool degraded for a moment and its recovery.
+    pub degradation: DegradationSummary,
     /// The statements that took the most time, slowest first (at most 8).
     pub top_statements: Vec<StatementStats>,
     /// The pool's read closures, write closures and commits, timed in microseconds.
@@ -209,7 +244,14 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
 
     let result = tour(&db, &options, run, &mut step).await;
     let closed = db.close().await;
-    let ((queue, search), pool, documents, backup, health, (top_statements, pool_work), advice) = result?;
+    let (
+        (queue, search),
+        pool,
+        documents,
+        (backup, health, degradation),
+        (top_statements, pool_work),
+        advice,
+    ) = result?;
     closed?;
     Ok(DemoReport {
         path: config.path.display().to_string(),
@@ -223,6 +265,7 @@ pub async fn run(config: &Config, options: DemoOptions, progress: impl Fn(&Step)
         documents,
         backup,
         health,
+        degradation,
         top_statements,
         pool_work,
         advice,
@@ -235,8 +278,7 @@ type Parts = (
     (QueueSummary, SearchSummary),
     MetricsSnapshot,
     DocumentsSummary,
-    BackupReport,
-    HealthReport,
+    (BackupReport, HealthReport, DegradationSummary),
     (Vec<StatementStats>, Vec<WorkStats>),
     AdviceReport,
 );
@@ -312,7 +354,7 @@ async fn tour(
         }));
     }
     for worker in workers {
-        worker.await.map_err(|e| crate::Error::task_failed("demo worker", e))??;
+        worker.await.map_err(|e| strata::Error::task_failed("demo worker", e))??;
     }
     let drained = t.elapsed();
     let summary = QueueSummary {
@@ -380,6 +422,8 @@ async fn tour(
     };
     step("strata-ops", format!("integrity_check, foreign_key_check, PRAGMA audit: {status}"), t);
 
+    let degradation = degradation(db, run, step).await?;
+
     let t = Instant::now();
     // query_stats is switched on above, so the collector is there.
     let report = db.query_stats().map(ops::QueryStats::report);
@@ -390,7 +434,7 @@ async fn tour(
         .filter(|s| s.sql.trim_start().to_ascii_uppercase().starts_with("SELECT"))
         .map(|s| s.sql.clone())
         .collect();
-    let advice = ops::advise_pool(&pool, selects, ops::AdviseOptions::default()).await?;
+    let advice = ops::advise(&pool, selects, ops::AdviseOptions::default()).await?;
     step(
         "strata-ops",
         format!(
@@ -400,7 +444,120 @@ async fn tour(
         ),
         t,
     );
-    Ok(((summary, search), metrics, documents, backup, health, (top, work), advice))
+    Ok(((summary, search), metrics, documents, (backup, health, degradation), (top, work), advice))
+}
+
+/// The degradation scene: the database file is moved away under the running pool
+/// (as a careless `mv` or a cleanup script would), the pool notices and degrades, a
+/// write meanwhile fails fast, the file is put back and the pool reopens and is
+/// healthy again. Each state change is a step as it happens. The file is put back
+/// whatever happens in between.
+async fn degradation(
+    db: &Database,
+    run: i64,
+    step: &mut impl FnMut(&'static str, String, Instant),
+) -> Result<DegradationSummary> {
+    let path = db.pool().path().to_path_buf();
+    let mut aside = path.clone().into_os_string();
+    aside.push(".demo-aside");
+    let aside = std::path::PathBuf::from(aside);
+    let states = watch_states(db);
+    let fault = Instant::now();
+    std::fs::rename(&path, &aside).map_err(|e| strata::Error::file_io("move aside", &path, &e))?;
+    let seen = degraded_and_back(db, run, &path, &aside, states, fault, step).await;
+    if aside.exists() {
+        // The scene failed half-way: the file goes back before the error is reported.
+        std::fs::rename(&aside, &path).map_err(|e| strata::Error::file_io("put back", &aside, &e))?;
+    }
+    let (transitions, write_while_degraded) = seen?;
+
+    let t = Instant::now();
+    db.audit().append(NewAuditEntry::new("demo", "demo.recovered").result(format!("run {run}"))).await?;
+    step("strata-repo", "after the recovery an audit entry commits as usual".into(), t);
+    Ok(DegradationSummary {
+        fault: format!("{} moved away under the running pool, then put back", path.display()),
+        recovered_ms: transitions.last().map_or(0, |t| t.at_ms),
+        transitions,
+        write_while_degraded,
+        written_after_recovery: true,
+    })
+}
+
+/// The pool's states as it publishes them, from now on.
+fn watch_states(db: &Database) -> tokio::sync::mpsc::UnboundedReceiver<PoolState> {
+    let mut watch = db.pool().watch_state();
+    watch.mark_unchanged();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while watch.changed().await.is_ok() {
+            let state = watch.borrow_and_update().clone();
+            if tx.send(state).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The part of the scene while the file is away: waits for the pool to leave
+/// healthy, tries a write, puts the file back and waits for healthy again. Returns
+/// the states seen and the code the write got.
+async fn degraded_and_back(
+    db: &Database,
+    run: i64,
+    path: &std::path::Path,
+    aside: &std::path::Path,
+    mut states: tokio::sync::mpsc::UnboundedReceiver<PoolState>,
+    fault: Instant,
+    step: &mut impl FnMut(&'static str, String, Instant),
+) -> Result<(Vec<Transition>, Option<String>)> {
+    let mut transitions = Vec::new();
+    let mut previous = "healthy";
+    let mut next = async |transitions: &mut Vec<Transition>| -> Result<PoolState> {
+        let state =
+            tokio::time::timeout(STATE_WAIT, states.recv()).await.ok().flatten().ok_or_else(|| {
+                strata::Error::task_failed(
+                    "demo degradation",
+                    "the pool did not change its state within 30 s",
+                )
+            })?;
+        transitions.push(Transition {
+            state: state.name(),
+            cause: state.cause().map(ToString::to_string),
+            at_ms: fault.elapsed().as_millis() as u64,
+        });
+        Ok(state)
+    };
+    let show = |previous: &str, t: &Transition| match &t.cause {
+        Some(cause) => format!("pool {previous} -> {} ({cause}) {} ms after the fault", t.state, t.at_ms),
+        None => format!("pool {previous} -> {} {} ms after the fault", t.state, t.at_ms),
+    };
+
+    let left = next(&mut transitions).await?;
+    step("strata-pool", show(previous, &transitions[transitions.len() - 1]), fault);
+    previous = left.name();
+
+    // While degraded, a write fails fast (E2040) instead of waiting on a file that
+    // is not there. Issue 21's spill step goes here once the audit spill file exists:
+    // this entry is spilled instead, and replayed once the pool is healthy again.
+    let t = Instant::now();
+    let entry = NewAuditEntry::new("demo", "demo.degraded").result(format!("run {run}"));
+    let refused = db.audit().append(entry).await.err().map(|e| e.code().to_string());
+    let outcome = match &refused {
+        Some(code) => format!("while {previous}, an audit write fails fast with {code}"),
+        None => format!("while {previous}, an audit write was accepted"),
+    };
+    step("strata-repo", outcome, t);
+
+    std::fs::rename(aside, path).map_err(|e| strata::Error::file_io("put back", aside, &e))?;
+    loop {
+        let state = next(&mut transitions).await?;
+        step("strata-pool", show(previous, &transitions[transitions.len() - 1]), fault);
+        previous = state.name();
+        if state.is_healthy() {
+            return Ok((transitions, refused));
+        }
+    }
 }
 
 /// Stores a few documents of different types (one of them twice: its content is stored
@@ -410,7 +567,7 @@ async fn store_documents(db: &Database, run: i64) -> Result<DocumentsSummary> {
     let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
     let report = format!("run {run}: every task of the demo queue was claimed, handled and acknowledged\n");
     let manifest = serde_json::to_vec(&json!({"run": run, "queue": DEMO_QUEUE}))
-        .map_err(|e| crate::Error::invalid("manifest", e.to_string()))?;
+        .map_err(|e| strata::Error::invalid("manifest", e.to_string()))?;
     let items: [(&str, Vec<u8>); 4] = [
         ("pixel.png", png.to_vec()),
         ("report.txt", report.into_bytes()),
@@ -574,7 +731,7 @@ fn validate(options: &DemoOptions) -> Result<()> {
     ];
     for (field, value, min, max) in fields {
         if !(min..=max).contains(&value) {
-            return Err(crate::Error::invalid(
+            return Err(strata::Error::invalid(
                 field,
                 format!("must be between {min} and {max}, got {value}"),
             ));
