@@ -134,6 +134,7 @@ pub use strata_repo::{
 pub use strata_schema::Status as MigrationStatus;
 pub use strata_schema::{
     self as schema, DownReport, DownTarget, DriftReport, MigrationSet, MigrationState, UpReport,
+    embed_migrations,
 };
 
 /// The reference migrations of `migrations/`, embedded at build time as

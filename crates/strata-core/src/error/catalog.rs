@@ -168,6 +168,9 @@ catalog! {
     E3022 CodegenJsonType, Invalid, "invalid codegen mapping `{entry}`: {reason}",
         "a JSON type mapping names a column that is not generated, or its Rust type (or the crate path) does not parse",
         "map `table.column` of a generated table to a Rust type path such as `crate::Settings`";
+    E3030 MigrationGap, Schema, "migration set {set} has a gap: V{before} is followed by V{after}",
+        "the versions of a migration directory must follow each other (V1, V2, V3, ...); a missing number is usually a file lost or misnamed in a merge",
+        "restore or renumber the missing migration so that the versions follow each other; `strata migrate status --dir DIR` lists the versions";
     E4001 Constraint, Constraint, "{constraint} constraint failed: {table}.{column}, ... (or the CHECK's name; a foreign key names nothing)",
         "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint (or a trigger) refused the row; Error::table() and Error::columns() say where",
         "the hint depends on the constraint: unique or primary key, use another value or update the existing row (ON CONFLICT DO UPDATE); not null, give the column a value; check, change the value to pass the named CHECK; foreign key, insert the parent row first (or delete the children first)";
