@@ -31,7 +31,8 @@ async fn an_embedded_directory_with_downs_is_applied_and_rolled_back_through_dat
     assert!(own.migrations().iter().all(|m| m.down().is_some()), "both downs embedded");
     let own = own.with_namespace("app").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(own)]).await.unwrap();
+    let db =
+        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::from(own)]).await.unwrap();
     assert_eq!(tables(&db, &["notes", "tags", "tasks"]).await, ["notes", "tags", "tasks"]);
     const APP_HISTORY: &str = "SELECT count(*) FROM app_schema_history";
     let recorded: i64 = db.pool().read(|c| Ok(c.query_row(APP_HISTORY, [], |r| r.get(0))?)).await.unwrap();
@@ -51,7 +52,7 @@ async fn an_embedded_directory_without_downs_applies_and_refuses_a_rollback() {
     let own = strata::embed_migrations!("tests/fixtures/embed/ups_only").unwrap();
     assert!(own.migrations().iter().all(|m| m.down().is_none()), "no down files");
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(own.with_namespace("app").unwrap()))
+    let db = Database::open_with(&config(&dir), Migrations::from(own.with_namespace("app").unwrap()))
         .await
         .unwrap();
     assert_eq!(tables(&db, &["notes", "tags"]).await, ["notes", "tags"]);

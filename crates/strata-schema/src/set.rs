@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use strata_core::{Error, Result};
+use strata_core::{Error, Migrations, Result, SetSources};
 
 use crate::{Version, errors, sql};
 
@@ -330,6 +330,30 @@ impl MigrationSet {
         MigrationSet {
             migrations: self.migrations.iter().filter(|m| m.version <= version).cloned().collect(),
             namespace: self.namespace.clone(),
+        }
+    }
+}
+
+/// `Migrations::Set`: the set as the config layer carries it, so that
+/// `Database::open_with(config, [Migrations::Reference, own.into()])` takes it.
+impl From<MigrationSet> for Migrations {
+    fn from(set: MigrationSet) -> Migrations {
+        let migrations = set.migrations.into_iter().map(|m| (m.stem, m.up, m.down)).collect();
+        Migrations::Set(SetSources { namespace: set.namespace, migrations })
+    }
+}
+
+/// The set a `Migrations::Set` carries, checked again as it is rebuilt.
+impl TryFrom<SetSources> for MigrationSet {
+    type Error = Error;
+
+    fn try_from(sources: SetSources) -> Result<MigrationSet> {
+        let set = MigrationSet::from_sources(
+            sources.migrations.iter().map(|(stem, up, down)| (stem.as_str(), up.as_str(), down.as_deref())),
+        )?;
+        match &sources.namespace {
+            Some(namespace) => set.with_namespace(namespace),
+            None => Ok(set),
         }
     }
 }

@@ -280,8 +280,8 @@ catalog! {
         "the bearer token file cannot be read, or the token is empty or shorter than 16 characters, or holds whitespace inside",
         "write a long random token to the file (for example `openssl rand -hex 32 > token; chmod 600 token`) or set STRATA_SERVE_TOKEN";
     E6040 NoMigrationSet, Invalid, "no migration set: {action} needs the database to be opened with migrations",
-        "migrate, rollback or migration_status was called on a Database opened with Migrations::None (or MigrationSource::None), so there is no set to apply, revert or compare",
-        "open the database with the migrations it should follow (Migrations::Reference or Migrations::Set), or run them through strata_schema on db.pool().exclusive(...)";
+        "migrate, rollback or migration_status was called on a Database opened with Migrations::None (or schema.migrations = \"none\"), so there is no set to apply, revert or compare",
+        "open the database with the migrations it should follow (Migrations::Reference, Migrations::Dir, or Migrations::Set from a MigrationSet), or run them through strata_schema on db.pool().exclusive(...)";
     E6050 InvalidJson, Invalid, "invalid json for {field}: {reason}",
         "the JSON text given for a search result's data or analysis does not parse; nothing was written",
         "pass valid JSON text (check it with serde_json or `jq .`), or `{}` for no data";
