@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use strata::repo::{FlagChange, NewAuditEntry, PageRequest, TaskStatus};
-use strata::schema::Migration;
-use strata::{Config, Ctx, Database, Job, JobError, JobKind, MigrationSet, Migrations, NewTask, Worker};
+use strata::{Config, Ctx, Database, Job, JobError, JobKind, Migrations, NewTask, Worker};
 
 /// One link to check: a `file://` path (the site is a directory here, so the example
 /// needs no network).
@@ -50,13 +49,11 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(site.join("index.html"), "<a href=about.html>about</a>")?;
     std::fs::write(site.join("about.html"), "about us")?;
 
-    // The reference schema (queue, flags, audit) plus the application's own table.
-    let reference = strata::reference_migrations()?;
-    let own =
-        Migration::new("V100__links", "CREATE TABLE links(url TEXT PRIMARY KEY, bytes INTEGER);", None)?;
-    let set = MigrationSet::new(reference.migrations().iter().cloned().chain([own]))?;
-    let db =
-        Database::open_with(&Config::for_path(dir.path().join("links.db")), Migrations::Set(set)).await?;
+    // The reference schema (queue, flags, audit) and the application's own migrations
+    // (examples/migrations/link_checker, embedded), each in its own history namespace.
+    let own = strata::embed_migrations!("examples/migrations/link_checker")?.with_namespace("links")?;
+    let config = Config::for_path(dir.path().join("links.db"));
+    let db = Database::open_with(&config, [Migrations::Reference, own.into()]).await?;
 
     db.flags()
         .set("checker.enabled", true.into(), FlagChange::by("ops").description("run the checker"))

@@ -13,8 +13,7 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! use strata::schema::Migration;
-//! use strata::{Config, Ctx, Database, Job, JobError, JobKind, MigrationSet, Migrations, NewTask, Worker};
+//! use strata::{Config, Ctx, Database, Job, JobError, JobKind, Migrations, NewTask, Worker};
 //!
 //! #[derive(Debug, serde::Deserialize)]
 //! struct Note {
@@ -44,14 +43,11 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("app.db");
-//! // strata's reference schema (queue, flags, audit, ...) and the application's own table.
-//! let notes = Migration::new(
-//!     "V100__notes",
-//!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
-//!     Some("DROP TABLE notes;"),
-//! )?;
-//! let set = MigrationSet::new(strata::reference_migrations()?.migrations().iter().cloned().chain([notes]))?;
-//! let db = Database::open_with(&Config::for_path(path), Migrations::Set(set)).await?;
+//! // strata's reference schema (queue, flags, audit, ...) and the application's own
+//! // migrations, embedded from its directory (V1__notes.sql and its optional down),
+//! // each set in a history namespace of its own.
+//! let own = strata::embed_migrations!("examples/migrations/notes")?.with_namespace("notes")?;
+//! let db = Database::open_with(&Config::for_path(path), [Migrations::Reference, own.into()]).await?;
 //!
 //! // A transaction: the closure's statements commit together, or not at all.
 //! let id = db
@@ -92,8 +88,8 @@
 use std::sync::Arc;
 
 pub use strata_core::{
-    self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, ReplicationMode,
-    Result, RetryPolicy, Synchronous, UnknownTables,
+    self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, Migrations, ReplicationMode, Result,
+    RetryPolicy, Synchronous, UnknownTables,
 };
 #[cfg(feature = "query-builder")]
 pub mod query;
@@ -132,6 +128,7 @@ pub use strata_repo::{
 pub use strata_schema::Status as MigrationStatus;
 pub use strata_schema::{
     self as schema, DownReport, DownTarget, DriftReport, MigrationSet, MigrationState, UpReport,
+    embed_migrations,
 };
 
 /// The reference migrations of `migrations/`, embedded at build time as
@@ -142,31 +139,6 @@ const REFERENCE_MIGRATIONS: &[(&str, &str, Option<&str>)] =
 /// The reference schema (`migrations/` of this repository) as a migration set.
 pub fn reference_migrations() -> Result<MigrationSet> {
     MigrationSet::from_sources(REFERENCE_MIGRATIONS.iter().copied())
-}
-
-/// Which migrations [`Database::open_with`] applies. One value, or several in an
-/// array (`[Migrations::Reference, Migrations::Set(own)]`): each set keeps its history
-/// in its own namespace ([`MigrationSet::with_namespace`]), and they are applied in
-/// the order given.
-#[derive(Debug, Clone)]
-pub enum Migrations {
-    /// The reference schema built into strata.
-    Reference,
-    /// An application's own set (embedded with `embed_migrations!` or
-    /// `MigrationSet::from_sources`).
-    Set(MigrationSet),
-    /// No migrations and no drift check.
-    None,
-}
-
-/// One `Migrations` is a list of one, so that [`Database::open_with`] takes either.
-impl IntoIterator for Migrations {
-    type Item = Migrations;
-    type IntoIter = std::iter::Once<Migrations>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        std::iter::once(self)
-    }
 }
 
 /// What opening did besides connecting.
@@ -220,26 +192,18 @@ const HAS_DOCUMENTS_TABLE: &str =
 const HAS_CACHE_TABLE: &str = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'cache'";
 
 impl Database {
-    /// Opens the database of `config`: the pool, then the migrations that
-    /// `config.schema.migrations` names followed by the application's own set of
-    /// `config.schema.dir` when it is given (in the namespace `schema.namespace`),
-    /// then the drift check over both.
+    /// Opens the database of `config`: the pool, then the migration sets that
+    /// `config.schema.migrations` lists (the reference schema by default), each in its
+    /// own history namespace, then the drift check over all of them. See
+    /// [`Database::open_with`].
     pub async fn open(config: &Config) -> Result<Database> {
-        let first = match config.schema.migrations {
-            MigrationSource::Reference => Migrations::Reference,
-            MigrationSource::None => Migrations::None,
-        };
-        let own = match &config.schema.dir {
-            Some(dir) => {
-                Migrations::Set(MigrationSet::from_dir(dir)?.with_namespace(&config.schema.namespace)?)
-            }
-            None => Migrations::None,
-        };
-        Database::open_with(config, [first, own]).await
+        Database::open_with(config, config.schema.migrations.clone()).await
     }
 
-    /// Opens the database of `config` with `migrations` (one, or several in an array
-    /// such as `[Migrations::Reference, Migrations::Set(own)]`): validates the config,
+    /// Opens the database of `config` with `migrations` instead of
+    /// `config.schema.migrations` (one, or several in an array such as
+    /// `[Migrations::Reference, own.into()]` with `own` a [`MigrationSet`], from
+    /// [`embed_migrations!`] for instance): validates the config,
     /// opens (creating if missing) the file with the PRAGMAs of every connection,
     /// applies the pending migrations of each set in the order given, each set in one
     /// transaction of its own and in its own history namespace (after a snapshot of
@@ -260,7 +224,10 @@ impl Database {
         for migrations in migrations {
             let set = match migrations {
                 Migrations::Reference => reference_migrations()?,
-                Migrations::Set(set) => set,
+                Migrations::Dir { dir, namespace } => {
+                    MigrationSet::from_dir(dir)?.with_namespace(&namespace)?
+                }
+                Migrations::Set(sources) => MigrationSet::try_from(sources)?,
                 Migrations::None => continue,
             };
             if sets.iter().any(|s| s.namespace() == set.namespace()) {

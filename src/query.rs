@@ -26,7 +26,7 @@
 //!     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL, pinned INTEGER NOT NULL DEFAULT 0);",
 //!     None,
 //! )])?;
-//! let db = Database::open_with(&Config::for_path(path), Migrations::Set(set)).await?;
+//! let db = Database::open_with(&Config::for_path(path), Migrations::from(set)).await?;
 //!
 //! let insert = Query::insert()
 //!     .into_table("notes")

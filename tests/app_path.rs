@@ -36,7 +36,7 @@ async fn table_exists(db: &Database, name: &'static str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_rolls_back_reports_status_and_migrates_again_with_its_own_set() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     let status = db.migration_status().await.unwrap();
     assert_eq!(status.current, Some(2));
     assert!(status.pending().is_empty(), "open applied everything: {status:?}");
@@ -102,7 +102,7 @@ async fn constraint_errors_name_their_table_and_columns_with_a_hint_for_their_ki
     use strata::ConstraintKind;
     let dir = tempfile::tempdir().unwrap();
     let set = MigrationSet::from_sources([("V1__shop", SHOP, None)]).unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(set)).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(set)).await.unwrap();
     db.pool()
         .write(|c| {
             Ok(c.execute_batch(

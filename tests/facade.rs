@@ -17,7 +17,7 @@ fn config(dir: &tempfile::TempDir) -> Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_migrates_writes_reads_and_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     assert!(db.open_report().created);
     assert_eq!(db.open_report().migrated.as_ref().unwrap().applied.len(), 1);
     db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", ["hello"])?)).await.unwrap();
@@ -30,7 +30,7 @@ async fn an_application_migrates_writes_reads_and_closes() {
     let report = db.close().await.unwrap();
     assert!(report.wal_removed);
 
-    let reopened = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let reopened = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     assert!(
         reopened.open_report().migrated.as_ref().unwrap().applied.is_empty(),
         "nothing pending the second time"
@@ -47,24 +47,24 @@ async fn an_application_migrates_writes_reads_and_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_changed_by_hand_is_drift_and_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     db.pool().write(|c| Ok(c.execute_batch("CREATE INDEX notes_by_body ON notes(body)")?)).await.unwrap();
     db.close().await.unwrap();
 
-    let err = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap_err();
+    let err = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap_err();
     assert_eq!(err.code(), "E3014", "{err}");
     assert!(err.to_string().contains("notes_by_body"), "the diff names the index: {err}");
 
     let mut warn_only = config(&dir);
     warn_only.schema.drift = DriftPolicy::Warn;
-    let db = Database::open_with(&warn_only, Migrations::Set(app_migrations())).await.expect("warn opens");
+    let db = Database::open_with(&warn_only, Migrations::from(app_migrations())).await.expect("warn opens");
     assert!(!db.open_report().drift.as_ref().unwrap().is_clean());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_migration_leaves_the_database_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
     db.close().await.unwrap();
 
@@ -78,11 +78,11 @@ async fn a_failing_migration_leaves_the_database_as_it_was() {
         ),
     ])
     .unwrap();
-    let err = Database::open_with(&config(&dir), Migrations::Set(broken)).await.unwrap_err();
+    let err = Database::open_with(&config(&dir), Migrations::from(broken)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Schema);
     assert!(err.to_string().contains("V3"), "{err}");
 
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations()))
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations()))
         .await
         .expect("still at V1, no drift");
     let tags: i64 = db
@@ -101,7 +101,7 @@ async fn a_failing_migration_leaves_the_database_as_it_was() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_null_in_a_not_null_column_is_a_constraint_error_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
     let err =
         db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES (NULL)", [])?)).await.unwrap_err();
@@ -132,7 +132,7 @@ async fn query_statistics_and_the_monitor_run_when_the_config_asks_and_stop_on_c
     config.monitor.enabled = true;
     config.monitor.free_disk_warn_mb = 0;
     config.monitor.free_disk_critical_mb = 0;
-    let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(app_migrations())).await.unwrap();
     for body in ["a", "b", "c"] {
         db.pool()
             .write(move |c| Ok(c.execute("INSERT INTO notes(body) VALUES (?1)", [body])?))
@@ -203,7 +203,7 @@ async fn query_statistics_tell_strata_statements_from_the_applications() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_config_asking_there_is_no_monitor_and_no_statistics() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     assert!(db.query_stats().is_none());
     assert!(db.monitor().is_none());
     db.close().await.unwrap();
@@ -216,7 +216,7 @@ fn a_database_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps
     let config = config(&dir);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let db = rt.block_on(async {
-        let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+        let db = Database::open_with(&config, Migrations::from(app_migrations())).await.unwrap();
         db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
         let n: i64 = db
             .pool()
@@ -229,7 +229,7 @@ fn a_database_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps
     // The last handle goes in plain synchronous code, outside the runtime.
     drop(db);
     let n: i64 = rt.block_on(async {
-        let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+        let db = Database::open_with(&config, Migrations::from(app_migrations())).await.unwrap();
         let n = db.pool().read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)).await;
         db.close().await.unwrap();
         n.unwrap()
@@ -241,7 +241,7 @@ fn a_database_dropped_without_close_outside_its_runtime_does_not_panic_and_keeps
 async fn a_database_opened_read_only_reads_backs_up_and_writes_nothing_even_when_the_config_asks() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&dir);
-    let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(app_migrations())).await.unwrap();
     db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
     db.close().await.unwrap();
     let before = std::fs::read(&config.path).unwrap();
@@ -271,7 +271,7 @@ async fn a_database_opened_read_only_reads_backs_up_and_writes_nothing_even_when
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_reads_non_ascii_names_without_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     db.close().await.unwrap();
     // Someone adds a table with bare non-ASCII names in the sqlite3 shell.
     let raw = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
@@ -284,13 +284,13 @@ async fn open_reads_non_ascii_names_without_a_panic() {
     // A table no set creates is reported, not fatal, by default; fatal when configured.
     let mut strict = config(&dir);
     strict.schema.unknown_tables = strata::UnknownTables::Error;
-    let err = Database::open_with(&strict, Migrations::Set(app_migrations())).await.unwrap_err();
+    let err = Database::open_with(&strict, Migrations::from(app_migrations())).await.unwrap_err();
     assert_eq!(err.code(), "E3014", "{err}");
     assert!(err.to_string().contains("menu"), "{err}");
 
     let mut warn = config(&dir);
     warn.schema.drift = DriftPolicy::Warn;
-    let db = Database::open_with(&warn, Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&warn, Migrations::from(app_migrations())).await.unwrap();
     let drift = db.open_report().drift.as_ref().unwrap();
     assert!(!drift.is_clean());
     db.close().await.unwrap();
@@ -338,7 +338,7 @@ async fn the_cache_sweeper_and_configured_quotas_come_from_the_config() {
 async fn the_database_state_shows_a_removed_file_and_its_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir);
-    let db = Database::open_with(&config, Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(app_migrations())).await.unwrap();
     db.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('kept')", [])?)).await.unwrap();
     let copy = dir.path().join("copy.db");
     let to = copy.to_string_lossy().into_owned();
@@ -376,7 +376,7 @@ async fn the_reference_set_and_an_own_set_apply_independently_in_their_namespace
     let dir = tempfile::tempdir().unwrap();
     let own = || app_migrations().with_namespace("app").unwrap();
     let db =
-        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(own())]).await.unwrap();
+        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::from(own())]).await.unwrap();
     assert_eq!(db.migration_sets().count(), 2);
     let (reference, app): (i64, Vec<(i64, String)>) = db
         .pool()
@@ -397,14 +397,14 @@ async fn the_reference_set_and_an_own_set_apply_independently_in_their_namespace
 
     // Reopened: nothing pending in either set, and the drift check over both is clean.
     let db =
-        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(own())]).await.unwrap();
+        Database::open_with(&config(&dir), [Migrations::Reference, Migrations::from(own())]).await.unwrap();
     assert!(db.open_report().migrated.as_ref().unwrap().applied.is_empty());
     let drift = db.open_report().drift.as_ref().unwrap();
     assert!(drift.is_clean(), "{drift:?}");
     db.close().await.unwrap();
 
     // Two sets in one namespace are refused before anything is opened.
-    let err = Database::open_with(&config(&dir), [Migrations::Reference, Migrations::Set(app_migrations())])
+    let err = Database::open_with(&config(&dir), [Migrations::Reference, Migrations::from(app_migrations())])
         .await
         .unwrap_err();
     assert_eq!(err.code(), "E3008", "{err}");
@@ -417,7 +417,7 @@ async fn the_reference_set_and_an_own_set_apply_independently_in_their_namespace
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_no_set_knows_is_reported_not_fatal_unless_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     db.pool()
         .write(|c| {
             Ok(c.execute_batch(
@@ -428,7 +428,7 @@ async fn a_table_no_set_knows_is_reported_not_fatal_unless_configured() {
         .unwrap();
     db.close().await.unwrap();
 
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.expect("opens");
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.expect("opens");
     let drift = db.open_report().drift.as_ref().unwrap();
     assert_eq!(drift.unknown_tables, vec!["extra".to_string()]);
     assert!(drift.known_changes().is_empty(), "{:?}", drift.known_changes());
@@ -436,21 +436,28 @@ async fn a_table_no_set_knows_is_reported_not_fatal_unless_configured() {
 
     let mut strict = config(&dir);
     strict.schema.unknown_tables = strata::UnknownTables::Error;
-    let err = Database::open_with(&strict, Migrations::Set(app_migrations())).await.unwrap_err();
+    let err = Database::open_with(&strict, Migrations::from(app_migrations())).await.unwrap_err();
     assert_eq!(err.code(), "E3014", "{err}");
     assert!(err.to_string().contains("extra"), "{err}");
 }
 
-/// Issue 17 section 1: `schema.dir` names the application's own directory, applied by
-/// `Database::open` after the reference set, in the `schema.namespace` history.
+/// Issue 17 sections 1 and 8: `schema.migrations` names the application's own
+/// directory beside the reference set (one `Migrations` enum, in the file as a list),
+/// applied by `Database::open` in that order, the directory's in its namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_config_names_an_application_directory_applied_after_the_reference_set() {
     let dir = tempfile::tempdir().unwrap();
     let own = dir.path().join("migrations");
     std::fs::create_dir(&own).unwrap();
     std::fs::write(own.join("V1__notes.sql"), NOTES_UP).unwrap();
-    let mut config = config(&dir);
-    config.schema.dir = Some(own);
+    let toml = format!(
+        "path = {:?}\n[schema]\nmigrations = [\"reference\", {{ dir = {:?}, namespace = \"app\" }}]\n",
+        dir.path().join("app.db"),
+        own
+    );
+    let config = Config::from_toml_str(&toml).unwrap();
+    let expected = [Migrations::Reference, Migrations::Dir { dir: own.clone(), namespace: "app".into() }];
+    assert_eq!(config.schema.migrations, expected);
     let db = Database::open(&config).await.unwrap();
     let (app, queue): (i64, i64) = db
         .pool()
@@ -472,7 +479,7 @@ async fn the_config_names_an_application_directory_applied_after_the_reference_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_on_one_clone_closes_every_clone() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(&config(&dir), Migrations::Set(app_migrations())).await.unwrap();
+    let db = Database::open_with(&config(&dir), Migrations::from(app_migrations())).await.unwrap();
     let clone = db.clone();
     db.close().await.unwrap();
     let write = clone.pool().write(|c| Ok(c.execute("INSERT INTO notes(body) VALUES ('x')", [])?)).await;

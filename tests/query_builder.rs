@@ -22,7 +22,7 @@ async fn a_built_query_runs_on_the_pool_with_bound_values_and_is_counted() {
         None,
     )])
     .unwrap();
-    let db = Database::open_with(&config, Migrations::Set(set)).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(set)).await.unwrap();
 
     let hostile = "x'); DROP TABLE notes; --";
     let insert =

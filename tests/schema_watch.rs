@@ -20,7 +20,7 @@ async fn a_schema_change_by_another_connection_is_an_event_with_diff_drift_analy
         None,
     )])
     .unwrap();
-    let db = Database::open_with(&config, Migrations::Set(set.clone())).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(set.clone())).await.unwrap();
     db.pool()
         .write(|c| {
             for i in 0..500 {

@@ -29,7 +29,7 @@ fn config(dir: &tempfile::TempDir) -> Config {
 
 async fn open(config: &Config) -> Database {
     let set = MigrationSet::from_sources([("V1__pages", PAGES_UP, Some("DROP TABLE pages;"))]).unwrap();
-    Database::open_with(config, Migrations::Set(set)).await.unwrap()
+    Database::open_with(config, Migrations::from(set)).await.unwrap()
 }
 
 async fn insert_pages(db: &Database, n: i64) {

@@ -23,7 +23,8 @@ use crate::Result;
 /// dependencies). A new crate gets a row here and in the table of docs/ARCHITECTURE.md.
 pub const LAYERS: &[(&str, &[&str])] = &[
     ("strata-core", &[]),
-    ("strata-schema", &["strata-core"]),
+    ("strata-macros", &[]),
+    ("strata-schema", &["strata-core", "strata-macros"]),
     ("strata-pool", &["strata-core"]),
     ("strata-repo", &["strata-core", "strata-schema", "strata-pool"]),
     ("strata-ops", &["strata-core", "strata-schema", "strata-pool"]),

@@ -407,16 +407,12 @@ impl BackupConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchemaConfig {
-    /// Which migrations to apply at open: the reference schema built into strata, or
-    /// none (an application can also pass its own embedded set through the API).
-    pub migrations: MigrationSource,
-    /// A directory of the application's own migrations (`V{n}__{name}.sql`, down files
-    /// optional), applied by `Database::open` after the set `migrations` names, with
-    /// its history in the namespace `namespace`. Relative to the working directory.
-    pub dir: Option<std::path::PathBuf>,
-    /// The history namespace of the `dir` set: its history is kept in
-    /// `{namespace}_schema_history`, apart from the reference set's.
-    pub namespace: String,
+    /// The migration sets `Database::open` applies, in order, each in its own history
+    /// namespace: `["reference"]` by default. In the file, one value or a list:
+    /// `"reference"`, `"none"`, or `{ dir = "migrations", namespace = "app" }` (the
+    /// application's own directory, read at open).
+    #[serde(deserialize_with = "one_or_many")]
+    pub migrations: Vec<Migrations>,
     /// What a schema that drifted from its migrations does at open.
     pub drift: DriftPolicy,
     /// What tables that no migration set creates do at open (with `drift` not `off`):
@@ -429,14 +425,155 @@ pub struct SchemaConfig {
     pub snapshot_keep: usize,
 }
 
-/// Which migration set `Database::open` applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MigrationSource {
-    /// The reference schema in strata's `migrations/`, built into the library.
+/// The history namespace of a `{ dir = ... }` set that names none.
+pub const DEFAULT_APP_NAMESPACE: &str = "app";
+
+/// One migration set to apply: an element of `schema.migrations`, or of the list
+/// given to `Database::open_with` (`[Migrations::Reference, own.into()]`). Each set
+/// keeps its history in its own namespace, so an application's `V1` never meets
+/// strata's `V1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migrations {
+    /// The reference schema in strata's `migrations/`, built into the library
+    /// (`"reference"` in the file). Its history is the default namespace.
     Reference,
-    /// No migrations and no drift check.
+    /// An application's own directory of `V{n}__{name}.sql` files (down files
+    /// optional), read when the database opens (`{ dir = "migrations", namespace =
+    /// "app" }` in the file; the namespace defaults to `app`).
+    Dir {
+        /// The directory, relative to the working directory.
+        dir: PathBuf,
+        /// The history namespace: `{namespace}_schema_history`.
+        namespace: String,
+    },
+    /// An application's own set built in code (`strata::embed_migrations!`,
+    /// `MigrationSet::from_dir`, ...): `Migrations::from(set)` makes one. Not
+    /// expressible in the file.
+    Set(SetSources),
+    /// No migrations and no drift check (`"none"` in the file).
     None,
+}
+
+/// A migration set as plain data, so that this crate (below strata-schema) can carry
+/// one: strata-schema's `MigrationSet` converts into `Migrations::Set` and back, and
+/// only a set that passed its checks is ever turned into one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetSources {
+    /// The history namespace; `None` for the default one (strata's).
+    pub namespace: Option<String>,
+    /// `(stem, up SQL, down SQL)` of every migration, in version order.
+    pub migrations: Vec<(String, String, Option<String>)>,
+}
+
+/// One `Migrations` is a list of one, so that `Database::open_with` takes either.
+impl IntoIterator for Migrations {
+    type Item = Migrations;
+    type IntoIter = std::iter::Once<Migrations>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self)
+    }
+}
+
+impl Serialize for Migrations {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Migrations::Reference => serializer.serialize_str("reference"),
+            Migrations::None => serializer.serialize_str("none"),
+            Migrations::Dir { dir, namespace } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("dir", dir)?;
+                map.serialize_entry("namespace", namespace)?;
+                map.end()
+            }
+            // Shown (`strata config`), never read back: a file cannot name code.
+            Migrations::Set(set) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("embedded", &set.migrations.len())?;
+                map.serialize_entry("namespace", &set.namespace)?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// Reads `"reference"`, `"none"` and `{ dir = "...", namespace = "..." }`.
+struct MigrationsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MigrationsVisitor {
+    type Value = Migrations;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"reference\", \"none\" or { dir = \"...\", namespace = \"...\" }")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> std::result::Result<Migrations, E> {
+        match value {
+            "reference" => Ok(Migrations::Reference),
+            "none" => Ok(Migrations::None),
+            other => Err(E::unknown_variant(other, &["reference", "none", "{ dir = ... }"])),
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Migrations, A::Error> {
+        let (mut dir, mut namespace) = (None::<PathBuf>, None::<String>);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "dir" => dir = Some(map.next_value()?),
+                "namespace" => namespace = Some(map.next_value()?),
+                other => return Err(serde::de::Error::unknown_field(other, &["dir", "namespace"])),
+            }
+        }
+        let dir = dir.ok_or_else(|| serde::de::Error::missing_field("dir"))?;
+        Ok(Migrations::Dir { dir, namespace: namespace.unwrap_or_else(|| DEFAULT_APP_NAMESPACE.to_string()) })
+    }
+}
+
+impl<'de> Deserialize<'de> for Migrations {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(MigrationsVisitor)
+    }
+}
+
+/// `schema.migrations`: one set (`"reference"`) or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Vec<Migrations>, D::Error> {
+    struct List;
+    impl<'de> serde::de::Visitor<'de> for List {
+        type Value = Vec<Migrations>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a migration set or a list of them")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> std::result::Result<Self::Value, E> {
+            MigrationsVisitor.visit_str(value).map(|m| vec![m])
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            MigrationsVisitor.visit_map(map).map(|m| vec![m])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(one) = seq.next_element::<Migrations>()? {
+                out.push(one);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(List)
 }
 
 /// What tables that no migration set knows do at open.
@@ -465,9 +602,7 @@ pub enum DriftPolicy {
 impl Default for SchemaConfig {
     fn default() -> Self {
         SchemaConfig {
-            migrations: MigrationSource::Reference,
-            dir: None,
-            namespace: "app".to_string(),
+            migrations: vec![Migrations::Reference],
             drift: DriftPolicy::Error,
             unknown_tables: UnknownTables::Report,
             snapshot: true,
@@ -817,6 +952,17 @@ impl QueueConfig {
 }
 
 fn extract(figment: Figment) -> Result<Config> {
+    // The form before `schema.migrations` named directories: say what to write instead.
+    for old in ["schema.dir", "schema.namespace"] {
+        if figment.find_value(old).is_ok() {
+            return Err(Error::ConfigParse {
+                field: old.into(),
+                message: "replaced by schema.migrations: write migrations = [\"reference\", \
+                          { dir = \"migrations\", namespace = \"app\" }]"
+                    .into(),
+            });
+        }
+    }
     let config: Config = figment.extract().map_err(from_figment)?;
     config.validate()?;
     Ok(config)
@@ -866,11 +1012,42 @@ mod tests {
     #[test]
     fn schema_policies_parse_by_name_and_refuse_unknown_ones() {
         let config = Config::from_toml_str("[schema]\nmigrations = \"none\"\ndrift = \"warn\"\n").unwrap();
-        assert_eq!(config.schema.migrations, MigrationSource::None);
+        assert_eq!(config.schema.migrations, vec![Migrations::None]);
         assert_eq!(config.schema.drift, DriftPolicy::Warn);
         let err = Config::from_toml_str("[schema]\ndrift = \"sometimes\"\n").unwrap_err();
         assert_eq!(err.code(), "E1002");
         assert!(err.to_string().contains("`schema.drift`"), "{err}");
+    }
+
+    /// Issue 17 section 8: the form before `schema.migrations` named directories is
+    /// refused with E1002 saying what to write instead.
+    #[test]
+    fn the_old_schema_dir_and_namespace_keys_are_e1002_naming_the_new_form() {
+        for old in ["[schema]\ndir = \"migrations\"\n", "[schema]\nnamespace = \"app\"\n"] {
+            let err = Config::from_toml_str(old).unwrap_err();
+            assert_eq!(err.code(), "E1002", "{err}");
+            assert!(err.to_string().contains("replaced by schema.migrations"), "{err}");
+        }
+    }
+
+    /// Issue 17 section 8: `schema.migrations` is one value or a list of the one
+    /// `Migrations` enum, a directory among them; what it reads writes back the same.
+    #[test]
+    fn schema_migrations_reads_one_set_or_a_list_with_directories() {
+        let one = Config::from_toml_str("[schema]\nmigrations = { dir = \"m\" }\n").unwrap();
+        let dir = Migrations::Dir { dir: "m".into(), namespace: DEFAULT_APP_NAMESPACE.into() };
+        assert_eq!(one.schema.migrations, std::slice::from_ref(&dir));
+        let list = "[schema]\nmigrations = [\"reference\", { dir = \"m\", namespace = \"app\" }]\n";
+        let list = Config::from_toml_str(list).unwrap();
+        assert_eq!(list.schema.migrations, [Migrations::Reference, dir]);
+        let back = Figment::from(Serialized::defaults(list.clone())).extract::<Config>().unwrap();
+        assert_eq!(back, list);
+        let err = Config::from_toml_str("[schema]\nmigrations = \"mine\"\n").unwrap_err();
+        assert_eq!(err.code(), "E1002", "{err}");
+        assert!(err.to_string().contains("schema.migrations"), "{err}");
+        let err =
+            Config::from_toml_str("[schema]\nmigrations = { dir = \"m\", name = \"x\" }\n").unwrap_err();
+        assert!(err.to_string().contains("name"), "{err}");
     }
 
     #[test]

@@ -697,6 +697,17 @@ pub enum Error {
         /// Why it ended.
         reason: String,
     },
+    /// E3030: the versions of a migration directory (read at runtime or embedded
+    /// with `embed_migrations!`) skip a number.
+    #[error("migration set {set} has a gap: V{before} is followed by V{after}")]
+    MigrationGap {
+        /// The directory (or the embedded directory's path).
+        set: String,
+        /// The version before the gap.
+        before: i64,
+        /// The version after the gap.
+        after: i64,
+    },
 }
 
 impl Error {

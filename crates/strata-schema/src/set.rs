@@ -6,10 +6,10 @@
 //! written by strata reads back in refinery and the other way round.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use strata_core::Result;
+use strata_core::{Error, Migrations, Result, SetSources};
 
 use crate::{Version, errors, sql};
 
@@ -206,26 +206,49 @@ impl MigrationSet {
     ///
     /// Ups are found the way refinery finds them (recursively); a down must sit beside
     /// its up. A down file without an up, or any other `.sql` file whose name does not
-    /// follow the convention, is an error rather than a file silently skipped.
+    /// follow the convention, is an error rather than a file silently skipped (E3008),
+    /// and so are two files of one version (E3008) and versions that skip a number
+    /// (E3030). [`embed_migrations!`](crate::embed_migrations) checks an embedded
+    /// directory the same way.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<MigrationSet> {
         let dir = dir.as_ref();
+        let mut paths = Vec::new();
+        collect_sql_files(dir, &mut paths)?;
         let mut files = Vec::new();
-        collect_sql_files(dir, &mut files)?;
+        for path in paths {
+            let sql = std::fs::read_to_string(&path).map_err(|e| errors::file_io("read", &path, &e))?;
+            files.push((path, sql));
+        }
+        MigrationSet::from_files(&dir.display().to_string(), files)
+    }
+
+    /// Builds a set from the `.sql` files of a directory embedded in the binary, as
+    /// `(path relative to the directory, contents)`: what
+    /// [`embed_migrations!`](crate::embed_migrations) expands to. `dir` names the
+    /// directory in errors. The files are checked exactly as [`MigrationSet::from_dir`]
+    /// checks a directory on disk.
+    pub fn from_embedded(dir: &str, files: &[(&str, &str)]) -> Result<MigrationSet> {
+        let files = files.iter().map(|(path, sql)| (Path::new(dir).join(path), sql.to_string())).collect();
+        MigrationSet::from_files(dir, files)
+    }
+
+    /// Pairs the ups and downs of a directory's `.sql` files (any order) and checks
+    /// names, duplicate versions and gaps; `dir` names the directory in errors.
+    fn from_files(dir: &str, mut files: Vec<(PathBuf, String)>) -> Result<MigrationSet> {
         files.sort();
         let mut ups = Vec::new();
         let mut downs = BTreeMap::new();
-        for path in files {
+        for (path, sql) in files {
             let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
                 return Err(errors::migration_set_invalid(
                     &path.display().to_string(),
                     "file name is not utf-8",
                 ));
             };
-            let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| errors::file_io("read", p, &e));
             if let Some(stem) = file_name.strip_suffix(DOWN_SUFFIX) {
-                downs.insert(path.with_file_name(stem), (path.clone(), read(&path)?));
+                downs.insert(path.with_file_name(stem), (path.clone(), sql));
             } else if let Some(stem) = file_name.strip_suffix(UP_SUFFIX) {
-                ups.push((path.with_file_name(stem), stem.to_string(), read(&path)?));
+                ups.push((path.with_file_name(stem), stem.to_string(), sql));
             }
         }
         let mut migrations = Vec::new();
@@ -239,7 +262,15 @@ impl MigrationSet {
                 "down file without a matching up file beside it",
             ));
         }
-        MigrationSet::new(migrations)
+        let set = MigrationSet::new(migrations)?;
+        if let Some(pair) = set.migrations.windows(2).find(|pair| pair[1].version != pair[0].version + 1) {
+            return Err(Error::MigrationGap {
+                set: dir.to_string(),
+                before: pair[0].version,
+                after: pair[1].version,
+            });
+        }
+        Ok(set)
     }
 
     /// The same set, its history kept in a namespace of its own:
@@ -303,7 +334,31 @@ impl MigrationSet {
     }
 }
 
-fn collect_sql_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+/// `Migrations::Set`: the set as the config layer carries it, so that
+/// `Database::open_with(config, [Migrations::Reference, own.into()])` takes it.
+impl From<MigrationSet> for Migrations {
+    fn from(set: MigrationSet) -> Migrations {
+        let migrations = set.migrations.into_iter().map(|m| (m.stem, m.up, m.down)).collect();
+        Migrations::Set(SetSources { namespace: set.namespace, migrations })
+    }
+}
+
+/// The set a `Migrations::Set` carries, checked again as it is rebuilt.
+impl TryFrom<SetSources> for MigrationSet {
+    type Error = Error;
+
+    fn try_from(sources: SetSources) -> Result<MigrationSet> {
+        let set = MigrationSet::from_sources(
+            sources.migrations.iter().map(|(stem, up, down)| (stem.as_str(), up.as_str(), down.as_deref())),
+        )?;
+        match &sources.namespace {
+            Some(namespace) => set.with_namespace(namespace),
+            None => Ok(set),
+        }
+    }
+}
+
+fn collect_sql_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| errors::file_io("read directory", dir, &e))?;
     for entry in entries {
         let entry = entry.map_err(|e| errors::file_io("read directory", dir, &e))?;
@@ -338,5 +393,36 @@ macro_rules! embedded_migration {
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $stem, ".sql")),
             Some(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $stem, ".down.sql"))),
         )
+    };
+}
+
+/// Embeds a directory of migrations in the binary at compile time, as a
+/// `Result<MigrationSet>`: every `V{n}__{name}.sql` under it (recursively, as refinery
+/// finds them) and the optional `V{n}__{name}.down.sql` beside each. The path is
+/// relative to the calling crate's `CARGO_MANIFEST_DIR`, as with refinery's
+/// `embed_migrations!`. A misnamed file, a version used twice or a stray down file
+/// (E3008) and versions that skip a number (E3030) fail the build; the set is checked
+/// again when built, exactly as [`MigrationSet::from_dir`] checks a directory.
+///
+/// Cargo rebuilds the crate when an embedded file changes, not when a file is added
+/// to the directory: add `println!("cargo:rerun-if-changed=migrations");` to the
+/// crate's `build.rs` (or touch a source file) after adding one.
+///
+/// ```
+/// let set = strata_schema::embed_migrations!("tests/fixtures/basic")?;
+/// assert_eq!(set.latest(), Some(3));
+/// assert!(set.migrations()[0].down().is_some());
+/// # Ok::<(), strata_core::Error>(())
+/// ```
+///
+/// A directory whose versions skip a number does not build (E3030):
+///
+/// ```compile_fail
+/// let set = strata_schema::embed_migrations!("tests/fixtures/gap");
+/// ```
+#[macro_export]
+macro_rules! embed_migrations {
+    ($dir:literal) => {
+        $crate::__private::embed_migrations!($crate, $dir)
     };
 }

@@ -78,7 +78,7 @@ fn writer_main(spec: &str) {
     let [db, log, run, mode] = parts[..] else { panic!("bad writer spec {spec:?}") };
     let run: u64 = run.parse().unwrap();
     let mut config = strata::Config::for_path(db);
-    config.schema.migrations = strata::MigrationSource::None;
+    config.schema.migrations = vec![strata::Migrations::None];
     config.cache.sweeper = false;
     if mode == "litestream" {
         config.replication.mode = strata::ReplicationMode::Litestream;

@@ -168,6 +168,9 @@ catalog! {
     E3022 CodegenJsonType, Invalid, "invalid codegen mapping `{entry}`: {reason}",
         "a JSON type mapping names a column that is not generated, or its Rust type (or the crate path) does not parse",
         "map `table.column` of a generated table to a Rust type path such as `crate::Settings`";
+    E3030 MigrationGap, Schema, "migration set {set} has a gap: V{before} is followed by V{after}",
+        "the versions of a migration directory must follow each other (V1, V2, V3, ...); a missing number is usually a file lost or misnamed in a merge",
+        "restore or renumber the missing migration so that the versions follow each other; `strata migrate status --dir DIR` lists the versions";
     E4001 Constraint, Constraint, "{constraint} constraint failed: {table}.{column}, ... (or the CHECK's name; a foreign key names nothing)",
         "a UNIQUE, PRIMARY KEY, FOREIGN KEY, CHECK or NOT NULL constraint (or a trigger) refused the row; Error::table() and Error::columns() say where",
         "the hint depends on the constraint: unique or primary key, use another value or update the existing row (ON CONFLICT DO UPDATE); not null, give the column a value; check, change the value to pass the named CHECK; foreign key, insert the parent row first (or delete the children first)";
@@ -277,8 +280,8 @@ catalog! {
         "the bearer token file cannot be read, or the token is empty or shorter than 16 characters, or holds whitespace inside",
         "write a long random token to the file (for example `openssl rand -hex 32 > token; chmod 600 token`) or set STRATA_SERVE_TOKEN";
     E6040 NoMigrationSet, Invalid, "no migration set: {action} needs the database to be opened with migrations",
-        "migrate, rollback or migration_status was called on a Database opened with Migrations::None (or MigrationSource::None), so there is no set to apply, revert or compare",
-        "open the database with the migrations it should follow (Migrations::Reference or Migrations::Set), or run them through strata_schema on db.pool().exclusive(...)";
+        "migrate, rollback or migration_status was called on a Database opened with Migrations::None (or schema.migrations = \"none\"), so there is no set to apply, revert or compare",
+        "open the database with the migrations it should follow (Migrations::Reference, Migrations::Dir, or Migrations::Set from a MigrationSet), or run them through strata_schema on db.pool().exclusive(...)";
     E6050 InvalidJson, Invalid, "invalid json for {field}: {reason}",
         "the JSON text given for a search result's data or analysis does not parse; nothing was written",
         "pass valid JSON text (check it with serde_json or `jq .`), or `{}` for no data";

@@ -1,0 +1,1 @@
+CREATE TABLE links(url TEXT PRIMARY KEY, bytes INTEGER);
