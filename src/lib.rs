@@ -259,7 +259,11 @@ impl Database {
     /// (give the application's set one with [`MigrationSet::with_namespace`]). With
     /// `cache.sweeper` on and a `cache` table in the database, the cache's sweeper
     /// starts. With `audit.tables` listed, their writes are captured into `audit`
-    /// (`strata_repo::audit::capture_writes`; a missing table is E6001).
+    /// (`strata_repo::audit::capture_writes`; a missing table is E6001). Audit entries
+    /// waiting in the spill file (`<db>.audit-spill.jsonl`) are replayed
+    /// ([`OpenReport::audit_replay`]; a failed replay is a warning, not an error), and
+    /// a task starts that replays it whenever the pool is healthy again
+    /// (`strata_repo::audit::spawn_replayer`; [`Database::close`] stops it).
     pub async fn open_with(
         config: &Config,
         migrations: impl IntoIterator<Item = Migrations>,
