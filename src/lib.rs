@@ -150,6 +150,9 @@ pub struct OpenReport {
     pub migrated: Option<UpReport>,
     /// The drift check, when a set was given and the policy is not `off`.
     pub drift: Option<DriftReport>,
+    /// The replay of the audit spill file, when one was waiting at open.
+    #[cfg(feature = "repo")]
+    pub audit_replay: Option<repo::audit::ReplayReport>,
 }
 
 /// An open strata database: the pool, the migration set it was opened with, and,
@@ -173,6 +176,9 @@ pub struct Database {
     rate_limits: repo::RateLimits,
     #[cfg(feature = "repo")]
     sweeper: Option<Arc<repo::Sweeper>>,
+    /// Replays the audit spill file when the pool is healthy again.
+    #[cfg(feature = "repo")]
+    replayer: Option<Arc<repo::audit::Replayer>>,
     #[cfg(feature = "repo")]
     documents: repo::Documents,
     #[cfg(all(feature = "repo", feature = "ops"))]
@@ -215,7 +221,11 @@ impl Database {
     /// (give the application's set one with [`MigrationSet::with_namespace`]). With
     /// `cache.sweeper` on and a `cache` table in the database, the cache's sweeper
     /// starts. With `audit.tables` listed, their writes are captured into `audit`
-    /// (`strata_repo::audit::capture_writes`; a missing table is E6001).
+    /// (`strata_repo::audit::capture_writes`; a missing table is E6001). Audit entries
+    /// waiting in the spill file (`<db>.audit-spill.jsonl`) are replayed
+    /// ([`OpenReport::audit_replay`]; a failed replay is a warning, not an error), and
+    /// a task starts that replays it whenever the pool is healthy again
+    /// (`strata_repo::audit::spawn_replayer`; [`Database::close`] stops it).
     pub async fn open_with(
         config: &Config,
         migrations: impl IntoIterator<Item = Migrations>,
@@ -289,6 +299,21 @@ impl Database {
             let _ = pool.close().await;
             return Err(err);
         }
+        // Audit entries spilled while the database was unavailable go in first, in
+        // order; a failed replay is reported and left to the replayer.
+        #[cfg(feature = "repo")]
+        let replayer = {
+            let audit = repo::Audit::new(pool.clone());
+            if repo::audit::spill::is_waiting(audit.spill_path()) {
+                match audit.replay().await {
+                    Ok(replayed) => report.audit_replay = Some(replayed),
+                    Err(error) => {
+                        tracing::warn!(target: "strata", %error, "audit spill file not replayed at open")
+                    }
+                }
+            }
+            Some(Arc::new(repo::audit::spawn_replayer(audit)))
+        };
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
         #[cfg(feature = "repo")]
         let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
@@ -319,6 +344,8 @@ impl Database {
             rate_limits,
             #[cfg(feature = "repo")]
             sweeper,
+            #[cfg(feature = "repo")]
+            replayer,
             #[cfg(feature = "repo")]
             documents,
             #[cfg(all(feature = "repo", feature = "ops"))]
@@ -364,6 +391,8 @@ impl Database {
             rate_limits,
             #[cfg(feature = "repo")]
             sweeper: None,
+            #[cfg(feature = "repo")]
+            replayer: None,
             #[cfg(feature = "repo")]
             documents,
             #[cfg(all(feature = "repo", feature = "ops"))]
@@ -609,7 +638,7 @@ impl Database {
         ops::backup::create(&self.pool, &dir, None).await
     }
 
-    /// Stops the monitor and the cache's sweeper, exports the query statistics beside
+    /// Stops the monitor, the cache's sweeper and the audit replayer, exports the query statistics beside
     /// the database, stops new work, finishes work in flight, optimises and
     /// checkpoints, and closes every connection.
     ///
@@ -621,6 +650,10 @@ impl Database {
         #[cfg(feature = "ops")]
         if let Some(monitor) = &self.monitor {
             monitor.stop().await;
+        }
+        #[cfg(feature = "repo")]
+        if let Some(replayer) = &self.replayer {
+            replayer.stop().await;
         }
         #[cfg(feature = "repo")]
         if let Some(sweeper) = &self.sweeper {

@@ -237,6 +237,8 @@ pub struct AuditRow {
     pub memory_namespace: Option<String>,
     /// `memory_entry_id` INTEGER.
     pub memory_entry_id: Option<i64>,
+    /// `uid` TEXT.
+    pub uid: Option<String>,
 }
 impl AuditRow {
     /// The columns in declaration order, as every generated `SELECT` reads them.
@@ -251,6 +253,7 @@ impl AuditRow {
         "memory_operation_type",
         "memory_namespace",
         "memory_entry_id",
+        "uid",
     ];
 }
 impl TryFrom<&crate::rusqlite::Row<'_>> for AuditRow {
@@ -268,6 +271,7 @@ impl TryFrom<&crate::rusqlite::Row<'_>> for AuditRow {
             memory_operation_type: row.get("memory_operation_type")?,
             memory_namespace: row.get("memory_namespace")?,
             memory_entry_id: row.get("memory_entry_id")?,
+            uid: row.get("uid")?,
         })
     }
 }
@@ -282,31 +286,33 @@ impl AuditTable {
     /// The columns in declaration order.
     pub const COLUMNS: &'static [&'static str] = AuditRow::COLUMNS;
     /// Inserts one row.
-    pub const INSERT: &'static str = "INSERT INTO \"audit\" (\"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    pub const INSERT: &'static str = "INSERT INTO \"audit\" (\"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
     /// Inserts one row, its key assigned by SQLite.
-    pub const INSERT_NEW: &'static str = "INSERT INTO \"audit\" (\"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    pub const INSERT_NEW: &'static str = "INSERT INTO \"audit\" (\"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
     /// One row by its primary key.
-    pub const GET: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"id\" = ?1";
+    pub const GET: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"id\" = ?1";
     /// Deletes one row by its primary key.
     pub const DELETE: &'static str = "DELETE FROM \"audit\" WHERE \"id\" = ?1";
     /// Writes every stored column but the key of one row, found by its key.
-    pub const UPDATE: &'static str = "UPDATE \"audit\" SET \"ts\" = ?1, \"actor\" = ?2, \"task_id\" = ?3, \"action\" = ?4, \"data\" = ?5, \"result\" = ?6, \"memory_operation_type\" = ?7, \"memory_namespace\" = ?8, \"memory_entry_id\" = ?9 WHERE \"id\" = ?10";
+    pub const UPDATE: &'static str = "UPDATE \"audit\" SET \"ts\" = ?1, \"actor\" = ?2, \"task_id\" = ?3, \"action\" = ?4, \"data\" = ?5, \"result\" = ?6, \"memory_operation_type\" = ?7, \"memory_namespace\" = ?8, \"memory_entry_id\" = ?9, \"uid\" = ?10 WHERE \"id\" = ?11";
     /// The first page of rows in key order.
-    pub const LIST: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" ORDER BY \"id\" LIMIT ?1";
+    pub const LIST: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" ORDER BY \"id\" LIMIT ?1";
     /// The page of rows after a key, in key order.
-    pub const LIST_AFTER: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"id\" > ?1 ORDER BY \"id\" LIMIT ?2";
+    pub const LIST_AFTER: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"id\" > ?1 ORDER BY \"id\" LIMIT ?2";
     /// Rows by (`action`), from index audit_action_idx.
-    pub const FIND_BY_ACTION: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"action\" = ?1 ORDER BY \"id\"";
+    pub const FIND_BY_ACTION: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"action\" = ?1 ORDER BY \"id\"";
     /// Rows by (`actor`), from index audit_actor_idx.
-    pub const FIND_BY_ACTOR: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"actor\" = ?1 ORDER BY \"id\"";
+    pub const FIND_BY_ACTOR: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"actor\" = ?1 ORDER BY \"id\"";
     /// Rows by (`memory_entry_id`), from index audit_memory_entry_id_idx.
-    pub const FIND_BY_MEMORY_ENTRY_ID: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"memory_entry_id\" = ?1 ORDER BY \"id\"";
+    pub const FIND_BY_MEMORY_ENTRY_ID: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"memory_entry_id\" = ?1 ORDER BY \"id\"";
     /// Rows by (`memory_operation_type`), from index audit_memory_operation_type_idx.
-    pub const FIND_BY_MEMORY_OPERATION_TYPE: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"memory_operation_type\" = ?1 ORDER BY \"id\"";
+    pub const FIND_BY_MEMORY_OPERATION_TYPE: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"memory_operation_type\" = ?1 ORDER BY \"id\"";
     /// Rows by (`task_id`), from index audit_task_idx.
-    pub const FIND_BY_TASK_ID: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"task_id\" = ?1 ORDER BY \"id\"";
+    pub const FIND_BY_TASK_ID: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"task_id\" = ?1 ORDER BY \"id\"";
     /// Rows by (`ts`), from index audit_ts_idx.
-    pub const FIND_BY_TS: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\" FROM \"audit\" WHERE \"ts\" = ?1 ORDER BY \"id\"";
+    pub const FIND_BY_TS: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"ts\" = ?1 ORDER BY \"id\"";
+    /// Rows by (`uid`), from index audit_uid_idx.
+    pub const FIND_BY_UID: &'static str = "SELECT \"id\", \"ts\", \"actor\", \"task_id\", \"action\", \"data\", \"result\", \"memory_operation_type\", \"memory_namespace\", \"memory_entry_id\", \"uid\" FROM \"audit\" WHERE \"uid\" = ?1 ORDER BY \"id\"";
     /// Access through `pool`; every call runs on it (`read` / `write`), so it is
     /// timed, counted in the query statistics, retried on busy and group-committed.
     pub fn new(pool: crate::Pool) -> Self {
@@ -323,7 +329,7 @@ impl AuditTable {
                     crate::params![
                         row.id, row.ts, row.actor, row.task_id, row.action, json_5, row
                         .result, row.memory_operation_type, row.memory_namespace, row
-                        .memory_entry_id
+                        .memory_entry_id, row.uid
                     ],
                 )?;
                 Ok(c.last_insert_rowid())
@@ -341,7 +347,7 @@ impl AuditTable {
                     crate::params![
                         row.ts, row.actor, row.task_id, row.action, json_4, row.result,
                         row.memory_operation_type, row.memory_namespace, row
-                        .memory_entry_id
+                        .memory_entry_id, row.uid
                     ],
                 )?;
                 Ok(c.last_insert_rowid())
@@ -374,7 +380,7 @@ impl AuditTable {
                             crate::params![
                                 row.ts, row.actor, row.task_id, row.action, json_4, row
                                 .result, row.memory_operation_type, row.memory_namespace,
-                                row.memory_entry_id, row.id
+                                row.memory_entry_id, row.uid, row.id
                             ],
                         )? > 0,
                 )
@@ -467,6 +473,15 @@ impl AuditTable {
         self.pool
             .read(move |c| {
                 crate::typed::query_rows(c, Self::FIND_BY_TS, crate::params![ts])
+            })
+            .await
+    }
+    /// The rows with these (`uid`), in key order (index audit_uid_idx).
+    pub async fn find_by_uid(&self, uid: &str) -> crate::Result<Vec<AuditRow>> {
+        let uid = uid.to_owned();
+        self.pool
+            .read(move |c| {
+                crate::typed::query_rows(c, Self::FIND_BY_UID, crate::params![uid])
             })
             .await
     }

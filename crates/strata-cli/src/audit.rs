@@ -1,6 +1,7 @@
-//! `strata audit list|tail`: the append-only audit log, newest first with filters and
-//! keyset paging (`list`), or oldest first after an entry id, optionally following
-//! new entries once a second (`tail --follow`). Also what the repository commands
+//! `strata audit list|tail|replay`: the append-only audit log, newest first with
+//! filters and keyset paging (`list`), or oldest first after an entry id, optionally
+//! following new entries once a second (`tail --follow`); and the audit spill file,
+//! shown or replayed (`replay [--dry-run]`). Also what the repository commands
 //! (`queue`, `audit`, `flags`) share: opening an existing strata database without
 //! creating or migrating it (read-only for the commands that only read), times as
 //! RFC 3339, and who is acting (`--actor`).
@@ -11,7 +12,9 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
-use strata::repo::{Audit, AuditEntry, AuditFilter, NewAuditEntry, PageRequest};
+use strata::repo::audit::spill::DAMAGED_SUFFIX;
+use strata::repo::audit::{DamagedLine, SpilledEntry, inspect_spill, spill_path};
+use strata::repo::{Appended, Audit, AuditEntry, AuditFilter, NewAuditEntry, PageRequest};
 use strata::{Config, Database, Error, Migrations};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -38,6 +41,16 @@ pub enum AuditCommand {
         /// Keep printing new entries until Ctrl-C.
         #[arg(long, short)]
         follow: bool,
+    },
+    /// The audit spill file (`<db>.audit-spill.jsonl`: entries kept while the
+    /// database was unavailable): replays it into the table, each entry once and in
+    /// order, and empties it. Damaged lines (a crash mid-write) are reported, kept in
+    /// `<spill>.damaged` and exit 1. With --dry-run, only shows what it holds (this
+    /// works while the database is unavailable).
+    Replay {
+        /// Show the spill file's entries; replay nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -140,7 +153,114 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         AuditCommand::Tail { after, limit, follow } => tail(*after, *limit, *follow, json, config, out).await,
+        AuditCommand::Replay { dry_run } => replay(*dry_run, config, out).await,
     }
+}
+
+/// The `audit replay` document.
+#[derive(Serialize)]
+struct ReplayDoc {
+    /// The spill file.
+    path: std::path::PathBuf,
+    /// Whether this was `--dry-run` (nothing replayed).
+    dry_run: bool,
+    /// Whole entries in the spill file.
+    entries: u64,
+    /// Entries inserted into the table (0 with --dry-run).
+    replayed: u64,
+    /// Entries already in the table (by uid), not inserted again.
+    skipped: u64,
+    /// Damaged lines: `line` and `reason`.
+    damaged: Vec<DamagedLine>,
+    /// With --dry-run, the entries waiting, in order; otherwise empty.
+    pending: Vec<SpilledEntry>,
+}
+
+async fn replay(dry_run: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
+    let path = spill_path(&config.path);
+    let doc = if dry_run {
+        let contents = inspect_spill(&path)?;
+        ReplayDoc {
+            path,
+            dry_run,
+            entries: contents.entries.len() as u64,
+            replayed: 0,
+            skipped: 0,
+            damaged: contents.damaged,
+            pending: contents.entries,
+        }
+    } else {
+        // Opening for writing replays a waiting spill file already (Database::open).
+        let report =
+            with_db(config, Access::Write, &["audit"], async |db| match &db.open_report().audit_replay {
+                Some(report) => Ok(report.clone()),
+                None => Audit::new(db.pool().clone()).replay().await,
+            })
+            .await?;
+        ReplayDoc {
+            path,
+            dry_run,
+            entries: report.entries,
+            replayed: report.replayed,
+            skipped: report.skipped,
+            damaged: report.damaged,
+            pending: Vec::new(),
+        }
+    };
+    out.print(&doc, render_replay);
+    Ok(if doc.damaged.is_empty() { Outcome::Success } else { Outcome::Problems })
+}
+
+fn render_replay(doc: &ReplayDoc) -> String {
+    let name = doc
+        .path
+        .file_name()
+        .map_or_else(|| doc.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut text = if doc.dry_run {
+        let mut text = match doc.entries {
+            0 => format!("{name}: no audit entries wait for replay\n"),
+            n => format!("{name}: {n} audit entr{} wait for replay (dry run: nothing replayed)\n", plural(n)),
+        };
+        if !doc.pending.is_empty() {
+            text += &table(
+                &["uid", "time", "actor", "action", "task", "data", "result"],
+                doc.pending.iter().map(|e| {
+                    vec![
+                        e.uid.clone(),
+                        time_text(e.ts),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.task_id.map_or_else(|| "-".to_string(), |t| t.to_string()),
+                        short_json(&e.data, 60),
+                        e.result.clone().unwrap_or_else(|| "-".to_string()),
+                    ]
+                }),
+            );
+        }
+        text
+    } else {
+        match doc.entries {
+            0 => format!("{name}: no audit entries to replay\n"),
+            n => format!(
+                "{name}: replayed {} of {n} audit entr{} ({} already in the table)\n",
+                doc.replayed,
+                plural(n),
+                doc.skipped
+            ),
+        }
+    };
+    for d in &doc.damaged {
+        text += &format!("damaged: line {}: {}\n", d.line, d.reason);
+    }
+    if !doc.damaged.is_empty() && !doc.dry_run {
+        text += &format!("the damaged lines are kept in {name}{DAMAGED_SUFFIX}\n");
+    }
+    text
+}
+
+/// `y` or `ies`, for `entr`.
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "y" } else { "ies" }
 }
 
 async fn tail(
@@ -377,7 +497,12 @@ pub async fn with_db<T>(
 /// warning on stderr, not a failure of the command, and answers `None`.
 pub async fn record(db: &Database, entry: NewAuditEntry) -> Option<i64> {
     match Audit::new(db.pool().clone()).append(entry).await {
-        Ok(entry) => Some(entry.id),
+        Ok(Appended::Stored(entry)) => Some(entry.id),
+        Ok(Appended::Spilled { path, cause, .. }) => {
+            tracing::warn!(target: "strata", "the database could not take the audit row ({cause}): it waits in {} for replay",
+                path.display());
+            None
+        }
         Err(err) => {
             tracing::warn!(target: "strata", "the change was made but its audit row was not written: {}",
                 strata::core::render(&err));

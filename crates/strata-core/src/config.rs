@@ -141,18 +141,40 @@ impl DocumentsConfig {
 /// and delete of a listed table leaves an `audit` row in the same transaction, written
 /// by TEMP triggers that `Database::open` installs on the writer connection. Empty
 /// (the default) installs nothing, so no write pays for it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The section also bounds the audit spill file (`<db>.audit-spill.jsonl`), where
+/// `Audit::append` keeps entries while the database is unavailable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// The tables whose writes are captured, such as `["tasks", "sessions"]`. Each
     /// must exist when the database opens; `audit` itself cannot be listed.
     pub tables: Vec<String>,
+    /// The largest size of the audit spill file, in bytes (default 64 MiB): an
+    /// entry that would make it larger is refused with E5050 instead of spilled.
+    pub spill_max_bytes: u64,
+}
+
+/// The default of `audit.spill_max_bytes`: 64 MiB, some hundred thousand entries.
+pub const DEFAULT_AUDIT_SPILL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { tables: Vec::new(), spill_max_bytes: DEFAULT_AUDIT_SPILL_MAX_BYTES }
+    }
 }
 
 impl AuditConfig {
-    /// Checks the table names: plain identifiers (letters, digits, `_`, not starting
+    /// Checks the spill bound (at least 1 byte, E1003 naming `audit.spill_max_bytes`)
+    /// and the table names: plain identifiers (letters, digits, `_`, not starting
     /// with a digit), listed once, not `audit` (E1003 naming `audit.tables`).
     pub fn validate(&self) -> Result<()> {
+        if self.spill_max_bytes == 0 {
+            return Err(Error::ConfigInvalid {
+                field: "audit.spill_max_bytes".into(),
+                reason: "must be at least 1 byte".into(),
+            });
+        }
         let invalid = |reason: String| Err(Error::ConfigInvalid { field: "audit.tables".into(), reason });
         for (i, table) in self.tables.iter().enumerate() {
             let plain = table.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')

@@ -708,6 +708,28 @@ pub enum Error {
         /// The version after the gap.
         after: i64,
     },
+    /// E5050: the audit spill file reached `audit.spill_max_bytes`; the entry that
+    /// did not fit was not kept.
+    #[error("audit spill file {} is full ({size} of {limit} bytes): the entry was not kept", path.display())]
+    AuditSpillFull {
+        /// The spill file.
+        path: PathBuf,
+        /// Its size now.
+        size: u64,
+        /// The configured bound.
+        limit: u64,
+    },
+    /// E5051: a line of the audit spill file is not a whole entry (a crash while it
+    /// was written); replay reports it, keeps it aside and replays the others.
+    #[error("audit spill file {} line {line} is damaged: {reason}", path.display())]
+    AuditSpillDamaged {
+        /// The spill file.
+        path: PathBuf,
+        /// The line's number, from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -5,6 +5,14 @@
 //! Other repositories write their audit rows inside their own write closure with
 //! [`append_in`], so a change and its audit row commit or roll back together.
 //!
+//! Every entry carries a unique id (`uid`, 128 random bits made at append time,
+//! migration V11). [`Audit::append`] retries busy and transient failures with the
+//! retry policy; when the budget is spent or the pool is degraded, the entry goes to
+//! the spill file beside the database (`audit/spill.rs`, `<db>.audit-spill.jsonl`)
+//! and is replayed, in order and exactly once (by uid), when the pool is healthy
+//! again: by [`spawn_replayer`] (`audit/replayer.rs`, which the facade starts), by
+//! the next append, or by [`Audit::replay`] (`strata audit replay`).
+//!
 //! With `[audit] tables` configured, [`capture_writes`] (file `audit/capture.rs`)
 //! makes every write of those tables append its own audit row in its transaction.
 //!
@@ -14,8 +22,17 @@
 //! applied as residual terms; every one is served by an index without a sort.
 
 mod capture;
+mod replayer;
+pub mod spill;
 
 pub use capture::{CAPTURE_ACTOR, capture_writes};
+pub use replayer::{Replayer, spawn_replayer};
+pub use spill::{
+    DamagedLine, ReplayReport, SpillContents, SpilledEntry, inspect as inspect_spill, spill_path,
+};
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -51,6 +68,9 @@ pub struct AuditEntry {
     pub memory_namespace: Option<String>,
     /// The memory entry (row id), for memory actions.
     pub memory_entry_id: Option<i64>,
+    /// The entry's unique id, made when it was appended (32 lowercase hex digits,
+    /// column `uid`, migration V11); `None` for rows appended before V11.
+    pub uid: Option<String>,
 }
 
 /// An audit entry to append; build it with [`NewAuditEntry::new`] and the setters.
@@ -142,21 +162,28 @@ pub struct AuditFilter {
 #[derive(Debug, Clone)]
 pub struct Audit {
     pool: Pool,
+    /// The spill file, `<db>.audit-spill.jsonl`.
+    spill: PathBuf,
 }
 
 const INSERT_AUDIT: &str = "INSERT INTO audit \
-     (ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-     RETURNING id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id";
+     (ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     RETURNING id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid";
 
 /// Appends `entry` on `conn`, inside the caller's transaction, and returns the stored
 /// row. Repositories call it from their own write closure so that a change and its
 /// audit row are one atomic unit.
 pub fn append_in(conn: &Connection, entry: &NewAuditEntry) -> Result<AuditEntry> {
+    insert(conn, &SpilledEntry::made_now(entry.clone()))
+}
+
+/// Inserts `entry` with its own time and uid.
+fn insert(conn: &Connection, entry: &SpilledEntry) -> Result<AuditEntry> {
     let mut stmt = conn.prepare_cached(INSERT_AUDIT)?;
     Ok(stmt.query_row(
         params![
-            now_ms(),
+            entry.ts,
             entry.actor,
             entry.task_id,
             entry.action,
@@ -165,42 +192,203 @@ pub fn append_in(conn: &Connection, entry: &NewAuditEntry) -> Result<AuditEntry>
             entry.memory_operation,
             entry.memory_namespace,
             entry.memory_entry_id,
+            entry.uid,
         ],
         audit_entry,
     )?)
 }
 
-impl Audit {
-    /// The repository over `pool`.
-    pub fn new(pool: Pool) -> Self {
-        Audit { pool }
+/// What [`Audit::append`] did with an entry. Either way the entry is durable and
+/// will be in the table exactly once: a spilled entry is replayed, in order, once
+/// the database is back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appended {
+    /// The entry is in the table: the stored row.
+    Stored(AuditEntry),
+    /// The database could not take it (the retry policy was spent on busy or
+    /// transient failures, or the pool is degraded or unavailable), so the entry was
+    /// written to the spill file and fsynced.
+    Spilled {
+        /// The entry as written to the spill file, uid and time included.
+        entry: SpilledEntry,
+        /// The spill file.
+        path: PathBuf,
+        /// The error that made it spill, as `code message`.
+        cause: String,
+    },
+}
+
+impl Appended {
+    /// The entry's unique id, stored or spilled.
+    pub fn uid(&self) -> &str {
+        match self {
+            // Every row `append` stores has a uid: it sets one.
+            Appended::Stored(row) => row.uid.as_deref().unwrap_or_default(),
+            Appended::Spilled { entry, .. } => &entry.uid,
+        }
     }
 
-    /// Appends `entry` in its own write and returns the stored row.
-    pub async fn append(&self, entry: NewAuditEntry) -> Result<AuditEntry> {
-        self.pool.write(move |conn| append_in(conn, &entry)).await
+    /// The stored row, when the entry went to the table.
+    pub fn stored(&self) -> Option<&AuditEntry> {
+        match self {
+            Appended::Stored(row) => Some(row),
+            Appended::Spilled { .. } => None,
+        }
+    }
+
+    /// The stored row, when the entry went to the table, by value.
+    pub fn into_stored(self) -> Option<AuditEntry> {
+        match self {
+            Appended::Stored(row) => Some(row),
+            Appended::Spilled { .. } => None,
+        }
+    }
+
+    /// Whether the entry went to the spill file.
+    pub fn is_spilled(&self) -> bool {
+        matches!(self, Appended::Spilled { .. })
+    }
+}
+
+impl SpilledEntry {
+    /// `entry` with a new uid and the time now.
+    fn made_now(entry: NewAuditEntry) -> SpilledEntry {
+        SpilledEntry {
+            uid: new_uid(),
+            ts: now_ms(),
+            actor: entry.actor,
+            action: entry.action,
+            task_id: entry.task_id,
+            data: entry.data,
+            result: entry.result,
+            memory_operation: entry.memory_operation,
+            memory_namespace: entry.memory_namespace,
+            memory_entry_id: entry.memory_entry_id,
+        }
+    }
+}
+
+/// 128 random bits as 32 lowercase hex digits.
+fn new_uid() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+impl Audit {
+    /// The repository over `pool`. Its spill file is `<db>.audit-spill.jsonl`
+    /// ([`spill_path`]), bounded by the pool's `audit.spill_max_bytes`.
+    pub fn new(pool: Pool) -> Self {
+        let spill = spill_path(pool.path());
+        Audit { pool, spill }
+    }
+
+    /// Appends `entry` and answers where it went ([`Appended`]).
+    ///
+    /// Busy and transient failures are retried with the config's retry policy
+    /// (`[retry]`, the same budget the pool spends on a busy database: the attempts
+    /// and the elapsed time count from the call). When that budget is spent, or the
+    /// pool is degraded or unavailable (E2040, a full disk, a read-only volume, an
+    /// i/o error), the entry is written to the spill file instead and the call
+    /// answers `Ok(Appended::Spilled)`; a full spill file is E5050. While the spill
+    /// file holds entries, they are replayed first, so the log keeps its order. An
+    /// entry the table's CHECKs refuse (an empty actor or action, memory fields
+    /// without an operation) is E4001 whether or not the database is reachable, and
+    /// any other error (E2006 after close, ...) is returned as it is.
+    pub async fn append(&self, entry: NewAuditEntry) -> Result<Appended> {
+        let entry = SpilledEntry::made_now(entry);
+        if spill::is_waiting(&self.spill) {
+            // Degraded or unavailable: the replay would fail; the entry goes after the others.
+            if let Some(why) = self.pool.state().cause() {
+                let err = Error::PoolUnavailable {
+                    path: self.pool.path().to_path_buf(),
+                    state: self.pool.state().name(),
+                    cause: why.to_string(),
+                };
+                return self.spill(entry, cause(&err)).await;
+            }
+            if let Err(err) = self.replay().await {
+                return self.spill(entry, cause(&err)).await;
+            }
+        }
+        let policy = &self.pool.config().retry;
+        let budget = Duration::from_millis(policy.max_elapsed_ms);
+        let started = Instant::now();
+        let mut delays = policy.delays();
+        loop {
+            let row = entry.clone();
+            let err = match self.pool.write(move |conn| insert(conn, &row)).await {
+                Ok(stored) => return Ok(Appended::Stored(stored)),
+                Err(err) => err,
+            };
+            if err.is_retryable() {
+                match delays.next() {
+                    Some(delay) if started.elapsed() + delay <= budget => {
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    _ => return self.spill(entry, cause(&err)).await,
+                }
+            }
+            if spills(&err) {
+                return self.spill(entry, cause(&err)).await;
+            }
+            return Err(err);
+        }
+    }
+
+    /// Writes `entry` to the spill file, after the checks the table would make.
+    async fn spill(&self, entry: SpilledEntry, cause: String) -> Result<Appended> {
+        check(&entry)?;
+        let (path, limit) = (self.spill.clone(), self.pool.config().audit.spill_max_bytes);
+        let line = entry.clone();
+        tokio::task::spawn_blocking(move || spill::write(&path, limit, &line))
+            .await
+            .map_err(|e| Error::task_failed("audit spill file", e))??;
+        tracing::warn!(target: "strata::audit", uid = %entry.uid, cause = %cause, path = %self.spill.display(), "audit entry spilled");
+        Ok(Appended::Spilled { entry, path: self.spill.clone(), cause })
+    }
+
+    /// The spill file of this repository's database.
+    pub fn spill_path(&self) -> &Path {
+        &self.spill
+    }
+
+    /// Replays the spill file into the table now: every whole entry, in order, each
+    /// once (a uid already in the table is skipped); damaged lines are reported and
+    /// kept in `<spill>.damaged`; the file is truncated only after everything is
+    /// committed. Without a spill file the report is empty. An error (the database
+    /// still unavailable) leaves the file for the next replay.
+    pub async fn replay(&self) -> Result<ReplayReport> {
+        spill::replay(&self.pool, &self.spill).await
+    }
+
+    /// What the spill file holds, without replaying it.
+    pub async fn pending(&self) -> Result<SpillContents> {
+        let path = self.spill.clone();
+        tokio::task::spawn_blocking(move || spill::inspect(&path))
+            .await
+            .map_err(|e| Error::task_failed("audit spill file", e))?
     }
 
     // The filtered listings bind ?1 task, ?2 actor, ?3 action, ?4 since, ?5 until,
     // ?6 the id cursor (rows below it) and ?7 the limit. `+col` keeps SQLite from
     // considering another index for a residual term.
 
-    const AUDIT_BY_TASK: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
+    const AUDIT_BY_TASK: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid \
          FROM audit WHERE task_id = ?1 AND id < ?6 \
          AND (?2 IS NULL OR +actor = ?2) AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
 
-    const AUDIT_BY_ACTOR: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
+    const AUDIT_BY_ACTOR: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid \
          FROM audit WHERE actor = ?2 AND id < ?6 AND (?1 IS NULL OR +task_id = ?1) \
          AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
 
-    const AUDIT_BY_ACTION: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
+    const AUDIT_BY_ACTION: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid \
          FROM audit WHERE action = ?3 AND id < ?6 AND (?1 IS NULL OR +task_id = ?1) \
          AND (?2 IS NULL OR +actor = ?2) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
 
-    const AUDIT_ALL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
+    const AUDIT_ALL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid \
          FROM audit WHERE id < ?6 AND (?1 IS NULL OR +task_id = ?1) AND (?2 IS NULL OR +actor = ?2) \
          AND (?3 IS NULL OR +action = ?3) AND +ts >= ?4 AND +ts < ?5 \
          ORDER BY id DESC LIMIT +?7";
@@ -208,7 +396,7 @@ impl Audit {
     // Time range only: the order is (ts, id) newest first, served by audit_ts_idx.
     // Binds ?1 since, ?2 until (already lowered to the cursor's ts + 1), ?3 the
     // cursor's ts, ?4 the cursor's id, ?5 the limit.
-    const AUDIT_BY_TIME: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
+    const AUDIT_BY_TIME: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid \
          FROM audit WHERE ts >= ?1 AND ts < ?2 AND (ts, id) < (?3, ?4) \
          ORDER BY ts DESC, id DESC LIMIT +?5";
 
@@ -276,7 +464,7 @@ impl Audit {
             .await
     }
 
-    const AUDIT_TAIL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id \
+    const AUDIT_TAIL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid \
          FROM audit WHERE id > ?1 ORDER BY id LIMIT +?2";
 
     /// Up to `limit` (1 to 1,000) entries appended after entry `after`, oldest first:
@@ -294,6 +482,54 @@ impl Audit {
     }
 }
 
+/// Whether an error (once retries are spent, for a retryable one) sends an entry to
+/// the spill file: the database cannot take writes now but may again. Not after
+/// close (E2006), and never for what the entry itself or the schema got wrong.
+fn spills(err: &Error) -> bool {
+    use strata_core::ErrorKind;
+    !matches!(err, Error::PoolClosed)
+        && matches!(
+            err.kind(),
+            ErrorKind::Busy
+                | ErrorKind::Transient
+                | ErrorKind::Unavailable
+                | ErrorKind::Storage
+                | ErrorKind::ReadOnly
+                | ErrorKind::Io
+                | ErrorKind::Corruption
+        )
+}
+
+/// An error as `code message`, for [`Appended::Spilled`].
+fn cause(err: &Error) -> String {
+    format!("{} {err}", err.code())
+}
+
+/// The table's CHECKs, for an entry about to be spilled: the same E4001 that the
+/// insert would give, so that an entry the table would refuse never waits in the
+/// spill file.
+fn check(entry: &SpilledEntry) -> Result<()> {
+    let refused = |what: &str| -> Result<()> {
+        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_CHECK);
+        Err(rusqlite::Error::SqliteFailure(code, Some(format!("CHECK constraint failed: {what}"))).into())
+    };
+    if entry.actor.is_empty() {
+        return refused("actor <> ''");
+    }
+    if entry.action.is_empty() {
+        return refused("action <> ''");
+    }
+    if entry.memory_operation.as_deref() == Some("") {
+        return refused("memory_operation_type IS NULL OR memory_operation_type <> ''");
+    }
+    if entry.memory_operation.is_none()
+        && (entry.memory_namespace.is_some() || entry.memory_entry_id.is_some())
+    {
+        return refused("audit_memory_fields_need_operation");
+    }
+    Ok(())
+}
+
 /// Every statement this module issues, for the explain test.
 pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("audit.append", INSERT_AUDIT),
@@ -304,6 +540,7 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("audit.list_by_time", Audit::AUDIT_BY_TIME),
     ("audit.cursor_ts", Audit::AUDIT_CURSOR_TS),
     ("audit.tail", Audit::AUDIT_TAIL),
+    ("audit.replay_insert", spill::INSERT_REPLAYED),
 ];
 
 fn audit_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
@@ -318,5 +555,6 @@ fn audit_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         memory_operation: row.get(7)?,
         memory_namespace: row.get(8)?,
         memory_entry_id: row.get(9)?,
+        uid: row.get(10)?,
     })
 }

@@ -34,7 +34,7 @@ pub mod sessions;
 pub mod state;
 
 pub use agents::{Agent, AgentState, Agents};
-pub use audit::{Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
+pub use audit::{Appended, Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
 pub use cache::{
     Cache, CacheEntry, CacheStats, CacheValue, NamespaceStats, SweepReport, Sweeper, spawn_sweeper,
 };

@@ -77,7 +77,7 @@ fn list_is_newest_first_and_filters() {
         *entry,
         json!({ "id": 8, "ts": T0 + 7_000, "actor": "bob", "task_id": 1, "action": "task.cancel",
                 "data": { "cancelled": 1 }, "result": "ok", "memory_operation": null,
-                "memory_namespace": null, "memory_entry_id": null })
+                "memory_namespace": null, "memory_entry_id": null, "uid": null })
     );
 }
 
@@ -182,4 +182,83 @@ fn tail_follow_prints_new_entries_as_json_lines() {
     assert_eq!((late["id"].clone(), late["actor"].clone()), (json!(9), json!("dave")));
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// A spill file as a crash leaves it: two whole entries, then a line cut short.
+fn spill_with_a_cut_line(dir: &Path) {
+    let line = |uid: char, action: &str| {
+        format!(r#"{{"uid":"{}","ts":{T0},"actor":"svc","action":"{action}"}}"#, uid.to_string().repeat(32))
+    };
+    let cut = &line('c', "cut")[..40];
+    let text = format!("{}\n{}\n{cut}", line('a', "spilled.1"), line('b', "spilled.2"));
+    std::fs::write(dir.join("app.db.audit-spill.jsonl"), text).unwrap();
+}
+
+#[test]
+fn check_reports_a_waiting_spill_file_and_replay_shows_then_replays_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    with_db(d, async |_: &strata::Database| ());
+    spill_with_a_cut_line(d);
+
+    let doc = json_of(d, &["check"], 1);
+    let findings: Vec<&Value> =
+        doc["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "audit_spill").collect();
+    assert_eq!(findings.len(), 2, "{doc}");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 audit entries wait in app.db.audit-spill.jsonl")
+    );
+    assert!(findings[1]["message"].as_str().unwrap().contains("1 damaged line(s): 3"), "{doc}");
+    let out = run(d, &["check"]);
+    assert!(
+        text(&out.stdout, d).contains("warning [audit_spill] 2 audit entries wait"),
+        "{}",
+        text(&out.stdout, d)
+    );
+
+    let dry = json_of(d, &["audit", "replay", "--dry-run"], 1);
+    assert_eq!(
+        (dry["dry_run"].clone(), dry["entries"].clone(), dry["replayed"].clone()),
+        (json!(true), json!(2), json!(0))
+    );
+    let pending: Vec<&str> =
+        dry["pending"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(pending, ["spilled.1", "spilled.2"]);
+    assert_eq!(dry["damaged"][0]["line"], 3);
+    let out = run(d, &["audit", "replay", "--dry-run"]);
+    let shown = text(&out.stdout, d);
+    assert!(shown.contains("2 audit entries wait for replay (dry run: nothing replayed)"), "{shown}");
+    assert!(shown.contains(&"a".repeat(32)) && shown.contains("damaged: line 3"), "{shown}");
+    assert_eq!(json_of(d, &["audit", "list"], 0)["entries"], json!([]), "a dry run replays nothing");
+
+    let done = json_of(d, &["audit", "replay"], 1);
+    assert_eq!(
+        (done["entries"].clone(), done["replayed"].clone(), done["skipped"].clone()),
+        (json!(2), json!(2), json!(0))
+    );
+    assert_eq!(done["damaged"][0]["line"], 3);
+    let listed = json_of(d, &["audit", "list"], 0);
+    let uids: Vec<&str> =
+        listed["entries"].as_array().unwrap().iter().map(|e| e["uid"].as_str().unwrap()).collect();
+    assert_eq!(uids, ["b".repeat(32), "a".repeat(32)], "newest first, each once");
+    assert!(d.join("app.db.audit-spill.jsonl.damaged").exists());
+
+    let doc = json_of(d, &["check"], 0);
+    assert!(!doc["findings"].as_array().unwrap().iter().any(|f| f["check"] == "audit_spill"), "{doc}");
+    let again = json_of(d, &["audit", "replay"], 0);
+    assert_eq!((again["entries"].clone(), again["replayed"].clone()), (json!(0), json!(0)));
+    assert_eq!(json_of(d, &["audit", "list"], 0)["entries"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn replay_dry_run_needs_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    spill_with_a_cut_line(d);
+    let dry = json_of(d, &["audit", "replay", "--dry-run"], 1);
+    assert_eq!(dry["entries"], 2);
+    assert!(!d.join("app.db").exists(), "the dry run created no database");
 }

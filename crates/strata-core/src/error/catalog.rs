@@ -258,6 +258,12 @@ catalog! {
     E5031 StoreFull, Storage, "no space left for {what} in {path}: {message}",
         "the volume of the document store is full (or below what the write needs); the partial file was removed and no row was written",
         "free space on the volume, or move documents.dir to a larger one, then store the document again";
+    E5050 AuditSpillFull, Storage, "audit spill file {path} is full ({size} of {limit} bytes): the entry was not kept",
+        "the database was unavailable long enough that the entries kept for replay reached audit.spill_max_bytes; this entry is in neither the table nor the file",
+        "bring the database back (the spill file is replayed once the pool is healthy, or run `strata audit replay`), or raise audit.spill_max_bytes";
+    E5051 AuditSpillDamaged, Corruption, "audit spill file {path} line {line} is damaged: {reason}",
+        "a line of the spill file is not a whole entry: usually the last line, cut short by a crash while it was written (its append never answered Ok)",
+        "nothing to do for a cut last line; the other entries are replayed and the damaged lines are kept in `<spill file>.damaged` for inspection";
     E6001 InvalidInput, Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";

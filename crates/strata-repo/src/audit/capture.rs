@@ -15,7 +15,8 @@ pub const CAPTURE_ACTOR: &str = "strata.capture";
 /// transaction, so the row commits or rolls back with the write: actor
 /// [`CAPTURE_ACTOR`], action `TABLE.insert` / `TABLE.update` / `TABLE.delete`, data
 /// `{"table": TABLE, "key": [...]}` (the rowid, or the primary key of a WITHOUT ROWID
-/// table; the new row's, or the old one's for a delete), and `task_id` for `tasks`.
+/// table; the new row's, or the old one's for a delete), `task_id` for `tasks`, and a
+/// random `uid` like every other entry's.
 ///
 /// The triggers are TEMP: they live on the writer connection until the pool closes
 /// and are no part of the schema (no migration, no drift). `Database::open` calls
@@ -47,9 +48,9 @@ const KEY_COLUMNS: &str = "SELECT name FROM pragma_table_info(?1, 'main') WHERE 
 /// name can change the statement: `{trigger}`, `{event}` (INSERT, UPDATE, DELETE),
 /// `{table}`, `{task_id}`, `{action}`, `{name}` and `{key}`.
 const CREATE_CAPTURE_TRIGGER: &str = "CREATE TEMP TRIGGER IF NOT EXISTS {trigger} AFTER {event} ON main.{table} \
-     BEGIN INSERT INTO audit (ts, actor, task_id, action, data) VALUES \
+     BEGIN INSERT INTO audit (ts, actor, task_id, action, data, uid) VALUES \
      (CAST(unixepoch('subsec') * 1000 AS INTEGER), 'strata.capture', {task_id}, {action}, \
-     json_object('table', {name}, 'key', json_array({key}))); END";
+     json_object('table', {name}, 'key', json_array({key})), lower(hex(randomblob(16)))); END";
 
 /// The three triggers of `table` on `conn` (the writer, inside a write).
 fn install(conn: &Connection, table: &str) -> Result<()> {

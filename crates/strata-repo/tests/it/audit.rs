@@ -20,11 +20,14 @@ async fn appended_entries_read_back_in_order_through_tail() {
     let first = audit
         .append(NewAuditEntry::new("ann", "task.start").task(7).data(json!({"n": 1})).result("ok"))
         .await
+        .unwrap()
+        .into_stored()
         .unwrap();
     assert_eq!((first.actor.as_str(), first.action.as_str(), first.task_id), ("ann", "task.start", Some(7)));
     assert_eq!((first.data.clone(), first.result.as_deref()), (json!({"n": 1}), Some("ok")));
     let second =
         audit.append(NewAuditEntry::new("bob", "memory.put").memory("put", "ns", Some(3))).await.unwrap();
+    let second = second.into_stored().unwrap();
     assert_eq!(second.memory_operation.as_deref(), Some("put"));
     assert_eq!((second.memory_namespace.as_deref(), second.memory_entry_id), (Some("ns"), Some(3)));
 
@@ -39,7 +42,7 @@ async fn audit_rows_cannot_be_updated_or_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let audit = Audit::new(pool.clone());
-    let entry = audit.append(NewAuditEntry::new("ann", "flag.set")).await.unwrap();
+    let entry = audit.append(NewAuditEntry::new("ann", "flag.set")).await.unwrap().into_stored().unwrap();
 
     let err = raw_write(&pool, "UPDATE audit SET actor = 'mallory'").await.unwrap_err();
     assert_constraint(&err, ConstraintKind::Other);

@@ -10,6 +10,7 @@ use strata_pool::Pool;
 
 mod agents;
 mod audit;
+mod audit_spill;
 mod cache;
 mod cache_property;
 mod constraints;
@@ -84,8 +85,12 @@ pub async fn logged(work: impl Future<Output = ()>) -> Vec<String> {
 
 /// A pool on `dir/test.db` with the reference schema applied.
 pub async fn migrated(dir: &Path) -> Pool {
-    let config = Config::for_path(dir.join("test.db"));
-    let pool = Pool::open(&config).await.expect("the pool opens");
+    migrated_with(&Config::for_path(dir.join("test.db"))).await
+}
+
+/// A pool opened with `config` with the reference schema applied.
+pub async fn migrated_with(config: &Config) -> Pool {
+    let pool = Pool::open(config).await.expect("the pool opens");
     let set = reference();
     pool.exclusive(move |conn| {
         strata_schema::up(

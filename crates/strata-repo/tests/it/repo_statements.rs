@@ -65,8 +65,12 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     state.delete(t, "k").await.unwrap();
 
     let audit = Audit::new(pool.clone());
-    let e = audit.append(NewAuditEntry::new("ann", "x").task(t)).await.unwrap().id;
+    let e = audit.append(NewAuditEntry::new("ann", "x").task(t)).await.unwrap().into_stored().unwrap().id;
     audit.tail(0, 10).await.unwrap();
+    // A spilled entry's replay (audit.replay_insert).
+    let line = r#"{"uid":"0123456789abcdef0123456789abcdef","ts":1,"actor":"ann","action":"replayed"}"#;
+    std::fs::write(audit.spill_path(), format!("{line}\n")).unwrap();
+    assert_eq!(audit.replay().await.unwrap().replayed, 1);
     for filter in [
         AuditFilter::default(),
         AuditFilter { task_id: Some(t), ..AuditFilter::default() },
