@@ -95,6 +95,7 @@ pub use strata_core::{
     self as core, Config, ConstraintKind, DriftPolicy, Error, ErrorKind, MigrationSource, ReplicationMode,
     Result, RetryPolicy, Synchronous, UnknownTables,
 };
+mod config_watch;
 #[cfg(all(feature = "repo", feature = "ops"))]
 pub mod demo;
 #[cfg(feature = "query-builder")]
@@ -107,6 +108,7 @@ mod rows;
 pub mod typed;
 #[cfg(feature = "ops")]
 mod watch;
+pub use config_watch::{ConfigEvent, ConfigWatch};
 pub use rows::{RowStream, json};
 #[cfg(feature = "ops")]
 pub use watch::{SchemaEvent, SchemaWatch, WatchOptions};
@@ -187,6 +189,9 @@ pub struct OpenReport {
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: Pool,
+    /// The running config: as opened, then as each reload left it
+    /// ([`Database::watch_config`]); shared by every clone.
+    config: Arc<tokio::sync::watch::Sender<Arc<Config>>>,
     /// The last set given: the one `migrate` reports on and `rollback` and
     /// `migration_status` act on.
     migrations: Option<Arc<MigrationSet>>,
@@ -340,6 +345,7 @@ impl Database {
             false => None,
         };
         Ok(Database {
+            config: Arc::new(tokio::sync::watch::Sender::new(Arc::new(pool.config().clone()))),
             pool,
             migrations: set,
             sets,
@@ -385,6 +391,7 @@ impl Database {
         #[cfg(feature = "repo")]
         let documents = repo::Documents::new(pool.clone(), config.documents.clone())?;
         Ok(Database {
+            config: Arc::new(tokio::sync::watch::Sender::new(Arc::new(pool.config().clone()))),
             pool,
             migrations: None,
             sets: Vec::new(),
@@ -406,6 +413,19 @@ impl Database {
             #[cfg(feature = "repo")]
             queue,
         })
+    }
+
+    /// The running config: as the database was opened, with the changes of each
+    /// reload applied since ([`Database::watch_config`]).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// A receiver that sees every applied config reload (`changed().await`, then
+    /// `borrow()` for the new config), so that an application can react to it, for
+    /// example change its log filter or its own limits.
+    pub fn config_changes(&self) -> tokio::sync::watch::Receiver<Arc<Config>> {
+        self.config.subscribe()
     }
 
     /// The connection pool: `read`, `write`, `exclusive`, `metrics`.
