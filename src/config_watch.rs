@@ -3,7 +3,7 @@
 //! an editor's write-then-rename; the file is loaded like at start (defaults, the
 //! file, `STRATA_*`), compared with what it said before, and the settings that changed
 //! and are reloadable (`strata_core::config::SETTINGS`) are applied to the running
-//! pool and monitor and published ([`Database::config`], [`Database::config_changes`]).
+//! pool, monitor, cache and rate limits and published ([`Database::config`], [`Database::config_changes`]).
 //! A change to a setting that is not reloadable is reported (E1010) and ignored; a
 //! file that does not load keeps the running config and reports its E1xxx error. Each
 //! applied reload is a `tracing` event (`strata::config`) and an audit entry
@@ -158,14 +158,10 @@ impl Database {
         if applied.is_empty() {
             return ConfigEvent::Reloaded { applied, ignored };
         }
-        if let Err(err) = self.pool.reload(&config) {
-            // Config::reload validated it; the pool checks the same rules.
-            tracing::error!(target: "strata::config", code = err.code(), error = %err, "config reload refused by the pool");
+        if let Err(err) = self.reload_components(&config) {
+            // Config::reload validated it; the components check the same rules.
+            tracing::error!(target: "strata::config", code = err.code(), error = %err, "config reload refused");
             return ConfigEvent::Rejected(err);
-        }
-        #[cfg(feature = "ops")]
-        if let Some(monitor) = &self.monitor {
-            monitor.reload(&config);
         }
         self.config.send_replace(Arc::new(config));
         tracing::info!(target: "strata::config", file = %file.display(), applied = ?applied, ignored = ignored.len(), "config reloaded");
@@ -185,5 +181,24 @@ impl Database {
             }
         }
         ConfigEvent::Reloaded { applied, ignored }
+    }
+
+    /// Hands the reloadable settings of `config` to the running components: the
+    /// pool, the monitor, the cache (and its sweeper) and the rate limits.
+    fn reload_components(&self, config: &Config) -> Result<()> {
+        self.pool.reload(config)?;
+        #[cfg(feature = "repo")]
+        {
+            // The sweeper flag is not reloadable: keep the running one.
+            let cache =
+                strata_core::CacheConfig { sweeper: self.cache.config().sweeper, ..config.cache.clone() };
+            self.cache.reload(cache)?;
+            self.rate_limits.reload(config.ratelimit.clone())?;
+        }
+        #[cfg(feature = "ops")]
+        if let Some(monitor) = &self.monitor {
+            monitor.reload(config);
+        }
+        Ok(())
     }
 }

@@ -32,7 +32,8 @@ async fn some_reads(db: &Database) {
 
 /// Proves that a running database takes a changed config file without a restart:
 /// the new slow-query threshold makes a statement that was not slow reported as slow,
-/// the new retry policy is the pool's, the monitor reports at its new interval, a
+/// the new retry policy is the pool's, the monitor reports at its new interval, the
+/// cache refuses an entry over its new limit and the rate limits use a new quota, a
 /// pool size that changed is reported (E1010) and ignored, the application sees the
 /// new config through `config()` and `config_changes()`, and the reload is audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,18 +50,28 @@ async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running
     let slow_before = db.pool().metrics().slow_statements;
     some_reads(&db).await;
     assert_eq!(db.pool().metrics().slow_statements, slow_before, "nothing is slow at 60 s");
+    let two_kib = vec![7u8; 2048];
+    db.cache().set_bytes("pages", "a", &two_kib, None).await.unwrap();
+    assert_eq!(db.rate_limits().check_configured("api:x", 1).await.unwrap_err().code(), "E4012");
 
     std::fs::write(
         &file,
-        config_text(&db_path, "[retry]\nmax_attempts = 2\n[pool]\nreaders = 8\n")
-            .replace("slow_query_ms = 60000", "slow_query_ms = 0")
-            .replace("interval_secs = 3600", "interval_secs = 1"),
+        config_text(
+            &db_path,
+            "[retry]\nmax_attempts = 2\n[pool]\nreaders = 8\n[cache]\nmax_entry_bytes = 1024\n\
+             [ratelimit.quotas]\n\"api:\" = { limit = 1, period_ms = 60000 }\n",
+        )
+        .replace("slow_query_ms = 60000", "slow_query_ms = 0")
+        .replace("interval_secs = 3600", "interval_secs = 1"),
     )
     .unwrap();
     let ConfigEvent::Reloaded { applied, ignored } = next_event(&mut watch).await else {
         panic!("the valid file was rejected")
     };
-    assert_eq!(applied, ["slow_query_ms", "retry", "monitor.interval_secs"]);
+    assert_eq!(
+        applied,
+        ["slow_query_ms", "retry", "monitor.interval_secs", "cache.max_entry_bytes", "ratelimit"]
+    );
     assert_eq!(ignored.len(), 1, "{ignored:?}");
     assert_eq!(ignored[0].code(), "E1010");
     assert!(ignored[0].to_string().contains("`pool.readers`"), "{}", ignored[0]);
@@ -77,6 +88,12 @@ async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running
     some_reads(&db).await;
     assert!(db.pool().metrics().slow_statements > slow_before, "a statement is now reported as slow");
     assert_eq!(db.pool().retry_policy().max_attempts, 2);
+    let err = db.cache().set_bytes("pages", "b", &two_kib, None).await.unwrap_err();
+    assert_eq!(err.code(), "E4010", "the new entry limit refuses what the old one took: {err}");
+    assert!(
+        db.rate_limits().check_configured("api:x", 1).await.unwrap().is_allowed(),
+        "the new quota is used"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while monitor.state().checks < 3 {
         assert!(
@@ -93,7 +110,13 @@ async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running
     assert_eq!(reloads.len(), 1, "{entries:?}");
     assert_eq!(
         reloads[0].data["applied"],
-        serde_json::json!(["slow_query_ms", "retry", "monitor.interval_secs"])
+        serde_json::json!([
+            "slow_query_ms",
+            "retry",
+            "monitor.interval_secs",
+            "cache.max_entry_bytes",
+            "ratelimit"
+        ])
     );
     assert_eq!(reloads[0].data["ignored"], serde_json::json!(["pool.readers"]));
     drop(watch);

@@ -813,8 +813,13 @@ settings! {
     "backup.keep_last" true backup.keep_last;
     "backup.keep_daily" true backup.keep_daily;
     "backup.keep_weekly" true backup.keep_weekly;
-    "cache" false cache;
-    "ratelimit" false ratelimit;
+    "cache.max_entry_bytes" true cache.max_entry_bytes;
+    "cache.max_namespace_bytes" true cache.max_namespace_bytes;
+    "cache.namespace_bytes" true cache.namespace_bytes;
+    "cache.sweeper" false cache.sweeper;
+    "cache.sweep_interval_ms" true cache.sweep_interval_ms;
+    "cache.sweep_batch" true cache.sweep_batch;
+    "ratelimit" true ratelimit;
     "queue" false queue;
     "replication" false replication;
     "codegen" false codegen;
@@ -1106,7 +1111,7 @@ mod tests {
         // Changing one field at a time must touch exactly one row, and all the changes
         // together, copied row by row, must give the changed config: no field is left
         // out of the table and none is in it twice.
-        let changes: [(&str, &str); 37] = [
+        let changes: [(&str, &str); 42] = [
             ("", "path = \"x.db\""),
             ("pool", "readers = 7"),
             ("pool", "acquire_timeout_ms = 7"),
@@ -1137,6 +1142,11 @@ mod tests {
             ("backup", "keep_last = 7"),
             ("backup", "keep_daily = 9"),
             ("backup", "keep_weekly = 7"),
+            ("cache", "max_entry_bytes = 7"),
+            ("cache", "max_namespace_bytes = 7"),
+            ("cache.namespace_bytes", "pages = 7"),
+            ("cache", "sweeper = false"),
+            ("cache", "sweep_interval_ms = 7"),
             ("cache", "sweep_batch = 7"),
             ("ratelimit.quotas", "api = { limit = 1, period_ms = 1000 }"),
             ("queue", "lease_ms = 7"),
