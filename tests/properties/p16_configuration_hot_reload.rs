@@ -1,1 +1,168 @@
 //! Property 16: Configuration hot reload.
+
+use std::path::Path;
+use std::time::Duration;
+
+use strata::{Config, ConfigEvent, ConfigWatch, Database};
+
+/// Within 30 s, the next change of the watched file as it was applied or rejected.
+async fn next_event(watch: &mut ConfigWatch) -> ConfigEvent {
+    tokio::time::timeout(Duration::from_secs(30), watch.next())
+        .await
+        .expect("the change of the file was seen within 30 s")
+        .expect("the watch runs")
+}
+
+/// The config file of the tests: the database, nothing slow, a monitor that reports
+/// once an hour, and no disk thresholds (the test machine's disk is not the subject).
+fn config_text(db: &Path, extra: &str) -> String {
+    format!(
+        "path = {db:?}\nslow_query_ms = 60000\n[monitor]\nenabled = true\ninterval_secs = 3600\n\
+         free_disk_warn_mb = 0\nfree_disk_critical_mb = 0\n{extra}"
+    )
+}
+
+/// A read on the pool: a few statements the slow-query threshold judges.
+async fn some_reads(db: &Database) {
+    db.pool()
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .unwrap();
+}
+
+/// Proves that a running database takes a changed config file without a restart:
+/// the new slow-query threshold makes a statement that was not slow reported as slow,
+/// the new retry policy is the pool's, the monitor reports at its new interval, the
+/// cache refuses an entry over its new limit and the rate limits use a new quota, a
+/// pool size that changed is reported (E1010) and ignored, the application sees the
+/// new config through `config()` and `config_changes()`, and the reload is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("app.db");
+    let file = dir.path().join("strata.toml");
+    std::fs::write(&file, config_text(&db_path, "")).unwrap();
+    let db = Database::open(&Config::load(Some(&file)).unwrap()).await.unwrap();
+    let mut watch = db.watch_config(&file).unwrap();
+    let mut changes = db.config_changes();
+    let monitor = db.monitor().expect("the monitor runs");
+
+    let slow_before = db.pool().metrics().slow_statements;
+    some_reads(&db).await;
+    assert_eq!(db.pool().metrics().slow_statements, slow_before, "nothing is slow at 60 s");
+    let two_kib = vec![7u8; 2048];
+    db.cache().set_bytes("pages", "a", &two_kib, None).await.unwrap();
+    assert_eq!(db.rate_limits().check_configured("api:x", 1).await.unwrap_err().code(), "E4012");
+
+    std::fs::write(
+        &file,
+        config_text(
+            &db_path,
+            "[retry]\nmax_attempts = 2\n[pool]\nreaders = 8\n[cache]\nmax_entry_bytes = 1024\n\
+             [ratelimit.quotas]\n\"api:\" = { limit = 1, period_ms = 60000 }\n",
+        )
+        .replace("slow_query_ms = 60000", "slow_query_ms = 0")
+        .replace("interval_secs = 3600", "interval_secs = 1"),
+    )
+    .unwrap();
+    let ConfigEvent::Reloaded { applied, ignored } = next_event(&mut watch).await else {
+        panic!("the valid file was rejected")
+    };
+    assert_eq!(
+        applied,
+        ["slow_query_ms", "retry", "monitor.interval_secs", "cache.max_entry_bytes", "ratelimit"]
+    );
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert_eq!(ignored[0].code(), "E1010");
+    assert!(ignored[0].to_string().contains("`pool.readers`"), "{}", ignored[0]);
+
+    // The application is told, and sees the running config.
+    tokio::time::timeout(Duration::from_secs(30), changes.changed()).await.unwrap().unwrap();
+    assert_eq!(changes.borrow().slow_query_ms, 0);
+    assert_eq!(db.config().retry.max_attempts, 2);
+    assert_eq!(db.config().pool.readers, 4, "not reloadable: the running value is kept");
+    assert_eq!(db.pool().metrics().readers.max, 4, "the pool was not resized");
+
+    // The running components behave by the new values.
+    let slow_before = db.pool().metrics().slow_statements;
+    some_reads(&db).await;
+    assert!(db.pool().metrics().slow_statements > slow_before, "a statement is now reported as slow");
+    assert_eq!(db.pool().retry_policy().max_attempts, 2);
+    let err = db.cache().set_bytes("pages", "b", &two_kib, None).await.unwrap_err();
+    assert_eq!(err.code(), "E4010", "the new entry limit refuses what the old one took: {err}");
+    assert!(
+        db.rate_limits().check_configured("api:x", 1).await.unwrap().is_allowed(),
+        "the new quota is used"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while monitor.state().checks < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor kept its hour: {} reports",
+            monitor.state().checks
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The reload left an audit entry.
+    let entries = db.audit().tail(0, 100).await.unwrap();
+    let reloads: Vec<_> = entries.iter().filter(|e| e.action == "config.reload").collect();
+    assert_eq!(reloads.len(), 1, "{entries:?}");
+    assert_eq!(
+        reloads[0].data["applied"],
+        serde_json::json!([
+            "slow_query_ms",
+            "retry",
+            "monitor.interval_secs",
+            "cache.max_entry_bytes",
+            "ratelimit"
+        ])
+    );
+    assert_eq!(reloads[0].data["ignored"], serde_json::json!(["pool.readers"]));
+    drop(watch);
+    db.close().await.unwrap();
+}
+
+/// Proves that a config file that does not load (a bad value, an unknown key, a value
+/// out of range) keeps the running config whole and reports its E1xxx error, and that
+/// the watch goes on: the next valid change is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p16_configuration_hot_reload_keeps_the_running_config_when_the_file_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("app.db");
+    let file = dir.path().join("strata.toml");
+    std::fs::write(&file, config_text(&db_path, "")).unwrap();
+    let db = Database::open(&Config::load(Some(&file)).unwrap()).await.unwrap();
+    let mut watch = db.watch_config(&file).unwrap();
+    let running = db.config();
+
+    for (text, code) in [
+        (config_text(&db_path, "").replace("slow_query_ms = 60000", "slow_query_ms = \"fast\""), "E1002"),
+        (config_text(&db_path, "colour = \"blue\"\n"), "E1002"),
+        (
+            config_text(&db_path, "")
+                .replace("slow_query_ms = 60000", "slow_query_ms = 5\n[pool]\nreaders = 0"),
+            "E1003",
+        ),
+    ] {
+        std::fs::write(&file, &text).unwrap();
+        match next_event(&mut watch).await {
+            ConfigEvent::Rejected(err) => assert_eq!(err.code(), code, "{err}"),
+            other => panic!("{text}: applied {other:?}"),
+        }
+        assert_eq!(db.config(), running, "the running config is kept whole");
+        assert_eq!(db.pool().slow_query_threshold(), Duration::from_secs(60));
+    }
+
+    std::fs::write(&file, config_text(&db_path, "").replace("slow_query_ms = 60000", "slow_query_ms = 250"))
+        .unwrap();
+    match next_event(&mut watch).await {
+        ConfigEvent::Reloaded { applied, ignored } => {
+            assert_eq!(applied, ["slow_query_ms"]);
+            assert!(ignored.is_empty(), "{ignored:?}");
+        }
+        other => panic!("the valid file was not applied: {other:?}"),
+    }
+    assert_eq!(db.pool().slow_query_threshold(), Duration::from_millis(250));
+    db.close().await.unwrap();
+}

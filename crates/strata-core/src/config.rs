@@ -654,6 +654,11 @@ pub struct PoolConfig {
     /// writer, from its BEGIN; past it the writer rolls it back (E2050) and takes
     /// other writes again. 1 to 600000 (10 minutes).
     pub transaction_max_ms: u64,
+    /// While the pool is degraded or unavailable (the file removed or replaced, a
+    /// connection lost), calls wait for it to be healthy again, up to
+    /// `acquire_timeout_ms`, instead of failing fast with E2040 (default off: fail
+    /// fast). Either way a call still unanswered at the timeout fails with E2040.
+    pub wait_when_unavailable: bool,
 }
 
 /// The tunable PRAGMAs. `journal_mode=WAL`, `foreign_keys=ON` and `temp_store=MEMORY`
@@ -740,6 +745,7 @@ impl Default for PoolConfig {
             write_batch_max: 256,
             write_batch_wait_us: 200,
             transaction_max_ms: 5_000,
+            wait_when_unavailable: false,
         }
     }
 }
@@ -896,6 +902,121 @@ impl Config {
             return invalid(&format!("queue.{field}"), &reason);
         }
         self.retry.validate()
+    }
+}
+
+/// One setting as a running database's config reload sees it: its dotted name in
+/// the config file and whether a running database takes a new value.
+#[derive(Clone, Copy)]
+pub struct Setting {
+    /// The dotted name (`retry`, `monitor.interval_secs`): a whole section when every
+    /// field of it behaves alike.
+    pub name: &'static str,
+    /// Whether a running database applies a changed value (`Database::watch_config`);
+    /// a change to any other setting is reported (E1010) and ignored until a restart.
+    pub reloadable: bool,
+    differs: fn(&Config, &Config) -> bool,
+    take: fn(&mut Config, &Config),
+}
+
+impl std::fmt::Debug for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setting").field("name", &self.name).field("reloadable", &self.reloadable).finish()
+    }
+}
+
+macro_rules! settings {
+    ($($name:literal $reloadable:literal $($field:ident).+;)*) => {
+        /// Every setting, reloadable or not: the ONE place that says which settings a
+        /// running database reloads. Each field of [`Config`] is covered by exactly
+        /// one row (a test checks it).
+        pub const SETTINGS: &[Setting] = &[$(Setting {
+            name: $name,
+            reloadable: $reloadable,
+            differs: |a, b| a.$($field).+ != b.$($field).+,
+            take: |to, from| to.$($field).+ = from.$($field).+.clone(),
+        }),*];
+    };
+}
+
+settings! {
+    "path" false path;
+    "pool.readers" false pool.readers;
+    "pool.acquire_timeout_ms" false pool.acquire_timeout_ms;
+    "pool.write_queue" false pool.write_queue;
+    "pool.write_batch_max" false pool.write_batch_max;
+    "pool.write_batch_wait_us" false pool.write_batch_wait_us;
+    "pool.transaction_max_ms" false pool.transaction_max_ms;
+    "pool.wait_when_unavailable" true pool.wait_when_unavailable;
+    "sqlite" false sqlite;
+    "slow_query_ms" true slow_query_ms;
+    "retry" true retry;
+    "schema" false schema;
+    "monitor.enabled" false monitor.enabled;
+    "monitor.interval_secs" true monitor.interval_secs;
+    "monitor.full_check_secs" true monitor.full_check_secs;
+    "monitor.wal_warn_mb" true monitor.wal_warn_mb;
+    "monitor.free_disk_warn_mb" true monitor.free_disk_warn_mb;
+    "monitor.free_disk_critical_mb" true monitor.free_disk_critical_mb;
+    "monitor.free_disk_warn_percent" true monitor.free_disk_warn_percent;
+    "monitor.free_disk_critical_percent" true monitor.free_disk_critical_percent;
+    "monitor.db_size_warn_mb" true monitor.db_size_warn_mb;
+    "monitor.freelist_warn_percent" true monitor.freelist_warn_percent;
+    "monitor.foreign_key_limit" true monitor.foreign_key_limit;
+    "monitor.query_stats" false monitor.query_stats;
+    "monitor.query_stats_capacity" false monitor.query_stats_capacity;
+    "backup.dir" false backup.dir;
+    "backup.interval_minutes" true backup.interval_minutes;
+    "backup.keep_last" true backup.keep_last;
+    "backup.keep_daily" true backup.keep_daily;
+    "backup.keep_weekly" true backup.keep_weekly;
+    "cache.max_entry_bytes" true cache.max_entry_bytes;
+    "cache.max_namespace_bytes" true cache.max_namespace_bytes;
+    "cache.namespace_bytes" true cache.namespace_bytes;
+    "cache.sweeper" false cache.sweeper;
+    "cache.sweep_interval_ms" true cache.sweep_interval_ms;
+    "cache.sweep_batch" true cache.sweep_batch;
+    "ratelimit" true ratelimit;
+    "queue" false queue;
+    "replication" false replication;
+    "codegen" false codegen;
+    "audit" false audit;
+    "documents" false documents;
+}
+
+/// What a reloaded config file changes in a running one ([`Config::reload`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reload {
+    /// The running config with every changed reloadable setting taken from the file.
+    pub config: Config,
+    /// The reloadable settings that changed (and were taken), by name.
+    pub applied: Vec<&'static str>,
+    /// The settings that changed but cannot be reloaded (kept as running), by name.
+    pub ignored: Vec<&'static str>,
+}
+
+impl Config {
+    /// Compares a config file as loaded before (`before`) and now (`after`) and
+    /// applies what changed to `self`, the running config: each changed reloadable
+    /// setting (see [`SETTINGS`]) is taken from `after`, each changed setting that is
+    /// not reloadable is listed in [`Reload::ignored`] and kept. Comparing file with
+    /// file, not file with the running config, means a setting the application set in
+    /// code and the file does not name is never reported. The result is validated
+    /// (E1003 for a combination out of range, such as a warning threshold below the
+    /// critical one).
+    pub fn reload(&self, before: &Config, after: &Config) -> Result<Reload> {
+        let mut config = self.clone();
+        let (mut applied, mut ignored) = (Vec::new(), Vec::new());
+        for setting in SETTINGS.iter().filter(|s| (s.differs)(before, after)) {
+            if setting.reloadable {
+                (setting.take)(&mut config, after);
+                applied.push(setting.name);
+            } else {
+                ignored.push(setting.name);
+            }
+        }
+        config.validate()?;
+        Ok(Reload { config, applied, ignored })
     }
 }
 
@@ -1182,6 +1303,111 @@ mod tests {
         let err = Config::from_toml_str("[replication]\nmode = \"litefs\"\n").unwrap_err();
         assert_eq!(err.code(), "E1002");
         assert!(err.to_string().contains("`replication.mode`"), "{err}");
+    }
+
+    #[test]
+    fn every_setting_is_in_the_reload_table_once() {
+        // Changing one field at a time must touch exactly one row, and all the changes
+        // together, copied row by row, must give the changed config: no field is left
+        // out of the table and none is in it twice.
+        let changes: [(&str, &str); 42] = [
+            ("", "path = \"x.db\""),
+            ("pool", "readers = 7"),
+            ("pool", "acquire_timeout_ms = 7"),
+            ("pool", "write_queue = 7"),
+            ("pool", "write_batch_max = 7"),
+            ("pool", "write_batch_wait_us = 7"),
+            ("pool", "transaction_max_ms = 7"),
+            ("pool", "wait_when_unavailable = true"),
+            ("sqlite", "busy_timeout_ms = 7"),
+            ("", "slow_query_ms = 7"),
+            ("retry", "max_attempts = 7"),
+            ("schema", "snapshot = false"),
+            ("monitor", "enabled = true"),
+            ("monitor", "interval_secs = 7"),
+            ("monitor", "full_check_secs = 7"),
+            ("monitor", "wal_warn_mb = 7"),
+            ("monitor", "free_disk_warn_mb = 700"),
+            ("monitor", "free_disk_critical_mb = 7"),
+            ("monitor", "free_disk_warn_percent = 7"),
+            ("monitor", "free_disk_critical_percent = 5"),
+            ("monitor", "db_size_warn_mb = 7"),
+            ("monitor", "freelist_warn_percent = 7"),
+            ("monitor", "foreign_key_limit = 7"),
+            ("monitor", "query_stats = true"),
+            ("monitor", "query_stats_capacity = 7"),
+            ("backup", "dir = \"b\""),
+            ("backup", "interval_minutes = 7"),
+            ("backup", "keep_last = 7"),
+            ("backup", "keep_daily = 9"),
+            ("backup", "keep_weekly = 7"),
+            ("cache", "max_entry_bytes = 7"),
+            ("cache", "max_namespace_bytes = 7"),
+            ("cache.namespace_bytes", "pages = 7"),
+            ("cache", "sweeper = false"),
+            ("cache", "sweep_interval_ms = 7"),
+            ("cache", "sweep_batch = 7"),
+            ("ratelimit.quotas", "api = { limit = 1, period_ms = 1000 }"),
+            ("queue", "lease_ms = 7"),
+            ("replication", "mode = \"litestream\""),
+            ("codegen.json_types", "\"t.c\" = \"T\""),
+            ("audit", "tables = [\"t\"]"),
+            ("documents", "watch = true"),
+        ];
+        let base = Config::default();
+        let toml = |changes: &[(&str, &str)]| {
+            let mut sections: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for (section, line) in changes {
+                sections.entry(section).or_default().push(line);
+            }
+            let mut text = sections.remove("").unwrap_or_default().join("\n");
+            for (section, lines) in sections {
+                text.push_str(&format!("\n[{section}]\n{}", lines.join("\n")));
+            }
+            Config::from_toml_str(&text).unwrap()
+        };
+        for change in &changes {
+            let after = toml(std::slice::from_ref(change));
+            let rows = SETTINGS.iter().filter(|s| (s.differs)(&base, &after)).count();
+            assert_eq!(rows, 1, "{change:?}");
+        }
+        let all = toml(&changes);
+        let mut copied = Config::default();
+        for setting in SETTINGS {
+            (setting.take)(&mut copied, &all);
+        }
+        assert_eq!(copied, all);
+        assert_eq!(SETTINGS.iter().filter(|s| (s.differs)(&base, &all)).count(), changes.len());
+    }
+
+    #[test]
+    fn a_reload_takes_reloadable_changes_and_reports_the_others() {
+        let running = Config::for_path("/data/app.db");
+        let before = Config::from_toml_str("slow_query_ms = 100\n[pool]\nreaders = 4\n").unwrap();
+        let after = Config::from_toml_str(
+            "slow_query_ms = 5\n[pool]\nreaders = 8\n[retry]\nmax_attempts = 2\n[monitor]\ninterval_secs = 3\n",
+        )
+        .unwrap();
+        let reload = running.reload(&before, &after).unwrap();
+        assert_eq!(reload.applied, ["slow_query_ms", "retry", "monitor.interval_secs"]);
+        assert_eq!(reload.ignored, ["pool.readers"]);
+        assert_eq!(reload.config.slow_query_ms, 5);
+        assert_eq!(reload.config.retry.max_attempts, 2);
+        assert_eq!(reload.config.monitor.interval_secs, 3);
+        assert_eq!(reload.config.pool.readers, 4, "not reloadable: kept");
+        assert_eq!(reload.config.path, PathBuf::from("/data/app.db"), "the file names no path: kept");
+
+        let unchanged = running.reload(&before, &before).unwrap();
+        assert!(unchanged.applied.is_empty() && unchanged.ignored.is_empty());
+        assert_eq!(unchanged.config, running);
+
+        // A combination out of range is refused whole.
+        let warn_below_critical = Config {
+            monitor: MonitorConfig { free_disk_warn_mb: 10, ..MonitorConfig::default() },
+            ..before.clone()
+        };
+        let err = running.reload(&before, &warn_below_critical).unwrap_err();
+        assert_eq!(err.code(), "E1003", "{err}");
     }
 
     #[test]

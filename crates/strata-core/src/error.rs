@@ -730,6 +730,21 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E1010: a config file being watched changed a setting that a running database
+    /// cannot take; the change is ignored until a restart.
+    #[error("config field `{field}` changed but is not reloadable; the running value is kept")]
+    ConfigNotReloadable {
+        /// The setting, as a dotted path.
+        field: String,
+    },
+    /// E1011: the config file cannot be watched for changes.
+    #[error("cannot watch config file {path}: {message}")]
+    ConfigWatch {
+        /// The config file.
+        path: PathBuf,
+        /// What the file watcher said.
+        message: String,
+    },
 }
 
 impl Error {

@@ -3,14 +3,15 @@
 //! keeps the latest, emits `tracing` events when the status or the findings change,
 //! takes scheduled backups (`backup.interval_minutes` after the newest one in the
 //! backup directory, then `prune`), and exports the query statistics beside the
-//! database for `strata stats` and `strata advise`.
+//! database for `strata stats` and `strata advise`. [`Monitor::reload`] changes its
+//! intervals and thresholds while it runs (a reloaded config file).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use strata_core::Result;
+use strata_core::{Config, Result};
 use strata_pool::Pool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -39,6 +40,8 @@ pub struct MonitorState {
 pub struct Monitor {
     state: Arc<Mutex<MonitorState>>,
     stop: watch::Sender<bool>,
+    /// The config the task runs with: the pool's at spawn, then each reloaded one.
+    settings: watch::Sender<Config>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -55,8 +58,24 @@ impl Monitor {
     pub fn spawn(pool: Pool, stats: Option<QueryStats>) -> Monitor {
         let state = Arc::new(Mutex::new(MonitorState::default()));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(pool, stats, Arc::clone(&state), stopped));
-        Monitor { state, stop, task: Mutex::new(Some(task)) }
+        let (settings, config) = watch::channel(pool.config().clone());
+        let task = tokio::spawn(run(pool, stats, Arc::clone(&state), stopped, config));
+        Monitor { state, stop, settings, task: Mutex::new(Some(task)) }
+    }
+
+    /// Takes the monitor's settings from `config` while it runs: `monitor.interval_secs`
+    /// and `full_check_secs` (the next report comes one new interval from now), the
+    /// health thresholds (from the next report) and `backup.interval_minutes` and the
+    /// `keep_*` retention (from the next scheduled backup). The backup directory and
+    /// whether the monitor runs at all stay as they were at spawn.
+    pub fn reload(&self, config: &Config) {
+        self.settings.send_modify(|running| {
+            running.monitor = config.monitor.clone();
+            running.backup.interval_minutes = config.backup.interval_minutes;
+            running.backup.keep_last = config.backup.keep_last;
+            running.backup.keep_daily = config.backup.keep_daily;
+            running.backup.keep_weekly = config.backup.keep_weekly;
+        });
     }
 
     /// A copy of what the monitor has seen.
@@ -90,26 +109,38 @@ async fn run(
     stats: Option<QueryStats>,
     state: Arc<Mutex<MonitorState>>,
     mut stopped: watch::Receiver<bool>,
+    mut settings: watch::Receiver<Config>,
 ) {
-    let config = pool.config().clone();
-    let every = Duration::from_secs(config.monitor.interval_secs.max(1));
-    let full_every =
-        (config.monitor.full_check_secs > 0).then(|| Duration::from_secs(config.monitor.full_check_secs));
-    let backup_every = (config.backup.interval_minutes > 0)
-        .then(|| Duration::from_secs(config.backup.interval_minutes * 60));
+    let mut config = settings.borrow_and_update().clone();
     let mut last_full = Instant::now();
     // A failed scheduled backup is tried again one interval later, not every round.
     let mut backup_failed_at: Option<Instant> = None;
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker_for(&config);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stopped.changed() => break,
+            changed = settings.changed() => {
+                // The sender lives in the Monitor: gone means stopped.
+                if changed.is_err() {
+                    break;
+                }
+                config = settings.borrow_and_update().clone();
+                // The next report comes one new interval from now: a fresh
+                // interval's first tick is immediate, and is taken here.
+                ticker = ticker_for(&config);
+                ticker.tick().await;
+                tracing::info!(target: "strata::monitor", interval_secs = config.monitor.interval_secs, "monitor settings reloaded");
+                continue;
+            }
         }
         if *stopped.borrow() || pool.is_closed() {
             break;
         }
+        let full_every =
+            (config.monitor.full_check_secs > 0).then(|| Duration::from_secs(config.monitor.full_check_secs));
+        let backup_every = (config.backup.interval_minutes > 0)
+            .then(|| Duration::from_secs(config.backup.interval_minutes * 60));
         let full = full_every.is_some_and(|e| last_full.elapsed() >= e);
         let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
         let options = HealthOptions::from_config(level, &config);
@@ -147,7 +178,7 @@ async fn run(
                 .and_then(|due| due);
             let taken = match due {
                 Ok(false) => None,
-                Ok(true) => Some(scheduled_backup(&pool).await),
+                Ok(true) => Some(scheduled_backup(&pool, &config.backup).await),
                 Err(err) => Some(Err(err)),
             };
             match taken {
@@ -179,10 +210,18 @@ fn backup_due(dir: &Path, every: Duration) -> Result<bool> {
 }
 
 /// A backup into the configured directory, then retention.
-async fn scheduled_backup(pool: &Pool) -> Result<BackupReport> {
+/// The monitor's ticker for `config`: the first tick at once, then every
+/// `monitor.interval_secs`.
+fn ticker_for(config: &Config) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(Duration::from_secs(config.monitor.interval_secs.max(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+async fn scheduled_backup(pool: &Pool, policy: &strata_core::BackupConfig) -> Result<BackupReport> {
     let dir = backup::default_dir(pool);
     let report = backup::create(pool, &dir, None).await?;
-    let policy = pool.config().backup.clone();
+    let policy = policy.clone();
     let pruned = backup::prune(&dir, &policy).await?;
     if !pruned.removed.is_empty() {
         tracing::info!(target: "strata::backup", removed = pruned.removed.len(), "old backups pruned");

@@ -215,6 +215,11 @@ impl Health {
         }
     }
 
+    /// Whether `close` has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.gate.load(Ordering::Acquire) == CLOSED
+    }
+
     /// Whether calls fail fast now (the watchdog then has nothing to look at).
     pub(crate) fn is_blocked(&self) -> bool {
         self.gate.load(Ordering::Acquire) >= BLOCKED

@@ -19,6 +19,7 @@
 mod checkpoint;
 mod connection;
 mod health;
+mod live;
 mod lockfile;
 mod metrics;
 mod op;

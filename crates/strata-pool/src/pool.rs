@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checkpoint::Checkpointer;
 use crate::connection::{self, Settings};
 use crate::health::{self, Cause, Health, PoolState};
+use crate::live::Live;
 use crate::lockfile;
 use crate::metrics::{self, Counters, MetricsSnapshot, ReaderGauges};
 use crate::timing::{self, PoolWork, StatementHook, Timing, WorkHook};
@@ -48,6 +49,8 @@ struct Inner {
     lock_file: std::sync::Mutex<Option<std::fs::File>>,
     /// The pool's health state, its watch and the file identity it was opened on.
     health: Arc<Health>,
+    /// The settings [`Pool::reload`] changes (with the slow-query threshold in `timing`).
+    live: Arc<Live>,
     /// The runtime the pool was opened on: deadpool lets a reader connection go on a
     /// blocking thread of the current runtime, so a pool dropped outside one enters this.
     runtime: tokio::runtime::Handle,
@@ -107,6 +110,7 @@ impl Pool {
         };
         let counters = Arc::new(Counters::default());
         let timing = Timing::new(Duration::from_millis(config.slow_query_ms));
+        let live = Arc::new(Live::new(&config));
 
         let (writes, rx) = mpsc::channel(config.pool.write_queue);
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -114,6 +118,7 @@ impl Pool {
             let config = config.clone();
             let counters = Arc::clone(&counters);
             let timing = Arc::clone(&timing);
+            let live = Arc::clone(&live);
             std::thread::Builder::new()
                 .name("strata-writer".into())
                 .spawn(move || {
@@ -138,6 +143,7 @@ impl Pool {
                                 config,
                                 counters,
                                 timing,
+                                live,
                                 last_batch: 1,
                                 commit_cost: Duration::ZERO,
                                 checkpointer,
@@ -168,6 +174,7 @@ impl Pool {
                 config,
                 readers,
                 health,
+                live,
                 writes: Some(writes),
                 sidecars: None,
                 counters,
@@ -211,6 +218,7 @@ impl Pool {
             inner: Arc::new(Inner {
                 readers,
                 health,
+                live: Arc::new(Live::new(&config)),
                 writes: None,
                 sidecars: Some(sidecars),
                 counters: Arc::new(Counters::default()),
@@ -301,7 +309,7 @@ impl Pool {
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
-        inner.health.check()?;
+        self.admit().await?;
         let started = Instant::now();
         let conn = match inner.readers.get().await {
             Ok(conn) => conn,
@@ -419,7 +427,7 @@ impl Pool {
         let Some(writes) = &inner.writes else {
             return Err(Error::PoolReadOnly { path: inner.config.path.clone() });
         };
-        inner.health.check()?;
+        self.admit().await?;
         // Room in the queue is the common case: take it without arming a timer.
         let msg = match writes.try_send(msg) {
             Ok(()) => {
@@ -496,9 +504,40 @@ impl Pool {
         &self.inner.config.path
     }
 
-    /// The configuration the pool was opened with.
+    /// The configuration the pool was opened with. The settings [`Pool::reload`]
+    /// changed since are [`Pool::slow_query_threshold`], [`Pool::retry_policy`] and
+    /// [`Pool::waits_when_unavailable`].
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Takes the pool's reloadable settings from `config` (validated first): the
+    /// slow-query threshold (`slow_query_ms`), the retry policy (`retry`: the writer's
+    /// BEGIN and COMMIT from their next batch, the background reopen from its next
+    /// start) and `pool.wait_when_unavailable` (calls from now on). Every other
+    /// setting stays as the pool opened with it; [`strata_core::config::SETTINGS`]
+    /// is the list.
+    pub fn reload(&self, config: &Config) -> Result<()> {
+        config.validate()?;
+        self.inner.timing.set_slow(Duration::from_millis(config.slow_query_ms));
+        self.inner.live.set(config);
+        Ok(())
+    }
+
+    /// The slow-query threshold now (`slow_query_ms`, as opened or reloaded).
+    pub fn slow_query_threshold(&self) -> Duration {
+        self.inner.timing.slow()
+    }
+
+    /// The retry policy now (`retry`, as opened or reloaded).
+    pub fn retry_policy(&self) -> strata_core::RetryPolicy {
+        self.inner.live.retry()
+    }
+
+    /// Whether calls wait while the pool is unavailable (`pool.wait_when_unavailable`,
+    /// as opened or reloaded).
+    pub fn waits_when_unavailable(&self) -> bool {
+        self.inner.live.wait_when_unavailable()
     }
 
     /// Whether `open` created the database file.
@@ -579,6 +618,48 @@ impl Pool {
         closed
     }
 
+    /// Lets a call in: at once while the pool takes calls; while it is degraded or
+    /// unavailable, E2040 at once, or with `pool.wait_when_unavailable` after waiting
+    /// for it to take calls again, at most `pool.acquire_timeout_ms` (E2040 then,
+    /// saying how long it waited). One atomic load on the healthy path.
+    #[inline]
+    async fn admit(&self) -> Result<()> {
+        let health = &self.inner.health;
+        match health.check() {
+            Err(Error::PoolUnavailable { .. }) if self.inner.live.wait_when_unavailable() => {
+                self.wait_until_available().await
+            }
+            checked => checked,
+        }
+    }
+
+    /// Waits on the state's watch until calls may run (healthy, or degraded by a full
+    /// disk or a read-only volume) or the pool closes, at most the acquire timeout.
+    async fn wait_until_available(&self) -> Result<()> {
+        let inner = &self.inner;
+        let timeout_ms = inner.config.pool.acquire_timeout_ms;
+        Counters::bump(&self.counter(UNAVAILABLE_WAITS));
+        let mut states = inner.health.subscribe();
+        let health = Arc::clone(&inner.health);
+        let waited = tokio::time::timeout(
+            Duration::from_millis(timeout_ms),
+            states.wait_for(move |_| !health.is_blocked() || health.is_closed()),
+        )
+        .await;
+        match waited {
+            // The gate changes before the state is published, so it is current here.
+            Ok(_) => inner.health.check(),
+            Err(_) => match inner.health.unavailable() {
+                Error::PoolUnavailable { path, state, cause } => Err(Error::PoolUnavailable {
+                    path,
+                    state,
+                    cause: format!("{cause}; waited {timeout_ms} ms for it to come back"),
+                }),
+                other => Err(other),
+            },
+        }
+    }
+
     /// Leaves [`PoolState::Healthy`] when `err` says a connection is no longer good
     /// (see [`health::classify`]).
     fn note(&self, err: &Error, write: bool) {
@@ -631,7 +712,7 @@ impl Pool {
     /// closed or dropped.
     fn spawn_recovery(&self) {
         let weak = Arc::downgrade(&self.inner);
-        let policy = self.inner.config.retry.clone();
+        let policy = self.inner.live.retry();
         self.inner.runtime.spawn(async move {
             let mut delays = policy.delays();
             let cap = Duration::from_millis(policy.max_delay_ms.max(1));
@@ -824,6 +905,10 @@ fn build_readers(config: &Config, read_only: bool, health: &Arc<Health>) -> Resu
         .build()
         .map_err(|e| Error::CannotOpen { code: rusqlite::ffi::SQLITE_CANTOPEN, message: e.to_string() })
 }
+
+/// The named counter of calls that began waiting for an unavailable pool
+/// (`pool.wait_when_unavailable`).
+const UNAVAILABLE_WAITS: &str = "pool.unavailable_waits";
 
 /// How often the watchdog looks whether the database file was removed or replaced:
 /// one `stat` of the path each time.

@@ -92,7 +92,8 @@ pub type WorkHook = Arc<dyn Fn(&WorkTiming) + Send + Sync>;
 
 /// The per-pool timing state the trace callback reports into.
 pub(crate) struct Timing {
-    slow: Duration,
+    /// The slow-query threshold in nanoseconds; [`Timing::set_slow`] changes it.
+    slow_ns: AtomicU64,
     hook: OnceLock<StatementHook>,
     work_hook: OnceLock<WorkHook>,
     slow_statements: AtomicU64,
@@ -112,13 +113,28 @@ static ANY_HOOK: AtomicBool = AtomicBool::new(false);
 
 impl Timing {
     pub(crate) fn new(slow: Duration) -> Arc<Self> {
-        LOWEST_THRESHOLD_NS.fetch_min(u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let slow_ns = u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX);
+        LOWEST_THRESHOLD_NS.fetch_min(slow_ns, Ordering::Relaxed);
         Arc::new(Timing {
-            slow,
+            slow_ns: AtomicU64::new(slow_ns),
             hook: OnceLock::new(),
             work_hook: OnceLock::new(),
             slow_statements: AtomicU64::new(0),
         })
+    }
+
+    /// Changes the slow-query threshold (a reloaded config): statements finishing
+    /// from now on are judged by it. The process-wide lowest threshold only goes down
+    /// (a raised threshold costs at most a thread-local lookup per statement).
+    pub(crate) fn set_slow(&self, slow: Duration) {
+        let slow_ns = u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX);
+        LOWEST_THRESHOLD_NS.fetch_min(slow_ns, Ordering::Relaxed);
+        self.slow_ns.store(slow_ns, Ordering::Relaxed);
+    }
+
+    /// The slow-query threshold now.
+    pub(crate) fn slow(&self) -> Duration {
+        Duration::from_nanos(self.slow_ns.load(Ordering::Relaxed))
     }
 
     pub(crate) fn set_work_hook(&self, hook: WorkHook) -> Result<()> {
@@ -160,7 +176,8 @@ impl Timing {
     }
 
     fn record(&self, stmt: &rusqlite::trace::StmtRef<'_>, duration: Duration, rows: u64) {
-        let slow = duration >= self.slow;
+        let threshold = self.slow();
+        let slow = duration >= threshold;
         let hook = self.hook.get();
         if !slow && hook.is_none() {
             return;
@@ -172,7 +189,7 @@ impl Timing {
                 target: "strata::slow_query",
                 sql = %sql,
                 duration_ms = duration.as_secs_f64() * 1e3,
-                threshold_ms = self.slow.as_millis() as u64,
+                threshold_ms = threshold.as_millis() as u64,
                 "slow query"
             );
         }

@@ -171,6 +171,8 @@ pub(crate) struct Writer {
     pub(crate) config: Config,
     pub(crate) counters: Arc<Counters>,
     pub(crate) timing: Arc<Timing>,
+    /// The reloadable settings: the retry policy of BEGIN and COMMIT.
+    pub(crate) live: Arc<crate::live::Live>,
     /// Writes in the previous batch; more than one means concurrent writers.
     pub(crate) last_batch: usize,
     /// What a COMMIT has been taking, a moving average ([`Writer::record_commit`]);
@@ -497,7 +499,7 @@ impl Writer {
     /// BEGIN IMMEDIATE, retried by the policy while another connection holds the
     /// write lock.
     fn begin(&self) -> Result<()> {
-        self.config.retry.run_blocking(|attempt| {
+        self.live.retry().run_blocking(|attempt| {
             if attempt > 1 {
                 Counters::bump(&self.counters.busy_retries);
             }
@@ -509,7 +511,7 @@ impl Writer {
     /// open then), and timed.
     fn commit(&mut self) -> Result<()> {
         let started = Instant::now();
-        let committed = self.config.retry.run_blocking(|attempt| {
+        let committed = self.live.retry().run_blocking(|attempt| {
             if attempt > 1 {
                 Counters::bump(&self.counters.busy_retries);
             }

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
@@ -131,7 +131,8 @@ pub struct SweepReport {
 pub struct Cache {
     pool: Pool,
     clock: Arc<dyn Clock>,
-    config: Arc<CacheConfig>,
+    /// The limits, shared by every clone; [`Cache::reload`] swaps them.
+    config: Arc<RwLock<Arc<CacheConfig>>>,
     shared: Arc<Shared>,
 }
 
@@ -186,7 +187,12 @@ impl Cache {
     /// The cache over `pool` with the default limits and the system clock.
     pub fn new(pool: Pool) -> Self {
         let shared = Arc::new(Shared::new(&pool));
-        Cache { pool, clock: Arc::new(SystemClock), config: Arc::new(CacheConfig::default()), shared }
+        Cache {
+            pool,
+            clock: Arc::new(SystemClock),
+            config: Arc::new(RwLock::new(Arc::new(CacheConfig::default()))),
+            shared,
+        }
     }
 
     /// The cache over `pool` with `config`'s limits (the `[cache]` section of the
@@ -194,12 +200,22 @@ impl Cache {
     pub fn with_config(pool: Pool, config: CacheConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
         let shared = Arc::new(Shared::new(&pool));
-        Ok(Cache { pool, clock, config: Arc::new(config), shared })
+        Ok(Cache { pool, clock, config: Arc::new(RwLock::new(Arc::new(config))), shared })
     }
 
-    /// The limits this cache applies.
-    pub fn config(&self) -> &CacheConfig {
-        &self.config
+    /// The limits this cache applies now.
+    pub fn config(&self) -> Arc<CacheConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Takes new limits (a reloaded `[cache]` section) for this handle and every clone
+    /// of it: the entry and namespace budgets from the next set, the sweeper's interval
+    /// and batch from its next round. Whether a sweeper runs (`sweeper`) stays as it
+    /// was. E1003 for a limit out of range (the old limits stay then).
+    pub fn reload(&self, config: CacheConfig) -> Result<()> {
+        config.validate()?;
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+        Ok(())
     }
 
     /// The counters since this handle (or the one it was cloned from) was made.
@@ -378,9 +394,10 @@ impl Cache {
         let now = self.clock.now_ms();
         let expires_at = expiry(namespace, key, now, ttl)?;
         let size = value.size();
-        let budget = self.config.namespace_budget(namespace);
+        let config = self.config();
+        let budget = config.namespace_budget(namespace);
         for (limit_name, limit) in
-            [("max_entry_bytes", Some(self.config.max_entry_bytes)), ("max_namespace_bytes", budget)]
+            [("max_entry_bytes", Some(config.max_entry_bytes)), ("max_namespace_bytes", budget)]
         {
             if let Some(limit) = limit.filter(|limit| size > *limit) {
                 return Err(Error::CacheEntryTooLarge {
@@ -566,11 +583,12 @@ pub struct Sweeper {
 /// at [`Sweeper::stop`], or when the `Sweeper` is dropped.
 pub fn spawn_sweeper(cache: Cache) -> Sweeper {
     let (stop, mut stopped) = watch::channel(false);
-    let (interval_ms, batch) = (cache.config.sweep_interval_ms, cache.config.sweep_batch);
     let task = tokio::spawn(async move {
-        // Validated at least 1 ms by CacheConfig::validate.
-        let interval = Duration::from_millis(interval_ms.max(1));
         loop {
+            // Read each round: a reloaded config changes them. Validated at least 1.
+            let config = cache.config();
+            let (interval, batch) =
+                (Duration::from_millis(config.sweep_interval_ms.max(1)), config.sweep_batch);
             tokio::select! {
                 // A stop, or the Sweeper dropped (then `changed` fails).
                 _ = stopped.changed() => return,

@@ -12,7 +12,7 @@
 //! most `burst + W / T` units pass: with `burst = 1`, at most `limit` per `period`;
 //! with the default `burst = limit`, a full burst may follow a quiet period.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, Row, params};
@@ -65,7 +65,8 @@ pub struct RateLimitStatus {
 pub struct RateLimits {
     pool: Pool,
     clock: Arc<dyn Clock>,
-    quotas: Arc<RateLimitConfig>,
+    /// The configured quotas, shared by every clone; [`RateLimits::reload`] swaps them.
+    quotas: Arc<RwLock<Arc<RateLimitConfig>>>,
 }
 
 impl RateLimits {
@@ -79,12 +80,22 @@ impl RateLimits {
     /// E1003 for a quota that cannot be used.
     pub fn with_config(pool: Pool, config: RateLimitConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
-        Ok(RateLimits { pool, clock, quotas: Arc::new(config) })
+        Ok(RateLimits { pool, clock, quotas: Arc::new(RwLock::new(Arc::new(config))) })
+    }
+
+    /// Replaces the configured quotas (a reloaded `[ratelimit]` section) for this
+    /// handle and every clone of it, from the next check on; E1003 for a quota that
+    /// cannot be used (the old quotas stay then). The state of every key (its
+    /// theoretical arrival time) is kept.
+    pub fn reload(&self, config: RateLimitConfig) -> Result<()> {
+        config.validate()?;
+        *self.quotas.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+        Ok(())
     }
 
     /// The configured quota of `key`: the one of the longest prefix it starts with.
     pub fn quota_for(&self, key: &str) -> Option<Quota> {
-        self.quotas.quota_for(key)
+        self.quotas.read().unwrap_or_else(PoisonError::into_inner).quota_for(key)
     }
 
     const CHECK: &str = "INSERT INTO rate_limits (key, tat_us, quota, period_ms, burst, retry_after_us, updated_at) \

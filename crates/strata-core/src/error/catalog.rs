@@ -63,6 +63,12 @@ catalog! {
     E1003 ConfigInvalid, Config, "config field `{field}` is invalid: {reason}",
         "a value parsed but is out of its allowed range",
         "set the named field to a value inside the range the message gives";
+    E1010 ConfigNotReloadable, Config, "config field `{field}` changed but is not reloadable; the running value is kept",
+        "the watched config file changed a setting a running database fixes when it opens (the path, pool sizes, PRAGMAs, the schema, ...)",
+        "restart the application to apply it; the settings a running database reloads are listed in the README's configuration section";
+    E1011 ConfigWatch, Config, "cannot watch config file {path}: {message}",
+        "the file's directory does not exist or cannot be read, or the operating system refused another file watch (inotify limits)",
+        "check that the config file's directory exists and is readable, or raise fs.inotify.max_user_watches";
     E2001 DirectoryMissing, Unavailable, "directory {path} does not exist",
         "the parent directory of the database path is missing",
         "create the directory first (mkdir -p) or point --db / STRATA_DB elsewhere";

@@ -157,3 +157,31 @@ async fn a_scheduled_backup_that_fails_is_recorded_with_its_code() {
     assert_eq!(std::fs::read(&blocked).unwrap(), b"a file", "nothing was written over the file");
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_reloaded_interval_takes_effect_while_the_monitor_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let config = quiet_config(&db);
+    let pool = Pool::open(&config).await.unwrap();
+    let monitor = Monitor::spawn(pool.clone(), None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while monitor.state().checks == 0 {
+        assert!(Instant::now() < deadline, "no first report");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // An hour between rounds: without the reload no second report comes in this test.
+    let mut reloaded = config.clone();
+    reloaded.monitor.interval_secs = 1;
+    monitor.reload(&reloaded);
+    while monitor.state().checks < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the 1 s interval was not taken: {} reports",
+            monitor.state().checks
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    monitor.stop().await;
+    pool.close().await.unwrap();
+}

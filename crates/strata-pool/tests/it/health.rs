@@ -194,3 +194,66 @@ async fn a_read_only_open_stays_healthy_and_close_is_a_state_too() {
     rx.changed().await.unwrap();
     assert_eq!(*rx.borrow(), PoolState::Closed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_when_unavailable_calls_wait_through_an_outage_and_succeed_once_the_file_is_back() {
+    let mut db = TestDb::new();
+    db.config.retry = quick_retry();
+    db.config.pool.wait_when_unavailable = true;
+    db.config.pool.acquire_timeout_ms = 60_000;
+    let pool = db.open_with_items().await;
+    insert(&pool, "kept").await.unwrap();
+    let backup = db.dir.path().join("backup.db");
+    copy_of(&pool, &backup).await;
+
+    std::fs::remove_file(db.path()).unwrap();
+    wait_state(&pool, "unavailable after the retries", |s| matches!(s, PoolState::Unavailable { .. })).await;
+    // Both calls start while the file is gone: they wait instead of failing fast.
+    let read = tokio::spawn({
+        let pool = pool.clone();
+        async move { count_items(&pool).await }
+    });
+    let write = tokio::spawn({
+        let pool = pool.clone();
+        async move { insert(&pool, "during").await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while waits(&pool) < 2 && !read.is_finished() && !write.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "only {} calls wait", waits(&pool));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!read.is_finished() && !write.is_finished(), "the calls are waiting, not answered");
+
+    std::fs::rename(&backup, db.path()).unwrap();
+    assert_eq!(read.await.unwrap(), 1, "the read waited and ran on the file put back");
+    write.await.unwrap().expect("the write waited and committed after recovery");
+    assert_eq!(count_items(&pool).await, 2);
+    assert_eq!(waits(&pool), 2);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_an_unavailable_pool_ends_at_the_acquire_timeout_with_e2040() {
+    let mut db = TestDb::new();
+    db.config.retry = quick_retry();
+    db.config.pool.wait_when_unavailable = true;
+    db.config.pool.acquire_timeout_ms = 300;
+    let pool = db.open_with_items().await;
+    std::fs::remove_file(db.path()).unwrap();
+    wait_state(&pool, "unavailable after the retries", |s| matches!(s, PoolState::Unavailable { .. })).await;
+
+    let started = std::time::Instant::now();
+    let err = insert(&pool, "lost").await.unwrap_err();
+    assert_eq!(err.code(), "E2040", "{err}");
+    assert!(err.to_string().contains("waited 300 ms"), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "answered after {:?}", started.elapsed());
+    let err = pool.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.unwrap_err();
+    assert_eq!(err.code(), "E2040", "{err}");
+    assert!(!db.path().exists());
+    pool.close().await.unwrap();
+}
+
+/// Calls that began waiting for an unavailable pool so far.
+fn waits(pool: &Pool) -> u64 {
+    pool.metrics().counters.get("pool.unavailable_waits").copied().unwrap_or(0)
+}
