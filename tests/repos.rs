@@ -124,3 +124,38 @@ async fn the_audit_section_captures_the_listed_tables_writes_and_nothing_by_defa
     assert_eq!(err.code(), "E6001", "{err}");
     assert!(err.to_string().contains("no table `orders`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_metrics_cache_and_rate_limits_take_their_types_from_strata_repo() {
+    use std::time::Duration;
+    use strata::repo::clock::{now_ms, to_datetime};
+    use strata::repo::{
+        Aggregate, CacheEntry, Decision, MemoryEntry, MemoryKey, MemoryType, NewMetric, PageRequest, Quota,
+        RateLimitStatus,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(&config_from_toml(&dir, "").unwrap(), Migrations::Reference).await.unwrap();
+    // Whole milliseconds, as the columns store them.
+    let start = to_datetime(now_ms() - 1_000);
+    let goal = MemoryKey { namespace: "agent-7", key: "goal" };
+    let entry: MemoryEntry = db.memory().put(goal, json!("ship"), MemoryType::Semantic, "ann").await.unwrap();
+    assert!(entry.created_at >= start);
+
+    db.metrics().record(NewMetric::at(start, "checks", 2.0)).await.unwrap();
+    let end = start + Duration::from_secs(60);
+    let sum: Aggregate = db.metrics().aggregate("checks", start, end).await.unwrap();
+    assert_eq!(sum.sum, Some(2.0));
+    let samples = db.metrics().range("checks", start, end, PageRequest::first(5)).await.unwrap().items;
+    assert_eq!(samples[0].ts, start);
+
+    db.cache().set("pages", "a", &1, Some(Duration::from_secs(60))).await.unwrap();
+    let cached: CacheEntry = db.cache().get_entry("pages", "a").await.unwrap().unwrap();
+    assert!(cached.expires_at.unwrap() > cached.created_at + Duration::from_secs(59));
+
+    let decision: Decision = db.rate_limits().check("api", Quota::per_second(2), 1).await.unwrap();
+    assert!(decision.is_allowed());
+    let status: RateLimitStatus = db.rate_limits().status("api").await.unwrap().unwrap();
+    assert!(status.tat > status.updated_at && status.updated_at >= start, "{status:?}");
+    db.close().await.unwrap();
+}

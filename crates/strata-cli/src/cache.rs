@@ -9,8 +9,10 @@
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::{Value, json};
+use strata::repo::clock::to_millis;
 use strata::repo::{CacheEntry, CacheValue, NamespaceStats, NewAuditEntry};
 use strata::{Config, Error};
+use time::OffsetDateTime;
 
 use crate::audit::{Access, ActorArg, record, time_text, with_db};
 use crate::output::{Outcome, Output, table};
@@ -81,10 +83,14 @@ struct EntryDoc {
     format: &'static str,
     value: Value,
     size: u64,
-    expires_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-    read_at: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    read_at: OffsetDateTime,
     hits: i64,
 }
 
@@ -274,10 +280,10 @@ fn render_entry(e: &EntryDoc) -> String {
         e.key,
         e.format,
         e.size,
-        e.expires_at.map_or_else(|| "never".to_string(), time_text),
-        time_text(e.created_at),
-        time_text(e.updated_at),
-        time_text(e.read_at),
+        e.expires_at.map_or_else(|| "never".to_string(), |at| time_text(to_millis(at))),
+        time_text(to_millis(e.created_at)),
+        time_text(to_millis(e.updated_at)),
+        time_text(to_millis(e.read_at)),
         e.hits,
     )
 }

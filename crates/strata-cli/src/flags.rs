@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 use strata::Config;
+use strata::repo::clock::to_millis;
 use strata::repo::{Flag, FlagChange, Flags, PageRequest};
 
 use crate::audit::{Access, ActorArg, short_json, time_text, with_db};
@@ -134,7 +135,7 @@ fn render_list(page: &FlagPage) -> String {
                 short_json(&f.value, 60),
                 f.description.clone(),
                 f.updated_by.clone(),
-                time_text(f.updated_at),
+                time_text(to_millis(f.updated_at)),
             ]
         }),
     );
@@ -151,7 +152,7 @@ fn render_flag(f: &Flag) -> String {
         f.name,
         f.value,
         f.updated_by,
-        time_text(f.updated_at)
+        time_text(to_millis(f.updated_at))
     )
 }
 

@@ -90,7 +90,8 @@ struct StatusDoc {
     remaining: u64,
     last_allowed: bool,
     tat_us: i64,
-    updated_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: time::OffsetDateTime,
 }
 
 /// The `ratelimit check` document.
@@ -210,7 +211,7 @@ fn status_doc(s: RateLimitStatus) -> StatusDoc {
         quota: s.quota.into(),
         remaining: s.remaining,
         last_allowed: s.last_allowed,
-        tat_us: s.tat_us,
+        tat_us: i64::try_from(s.tat.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX),
         updated_at: s.updated_at,
     }
 }
@@ -226,7 +227,7 @@ fn render_status(s: &StatusDoc) -> String {
         quota_text(&s.quota),
         s.remaining,
         if s.last_allowed { "allowed" } else { "denied" },
-        time_text(s.updated_at),
+        time_text(strata::repo::clock::to_millis(s.updated_at)),
     )
 }
 

@@ -15,6 +15,8 @@
 //! [`HITS_COUNTER`], [`MISSES_COUNTER`] and [`EVICTIONS_COUNTER`] of
 //! `MetricsSnapshot::counters` (every cache handle on the pool adds to them). The pool
 //! keeps them without knowing what they count (`Pool::counter`).
+//!
+//! Every public operation runs in its `strata.op` span (`cache.<op>`, table `cache`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,10 +29,11 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use strata_core::{CacheConfig, Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Affected, Pool, operation};
+use time::OffsetDateTime;
 use tokio::sync::{OwnedMutexGuard, watch};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, to_datetime};
 
 /// A cached value as stored: JSON text or bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,17 +76,35 @@ pub struct CacheEntry {
     pub value: CacheValue,
     /// Its size in bytes.
     pub size: u64,
-    /// When it expires (ms since the Unix epoch); `None` never.
-    pub expires_at: Option<i64>,
+    /// When it expires (UTC); `None` never.
+    pub expires_at: Option<OffsetDateTime>,
     /// When the key was first set (since it last expired).
-    pub created_at: i64,
+    pub created_at: OffsetDateTime,
     /// When the value was set last.
-    pub updated_at: i64,
+    pub updated_at: OffsetDateTime,
     /// When it was read last (by a hit, this read; by [`Cache::peek`], the last hit
     /// before it, or the last set).
-    pub read_at: i64,
+    pub read_at: OffsetDateTime,
     /// How many times it was read (a hit counts itself; a peek counts nothing).
     pub hits: i64,
+}
+
+strata_pool::one_row!(CacheEntry, NamespaceStats);
+
+/// A sweep stands for the rows it deleted in the operation log.
+impl Affected for SweepReport {
+    fn affected(&self) -> u64 {
+        self.deleted
+    }
+}
+
+/// What a set or a load stands for in the operation log: the one entry it wrote.
+struct Wrote<T>(T);
+
+impl<T> Affected for Wrote<T> {
+    fn affected(&self) -> u64 {
+        1
+    }
 }
 
 /// What one namespace holds, as [`Cache::namespace_stats`] counts it (a read: it
@@ -234,18 +255,24 @@ impl Cache {
     /// there is no live entry. A hit sets the entry's `read_at` and `hits`. An entry
     /// stored as bytes, or JSON that is not a `T`, is E4005.
     pub async fn get<T: DeserializeOwned>(&self, namespace: &str, key: &str) -> Result<Option<T>> {
-        match self.get_entry(namespace, key).await? {
-            Some(entry) => decode(namespace, key, &entry.value).map(Some),
-            None => Ok(None),
-        }
+        operation("cache.get", "cache", async move {
+            match self.read_counted(namespace, key).await? {
+                Some(entry) => decode(namespace, key, &entry.value).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     /// The bytes of `key` in `namespace` (a JSON entry gives its text), or `None`.
     pub async fn get_bytes(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.get_entry(namespace, key).await?.map(|entry| match entry.value {
-            CacheValue::Json(text) => text.into_bytes(),
-            CacheValue::Bytes(bytes) => bytes,
-        }))
+        operation("cache.get_bytes", "cache", async move {
+            Ok(self.read_counted(namespace, key).await?.map(|entry| match entry.value {
+                CacheValue::Json(text) => text.into_bytes(),
+                CacheValue::Bytes(bytes) => bytes,
+            }))
+        })
+        .await
     }
 
     const READ_LIVE: &str = "UPDATE cache SET hits = hits + 1, read_at = ?3 \
@@ -255,6 +282,11 @@ impl Cache {
     /// The live entry of `key` in `namespace`, or `None` (also when it has expired and
     /// was not swept yet). Counts a hit or a miss.
     pub async fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<CacheEntry>> {
+        operation("cache.get_entry", "cache", self.read_counted(namespace, key)).await
+    }
+
+    /// [`Cache::get_entry`] without its span.
+    async fn read_counted(&self, namespace: &str, key: &str) -> Result<Option<CacheEntry>> {
         let found = self.lookup(namespace, key).await?;
         self.count(found.is_some());
         Ok(found)
@@ -284,14 +316,13 @@ impl Cache {
     pub async fn peek(&self, namespace: &str, key: &str) -> Result<Option<CacheEntry>> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
         let now = self.clock.now_ms();
-        self.pool
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(Self::PEEK_LIVE)?
-                    .query_row(params![namespace, key, now], cache_entry)
-                    .optional()?)
-            })
-            .await
+        let read = self.pool.read(move |conn| {
+            Ok(conn
+                .prepare_cached(Self::PEEK_LIVE)?
+                .query_row(params![namespace, key, now], cache_entry)
+                .optional()?)
+        });
+        operation("cache.peek", "cache", read).await
     }
 
     const NAMESPACE_STATS: &str = "SELECT namespace, count(*), coalesce(sum(size), 0), \
@@ -302,14 +333,13 @@ impl Cache {
     /// One pass over the primary key.
     pub async fn namespace_stats(&self) -> Result<Vec<NamespaceStats>> {
         let now = self.clock.now_ms();
-        self.pool
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(Self::NAMESPACE_STATS)?
-                    .query_map(params![now], namespace_stats)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
-            })
-            .await
+        let read = self.pool.read(move |conn| {
+            Ok(conn
+                .prepare_cached(Self::NAMESPACE_STATS)?
+                .query_map(params![now], namespace_stats)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        });
+        operation("cache.namespace_stats", "cache", read).await
     }
 
     const ONE_NAMESPACE_STATS: &str = "SELECT namespace, count(*), coalesce(sum(size), 0), \
@@ -319,14 +349,13 @@ impl Cache {
     pub async fn namespace_stats_of(&self, namespace: &str) -> Result<Option<NamespaceStats>> {
         let now = self.clock.now_ms();
         let namespace = namespace.to_owned();
-        self.pool
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(Self::ONE_NAMESPACE_STATS)?
-                    .query_row(params![now, namespace], namespace_stats)
-                    .optional()?)
-            })
-            .await
+        let read = self.pool.read(move |conn| {
+            Ok(conn
+                .prepare_cached(Self::ONE_NAMESPACE_STATS)?
+                .query_row(params![now, namespace], namespace_stats)
+                .optional()?)
+        });
+        operation("cache.namespace_stats_of", "cache", read).await
     }
 
     fn count(&self, hit: bool) {
@@ -347,8 +376,12 @@ impl Cache {
         value: &T,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let text = serde_json::to_string(value).map_err(|e| invalid_value(namespace, key, &e))?;
-        self.set_value(namespace, key, CacheValue::Json(text), ttl).await
+        operation("cache.set", "cache", async move {
+            let text = serde_json::to_string(value).map_err(|e| invalid_value(namespace, key, &e))?;
+            self.store(namespace, key, CacheValue::Json(text), ttl).await
+        })
+        .await
+        .map(|Wrote(())| ())
     }
 
     /// Stores JSON text as it is (checked to be valid JSON first: E6023 otherwise).
@@ -359,8 +392,12 @@ impl Cache {
         json: &str,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        serde_json::from_str::<IgnoredAny>(json).map_err(|e| invalid_value(namespace, key, &e))?;
-        self.set_value(namespace, key, CacheValue::Json(json.to_owned()), ttl).await
+        operation("cache.set_json_text", "cache", async move {
+            serde_json::from_str::<IgnoredAny>(json).map_err(|e| invalid_value(namespace, key, &e))?;
+            self.store(namespace, key, CacheValue::Json(json.to_owned()), ttl).await
+        })
+        .await
+        .map(|Wrote(())| ())
     }
 
     /// Stores bytes under `key` in `namespace` (limits as for [`Cache::set`]).
@@ -371,7 +408,8 @@ impl Cache {
         bytes: &[u8],
         ttl: Option<Duration>,
     ) -> Result<()> {
-        self.set_value(namespace, key, CacheValue::Bytes(bytes.to_vec()), ttl).await
+        let store = self.store(namespace, key, CacheValue::Bytes(bytes.to_vec()), ttl);
+        operation("cache.set_bytes", "cache", store).await.map(|Wrote(())| ())
     }
 
     const UPSERT_ENTRY: &str = "INSERT INTO cache \
@@ -391,6 +429,19 @@ impl Cache {
         value: CacheValue,
         ttl: Option<Duration>,
     ) -> Result<()> {
+        operation("cache.set_value", "cache", self.store(namespace, key, value, ttl))
+            .await
+            .map(|Wrote(())| ())
+    }
+
+    /// [`Cache::set_value`] without its span.
+    async fn store(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: CacheValue,
+        ttl: Option<Duration>,
+    ) -> Result<Wrote<()>> {
         let now = self.clock.now_ms();
         let expires_at = expiry(namespace, key, now, ttl)?;
         let size = value.size();
@@ -428,7 +479,7 @@ impl Cache {
             .await?;
         self.shared.evictions.fetch_add(evicted, Ordering::Relaxed);
         self.shared.pool_evictions.fetch_add(evicted, Ordering::Relaxed);
-        Ok(())
+        Ok(Wrote(()))
     }
 
     /// The value of `key` in `namespace`; when there is no live entry, runs `loader`,
@@ -448,21 +499,25 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        expiry(namespace, key, self.clock.now_ms(), ttl)?;
-        if let Some(entry) = self.lookup(namespace, key).await? {
-            self.count(true);
-            return decode(namespace, key, &entry.value);
-        }
-        let _gate = self.enter_gate(namespace, key).await;
-        if let Some(entry) = self.lookup(namespace, key).await? {
-            self.count(true);
-            return decode(namespace, key, &entry.value);
-        }
-        self.count(false);
-        self.shared.loads.fetch_add(1, Ordering::Relaxed);
-        let value = loader().await?;
-        self.set(namespace, key, &value, ttl).await?;
-        Ok(value)
+        let load = async move {
+            expiry(namespace, key, self.clock.now_ms(), ttl)?;
+            if let Some(entry) = self.lookup(namespace, key).await? {
+                self.count(true);
+                return decode(namespace, key, &entry.value).map(Wrote);
+            }
+            let _gate = self.enter_gate(namespace, key).await;
+            if let Some(entry) = self.lookup(namespace, key).await? {
+                self.count(true);
+                return decode(namespace, key, &entry.value).map(Wrote);
+            }
+            self.count(false);
+            self.shared.loads.fetch_add(1, Ordering::Relaxed);
+            let value = loader().await?;
+            let text = serde_json::to_string(&value).map_err(|e| invalid_value(namespace, key, &e))?;
+            self.store(namespace, key, CacheValue::Json(text), ttl).await?;
+            Ok(Wrote(value))
+        };
+        operation("cache.get_or_set_with", "cache", load).await.map(|Wrote(value)| value)
     }
 
     async fn enter_gate(&self, namespace: &str, key: &str) -> Gate {
@@ -482,11 +537,10 @@ impl Cache {
     /// Deletes `key` in `namespace`; whether there was an entry (expired or not).
     pub async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        self.pool
-            .write(move |conn| {
-                Ok(conn.prepare_cached(Self::DELETE_ENTRY)?.execute(params![namespace, key])? > 0)
-            })
-            .await
+        let write = self.pool.write(move |conn| {
+            Ok(conn.prepare_cached(Self::DELETE_ENTRY)?.execute(params![namespace, key])? > 0)
+        });
+        operation("cache.delete", "cache", write).await
     }
 
     const DELETE_NAMESPACE_CHUNK: &str = "DELETE FROM cache WHERE rowid IN \
@@ -495,22 +549,25 @@ impl Cache {
     /// Deletes every entry of `namespace`, 500 rows per write closure so that other
     /// writes get the writer in between; how many it deleted.
     pub async fn delete_namespace(&self, namespace: &str) -> Result<u64> {
-        let mut total = 0;
-        loop {
-            let namespace = namespace.to_owned();
-            let deleted = self
-                .pool
-                .write(move |conn| {
-                    Ok(conn
-                        .prepare_cached(Self::DELETE_NAMESPACE_CHUNK)?
-                        .execute(params![namespace, DELETE_CHUNK])?)
-                })
-                .await?;
-            total += u64::try_from(deleted).unwrap_or(u64::MAX);
-            if i64::try_from(deleted).unwrap_or(i64::MAX) < DELETE_CHUNK {
-                return Ok(total);
+        operation("cache.delete_namespace", "cache", async move {
+            let mut total = 0;
+            loop {
+                let namespace = namespace.to_owned();
+                let deleted = self
+                    .pool
+                    .write(move |conn| {
+                        Ok(conn
+                            .prepare_cached(Self::DELETE_NAMESPACE_CHUNK)?
+                            .execute(params![namespace, DELETE_CHUNK])?)
+                    })
+                    .await?;
+                total += u64::try_from(deleted).unwrap_or(u64::MAX);
+                if i64::try_from(deleted).unwrap_or(i64::MAX) < DELETE_CHUNK {
+                    return Ok(total);
+                }
             }
-        }
+        })
+        .await
     }
 
     const TOUCH_ENTRY: &str = "UPDATE cache SET expires_at = ?3, updated_at = ?4 \
@@ -519,17 +576,20 @@ impl Cache {
     /// Sets a live entry to expire `ttl` from now (`None`: never); whether there was a
     /// live entry. An expired entry is not revived. E6021 for a zero ttl.
     pub async fn touch(&self, namespace: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        let now = self.clock.now_ms();
-        let expires_at = expiry(namespace, key, now, ttl)?;
-        let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        self.pool
-            .write(move |conn| {
-                Ok(conn
-                    .prepare_cached(Self::TOUCH_ENTRY)?
-                    .execute(params![namespace, key, expires_at, now])?
-                    > 0)
-            })
-            .await
+        operation("cache.touch", "cache", async move {
+            let now = self.clock.now_ms();
+            let expires_at = expiry(namespace, key, now, ttl)?;
+            let (namespace, key) = (namespace.to_owned(), key.to_owned());
+            self.pool
+                .write(move |conn| {
+                    Ok(conn
+                        .prepare_cached(Self::TOUCH_ENTRY)?
+                        .execute(params![namespace, key, expires_at, now])?
+                        > 0)
+                })
+                .await
+        })
+        .await
     }
 
     const DELETE_EXPIRED_CHUNK: &str = "DELETE FROM cache WHERE rowid IN \
@@ -539,6 +599,11 @@ impl Cache {
     /// statement each), until a batch finds fewer; E6001 when `batch` is 0. Reports
     /// the rows, the batches and the longest time one batch held the writer.
     pub async fn sweep_expired(&self, batch: usize) -> Result<SweepReport> {
+        operation("cache.sweep_expired", "cache", self.sweep(batch)).await
+    }
+
+    /// [`Cache::sweep_expired`] without its span.
+    async fn sweep(&self, batch: usize) -> Result<SweepReport> {
         let batch = i64::try_from(batch).ok().filter(|b| *b > 0).ok_or_else(|| Error::InvalidInput {
             field: "batch".into(),
             reason: "must be 1 or more".into(),
@@ -739,10 +804,10 @@ fn cache_entry(row: &Row<'_>) -> rusqlite::Result<CacheEntry> {
     Ok(CacheEntry {
         value,
         size: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-        expires_at: row.get(3)?,
-        created_at: row.get(4)?,
-        updated_at: row.get(5)?,
-        read_at: row.get(6)?,
+        expires_at: row.get::<_, Option<i64>>(3)?.map(to_datetime),
+        created_at: to_datetime(row.get(4)?),
+        updated_at: to_datetime(row.get(5)?),
+        read_at: to_datetime(row.get(6)?),
         hits: row.get(7)?,
     })
 }

@@ -41,7 +41,7 @@ pub use cache::{
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use documents::{Document, Documents, GcReport, NewDocument, PurgeReport};
 pub use flags::{Flag, FlagChange, Flags};
-pub use memory::{Memory, MemoryEntry, MemoryType};
+pub use memory::{Memory, MemoryEntry, MemoryKey, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
 pub use queue::{

@@ -8,15 +8,20 @@
 //! version. Each put and delete appends an audit row (action `memory.put` or
 //! `memory.delete`, with the memory operation, namespace and entry id) in the same
 //! transaction.
+//!
+//! An entry is named by a [`MemoryKey`], a struct with named fields so that a call
+//! cannot swap the namespace and the key. Every operation runs in its `strata.op` span
+//! (`memory.<op>`, table `memory_entries`, and `audit` for the changes).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use strata_core::{Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Pool, operation};
+use time::OffsetDateTime;
 
 use crate::audit::{NewAuditEntry, append_in};
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
 
@@ -30,6 +35,16 @@ text_enum! {
         /// How to do things.
         Procedural => "procedural",
     }
+}
+
+/// Which entry: `MemoryKey { namespace: "agent-7", key: "goal" }`. Both are never
+/// empty in a stored entry (a put of an empty one is E4001).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemoryKey<'a> {
+    /// The namespace.
+    pub namespace: &'a str,
+    /// The key within the namespace.
+    pub key: &'a str,
 }
 
 /// One version of a memory entry (a row of `memory_entries`).
@@ -47,17 +62,22 @@ pub struct MemoryEntry {
     pub memory_type: MemoryType,
     /// The version, 1 for the first put of a key, then one more per put.
     pub version: i64,
-    /// When this version was soft-deleted, if it was.
-    pub deleted_at: Option<i64>,
+    /// When this version was soft-deleted, if it was (UTC; RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<OffsetDateTime>,
     /// Who first put the key (carried from version to version).
     pub created_by: String,
-    /// When the key was first put.
-    pub created_at: i64,
+    /// When the key was first put (UTC; RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// Who wrote this version.
     pub updated_by: String,
-    /// When this version was written.
-    pub updated_at: i64,
+    /// When this version was written (UTC; RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
+
+strata_pool::one_row!(MemoryEntry);
 
 /// The memory repository.
 #[derive(Debug, Clone)]
@@ -79,122 +99,120 @@ impl Memory {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          RETURNING id, namespace, key, value, memory_type, version, deleted_at, created_by, created_at, updated_by, updated_at";
 
-    /// Writes `value` as the next version of `key` in `namespace` (version 1 for a new
-    /// key, previous highest + 1 otherwise, also after a delete) on behalf of `actor`,
-    /// appends a `memory.put` audit row, and returns the new version. An empty
-    /// namespace, key or actor is E4001 (check) and writes nothing.
+    /// Writes `value` as the next version of `at` (version 1 for a new key, previous
+    /// highest + 1 otherwise, also after a delete) on behalf of `actor`, appends a
+    /// `memory.put` audit row, and returns the new version. An empty namespace, key or
+    /// actor is E4001 (check) and writes nothing.
+    ///
+    /// `memory.put(MemoryKey { namespace: "agent-7", key: "goal" }, json!("ship"), MemoryType::Semantic, "ann")`
     pub async fn put(
         &self,
-        namespace: &str,
-        key: &str,
+        at: MemoryKey<'_>,
         value: Value,
         memory_type: MemoryType,
         actor: &str,
     ) -> Result<MemoryEntry> {
-        let (namespace, key, actor) = (namespace.to_owned(), key.to_owned(), actor.to_owned());
+        let (namespace, key, actor) = (at.namespace.to_owned(), at.key.to_owned(), actor.to_owned());
         let value = json_text(&value);
-        self.pool
-            .write(move |conn| {
-                let now = now_ms();
-                let previous: Option<(i64, String, i64)> = conn
-                    .prepare_cached(Self::NEWEST_VERSION)?
-                    .query_row(params![namespace, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
-                let (version, created_by, created_at) = match previous {
-                    Some((version, by, at)) => (version + 1, by, at),
-                    None => (1, actor.clone(), now),
-                };
-                let entry = conn.prepare_cached(Self::INSERT_VERSION)?.query_row(
-                    params![namespace, key, value, memory_type, version, created_by, created_at, actor, now],
-                    memory_entry,
-                )?;
-                let audit = NewAuditEntry::new(actor.as_str(), "memory.put")
-                    .data(json!({ "key": key, "version": version, "memory_type": memory_type.as_str() }))
-                    .memory("put", namespace.as_str(), Some(entry.id));
-                append_in(conn, &audit)?;
-                Ok(entry)
-            })
-            .await
+        let write = self.pool.write(move |conn| {
+            let now = now_ms();
+            let previous: Option<(i64, String, i64)> = conn
+                .prepare_cached(Self::NEWEST_VERSION)?
+                .query_row(params![namespace, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let (version, created_by, created_at) = match previous {
+                Some((version, by, at)) => (version + 1, by, at),
+                None => (1, actor.clone(), now),
+            };
+            let entry = conn.prepare_cached(Self::INSERT_VERSION)?.query_row(
+                params![namespace, key, value, memory_type, version, created_by, created_at, actor, now],
+                memory_entry,
+            )?;
+            let audit = NewAuditEntry::new(actor.as_str(), "memory.put")
+                .data(json!({ "key": key, "version": version, "memory_type": memory_type.as_str() }))
+                .memory("put", namespace.as_str(), Some(entry.id));
+            append_in(conn, &audit)?;
+            Ok(entry)
+        });
+        operation("memory.put", "memory_entries,audit", write).await
     }
 
     const LATEST_LIVE: &str = "SELECT id, namespace, key, value, memory_type, version, deleted_at, created_by, created_at, updated_by, updated_at \
          FROM memory_entries WHERE namespace = ?1 AND key = ?2 AND deleted_at IS NULL \
          ORDER BY version DESC LIMIT 1";
 
-    /// The latest live version of `key` in `namespace`; E4002 when the key was never
-    /// put or is deleted.
-    pub async fn get(&self, namespace: &str, key: &str) -> Result<MemoryEntry> {
-        let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        self.pool
-            .read_inline(move |conn| {
-                latest_live(conn, &namespace, &key)?
-                    .ok_or_else(|| Error::NotFound { what: format!("memory `{namespace}/{key}`") })
-            })
-            .await
+    /// The latest live version of `at`; E4002 when the key was never put or is
+    /// deleted.
+    pub async fn get(&self, at: MemoryKey<'_>) -> Result<MemoryEntry> {
+        let (namespace, key) = (at.namespace.to_owned(), at.key.to_owned());
+        let read = self.pool.read_inline(move |conn| {
+            latest_live(conn, &namespace, &key)?
+                .ok_or_else(|| Error::NotFound { what: format!("memory `{namespace}/{key}`") })
+        });
+        operation("memory.get", "memory_entries", read).await
     }
 
     const GET_VERSION: &str = "SELECT id, namespace, key, value, memory_type, version, deleted_at, created_by, created_at, updated_by, updated_at \
          FROM memory_entries WHERE namespace = ?1 AND key = ?2 AND version = ?3";
 
-    /// Version `version` of `key` in `namespace`, deleted or not; E4002 when there is
-    /// no such version.
-    pub async fn get_version(&self, namespace: &str, key: &str, version: i64) -> Result<MemoryEntry> {
-        let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        self.pool
-            .read_inline(move |conn| {
-                conn.prepare_cached(Self::GET_VERSION)?
-                    .query_row(params![namespace, key, version], memory_entry)
-                    .optional()?
-                    .ok_or_else(|| Error::NotFound {
-                        what: format!("memory `{namespace}/{key}` version {version}"),
-                    })
-            })
-            .await
+    /// Version `version` of `at`, deleted or not; E4002 when there is no such version.
+    pub async fn get_version(&self, at: MemoryKey<'_>, version: i64) -> Result<MemoryEntry> {
+        let (namespace, key) = (at.namespace.to_owned(), at.key.to_owned());
+        let read = self.pool.read_inline(move |conn| {
+            conn.prepare_cached(Self::GET_VERSION)?
+                .query_row(params![namespace, key, version], memory_entry)
+                .optional()?
+                .ok_or_else(|| Error::NotFound {
+                    what: format!("memory `{namespace}/{key}` version {version}"),
+                })
+        });
+        operation("memory.get_version", "memory_entries", read).await
     }
 
     const HISTORY: &str = "SELECT id, namespace, key, value, memory_type, version, deleted_at, created_by, created_at, updated_by, updated_at \
          FROM memory_entries WHERE namespace = ?1 AND key = ?2 AND version < ?3 \
          ORDER BY version DESC LIMIT +?4";
 
-    /// Every version of `key` in `namespace`, deleted ones included, newest first,
-    /// keyset by version (the cursor is the last version of the page).
-    pub async fn history(&self, namespace: &str, key: &str, page: PageRequest) -> Result<Page<MemoryEntry>> {
-        let limit = page.sql_limit()?;
-        let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        self.pool
-            .read(move |conn| {
-                let before = page.after.unwrap_or(i64::MAX);
-                let mut stmt = conn.prepare_cached(Self::HISTORY)?;
-                let rows = stmt
-                    .query_map(params![namespace, key, before, plus_one(limit)], memory_entry)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |e| e.version))
-            })
-            .await
+    /// Every version of `at`, deleted ones included, newest first, keyset by version
+    /// (the cursor is the last version of the page).
+    pub async fn history(&self, at: MemoryKey<'_>, page: PageRequest) -> Result<Page<MemoryEntry>> {
+        let (namespace, key) = (at.namespace.to_owned(), at.key.to_owned());
+        operation("memory.history", "memory_entries", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let before = page.after.unwrap_or(i64::MAX);
+                    let mut stmt = conn.prepare_cached(Self::HISTORY)?;
+                    let rows = stmt
+                        .query_map(params![namespace, key, before, plus_one(limit)], memory_entry)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |e| e.version))
+                })
+                .await
+        })
+        .await
     }
 
     const SOFT_DELETE: &str =
         "UPDATE memory_entries SET deleted_at = ?3 WHERE namespace = ?1 AND key = ?2 AND deleted_at IS NULL";
 
-    /// Soft-deletes `key` in `namespace` on behalf of `actor`: sets `deleted_at` on its
-    /// live versions (the history stays readable) and appends a `memory.delete` audit
-    /// row. Returns how many versions were marked; E4002 when the key has no live
-    /// version.
-    pub async fn delete(&self, namespace: &str, key: &str, actor: &str) -> Result<usize> {
-        let (namespace, key, actor) = (namespace.to_owned(), key.to_owned(), actor.to_owned());
-        self.pool
-            .write(move |conn| {
-                let latest = latest_live(conn, &namespace, &key)?
-                    .ok_or_else(|| Error::NotFound { what: format!("memory `{namespace}/{key}`") })?;
-                let marked =
-                    conn.prepare_cached(Self::SOFT_DELETE)?.execute(params![namespace, key, now_ms()])?;
-                let audit = NewAuditEntry::new(actor.as_str(), "memory.delete")
-                    .data(json!({ "key": key, "version": latest.version, "versions_marked": marked }))
-                    .memory("delete", namespace.as_str(), Some(latest.id));
-                append_in(conn, &audit)?;
-                Ok(marked)
-            })
-            .await
+    /// Soft-deletes `at` on behalf of `actor`: sets `deleted_at` on its live versions
+    /// (the history stays readable) and appends a `memory.delete` audit row. Returns
+    /// how many versions were marked; E4002 when the key has no live version.
+    pub async fn delete(&self, at: MemoryKey<'_>, actor: &str) -> Result<usize> {
+        let (namespace, key, actor) = (at.namespace.to_owned(), at.key.to_owned(), actor.to_owned());
+        let write = self.pool.write(move |conn| {
+            let latest = latest_live(conn, &namespace, &key)?
+                .ok_or_else(|| Error::NotFound { what: format!("memory `{namespace}/{key}`") })?;
+            let marked =
+                conn.prepare_cached(Self::SOFT_DELETE)?.execute(params![namespace, key, now_ms()])?;
+            let audit = NewAuditEntry::new(actor.as_str(), "memory.delete")
+                .data(json!({ "key": key, "version": latest.version, "versions_marked": marked }))
+                .memory("delete", namespace.as_str(), Some(latest.id));
+            append_in(conn, &audit)?;
+            Ok(marked)
+        });
+        operation("memory.delete", "memory_entries,audit", write).await
     }
 
     const LIVE_KEYS: &str = "SELECT m.id, m.namespace, m.key, m.value, m.memory_type, m.version, m.deleted_at, \
@@ -212,18 +230,21 @@ impl Memory {
         namespace: &str,
         page: PageRequest<String>,
     ) -> Result<Page<MemoryEntry, String>> {
-        let limit = page.sql_limit()?;
-        let page_limit = page.limit;
         let namespace = namespace.to_owned();
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::LIVE_KEYS)?;
-                let rows = stmt
-                    .query_map(params![namespace, page.sql_after(), plus_one(limit)], memory_entry)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page_limit, |e| e.key.clone()))
-            })
-            .await
+        operation("memory.list", "memory_entries", async move {
+            let limit = page.sql_limit()?;
+            let page_limit = page.limit;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::LIVE_KEYS)?;
+                    let rows = stmt
+                        .query_map(params![namespace, page.sql_after(), plus_one(limit)], memory_entry)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page_limit, |e| e.key.clone()))
+                })
+                .await
+        })
+        .await
     }
 }
 
@@ -253,10 +274,10 @@ fn memory_entry(row: &Row<'_>) -> rusqlite::Result<MemoryEntry> {
         value: json_column(row, 3)?,
         memory_type: row.get(4)?,
         version: row.get(5)?,
-        deleted_at: row.get(6)?,
+        deleted_at: row.get::<_, Option<i64>>(6)?.map(to_datetime),
         created_by: row.get(7)?,
-        created_at: row.get(8)?,
+        created_at: to_datetime(row.get(8)?),
         updated_by: row.get(9)?,
-        updated_at: row.get(10)?,
+        updated_at: to_datetime(row.get(10)?),
     })
 }

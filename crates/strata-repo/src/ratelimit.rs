@@ -11,15 +11,19 @@
 //! `max(tat, now) + cost * T`, otherwise it stays. Over any window of length `W`, at
 //! most `burst + W / T` units pass: with `burst = 1`, at most `limit` per `period`;
 //! with the default `burst = limit`, a full burst may follow a quiet period.
+//!
+//! Every operation runs in its `strata.op` span (`ratelimit.<op>`, table
+//! `rate_limits`).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, Row, params};
 use strata_core::{Error, Quota, RateLimitConfig, Result};
-use strata_pool::Pool;
+use strata_pool::{Affected, Pool, operation};
+use time::OffsetDateTime;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, to_datetime};
 
 /// The answer of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,13 @@ impl Decision {
     }
 }
 
+/// A check writes its key's row whether it passes or not: one row in the operation log.
+impl Affected for Decision {
+    fn affected(&self) -> u64 {
+        1
+    }
+}
+
 /// The state of one key (a row of `rate_limits`) seen at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitStatus {
@@ -50,15 +61,18 @@ pub struct RateLimitStatus {
     pub key: String,
     /// The quota of its last check.
     pub quota: Quota,
-    /// The theoretical arrival time, in microseconds since the Unix epoch.
-    pub tat_us: i64,
+    /// The theoretical arrival time (UTC, to the microsecond): the key is back to a
+    /// full burst from then on.
+    pub tat: OffsetDateTime,
     /// Units that could pass at the time of the status.
     pub remaining: u64,
     /// Whether the last check passed.
     pub last_allowed: bool,
-    /// When it was last checked (ms since the Unix epoch).
-    pub updated_at: i64,
+    /// When it was last checked (UTC).
+    pub updated_at: OffsetDateTime,
 }
+
+strata_pool::one_row!(RateLimitStatus);
 
 /// The rate limits repository.
 #[derive(Debug, Clone)]
@@ -111,6 +125,11 @@ impl RateLimits {
     /// unusable quota, a zero cost or a cost over the burst (it could never pass);
     /// E4001 for an empty key. Nothing is written on an error.
     pub async fn check(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision> {
+        operation("ratelimit.check", "rate_limits", self.take(key, quota, cost)).await
+    }
+
+    /// [`RateLimits::check`] without its span (for the operations that call it).
+    async fn take(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision> {
         let interval = quota.emission_interval_us(key)?;
         let invalid = |reason: &str| Error::InvalidQuota { key: key.to_owned(), reason: reason.to_owned() };
         if cost == 0 {
@@ -147,8 +166,11 @@ impl RateLimits {
     /// [`RateLimits::check`] with the configured quota of `key`'s prefix; E4012 when
     /// no prefix matches.
     pub async fn check_configured(&self, key: &str, cost: u32) -> Result<Decision> {
-        let quota = self.quota_for(key).ok_or_else(|| Error::QuotaMissing { key: key.to_owned() })?;
-        self.check(key, quota, cost).await
+        operation("ratelimit.check_configured", "rate_limits", async move {
+            let quota = self.quota_for(key).ok_or_else(|| Error::QuotaMissing { key: key.to_owned() })?;
+            self.take(key, quota, cost).await
+        })
+        .await
     }
 
     /// Checks until the request passes, sleeping the `retry_after` of each denial; E4011
@@ -161,23 +183,26 @@ impl RateLimits {
         cost: u32,
         max_wait: Duration,
     ) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            match self.check(key, quota, cost).await? {
-                Decision::Allowed { .. } => return Ok(()),
-                Decision::Denied { retry_after } => {
-                    let waited = started.elapsed();
-                    if waited + retry_after > max_wait {
-                        return Err(Error::RateLimited {
-                            key: key.to_owned(),
-                            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-                            retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
-                        });
+        operation("ratelimit.wait_until_allowed", "rate_limits", async move {
+            let started = Instant::now();
+            loop {
+                match self.take(key, quota, cost).await? {
+                    Decision::Allowed { .. } => return Ok(()),
+                    Decision::Denied { retry_after } => {
+                        let waited = started.elapsed();
+                        if waited + retry_after > max_wait {
+                            return Err(Error::RateLimited {
+                                key: key.to_owned(),
+                                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                                retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+                            });
+                        }
+                        tokio::time::sleep(retry_after).await;
                     }
-                    tokio::time::sleep(retry_after).await;
                 }
             }
-        }
+        })
+        .await
     }
 
     const GET_STATE: &str = "SELECT key, tat_us, quota, period_ms, burst, retry_after_us, updated_at \
@@ -187,20 +212,23 @@ impl RateLimits {
     pub async fn status(&self, key: &str) -> Result<Option<RateLimitStatus>> {
         let key = key.to_owned();
         let now_us = self.clock.now_ms().saturating_mul(1000);
-        let row = self
-            .pool
-            .read_inline(move |conn| {
-                Ok(conn.prepare_cached(Self::GET_STATE)?.query_row([&key], state_row).optional()?)
-            })
-            .await?;
-        let Some((status, retry_after_us)) = row else { return Ok(None) };
-        let interval = status.quota.emission_interval_us(&status.key)?;
-        let burst_us = interval * i64::from(status.quota.burst);
-        Ok(Some(RateLimitStatus {
-            remaining: remaining(status.tat_us, now_us, burst_us, interval),
-            last_allowed: retry_after_us == 0,
-            ..status
-        }))
+        operation("ratelimit.status", "rate_limits", async move {
+            let row = self
+                .pool
+                .read_inline(move |conn| {
+                    Ok(conn.prepare_cached(Self::GET_STATE)?.query_row([&key], state_row).optional()?)
+                })
+                .await?;
+            let Some(StateRow { status, tat_us, retry_after_us }) = row else { return Ok(None) };
+            let interval = status.quota.emission_interval_us(&status.key)?;
+            let burst_us = interval * i64::from(status.quota.burst);
+            Ok(Some(RateLimitStatus {
+                remaining: remaining(tat_us, now_us, burst_us, interval),
+                last_allowed: retry_after_us == 0,
+                ..status
+            }))
+        })
+        .await
     }
 
     const RESET: &str = "DELETE FROM rate_limits WHERE key = ?1";
@@ -209,7 +237,8 @@ impl RateLimits {
     /// there was any.
     pub async fn reset(&self, key: &str) -> Result<bool> {
         let key = key.to_owned();
-        self.pool.write(move |conn| Ok(conn.prepare_cached(Self::RESET)?.execute([&key])? > 0)).await
+        let write = self.pool.write(move |conn| Ok(conn.prepare_cached(Self::RESET)?.execute([&key])? > 0));
+        operation("ratelimit.reset", "rate_limits", write).await
     }
 }
 
@@ -226,21 +255,37 @@ fn remaining(tat_us: i64, now_us: i64, burst_us: i64, interval: i64) -> u64 {
     u64::try_from((burst_us - used).max(0) / interval).unwrap_or(0)
 }
 
-fn state_row(row: &Row<'_>) -> rusqlite::Result<(RateLimitStatus, i64)> {
+/// A row of `rate_limits` with the integers the status is computed from.
+struct StateRow {
+    status: RateLimitStatus,
+    tat_us: i64,
+    retry_after_us: i64,
+}
+
+/// Microseconds since the Unix epoch (the TAT column) as a UTC time; out of range
+/// saturates as [`to_datetime`] does.
+fn micros_to_datetime(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .unwrap_or_else(|_| to_datetime(if us < 0 { i64::MIN } else { i64::MAX }))
+}
+
+fn state_row(row: &Row<'_>) -> rusqlite::Result<StateRow> {
     let quota = Quota {
         limit: row.get(2)?,
         period_ms: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
         burst: row.get(4)?,
     };
-    Ok((
-        RateLimitStatus {
+    let tat_us: i64 = row.get(1)?;
+    Ok(StateRow {
+        status: RateLimitStatus {
             key: row.get(0)?,
             quota,
-            tat_us: row.get(1)?,
+            tat: micros_to_datetime(tat_us),
             remaining: 0,
             last_allowed: true,
-            updated_at: row.get(6)?,
+            updated_at: to_datetime(row.get(6)?),
         },
-        row.get(5)?,
-    ))
+        tat_us,
+        retry_after_us: row.get(5)?,
+    })
 }

@@ -66,7 +66,12 @@ fn read_commands_show_entries_and_state_and_change_nothing() {
         assert_eq!(entry["value"], json!({ "title": "home" }));
         assert_eq!((entry["format"].clone(), entry["size"].clone()), (json!("json"), json!(16)));
         assert_eq!(entry["hits"], 0, "get recorded a hit");
-        assert!(entry["expires_at"].as_i64().unwrap() > entry["created_at"].as_i64().unwrap());
+        let at = |field: &str| {
+            let text = entry[field].as_str().unwrap_or_else(|| panic!("{field} is not RFC 3339: {entry}"));
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        assert!(at("expires_at") > at("created_at"));
+        assert!(at("read_at") >= at("created_at") && at("updated_at") >= at("created_at"));
     }
     let bytes = json_of(d, &["cache", "get", "blobs", "z"], 0);
     assert_eq!((bytes["format"].clone(), bytes["value"].clone()), (json!("bytes"), json!("0001ab")));

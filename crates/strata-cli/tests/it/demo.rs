@@ -165,7 +165,12 @@ async fn the_generated_reference_types_read_every_row_the_demo_and_repositories_
     let task = db.queue().enqueue(strata::NewTask::new("agent", serde_json::json!({}))).await.unwrap().id;
     db.agents().spawn(task, None, "crawler").await.unwrap();
     db.memory()
-        .put("notes", "k", serde_json::json!({"a": 1}), strata::repo::MemoryType::Semantic, "ada")
+        .put(
+            strata::repo::MemoryKey { namespace: "notes", key: "k" },
+            serde_json::json!({"a": 1}),
+            strata::repo::MemoryType::Semantic,
+            "ada",
+        )
         .await
         .unwrap();
     strata::repo::TaskState::new(db.pool().clone()).set(task, "cursor", serde_json::json!(3)).await.unwrap();

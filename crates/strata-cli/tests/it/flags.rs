@@ -37,7 +37,10 @@ fn set_get_and_list_round_trip() {
     assert_eq!(mode["value"], "fast");
     assert_eq!(mode["description"], "how hard to try");
     assert_eq!(mode["updated_by"], "alice");
-    assert!(mode["updated_at"].as_i64().unwrap() > 1_700_000_000_000);
+    let updated_at = mode["updated_at"].as_str().expect("an RFC 3339 time");
+    let updated_at =
+        time::OffsetDateTime::parse(updated_at, &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(updated_at.unix_timestamp() > 1_700_000_000, "{updated_at}");
     let get = run(d, &["flags", "get", "limits"]);
     insta::assert_snapshot!("flags_get", text(&get.stdout, d));
 

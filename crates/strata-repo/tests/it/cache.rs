@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, ErrorKind};
 use strata_pool::Pool;
-use strata_repo::clock::ManualClock;
+use strata_repo::clock::{ManualClock, to_datetime};
 use strata_repo::{Cache, CacheConfig, CacheValue, NamespaceStats, spawn_sweeper};
 
 use crate::migrated;
@@ -75,7 +75,7 @@ async fn touch_and_set_move_the_expiry_and_none_never_expires() {
     clock.advance(10);
     cache.set("s", "old", &2, None).await.unwrap();
     let entry = cache.get_entry("s", "old").await.unwrap().unwrap();
-    assert_eq!((entry.hits, entry.created_at), (1, clock_now(&clock)));
+    assert_eq!((entry.hits, entry.created_at), (1, to_datetime(clock_now(&clock))));
 }
 
 fn clock_now(clock: &ManualClock) -> i64 {
@@ -412,7 +412,10 @@ async fn peek_records_nothing_and_never_returns_an_expired_entry() {
     clock.advance(500);
     let entry = cache.peek("pages", "a").await.unwrap().unwrap();
     assert_eq!(entry.value, CacheValue::Json("\"alpha\"".into()));
-    assert_eq!((entry.hits, entry.read_at, entry.expires_at), (1, START, Some(START + 1000)));
+    assert_eq!(
+        (entry.hits, entry.read_at, entry.expires_at),
+        (1, to_datetime(START), Some(to_datetime(START + 1000)))
+    );
     assert_eq!(stored(&pool, "pages", "a").await, before, "peek recorded a read");
     assert_eq!((cache.stats().hits, cache.stats().misses), (1, 0), "peek moved the counters");
 
@@ -446,4 +449,24 @@ async fn namespace_stats_count_entries_bytes_and_expired_rows_per_namespace() {
     clock.advance(10);
     assert_eq!(cache.namespace_stats_of("a").await.unwrap(), Some(row("a", 1, 4, 1)));
     assert_eq!(cache.stats(), strata_repo::CacheStats::default(), "stats moved the counters");
+}
+
+#[tokio::test]
+async fn each_cache_operation_logs_its_span_with_name_tables_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let (cache, _clock) = cache_on(&pool, CacheConfig::default());
+    let (log, _guard) = crate::op_spans::capture();
+    cache.set("pages", "a", &"alpha", None).await.unwrap();
+    assert_eq!(cache.get::<String>("pages", "a").await.unwrap().as_deref(), Some("alpha"));
+    let zero_ttl = cache.set("pages", "b", &1, Some(Duration::ZERO)).await.unwrap_err();
+    assert_eq!(zero_ttl.code(), "E6021");
+    assert_eq!(cache.sweep_expired(0).await.unwrap_err().code(), "E6001");
+
+    let set = log.line("cache.set", "ok");
+    assert!(set.contains("tables=\"cache\"") && set.contains("rows=1"), "{set}");
+    assert!(log.line("cache.get", "ok").contains("rows=1"));
+    let bad = log.line("cache.set", "error");
+    assert!(bad.contains("WARN") && bad.contains("code=\"E6021\""), "{bad}");
+    assert!(log.line("cache.sweep_expired", "error").contains("code=\"E6001\""));
 }

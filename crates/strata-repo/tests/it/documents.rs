@@ -405,7 +405,7 @@ async fn a_large_changed_or_missing_file_fails_a_read_like_a_small_one() {
 async fn every_document_operation_runs_in_a_span_with_its_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let docs = store(dir.path(), DocumentsConfig::default()).await;
-    let lines = crate::logged(async {
+    let lines = crate::op_spans::logged(async {
         let doc = docs.put(NewDocument::named("a.txt"), b"hello").await.unwrap();
         docs.read(doc.id).await.unwrap();
         docs.list(None, PageRequest::first(10)).await.unwrap();

@@ -58,9 +58,9 @@ async fn delete_removes_the_flag_and_is_audited() {
     let pool = migrated(dir.path()).await;
     let flags = Flags::new(pool.clone());
     flags.set("beta", json!("on"), FlagChange::by("ann")).await.unwrap();
-    flags.delete("beta", "bob").await.unwrap();
+    flags.delete("beta", FlagChange::by("bob")).await.unwrap();
     assert_eq!(flags.get("beta").await.unwrap(), None, "a missing flag is None, not an error");
-    assert_eq!(flags.delete("beta", "bob").await.unwrap_err().code(), "E4002");
+    assert_eq!(flags.delete("beta", FlagChange::by("bob")).await.unwrap_err().code(), "E4002");
     let rows = Audit::new(pool.clone()).tail(0, 10).await.unwrap();
     assert_eq!(rows.len(), 2, "the failed delete wrote no audit row");
     assert_eq!((rows[1].action.as_str(), rows[1].actor.as_str()), ("flag.delete", "bob"));
@@ -119,4 +119,40 @@ async fn flags_read_as_typed_values_and_a_missing_flag_is_none_or_the_default() 
     let not_bool = flags.is_enabled("workers", false).await.unwrap_err();
     assert_eq!(not_bool.code(), "E4021", "{not_bool}");
     assert_eq!(not_bool.to_string(), "flag `workers` is not a bool: its value is 8");
+}
+
+#[tokio::test]
+async fn each_flags_operation_logs_its_span_with_name_tables_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let flags = Flags::new(pool);
+    let (log, _guard) = crate::op_spans::capture();
+    flags.set("beta", json!(3), FlagChange::by("ann")).await.unwrap();
+    assert_eq!(flags.get("beta").await.unwrap().map(|f| f.value), Some(json!(3)));
+    assert_eq!(flags.delete("gone", FlagChange::by("ann")).await.unwrap_err().code(), "E4002");
+    assert_eq!(flags.is_enabled("beta", false).await.unwrap_err().code(), "E4021");
+
+    let set = log.line("flags.set", "ok");
+    assert!(set.contains("tables=\"flags,audit\"") && set.contains("rows=1"), "{set}");
+    let get = log.line("flags.get", "ok");
+    assert!(get.contains("tables=\"flags\"") && get.contains("rows=1"), "{get}");
+    let delete = log.line("flags.delete", "error");
+    assert!(delete.contains("WARN") && delete.contains("code=\"E4002\""), "{delete}");
+    assert!(log.line("flags.is_enabled", "error").contains("code=\"E4021\""));
+}
+
+#[tokio::test]
+async fn a_flag_carries_its_update_time_as_a_utc_date_time_and_rfc3339_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let before = time::OffsetDateTime::now_utc() - std::time::Duration::from_millis(1);
+    let flag = Flags::new(pool).set("beta", json!(true), FlagChange::by("ann")).await.unwrap();
+    let after = time::OffsetDateTime::now_utc();
+    assert!(before <= flag.updated_at && flag.updated_at <= after, "{}", flag.updated_at);
+    assert_eq!(flag.updated_at.offset(), time::UtcOffset::UTC);
+    let json = serde_json::to_value(&flag).unwrap();
+    let text = json["updated_at"].as_str().expect("an RFC 3339 string");
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(parsed, flag.updated_at);
+    assert_eq!(serde_json::from_value::<strata_repo::Flag>(json).unwrap(), flag);
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use strata_core::ErrorKind;
 use strata_pool::Pool;
-use strata_repo::clock::ManualClock;
+use strata_repo::clock::{ManualClock, to_datetime};
 use strata_repo::{Decision, Quota, RateLimitConfig, RateLimits};
 
 use crate::migrated;
@@ -182,6 +182,9 @@ async fn status_shows_what_is_left_and_reset_starts_afresh() {
     );
     let status = limits.status("api").await.unwrap().unwrap();
     assert_eq!((status.remaining, status.last_allowed, status.quota), (0, false, quota));
+    // Five units of 200 ms each taken at START: the key is back to a full burst 1 s later.
+    assert_eq!(status.tat, to_datetime(START + 1_000));
+    assert_eq!(status.updated_at, to_datetime(START));
     clock.advance(400);
     assert_eq!(limits.status("api").await.unwrap().unwrap().remaining, 2);
     assert!(limits.reset("api").await.unwrap());
@@ -245,4 +248,22 @@ async fn bad_quotas_and_costs_are_typed_errors_and_write_nothing() {
     let count: i64 =
         pool.read(|c| Ok(c.query_row("SELECT count(*) FROM rate_limits", [], |r| r.get(0))?)).await.unwrap();
     assert_eq!(count, 0, "a refused check wrote a row");
+}
+
+#[tokio::test]
+async fn each_ratelimit_operation_logs_its_span_with_name_tables_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = RateLimits::new(migrated(dir.path()).await);
+    let (log, _guard) = crate::op_spans::capture();
+    assert!(limits.check("api", Quota::per_second(5), 1).await.unwrap().is_allowed());
+    assert_eq!(limits.check("api", Quota::per_second(5), 0).await.unwrap_err().code(), "E6022");
+    assert_eq!(limits.check_configured("nothing:x", 1).await.unwrap_err().code(), "E4012");
+    assert!(limits.reset("api").await.unwrap());
+
+    let check = log.line("ratelimit.check", "ok");
+    assert!(check.contains("tables=\"rate_limits\"") && check.contains("rows=1"), "{check}");
+    let bad = log.line("ratelimit.check", "error");
+    assert!(bad.contains("WARN") && bad.contains("code=\"E6022\""), "{bad}");
+    assert!(log.line("ratelimit.check_configured", "error").contains("code=\"E4012\""));
+    assert!(log.line("ratelimit.reset", "ok").contains("rows=1"));
 }

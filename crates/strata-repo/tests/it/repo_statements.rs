@@ -86,25 +86,27 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
         .unwrap();
 
     let memory = Memory::new(pool.clone());
-    memory.put("ns", "k", json!(1), MemoryType::Semantic, "ann").await.unwrap();
-    memory.get("ns", "k").await.unwrap();
-    memory.get_version("ns", "k", 1).await.unwrap();
-    memory.history("ns", "k", page).await.unwrap();
+    let k = strata_repo::MemoryKey { namespace: "ns", key: "k" };
+    memory.put(k, json!(1), MemoryType::Semantic, "ann").await.unwrap();
+    memory.get(k).await.unwrap();
+    memory.get_version(k, 1).await.unwrap();
+    memory.history(k, page).await.unwrap();
     memory.list("ns", PageRequest::<String>::first(10)).await.unwrap();
-    memory.delete("ns", "k", "ann").await.unwrap();
+    memory.delete(k, "ann").await.unwrap();
 
     let flags = Flags::new(pool.clone());
     flags.set("f", json!(1), strata_repo::FlagChange::by("ann")).await.unwrap();
     flags.get("f").await.unwrap();
     flags.list(PageRequest::<String>::first(10)).await.unwrap();
-    flags.delete("f", "ann").await.unwrap();
+    flags.delete("f", strata_repo::FlagChange::by("ann")).await.unwrap();
 
     let metrics = Metrics::new(pool.clone());
-    let m = metrics.record(NewMetric::at(1, "m", 1.0)).await.unwrap();
-    metrics.record_batch(vec![NewMetric::at(2, "m", 2.0)]).await.unwrap();
-    metrics.range("m", 0, 10, PageRequest::after(m, 10)).await.unwrap();
-    metrics.aggregate("m", 0, 10).await.unwrap();
-    metrics.purge_before(0).await.unwrap();
+    let at = strata_repo::clock::to_datetime;
+    let m = metrics.record(NewMetric::at(at(1), "m", 1.0)).await.unwrap();
+    metrics.record_batch(vec![NewMetric::at(at(2), "m", 2.0)]).await.unwrap();
+    metrics.range("m", at(0), at(10), PageRequest::after(m, 10)).await.unwrap();
+    metrics.aggregate("m", at(0), at(10)).await.unwrap();
+    metrics.purge_before(at(0)).await.unwrap();
 
     assert_listed_and_run(&seen, |name| ORCHESTRATION.iter().any(|prefix| name.starts_with(prefix)));
 }
