@@ -21,10 +21,12 @@ fn items_set() -> MigrationSet {
 }
 
 /// A database whose writer keeps few pages in memory (`cache_size = 8`), so that a
-/// transaction of a few hundred rows spills uncommitted pages into the WAL.
+/// transaction of a few hundred rows spills uncommitted pages into the WAL, and that
+/// never checkpoints (no checkpoint can run while the files are copied).
 async fn open(path: &Path) -> Database {
     let mut config = Config::for_path(path);
     config.sqlite.cache_size = 8;
+    config.sqlite.wal_autocheckpoint = 0;
     Database::open_with(&config, Migrations::Set(items_set())).await.unwrap()
 }
 
