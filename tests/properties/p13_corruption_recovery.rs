@@ -111,7 +111,7 @@ proptest! {
     #[test]
     fn p13_corruption_recovery_restores_the_newest_verified_backup_and_keeps_the_damaged_file(
         damage in damage(),
-        backed_up in 40usize..120,
+        backed_up in 60usize..120,
         later in 0usize..40,
     ) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
