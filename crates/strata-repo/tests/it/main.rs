@@ -1,9 +1,7 @@
 //! Integration tests of strata-repo, one module per repository; every test gets its
 //! own migrated database file in a temp directory from [`migrated`].
 
-use std::cell::RefCell;
 use std::path::Path;
-use std::sync::{Arc, Mutex, Once};
 
 use strata_core::Config;
 use strata_pool::Pool;

@@ -2,7 +2,6 @@
 //! the repositories' operations (see `strata_pool::operation`).
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::sync::{Arc, Mutex, Once};
 
 /// Everything the subscriber wrote, as text.
@@ -50,7 +49,7 @@ impl std::io::Write for ThreadCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         CAPTURE.with(|c| {
             if let Some(out) = c.borrow_mut().as_mut() {
-                out.write_all(buf)?;
+                std::io::Write::write_all(out, buf)?;
             }
             Ok::<_, std::io::Error>(())
         })?;
