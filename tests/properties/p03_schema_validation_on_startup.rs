@@ -94,7 +94,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.db");
         runtime.block_on(async {
-            let db = Database::open_with(&config(&path, DriftPolicy::Error), Migrations::Set(app_set(NOTES_UP))).await.unwrap();
+            let db = Database::open_with(&config(&path, DriftPolicy::Error), Migrations::from(app_set(NOTES_UP))).await.unwrap();
             let clean = db.open_report().drift.clone().expect("a drift report at open");
             prop_assert!(clean.is_clean(), "{:?}", clean);
             db.close().await.unwrap();
@@ -104,7 +104,7 @@ proptest! {
             drop(conn);
             let before = schema_rows(&path);
 
-            let err = Database::open_with(&config(&path, DriftPolicy::Error), Migrations::Set(app_set(NOTES_UP))).await.unwrap_err();
+            let err = Database::open_with(&config(&path, DriftPolicy::Error), Migrations::from(app_set(NOTES_UP))).await.unwrap_err();
             prop_assert_eq!(err.code(), "E3014", "{:?}: {}", drift, err);
             let named = match &drift {
                 Drift::AddColumn(c) => format!("x_{c}"),
@@ -115,7 +115,7 @@ proptest! {
             prop_assert!(err.to_string().contains(&named), "{:?}: the error names {}: {}", drift, named, err);
             prop_assert_eq!(schema_rows(&path), before, "a refused open changes no schema");
 
-            let db = Database::open_with(&config(&path, DriftPolicy::Warn), Migrations::Set(app_set(NOTES_UP))).await.unwrap();
+            let db = Database::open_with(&config(&path, DriftPolicy::Warn), Migrations::from(app_set(NOTES_UP))).await.unwrap();
             let report = db.open_report().drift.clone().expect("a drift report at open");
             prop_assert!(!report.is_clean(), "{:?}: warn reports the drift", drift);
             db.close().await.unwrap();
@@ -134,7 +134,7 @@ async fn p03_schema_validation_on_startup_refuses_an_edited_or_inconsistent_hist
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.db");
     let config = config(&path, DriftPolicy::Error);
-    let db = Database::open_with(&config, Migrations::Set(app_set(NOTES_UP))).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(app_set(NOTES_UP))).await.unwrap();
     db.close().await.unwrap();
     let history = || {
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -151,12 +151,12 @@ async fn p03_schema_validation_on_startup_refuses_an_edited_or_inconsistent_hist
     assert_eq!(rows.0.len(), 2);
 
     let edited = NOTES_UP.replace("body TEXT NOT NULL", "body TEXT NOT NULL, extra TEXT");
-    let err = Database::open_with(&config, Migrations::Set(app_set(&edited))).await.unwrap_err();
+    let err = Database::open_with(&config, Migrations::from(app_set(&edited))).await.unwrap_err();
     assert_eq!(err.code(), "E3003", "{err}");
     assert!(err.to_string().contains("V1"), "{err}");
 
     let first_only = app_set(NOTES_UP).up_to(1);
-    let err = Database::open_with(&config, Migrations::Set(first_only)).await.unwrap_err();
+    let err = Database::open_with(&config, Migrations::from(first_only)).await.unwrap_err();
     assert_eq!(err.code(), "E3004", "{err}");
 
     // A fresh database at V2 of a set whose V1 is missing, then V1 appears.
@@ -168,12 +168,12 @@ async fn p03_schema_validation_on_startup_refuses_an_edited_or_inconsistent_hist
     drop(conn);
     let mut gap_config = Config::for_path(&gap);
     gap_config.schema.drift = DriftPolicy::Off;
-    Database::open_with(&gap_config, Migrations::Set(only_v2)).await.unwrap().close().await.unwrap();
-    let err = Database::open_with(&gap_config, Migrations::Set(app_set(NOTES_UP))).await.unwrap_err();
+    Database::open_with(&gap_config, Migrations::from(only_v2)).await.unwrap().close().await.unwrap();
+    let err = Database::open_with(&gap_config, Migrations::from(app_set(NOTES_UP))).await.unwrap_err();
     assert_eq!(err.code(), "E3005", "{err}");
 
     assert_eq!(history(), rows, "refused opens changed nothing");
-    let db = Database::open_with(&config, Migrations::Set(app_set(NOTES_UP))).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(app_set(NOTES_UP))).await.unwrap();
     assert!(db.open_report().drift.as_ref().unwrap().is_clean());
     db.close().await.unwrap();
 }

@@ -50,10 +50,10 @@ proptest! {
         let config = Config::for_path(&path);
         runtime.block_on(async {
             if at > 0 {
-                let db = Database::open_with(&config, Migrations::Set(chain(n).up_to(at.into()))).await.unwrap();
+                let db = Database::open_with(&config, Migrations::from(chain(n).up_to(at.into()))).await.unwrap();
                 db.close().await.unwrap();
             }
-            let db = Database::open_with(&config, Migrations::Set(chain(n))).await.unwrap();
+            let db = Database::open_with(&config, Migrations::from(chain(n))).await.unwrap();
             let report = db.open_report().migrated.clone().expect("an up report");
             let applied: Vec<i64> = report.applied.iter().map(|m| m.version).collect();
             prop_assert_eq!(applied, ((at + 1)..=n).map(i64::from).collect::<Vec<_>>());
@@ -64,7 +64,7 @@ proptest! {
             db.close().await.unwrap();
             prop_assert_eq!(applied_order(&path), (1..=n).map(i64::from).collect::<Vec<_>>());
 
-            let again = Database::open_with(&config, Migrations::Set(chain(n))).await.unwrap();
+            let again = Database::open_with(&config, Migrations::from(chain(n))).await.unwrap();
             prop_assert!(again.open_report().migrated.as_ref().unwrap().applied.is_empty());
             again.close().await.unwrap();
             prop_assert_eq!(applied_order(&path).len(), n as usize, "nothing ran twice");

@@ -99,7 +99,7 @@ proptest! {
         let config = Config::for_path(&path);
         runtime.block_on(async {
             let v1 = MigrationSet::new([base()]).unwrap();
-            let db = Database::open_with(&config, Migrations::Set(v1.clone())).await.unwrap();
+            let db = Database::open_with(&config, Migrations::from(v1.clone())).await.unwrap();
             db.pool().write(move |c| {
                 for i in 0..rows {
                     c.execute("INSERT INTO items(v) VALUES (?1)", [format!("row {i}")])?;
@@ -110,7 +110,7 @@ proptest! {
             let before = state(&path);
 
             let (set, bad, statement) = failing_set(good, statements, fails_at);
-            let err = Database::open_with(&config, Migrations::Set(set)).await.unwrap_err();
+            let err = Database::open_with(&config, Migrations::from(set)).await.unwrap_err();
             prop_assert_eq!(err.code(), "E3002", "{}", err);
             let text = err.to_string();
             prop_assert!(text.starts_with(&format!("migration V{bad} failed")), "{}", text);
@@ -118,7 +118,7 @@ proptest! {
             prop_assert_eq!(state(&path), before, "the failed batch left nothing behind");
             prop_assert!(integrity_ok(&path));
 
-            let db = Database::open_with(&config, Migrations::Set(v1)).await.unwrap();
+            let db = Database::open_with(&config, Migrations::from(v1)).await.unwrap();
             prop_assert!(db.open_report().drift.as_ref().unwrap().is_clean());
             db.close().await.unwrap();
             Ok(())
@@ -147,10 +147,10 @@ async fn p05_migration_rollback_on_failure_undoes_a_down_that_fails_half_way() {
         let three = Migration::new("V3__three", "CREATE TABLE three(x);", Some("DROP TABLE three;")).unwrap();
         MigrationSet::new([base(), two, three]).unwrap()
     };
-    let db = Database::open_with(&config, Migrations::Set(set())).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(set())).await.unwrap();
     db.close().await.unwrap();
     let before = state(&path);
-    let db = Database::open_with(&config, Migrations::Set(set())).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(set())).await.unwrap();
     let err = db.rollback(DownTarget::To(0)).await.unwrap_err();
     assert_eq!(err.code(), "E3002", "{err}");
     assert!(err.to_string().contains("V2"), "{err}");

@@ -27,7 +27,7 @@ async fn open(path: &Path) -> Database {
     let mut config = Config::for_path(path);
     config.sqlite.cache_size = 8;
     config.sqlite.wal_autocheckpoint = 0;
-    Database::open_with(&config, Migrations::Set(items_set())).await.unwrap()
+    Database::open_with(&config, Migrations::from(items_set())).await.unwrap()
 }
 
 async fn count(db: &Database) -> i64 {

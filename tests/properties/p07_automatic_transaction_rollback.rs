@@ -168,7 +168,7 @@ proptest! {
             config.pool.transaction_max_ms = HOLD_LIMIT_MS;
         }
         runtime.block_on(async {
-            let db = Database::open_with(&config, Migrations::Set(items_set())).await.unwrap();
+            let db = Database::open_with(&config, Migrations::from(items_set())).await.unwrap();
             db.pool().write(move |c| {
                 for i in 0..committed {
                     c.execute(INSERT, [format!("kept-{i}")])?;

@@ -137,7 +137,7 @@ fn keys_set() -> MigrationSet {
 async fn provoke(dir: &Path, fault: Fault) -> (Error, &'static str) {
     let path = dir.join("app.db");
     let config = Config::for_path(&path);
-    let open = || Database::open_with(&config, Migrations::Set(keys_set()));
+    let open = || Database::open_with(&config, Migrations::from(keys_set()));
     match fault {
         Fault::MissingDirectory(sub) => {
             let err = Database::open_with(&Config::for_path(dir.join(sub).join("app.db")), Migrations::None)
@@ -186,7 +186,7 @@ async fn provoke(dir: &Path, fault: Fault) -> (Error, &'static str) {
         Fault::FailingMigration(table) => {
             let up = format!("CREATE TABLE {table}_t(x);\nINSERT INTO missing_{table} VALUES (1);");
             let set = MigrationSet::new([Migration::new("V1__broken", &up, None).unwrap()]).unwrap();
-            (Database::open_with(&config, Migrations::Set(set)).await.unwrap_err(), "E3002")
+            (Database::open_with(&config, Migrations::from(set)).await.unwrap_err(), "E3002")
         }
         Fault::Drift(table) => {
             open().await.unwrap().close().await.unwrap();

@@ -56,7 +56,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.db");
         runtime.block_on(async {
-            let db = Database::open_with(&config(&path), Migrations::Set(items_set())).await.unwrap();
+            let db = Database::open_with(&config(&path), Migrations::from(items_set())).await.unwrap();
             let before = db.pool().metrics();
             let (mut failed, mut panicked) = (0u64, 0u64);
             for &(rows, size, fate) in &writes {
@@ -116,7 +116,7 @@ async fn p10_health_monitoring_data_collection_the_monitor_collects_reports_on_i
     config.monitor.enabled = true;
     config.monitor.interval_secs = 1;
     config.monitor.full_check_secs = 1;
-    let db = Database::open_with(&config, Migrations::Set(items_set())).await.unwrap();
+    let db = Database::open_with(&config, Migrations::from(items_set())).await.unwrap();
     let monitor = db.monitor().expect("the monitor runs");
     db.pool()
         .write(|c| {

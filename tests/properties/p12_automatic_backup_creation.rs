@@ -24,7 +24,7 @@ fn v2() -> Migration {
 /// A database at V1 holding `rows` rows, closed.
 async fn seeded(path: &Path, rows: usize) -> Vec<String> {
     let db =
-        Database::open_with(&Config::for_path(path), Migrations::Set(MigrationSet::new([v1()]).unwrap()))
+        Database::open_with(&Config::for_path(path), Migrations::from(MigrationSet::new([v1()]).unwrap()))
             .await
             .unwrap();
     let values: Vec<String> = (0..rows).map(|i| format!("row-{i}")).collect();
@@ -88,7 +88,7 @@ proptest! {
             config.monitor.free_disk_warn_mb = 0;
             config.monitor.free_disk_critical_mb = 0;
             config.backup.interval_minutes = 1;
-            let db = Database::open_with(&config, Migrations::Set(MigrationSet::new([v1()]).unwrap())).await.unwrap();
+            let db = Database::open_with(&config, Migrations::from(MigrationSet::new([v1()]).unwrap())).await.unwrap();
             let monitor = db.monitor().expect("the monitor runs");
             let deadline = Instant::now() + Duration::from_secs(30);
             let state = loop {
@@ -132,7 +132,7 @@ async fn p12_automatic_backup_creation_a_migration_snapshots_the_file_first() {
     let path = dir.path().join("app.db");
     let values = seeded(&path, 25).await;
     let set = MigrationSet::new([v1(), v2()]).unwrap();
-    let db = Database::open_with(&Config::for_path(&path), Migrations::Set(set)).await.unwrap();
+    let db = Database::open_with(&Config::for_path(&path), Migrations::from(set)).await.unwrap();
     let snapshot = db.open_report().migrated.as_ref().unwrap().snapshot.clone().expect("a snapshot");
     db.close().await.unwrap();
     assert_eq!(snapshot, dir.path().join("app.db.pre-V2.bak"));

@@ -45,7 +45,7 @@ async fn insert(db: &Database, from: usize, to: usize) {
 /// A closed database of `backed_up` rows in a verified backup (in `backups/`) and
 /// `later` more rows written after it; answers the backup's path.
 async fn with_backup(path: &Path, backed_up: usize, later: usize) -> PathBuf {
-    let db = Database::open_with(&config(path), Migrations::Set(items_set())).await.unwrap();
+    let db = Database::open_with(&config(path), Migrations::from(items_set())).await.unwrap();
     insert(&db, 0, backed_up).await;
     let backup = db.backup().await.unwrap();
     insert(&db, backed_up, backed_up + later).await;
@@ -129,7 +129,7 @@ proptest! {
             prop_assert_eq!(std::fs::read(&moved).unwrap(), damaged, "the damaged file is kept as it was");
             prop_assert_eq!(rows(&path), (0..backed_up).map(|i| format!("row-{i}")).collect::<Vec<_>>());
 
-            let db = Database::open_with(&config(&path), Migrations::Set(items_set())).await.unwrap();
+            let db = Database::open_with(&config(&path), Migrations::from(items_set())).await.unwrap();
             let health = db.health(CheckLevel::Full).await.unwrap();
             prop_assert!(!health.is_corrupt() && health.integrity.is_empty(), "{:?}", health.findings);
             db.close().await.unwrap();

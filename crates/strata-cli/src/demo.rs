@@ -83,9 +83,11 @@ fn render(r: &DemoReport) -> String {
             None => write!(states, " -> {}", t.state),
         };
     }
-    let meanwhile = match &g.write_while_degraded {
-        Some(code) => format!("a write meanwhile failed fast with {code}"),
-        None => "a write meanwhile was accepted".to_string(),
+    let meanwhile = match (g.audit_while_degraded.as_str(), g.replayed) {
+        ("spilled", true) => "an audit entry meanwhile was spilled, then replayed once".to_string(),
+        ("spilled", false) => "an audit entry meanwhile was spilled and is waiting".to_string(),
+        ("stored", _) => "an audit entry meanwhile was stored".to_string(),
+        (code, _) => format!("an audit entry meanwhile failed with {code}"),
     };
     let _ = writeln!(text, "degradation: {states} in {} ms; {meanwhile}", g.recovered_ms);
     let _ = writeln!(text, "slowest statements (total time):");

@@ -169,9 +169,13 @@ pub struct DegradationSummary {
     /// The states the pool published from the fault to its recovery, in order (the
     /// last one is `healthy`).
     pub transitions: Vec<Transition>,
-    /// The code of the audit write tried while the pool was degraded (E2040: it
-    /// failed fast instead of waiting).
-    pub write_while_degraded: Option<String>,
+    /// What became of the audit entry written while the pool was degraded:
+    /// `spilled` (to the audit spill file beside the database, fsynced), `stored`, or
+    /// the code of its error.
+    pub audit_while_degraded: String,
+    /// Whether that spilled entry was then replayed into the table (once, by the
+    /// replayer `Database::open` started, when the pool was healthy again).
+    pub replayed: bool,
     /// Whether an audit write after the recovery committed.
     pub written_after_recovery: bool,
     /// From the fault to healthy again, milliseconds.
@@ -449,9 +453,10 @@ async fn tour(
 
 /// The degradation scene: the database file is moved away under the running pool
 /// (as a careless `mv` or a cleanup script would), the pool notices and degrades, a
-/// write meanwhile fails fast, the file is put back and the pool reopens and is
-/// healthy again. Each state change is a step as it happens. The file is put back
-/// whatever happens in between.
+/// audit entry written meanwhile is spilled to the spill file, the file is put back,
+/// the pool reopens and is healthy again, and the entry is replayed into the table.
+/// Each state change is a step as it happens. The file is put back whatever happens
+/// in between.
 async fn degradation(
     db: &Database,
     run: i64,
@@ -469,8 +474,17 @@ async fn degradation(
         // The scene failed half-way: the file goes back before the error is reported.
         std::fs::rename(&aside, &path).map_err(|e| strata::Error::file_io("put back", &aside, &e))?;
     }
-    let (transitions, write_while_degraded) = seen?;
+    let (transitions, audit_while_degraded, spilled_uid) = seen?;
 
+    let replayed = match spilled_uid {
+        Some(uid) => {
+            let t = Instant::now();
+            wait_for_replay(db, uid).await?;
+            step("strata-repo", "the spilled audit entry was replayed into the table, once".into(), t);
+            true
+        }
+        None => false,
+    };
     let t = Instant::now();
     db.audit().append(NewAuditEntry::new("demo", "demo.recovered").result(format!("run {run}"))).await?;
     step("strata-repo", "after the recovery an audit entry commits as usual".into(), t);
@@ -478,7 +492,8 @@ async fn degradation(
         fault: format!("{} moved away under the running pool, then put back", path.display()),
         recovered_ms: transitions.last().map_or(0, |t| t.at_ms),
         transitions,
-        write_while_degraded,
+        audit_while_degraded,
+        replayed,
         written_after_recovery: true,
     })
 }
@@ -499,9 +514,30 @@ fn watch_states(db: &Database) -> tokio::sync::mpsc::UnboundedReceiver<PoolState
     rx
 }
 
+/// Waits (up to [`STATE_WAIT`]) until the audit entry `uid` is in the table: the
+/// replayer moves it there from the spill file once the pool is healthy.
+async fn wait_for_replay(db: &Database, uid: String) -> Result<()> {
+    const IN_TABLE: &str = "SELECT count(*) FROM audit WHERE uid = ?1";
+    let deadline = Instant::now() + STATE_WAIT;
+    loop {
+        let uid = uid.clone();
+        let n: i64 = db.pool().read(move |c| Ok(c.query_row(IN_TABLE, [uid], |r| r.get(0))?)).await?;
+        if n == 1 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(strata::Error::task_failed(
+                "demo degradation",
+                "the spilled entry was not replayed within 30 s",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The part of the scene while the file is away: waits for the pool to leave
-/// healthy, tries a write, puts the file back and waits for healthy again. Returns
-/// the states seen and the code the write got.
+/// healthy, writes an audit entry, puts the file back and waits for healthy again.
+/// Returns the states seen, what became of the entry, and its uid when spilled.
 async fn degraded_and_back(
     db: &Database,
     run: i64,
@@ -510,7 +546,7 @@ async fn degraded_and_back(
     mut states: tokio::sync::mpsc::UnboundedReceiver<PoolState>,
     fault: Instant,
     step: &mut impl FnMut(&'static str, String, Instant),
-) -> Result<(Vec<Transition>, Option<String>)> {
+) -> Result<(Vec<Transition>, String, Option<String>)> {
     let mut transitions = Vec::new();
     let mut previous = "healthy";
     let mut next = async |transitions: &mut Vec<Transition>| -> Result<PoolState> {
@@ -537,17 +573,22 @@ async fn degraded_and_back(
     step("strata-pool", show(previous, &transitions[transitions.len() - 1]), fault);
     previous = left.name();
 
-    // While degraded, a write fails fast (E2040) instead of waiting on a file that
-    // is not there. Issue 21's spill step goes here once the audit spill file exists:
-    // this entry is spilled instead, and replayed once the pool is healthy again.
+    // While degraded, writes fail fast (E2040) instead of waiting on a file that is
+    // not there; an audit entry is not lost: it goes to the spill file beside the
+    // database, fsynced, and is replayed once the pool is healthy again.
     let t = Instant::now();
     let entry = NewAuditEntry::new("demo", "demo.degraded").result(format!("run {run}"));
-    let refused = db.audit().append(entry).await.err().map(|e| e.code().to_string());
-    let outcome = match &refused {
-        Some(code) => format!("while {previous}, an audit write fails fast with {code}"),
-        None => format!("while {previous}, an audit write was accepted"),
+    let (outcome, spilled_uid) = match db.audit().append(entry).await {
+        Ok(appended) if appended.is_spilled() => ("spilled".to_string(), Some(appended.uid().to_string())),
+        Ok(_) => ("stored".to_string(), None),
+        Err(e) => (e.code().to_string(), None),
     };
-    step("strata-repo", outcome, t);
+    let said = match outcome.as_str() {
+        "spilled" => format!("while {previous}, an audit entry is spilled to the spill file, not lost"),
+        "stored" => format!("while {previous}, an audit entry was stored"),
+        code => format!("while {previous}, an audit entry failed with {code}"),
+    };
+    step("strata-repo", said, t);
 
     std::fs::rename(aside, path).map_err(|e| strata::Error::file_io("put back", aside, &e))?;
     loop {
@@ -555,7 +596,7 @@ async fn degraded_and_back(
         step("strata-pool", show(previous, &transitions[transitions.len() - 1]), fault);
         previous = state.name();
         if state.is_healthy() {
-            return Ok((transitions, refused));
+            return Ok((transitions, outcome, spilled_uid));
         }
     }
 }

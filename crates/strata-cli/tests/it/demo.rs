@@ -31,16 +31,21 @@ fn demo_runs_on_the_default_database_and_again_on_the_same_file() {
     );
     // Issue 21: one degradation and its recovery, each state change printed as it happens.
     let degraded = steps.find("pool healthy -> degraded (the database file was removed)");
-    let refused = steps.find("while degraded, an audit write fails fast with E2040");
+    let spilled = steps.find("while degraded, an audit entry is spilled to the spill file, not lost");
     let healthy = steps.find("pool degraded -> healthy");
+    let replayed = steps.find("the spilled audit entry was replayed into the table, once");
     let committed = steps.find("after the recovery an audit entry commits as usual");
     assert!(
-        degraded.is_some() && degraded < refused && refused < healthy && healthy < committed,
+        degraded.is_some()
+            && degraded < spilled
+            && spilled < healthy
+            && healthy < replayed
+            && replayed < committed,
         "the degradation steps in order in:\n{steps}"
     );
     assert!(
         human.contains("degradation: healthy -> degraded (the database file was removed) -> healthy in ")
-            && human.contains("a write meanwhile failed fast with E2040"),
+            && human.contains("an audit entry meanwhile was spilled, then replayed once"),
         "the degradation line in:\n{human}"
     );
     // The search step: 8 jobs of 25 results, each repeating 5 urls of the one before.
@@ -83,7 +88,8 @@ fn demo_runs_on_the_default_database_and_again_on_the_same_file() {
     assert_eq!(states.first(), Some(&"degraded"), "{degradation}");
     assert_eq!(states.last(), Some(&"healthy"), "{degradation}");
     assert_eq!(degradation["transitions"][0]["cause"], "the database file was removed");
-    assert_eq!(degradation["write_while_degraded"], "E2040");
+    assert_eq!(degradation["audit_while_degraded"], "spilled");
+    assert_eq!(degradation["replayed"], true);
     assert_eq!(degradation["written_after_recovery"], true);
     // The file was put back where it was: nothing aside, no WAL set aside as an orphan.
     let leftovers: Vec<String> = std::fs::read_dir(d)
@@ -100,6 +106,13 @@ fn demo_runs_on_the_default_database_and_again_on_the_same_file() {
         audit["entries"].as_array().map(Vec::len),
         Some(2),
         "one entry per run after the recovery: {audit}"
+    );
+    let spilled =
+        json_doc(d, &["--config", &config, "--json", "audit", "list", "--action", "demo.degraded"], 0);
+    assert_eq!(
+        spilled["entries"].as_array().map(Vec::len),
+        Some(2),
+        "the entry spilled while degraded is in the table once per run: {spilled}"
     );
 
     // The search step's effects, read back through the other commands.

@@ -81,7 +81,8 @@ pub fn capture() -> (Captured, CaptureGuard) {
             .with_ansi(false)
             .with_max_level(tracing::Level::DEBUG)
             .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in this binary");
     });
     let captured = Captured::default();
     CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
