@@ -21,7 +21,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 use strata_core::{Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Pool, operation, operation_sync};
 use strata_schema::{QueryPlan, explain};
 
 /// How the advisor samples.
@@ -82,11 +82,17 @@ pub struct AdviceReport {
 
 /// Advises on `queries` against the database of `pool`, read on one of its readers.
 pub async fn advise_pool(pool: &Pool, queries: Vec<String>, options: AdviseOptions) -> Result<AdviceReport> {
-    pool.read(move |conn| crate::stats::as_strata(|| advise(conn, &queries, &options))).await
+    let work = pool.read(move |conn| crate::stats::as_strata(|| advise_unlogged(conn, &queries, &options)));
+    operation("advise", "*", work).await
 }
 
 /// Advises on `queries` against the database `conn` is connected to (read only).
 pub fn advise(conn: &Connection, queries: &[String], options: &AdviseOptions) -> Result<AdviceReport> {
+    operation_sync("advise", "*", || advise_unlogged(conn, queries, options))
+}
+
+/// [`advise`] outside its operation span.
+fn advise_unlogged(conn: &Connection, queries: &[String], options: &AdviseOptions) -> Result<AdviceReport> {
     let scratch = Scratch::build(conn, options)?;
     let mut report =
         AdviceReport { statistics: scratch.statistics.clone(), queries: Vec::new(), indexes: Vec::new() };

@@ -29,7 +29,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use strata_core::{BackupConfig, Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Pool, operation, operation_sync};
 
 use crate::health::{self, SchemaVersion};
 use crate::{Progress, ProgressFn, Stage, clock, files};
@@ -181,6 +181,11 @@ pub fn default_dir(pool: &Pool) -> PathBuf {
 /// mode 0700 if missing) while the pool keeps serving reads and writes. `progress` receives the
 /// copy (bytes of pages), the verification and the hashing.
 pub async fn create(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Result<BackupReport> {
+    operation("backup.create", "*", create_unlogged(pool, dir, progress)).await
+}
+
+/// [`create`] outside its operation span.
+async fn create_unlogged(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Result<BackupReport> {
     let started = Instant::now();
     let source = pool.path().to_path_buf();
     files::create_private_dir(dir)?;
@@ -397,6 +402,11 @@ pub fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
 /// The backups in `dir`, newest first (by their time). A missing directory is an
 /// empty list.
 pub fn list(dir: &Path) -> Result<Vec<BackupEntry>> {
+    operation_sync("backup.list", "", || list_unlogged(dir))
+}
+
+/// [`list`] outside its operation span.
+fn list_unlogged(dir: &Path) -> Result<Vec<BackupEntry>> {
     let read = match std::fs::read_dir(dir) {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -441,6 +451,11 @@ fn entry(path: PathBuf, state: BackupState, manifest: Option<Manifest>) -> Backu
 /// Re-checks one backup file: sha256 and page count against its manifest (when it
 /// has one) and `integrity_check`, all read-only.
 pub fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport> {
+    operation_sync("backup.verify", "*", || verify_unlogged(path, progress))
+}
+
+/// [`verify`] outside its operation span.
+fn verify_unlogged(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport> {
     let started = Instant::now();
     if !path.is_file() {
         return Err(Error::CannotOpen {
@@ -502,6 +517,11 @@ pub fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport>
 /// backups, `.partial` files older than an hour and manifests without data. Files
 /// without a manifest are never touched.
 pub fn prune(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
+    operation_sync("backup.prune", "", || prune_unlogged(dir, policy))
+}
+
+/// [`prune`] outside its operation span.
+fn prune_unlogged(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
     let entries = list(dir)?;
     let mut report = PruneReport::default();
     let complete: Vec<&BackupEntry> = entries.iter().filter(|e| e.state == BackupState::Complete).collect();

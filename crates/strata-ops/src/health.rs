@@ -15,7 +15,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use serde::Serialize;
 use strata_core::{Error, ErrorKind, MonitorConfig, ReplicationMode, Result, SqliteConfig, Synchronous};
-use strata_pool::{Pool, Settings};
+use strata_pool::{Pool, Settings, operation, operation_sync};
 
 use crate::{clock, files};
 
@@ -314,6 +314,11 @@ impl HealthOptions {
 /// A file that SQLite refuses (damaged page 1, not a database) gives a report with a
 /// critical finding, not an error; a missing file is an error (E2004).
 pub fn check_path(path: &Path, options: &HealthOptions) -> Result<HealthReport> {
+    operation_sync("health.check_path", "*", || check_path_unlogged(path, options))
+}
+
+/// [`check_path`] outside its operation span.
+fn check_path_unlogged(path: &Path, options: &HealthOptions) -> Result<HealthReport> {
     let started = Instant::now();
     if !path.is_file() {
         return Err(Error::CannotOpen {
@@ -334,6 +339,11 @@ pub fn check_path(path: &Path, options: &HealthOptions) -> Result<HealthReport> 
 /// Checks the database of an open pool on one of its readers, and audits the
 /// settings of the pool's writer and readers against its config.
 pub async fn check(pool: &Pool, options: &HealthOptions) -> Result<HealthReport> {
+    operation("health.check", "*", check_unlogged(pool, options)).await
+}
+
+/// [`check`] outside its operation span.
+async fn check_unlogged(pool: &Pool, options: &HealthOptions) -> Result<HealthReport> {
     let started = Instant::now();
     let path = pool.path().to_path_buf();
     let mut report = {
@@ -565,7 +575,7 @@ pub(crate) fn integrity_messages(conn: &Connection, sql: &str) -> Result<Vec<Str
 
 /// `PRAGMA integrity_check` on `conn`: the messages, or the SQLite error that stopped it.
 pub fn integrity_check(conn: &Connection) -> Result<Vec<String>> {
-    integrity_messages(conn, INTEGRITY_CHECK)
+    operation_sync("integrity_check", "*", || integrity_messages(conn, INTEGRITY_CHECK))
 }
 
 const FOREIGN_KEY_CHECK: &str = "PRAGMA foreign_key_check";

@@ -8,6 +8,7 @@ mod corruption;
 mod holder;
 mod in_use;
 mod monitor;
+mod oplog;
 mod restore;
 mod stats;
 
