@@ -90,10 +90,13 @@ impl Output {
 /// Logs go to stderr: warnings by default, more with `-v`, errors only with `-q`;
 /// `RUST_LOG` wins when set. `format` picks text lines or JSON objects (the JSON form
 /// carries the current span and its parents, so an operation's `op`, `tables`, `rows`,
-/// `outcome` and `code` are fields a log shipper reads).
+/// `outcome` and `code` are fields a log shipper reads). In text at the default level
+/// a failed operation's warning (`strata::op`) is left out: the command's failure
+/// report says the same to a person; `-v` or JSON shows it.
 pub fn init_tracing(verbose: u8, quiet: bool, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
+        (false, 0) if format == LogFormat::Text => "warn,strata::op=error",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",

@@ -82,8 +82,13 @@ fn strata_log_format_in_the_environment_picks_json_and_text_stays_the_default() 
     let lines = json_lines(&json.stderr);
     assert_eq!(op_events(&lines, "backup.verify").len(), 1, "{lines:#?}");
 
+    // Text at the default level leaves the operation's warning out (the failure report
+    // says the same); -v shows it.
     let text = strata(dir.path(), &["backup", "verify", "missing.db"]);
     let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(!stderr.contains("operation failed") && stderr.starts_with("E2004"), "{stderr}");
+    let verbose = strata(dir.path(), &["-v", "backup", "verify", "missing.db"]);
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
     assert!(stderr.contains("operation failed") && stderr.contains("\"backup.verify\""), "{stderr}");
     assert!(!stderr.trim_start().starts_with('{'), "{stderr}");
 }
