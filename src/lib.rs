@@ -98,6 +98,7 @@ pub mod query;
 /// byte for byte), so rustfmt leaves it alone.
 #[rustfmt::skip]
 pub mod reference;
+mod oplog;
 mod rows;
 pub mod typed;
 #[cfg(feature = "ops")]
@@ -235,6 +236,14 @@ impl Database {
         config: &Config,
         migrations: impl IntoIterator<Item = Migrations>,
     ) -> Result<Database> {
+        oplog::logged("database.open", "*", |_| 0, Database::open_unlogged(config, migrations)).await
+    }
+
+    /// [`Database::open_with`] outside its operation span.
+    async fn open_unlogged(
+        config: &Config,
+        migrations: impl IntoIterator<Item = Migrations>,
+    ) -> Result<Database> {
         let mut sets: Vec<Arc<MigrationSet>> = Vec::new();
         for migrations in migrations {
             let set = match migrations {
@@ -369,6 +378,11 @@ impl Database {
     /// so do [`Database::health`] (it audits the writer's settings) and anything else
     /// that needs the writer; [`Database::backup`] works. A missing file is E2004.
     pub async fn open_read_only(config: &Config) -> Result<Database> {
+        oplog::logged("database.open_read_only", "*", |_| 0, Database::open_read_only_unlogged(config)).await
+    }
+
+    /// [`Database::open_read_only`] outside its operation span.
+    async fn open_read_only_unlogged(config: &Config) -> Result<Database> {
         let pool = Pool::open_read_only(config).await?;
         #[cfg(feature = "repo")]
         let (cache, rate_limits, queue) = {
@@ -529,6 +543,17 @@ impl Database {
     /// order given at open, and the report is the last set's. Without a set (opened
     /// with [`Migrations::None`]) it is E6040.
     pub async fn migrate(&self) -> Result<UpReport> {
+        oplog::logged(
+            "database.migrate",
+            "*",
+            |r: &UpReport| oplog::count(r.applied.len()),
+            self.migrate_unlogged(),
+        )
+        .await
+    }
+
+    /// [`Database::migrate`] outside its operation span.
+    async fn migrate_unlogged(&self) -> Result<UpReport> {
         self.require_migrations("migrate")?;
         let options = schema::UpOptions {
             to: None,
@@ -556,6 +581,12 @@ impl Database {
     /// transaction, after a snapshot when `schema.snapshot` is on; a migration without
     /// a down file is E3006 and nothing is reverted. Without a set it is E6040.
     pub async fn rollback(&self, target: DownTarget) -> Result<DownReport> {
+        let work = self.rollback_unlogged(target);
+        oplog::logged("database.rollback", "*", |r: &DownReport| oplog::count(r.reverted.len()), work).await
+    }
+
+    /// [`Database::rollback`] outside its operation span.
+    async fn rollback_unlogged(&self, target: DownTarget) -> Result<DownReport> {
         let set = self.require_migrations("rollback")?;
         let options = schema::DownOptions {
             target,
@@ -667,6 +698,11 @@ impl Database {
     /// and a second `close` (on any clone) is E2006 too. Close once, from the code
     /// that owns the database's lifetime (typically after the server has stopped).
     pub async fn close(&self) -> Result<CloseReport> {
+        oplog::logged("database.close", "*", |_| 0, self.close_unlogged()).await
+    }
+
+    /// [`Database::close`] outside its operation span.
+    async fn close_unlogged(&self) -> Result<CloseReport> {
         #[cfg(feature = "ops")]
         if let Some(monitor) = &self.monitor {
             monitor.stop().await;

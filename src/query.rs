@@ -59,7 +59,7 @@ use serde::de::DeserializeOwned;
 use strata_pool::rusqlite::params_from_iter;
 use strata_pool::rusqlite::types::Value;
 
-use crate::{Database, Error, Result};
+use crate::{Database, Error, Result, oplog};
 
 /// The builder itself, re-exported so that its version is the one strata binds.
 pub use sea_query;
@@ -105,7 +105,8 @@ impl Database {
     /// inside a group commit, and returns the number of rows it changed.
     pub async fn execute_query(&self, statement: &impl QueryStatementWriter) -> Result<usize> {
         let bound = Bound::new(statement)?;
-        self.pool().write(move |c| Ok(c.execute(&bound.sql, bound.params())?)).await
+        let work = self.pool().write(move |c| Ok(c.execute(&bound.sql, bound.params())?));
+        oplog::logged("execute", "", |rows: &usize| oplog::count(*rows), work).await
     }
 }
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use strata_pool::rusqlite::{Params, Row};
 use tokio::sync::mpsc;
 
-use crate::{Database, Error, Result};
+use crate::{Database, Error, Result, oplog};
 
 /// How many decoded rows a [`RowStream`] holds before the reader waits for the
 /// consumer: the memory bound of a stream.
@@ -27,7 +27,13 @@ impl Database {
         T: DeserializeOwned + Send + 'static,
         P: Params + Send + 'static,
     {
-        self.decoded_rows(sql, params, usize::MAX).await
+        oplog::logged(
+            "query",
+            "",
+            |rows: &Vec<T>| oplog::count(rows.len()),
+            self.decoded_rows(sql, params, usize::MAX),
+        )
+        .await
     }
 
     /// The first row of `sql` as a `T`; no row is E4002. See [`Database::query_as`].
@@ -49,7 +55,8 @@ impl Database {
         T: DeserializeOwned + Send + 'static,
         P: Params + Send + 'static,
     {
-        Ok(self.decoded_rows(sql, params, 1).await?.pop())
+        let work = self.decoded_rows(sql, params, 1);
+        Ok(oplog::logged("query", "", |rows: &Vec<T>| oplog::count(rows.len()), work).await?.pop())
     }
 
     /// The first `limit` rows of `sql`, each decoded into a `T`, on a reader.

@@ -24,9 +24,30 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How log lines on stderr look: `text` for a person, `json` for a log shipper
+    /// (one object per line with the level, target, fields and the operation's span).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        env = "STRATA_LOG_FORMAT",
+        default_value_t
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The format of the log lines on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
@@ -140,6 +161,29 @@ pub enum Command {
     /// gc. Needs an existing database.
     #[command(subcommand)]
     Docs(crate::docs::DocsCommand),
+    /// Load and validate the config (defaults, --config, STRATA_*, --db) without
+    /// opening the database; exit 3 with the offending field when it is invalid.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Explain error codes: every code with its kind and message, or one code's
+    /// message, cause and hint. Needs no config and no database.
+    Errors {
+        /// The code to explain, such as E2004 [default: list every code].
+        code: Option<String>,
+    },
+    /// Print the completion script of SHELL (bash, zsh, fish, elvish, powershell) on
+    /// stdout. Needs no config and no database.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `strata config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the config; print where it came from and the database path.
+    Check,
 }
 
 /// Where migrations come from.

@@ -12,8 +12,10 @@ mod cache;
 mod check;
 mod cli;
 mod codegen;
+mod config;
 mod demo;
 mod docs;
+mod errors;
 mod flags;
 mod init;
 mod migrate;
@@ -37,7 +39,7 @@ use crate::output::Output;
 fn main() -> ExitCode {
     panic::install();
     let cli = Cli::parse();
-    output::init_tracing(cli.verbose, cli.quiet);
+    output::init_tracing(cli.verbose, cli.quiet, cli.log_format);
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -51,6 +53,13 @@ fn main() -> ExitCode {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(async {
             panic::panic_if_asked_by_a_test().await?;
+            // Explaining a code and completions need no config: they work whatever the
+            // config file says and wherever the database is.
+            match &cli.command {
+                Command::Errors { code } => return errors::run(code.as_deref(), &out),
+                Command::Completions { shell } => return Ok(completions(*shell)),
+                _ => {}
+            }
             let config = cli.config()?;
             match &cli.command {
                 Command::Demo { tasks, workers } => demo::run(*tasks, *workers, &config, &out).await,
@@ -80,6 +89,11 @@ fn main() -> ExitCode {
                 Command::Codegen(args) => codegen::run(args, cli.db.is_some(), &config, &out).await,
                 Command::Replicate(args) => replicate::run(args, &config, &out).await,
                 Command::Docs(command) => docs::run(command, &config, &out, cli.json).await,
+                Command::Config(cli::ConfigCommand::Check) => {
+                    config::check(&config, cli.config.as_deref(), &out)
+                }
+                Command::Errors { code } => errors::run(code.as_deref(), &out),
+                Command::Completions { shell } => Ok(completions(*shell)),
             }
         })
     }));
@@ -96,4 +110,11 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => out.failure(&err),
     }
+}
+
+/// Writes the completion script of `shell` for the whole command line to stdout.
+fn completions(shell: clap_complete::Shell) -> output::Outcome {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "strata", &mut std::io::stdout());
+    output::Outcome::Success
 }

@@ -1,10 +1,12 @@
 //! Rendering: human text or one JSON document on stdout, errors with code and hint,
-//! the exit codes, and the log level from `-v`/`-q`.
+//! the exit codes, and the log level (`-v`/`-q`) and format (`--log-format`).
 
 use std::process::ExitCode;
 
 use serde::Serialize;
 use strata::Error;
+
+use crate::cli::LogFormat;
 
 /// How a command that ran ended; failures are `Err(strata::Error)` instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +88,15 @@ impl Output {
 }
 
 /// Logs go to stderr: warnings by default, more with `-v`, errors only with `-q`;
-/// `RUST_LOG` wins when set.
-pub fn init_tracing(verbose: u8, quiet: bool) {
+/// `RUST_LOG` wins when set. `format` picks text lines or JSON objects (the JSON form
+/// carries the current span and its parents, so an operation's `op`, `tables`, `rows`,
+/// `outcome` and `code` are fields a log shipper reads). In text at the default level
+/// a failed operation's warning (`strata::op`) is left out: the command's failure
+/// report says the same to a person; `-v` or JSON shows it.
+pub fn init_tracing(verbose: u8, quiet: bool, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
+        (false, 0) if format == LogFormat::Text => "warn,strata::op=error",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",
@@ -97,7 +104,12 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // try_init fails only when a subscriber is already set, which main never does.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
+    };
 }
 
 /// A plain text table: a header row and aligned columns, independent of the

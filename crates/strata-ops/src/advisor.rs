@@ -22,7 +22,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 use strata_core::{Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Pool, operation};
 use strata_schema::{QueryPlan, explain};
 
 /// How the advisor samples.
@@ -83,18 +83,19 @@ pub struct AdviceReport {
 
 /// Advises on `queries` against the database of `pool`, read on one of its readers.
 pub async fn advise(pool: &Pool, queries: Vec<String>, options: AdviseOptions) -> Result<AdviceReport> {
-    pool.read(move |conn| crate::stats::as_strata(|| advise_conn(conn, &queries, &options))).await
+    let work = pool.read(move |conn| crate::stats::as_strata(|| advise_conn(conn, &queries, &options)));
+    operation("advise", "*", work).await
 }
 
 /// Advises on `queries` against the database file at `path`, opened read-only without
 /// a pool (as `strata advise` does); a missing file is E2004.
 pub async fn advise_path(path: &Path, queries: Vec<String>, options: AdviseOptions) -> Result<AdviceReport> {
     let path = path.to_path_buf();
-    crate::blocking("advise", move || {
+    let work = crate::blocking("advise", move || {
         let conn = strata_pool::open_read_only(&path)?;
         advise_conn(&conn, &queries, &options)
-    })
-    .await
+    });
+    operation("advise", "*", work).await
 }
 
 /// Advises on `queries` against the database `conn` is connected to (read only).

@@ -29,7 +29,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use strata_core::{BackupConfig, Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Pool, operation};
 
 use crate::health::{self, SchemaVersion};
 use crate::{Progress, ProgressFn, Stage, clock, files};
@@ -181,6 +181,11 @@ pub fn default_dir(pool: &Pool) -> PathBuf {
 /// mode 0700 if missing) while the pool keeps serving reads and writes. `progress` receives the
 /// copy (bytes of pages), the verification and the hashing.
 pub async fn create(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Result<BackupReport> {
+    operation("backup.create", "*", create_unlogged(pool, dir, progress)).await
+}
+
+/// [`create`] outside its operation span.
+async fn create_unlogged(pool: &Pool, dir: &Path, progress: Option<ProgressFn>) -> Result<BackupReport> {
     let started = Instant::now();
     let source = pool.path().to_path_buf();
     files::create_private_dir(dir)?;
@@ -404,7 +409,8 @@ pub(crate) fn read_manifest_blocking(path: &Path) -> Result<Option<Manifest>> {
 /// empty list.
 pub async fn list(dir: &Path) -> Result<Vec<BackupEntry>> {
     let dir = dir.to_path_buf();
-    crate::blocking("backup list", move || list_blocking(&dir)).await
+    let work = crate::blocking("backup list", move || list_blocking(&dir));
+    operation("backup.list", "", work).await
 }
 
 /// [`list`] on the calling thread.
@@ -455,7 +461,8 @@ fn entry(path: PathBuf, state: BackupState, manifest: Option<Manifest>) -> Backu
 /// the verification.
 pub async fn verify(path: &Path, progress: Option<ProgressFn>) -> Result<VerifyReport> {
     let path = path.to_path_buf();
-    crate::blocking("backup verify", move || verify_blocking(&path, progress)).await
+    let work = crate::blocking("backup verify", move || verify_blocking(&path, progress));
+    operation("backup.verify", "*", work).await
 }
 
 /// [`verify`] on the calling thread.
@@ -522,7 +529,8 @@ pub(crate) fn verify_blocking(path: &Path, progress: Option<ProgressFn>) -> Resu
 /// without a manifest are never touched.
 pub async fn prune(dir: &Path, policy: &BackupConfig) -> Result<PruneReport> {
     let (dir, policy) = (dir.to_path_buf(), policy.clone());
-    crate::blocking("backup prune", move || prune_blocking(&dir, &policy)).await
+    let work = crate::blocking("backup prune", move || prune_blocking(&dir, &policy));
+    operation("backup.prune", "", work).await
 }
 
 /// [`prune`] on the calling thread.

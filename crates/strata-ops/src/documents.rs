@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use strata_core::store;
 use strata_core::{Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Pool, operation};
 
 use crate::files;
 
@@ -144,7 +144,7 @@ pub(crate) fn verify_store(conn: &Connection, dir: &Path, hash: bool) -> Result<
 /// [`verify_store`] on one of the pool's readers.
 pub async fn verify(pool: &Pool, dir: &Path, hash: bool) -> Result<Option<StoreReport>> {
     let dir = dir.to_path_buf();
-    pool.read(move |conn| verify_store(conn, &dir, hash)).await
+    operation("documents.verify", "documents", pool.read(move |conn| verify_store(conn, &dir, hash))).await
 }
 
 /// One document file a backup holds, as its manifest lists it.

@@ -15,7 +15,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use serde::Serialize;
 use strata_core::{Error, ErrorKind, MonitorConfig, ReplicationMode, Result, SqliteConfig, Synchronous};
-use strata_pool::{Pool, Settings};
+use strata_pool::{Pool, Settings, operation};
 
 use crate::{clock, files};
 
@@ -315,7 +315,8 @@ impl HealthOptions {
 /// critical finding, not an error; a missing file is an error (E2004).
 pub async fn check_path(path: &Path, options: &HealthOptions) -> Result<HealthReport> {
     let (path, options) = (path.to_path_buf(), options.clone());
-    crate::blocking("health check", move || check_path_blocking(&path, &options)).await
+    let work = crate::blocking("health check", move || check_path_blocking(&path, &options));
+    operation("health.check_path", "*", work).await
 }
 
 /// [`check_path`] on the calling thread.
@@ -340,6 +341,11 @@ pub(crate) fn check_path_blocking(path: &Path, options: &HealthOptions) -> Resul
 /// Checks the database of an open pool on one of its readers, and audits the
 /// settings of the pool's writer and readers against its config.
 pub async fn check(pool: &Pool, options: &HealthOptions) -> Result<HealthReport> {
+    operation("health.check", "*", check_unlogged(pool, options)).await
+}
+
+/// [`check`] outside its operation span.
+async fn check_unlogged(pool: &Pool, options: &HealthOptions) -> Result<HealthReport> {
     let started = Instant::now();
     let path = pool.path().to_path_buf();
     let mut report = {

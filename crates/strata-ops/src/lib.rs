@@ -24,6 +24,7 @@ pub mod documents;
 mod files;
 pub mod health;
 pub mod monitor;
+mod oplog;
 pub mod recover;
 pub mod replication;
 pub mod restore;

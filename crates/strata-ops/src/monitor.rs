@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use strata_core::{Config, Result};
-use strata_pool::Pool;
+use strata_pool::{Pool, operation};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -144,7 +144,7 @@ async fn run(
         let full = full_every.is_some_and(|e| last_full.elapsed() >= e);
         let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
         let options = HealthOptions::from_config(level, &config);
-        match health::check(&pool, &options).await {
+        match operation("monitor.tick", "*", health::check(&pool, &options)).await {
             Ok(report) => {
                 if full {
                     last_full = Instant::now();

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
+use strata_pool::operation;
 
 use crate::backup::{self, VerifyReport};
 use crate::health::{self, CheckLevel, HealthOptions, HealthReport};
@@ -119,9 +120,8 @@ impl SalvageReport {
 /// it open, and E5007 when no backup verifies (then nothing is moved).
 pub async fn recover(db: &Path, options: RecoverOptions) -> Result<RecoverReport> {
     let db = db.to_path_buf();
-    tokio::task::spawn_blocking(move || recover_blocking(&db, &options))
-        .await
-        .map_err(|e| Error::task_failed("recover", e))?
+    let work = tokio::task::spawn_blocking(move || recover_blocking(&db, &options));
+    operation("recover", "*", async { work.await.map_err(|e| Error::task_failed("recover", e))? }).await
 }
 
 /// [`recover`] on the calling thread.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
+use strata_pool::operation_sync;
 
 use crate::files;
 
@@ -84,6 +85,11 @@ pub fn write_litestream_config(
     out: &Path,
     force: bool,
 ) -> Result<LitestreamConfig> {
+    operation_sync("replication.write_config", "", || write_unlogged(db, replica, out, force))
+}
+
+/// [`write_litestream_config`] outside its operation span.
+fn write_unlogged(db: &Path, replica: &str, out: &Path, force: bool) -> Result<LitestreamConfig> {
     let config = litestream_config(db, replica)?;
     if out.exists() && !force {
         return Err(Error::invalid("out", format!("{} exists; pass --force to replace it", out.display())));

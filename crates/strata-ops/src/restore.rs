@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
+use strata_pool::operation;
 
 use crate::backup::{self, VerifyReport};
 use crate::{ProgressFn, clock, files};
@@ -73,9 +74,8 @@ pub struct RestoreReport {
 /// when `db` exists and `force` is off.
 pub async fn restore(db: &Path, backup: &Path, options: RestoreOptions) -> Result<RestoreReport> {
     let (db, backup) = (db.to_path_buf(), backup.to_path_buf());
-    tokio::task::spawn_blocking(move || restore_blocking(&db, &backup, &options))
-        .await
-        .map_err(|e| Error::task_failed("restore", e))?
+    let work = tokio::task::spawn_blocking(move || restore_blocking(&db, &backup, &options));
+    operation("restore", "*", async { work.await.map_err(|e| Error::task_failed("restore", e))? }).await
 }
 
 /// [`restore`] on the calling thread.
@@ -259,9 +259,9 @@ pub async fn restore_from_replica(
     options: ReplicaRestoreOptions,
 ) -> Result<ReplicaRestoreReport> {
     let (db, replica) = (db.to_path_buf(), replica.to_string());
-    tokio::task::spawn_blocking(move || restore_from_replica_blocking(&db, &replica, &options))
+    let work = tokio::task::spawn_blocking(move || restore_from_replica_blocking(&db, &replica, &options));
+    operation("restore.replica", "*", async { work.await.map_err(|e| Error::task_failed("restore", e))? })
         .await
-        .map_err(|e| Error::task_failed("restore", e))?
 }
 
 /// [`restore_from_replica`] on the calling thread.

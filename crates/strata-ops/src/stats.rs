@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
-use strata_pool::{Pool, PoolWork, StatementTiming, WorkTiming};
+use strata_pool::{Pool, PoolWork, StatementTiming, WorkTiming, operation_sync};
 
 use strata_schema::sql::{Token, TokenKind, tokenize};
 
@@ -302,6 +302,11 @@ impl QueryStats {
     /// Writes the report as JSON to `path` (through a temp file and a rename), where
     /// `strata stats` and `strata advise` of another process can read it.
     pub fn export(&self, path: &Path) -> Result<()> {
+        operation_sync("stats.export", "", || self.export_unlogged(path))
+    }
+
+    /// [`QueryStats::export`] outside its operation span.
+    fn export_unlogged(&self, path: &Path) -> Result<()> {
         let report = self.report();
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::invalid("query statistics", e.to_string()))?;

@@ -1,8 +1,9 @@
 //! Operation logging: every repository and ops operation runs through [`operation`],
 //! which opens a `tracing` span `strata.op` with the operation's name and tables, and
-//! when it ends records its duration, the rows it stands for and its outcome (the error
-//! code on failure), then emits one event with the same fields: `debug` on success,
-//! `warn` on failure. A service filters them by target (`strata::op`) and level. With no
+//! when it ends records its duration, the rows it stands for and its outcome (on
+//! failure the error code, and SQLite's extended result code `sqlite_code` when SQLite
+//! reported it), then emits one event with the same fields: `debug` on success, `warn`
+//! on failure. A service filters them by target (`strata::op`) and level. With no
 //! subscriber interested the cost is a few relaxed loads per call.
 
 use std::future::Future;
@@ -78,6 +79,7 @@ fn span(name: &'static str, tables: &'static str) -> tracing::Span {
         duration_ms = field::Empty,
         outcome = field::Empty,
         code = field::Empty,
+        sqlite_code = field::Empty,
     )
 }
 
@@ -99,10 +101,11 @@ fn finish<T: Affected>(
             tracing::debug!(target: "strata::op", parent: span, op = name, tables, rows, duration_ms, outcome = "ok", "operation finished");
         }
         Err(err) => {
-            let code = err.code();
+            let (code, sqlite_code) = (err.code(), err.sqlite_code());
             span.record("outcome", "error");
             span.record("code", code);
-            tracing::warn!(target: "strata::op", parent: span, op = name, tables, duration_ms, outcome = "error", code, error = %err, "operation failed");
+            span.record("sqlite_code", sqlite_code);
+            tracing::warn!(target: "strata::op", parent: span, op = name, tables, duration_ms, outcome = "error", code, sqlite_code, error = %err, "operation failed");
         }
     }
 }
@@ -187,6 +190,20 @@ mod tests {
         });
         assert!(out.contains("WARN"), "{out}");
         for field in ["op=\"flags.set\"", "outcome=\"error\"", "code=\"E6001\""] {
+            assert!(out.contains(field), "{field} missing in {out}");
+        }
+    }
+
+    #[test]
+    fn a_failure_sqlite_reported_logs_its_extended_code_and_message() {
+        let out = captured(|| {
+            let conn = rusqlite::Connection::open_in_memory().unwrap();
+            conn.execute_batch("CREATE TABLE t(k TEXT UNIQUE); INSERT INTO t VALUES ('a');").unwrap();
+            let insert = || Ok(conn.execute("INSERT INTO t VALUES ('a')", [])?);
+            let err = operation_sync::<usize>("t.insert", "t", insert).unwrap_err();
+            assert_eq!(err.sqlite_code(), Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE));
+        });
+        for field in ["op=\"t.insert\"", "code=\"E4001\"", "sqlite_code=2067", "t.k"] {
             assert!(out.contains(field), "{field} missing in {out}");
         }
     }

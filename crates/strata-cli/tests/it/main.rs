@@ -12,7 +12,9 @@ mod docs;
 mod flags;
 mod holder;
 mod init;
+mod logging;
 mod migrate;
+mod offline;
 mod queue;
 mod readonly;
 mod replication;
@@ -32,6 +34,7 @@ pub fn strata(dir: &Path, args: &[&str]) -> Output {
         .env_remove("STRATA_DB")
         .env_remove("STRATA_CONFIG")
         .env_remove("RUST_LOG")
+        .env_remove("STRATA_LOG_FORMAT")
         .output()
         .expect("strata runs")
 }

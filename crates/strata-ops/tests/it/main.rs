@@ -9,6 +9,7 @@ mod holder;
 mod in_use;
 mod monitor;
 mod nonblocking;
+mod oplog;
 mod restore;
 mod stats;
 
