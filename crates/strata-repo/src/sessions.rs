@@ -80,6 +80,8 @@ pub struct Session {
     pub terminated_at: Option<i64>,
 }
 
+strata_pool::one_row!(Session);
+
 /// A session to create, with named fields so that the application and the user
 /// cannot be swapped. `state` and `metadata` default to `{}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,19 +128,25 @@ impl Sessions {
     ///
     /// `sessions.create(NewSession { app_name: "links".into(), user_id: "ann".into(), ..NewSession::default() })`
     pub async fn create(&self, new: NewSession) -> Result<Session> {
-        let NewSession { app_name, user_id, state, metadata } = new;
-        let (state, metadata) = (json_text(&state), json_text(&metadata));
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::INSERT_SESSION)?;
-                Ok(stmt.query_row(params![app_name, user_id, state, metadata, now_ms()], session)?)
-            })
-            .await
+        strata_pool::operation("sessions.create", "sessions", async move {
+            let NewSession { app_name, user_id, state, metadata } = new;
+            let (state, metadata) = (json_text(&state), json_text(&metadata));
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::INSERT_SESSION)?;
+                    Ok(stmt.query_row(params![app_name, user_id, state, metadata, now_ms()], session)?)
+                })
+                .await
+        })
+        .await
     }
 
     /// The session `id`; E4002 when there is none.
     pub async fn get(&self, id: i64) -> Result<Session> {
-        self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        strata_pool::operation("sessions.get", "sessions", async move {
+            self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        })
+        .await
     }
 
     const SESSIONS_BY_USER: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \
@@ -151,18 +159,21 @@ impl Sessions {
         user_id: &str,
         page: PageRequest,
     ) -> Result<Page<Session>> {
-        let limit = page.sql_limit()?;
-        let (app_name, user_id) = (app_name.to_owned(), user_id.to_owned());
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_USER)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![app_name, user_id, after, plus_one(limit)], session)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |s| s.id))
-            })
-            .await
+        strata_pool::operation("sessions.list_by_user", "sessions", async move {
+            let limit = page.sql_limit()?;
+            let (app_name, user_id) = (app_name.to_owned(), user_id.to_owned());
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_USER)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![app_name, user_id, after, plus_one(limit)], session)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                })
+                .await
+        })
+        .await
     }
 
     const SESSIONS_BY_STATUS: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \
@@ -170,17 +181,20 @@ impl Sessions {
 
     /// The sessions in one lifecycle state, oldest first, keyset by id.
     pub async fn list_by_status(&self, status: SessionStatus, page: PageRequest) -> Result<Page<Session>> {
-        let limit = page.sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_STATUS)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![status, after, plus_one(limit)], session)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |s| s.id))
-            })
-            .await
+        strata_pool::operation("sessions.list_by_status", "sessions", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_STATUS)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![status, after, plus_one(limit)], session)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                })
+                .await
+        })
+        .await
     }
 
     const UPDATE_SESSION_STATE: &str = "UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1 \
@@ -188,13 +202,18 @@ impl Sessions {
 
     /// Replaces the session's state and returns the session; E4002 when there is none.
     pub async fn update_state(&self, id: i64, state: Value) -> Result<Session> {
-        let state = json_text(&state);
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_STATE)?;
-                stmt.query_row(params![id, state, now_ms()], session).optional()?.ok_or_else(|| not_found(id))
-            })
-            .await
+        strata_pool::operation("sessions.update_state", "sessions", async move {
+            let state = json_text(&state);
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_STATE)?;
+                    stmt.query_row(params![id, state, now_ms()], session)
+                        .optional()?
+                        .ok_or_else(|| not_found(id))
+                })
+                .await
+        })
+        .await
     }
 
     const UPDATE_SESSION_METADATA: &str = "UPDATE sessions SET metadata = ?2, updated_at = ?3 WHERE id = ?1 \
@@ -202,15 +221,18 @@ impl Sessions {
 
     /// Replaces the session's metadata and returns the session; E4002 when there is none.
     pub async fn update_metadata(&self, id: i64, metadata: Value) -> Result<Session> {
-        let metadata = json_text(&metadata);
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_METADATA)?;
-                stmt.query_row(params![id, metadata, now_ms()], session)
-                    .optional()?
-                    .ok_or_else(|| not_found(id))
-            })
-            .await
+        strata_pool::operation("sessions.update_metadata", "sessions", async move {
+            let metadata = json_text(&metadata);
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_METADATA)?;
+                    stmt.query_row(params![id, metadata, now_ms()], session)
+                        .optional()?
+                        .ok_or_else(|| not_found(id))
+                })
+                .await
+        })
+        .await
     }
 
     const TRANSITION_SESSION: &str = "UPDATE sessions SET status = ?3, updated_at = ?4, \
@@ -223,22 +245,25 @@ impl Sessions {
     /// the lifecycle does not allow is E4006 and changes nothing; E4002 when there is
     /// no such session.
     pub async fn transition(&self, id: i64, to: SessionStatus) -> Result<Session> {
-        self.pool
-            .write(move |conn| {
-                let current = get_in(conn, id)?.ok_or_else(|| not_found(id))?;
-                if !current.status.can_become(to) {
-                    return Err(Error::InvalidTransition {
-                        what: format!("session {id}"),
-                        from: current.status.to_string(),
-                        to: to.to_string(),
-                    });
-                }
-                // The writer is the only connection that writes, and this closure read
-                // the status in the same transaction: the guard `status = ?2` holds.
-                let mut stmt = conn.prepare_cached(Self::TRANSITION_SESSION)?;
-                Ok(stmt.query_row(params![id, current.status, to, now_ms()], session)?)
-            })
-            .await
+        strata_pool::operation("sessions.transition", "sessions", async move {
+            self.pool
+                .write(move |conn| {
+                    let current = get_in(conn, id)?.ok_or_else(|| not_found(id))?;
+                    if !current.status.can_become(to) {
+                        return Err(Error::InvalidTransition {
+                            what: format!("session {id}"),
+                            from: current.status.to_string(),
+                            to: to.to_string(),
+                        });
+                    }
+                    // The writer is the only connection that writes, and this closure read
+                    // the status in the same transaction: the guard `status = ?2` holds.
+                    let mut stmt = conn.prepare_cached(Self::TRANSITION_SESSION)?;
+                    Ok(stmt.query_row(params![id, current.status, to, now_ms()], session)?)
+                })
+                .await
+        })
+        .await
     }
 
     /// `created` -> `active`, or `paused` -> `active` (E4006 from anything else).
@@ -266,12 +291,15 @@ impl Sessions {
     /// Deletes the session; its tasks, agents and checkpoints stay, with `session_id`
     /// set to NULL. E4002 when there is no such session.
     pub async fn delete(&self, id: i64) -> Result<()> {
-        self.pool
-            .write(move |conn| match conn.prepare_cached(Self::DELETE_SESSION)?.execute([id])? {
-                0 => Err(not_found(id)),
-                _ => Ok(()),
-            })
-            .await
+        strata_pool::operation("sessions.delete", "sessions", async move {
+            self.pool
+                .write(move |conn| match conn.prepare_cached(Self::DELETE_SESSION)?.execute([id])? {
+                    0 => Err(not_found(id)),
+                    _ => Ok(()),
+                })
+                .await
+        })
+        .await
     }
 }
 

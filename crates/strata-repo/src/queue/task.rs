@@ -265,6 +265,8 @@ pub struct Claimed {
     pub token: String,
 }
 
+strata_pool::one_row!(Task, Enqueued, Claimed);
+
 /// One finished job for [`crate::Queue::complete_many`]: the task, the lease token of
 /// its claim, and its result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ mod explain;
 mod flags;
 mod memory;
 mod metrics;
+mod op_log;
 mod queue;
 mod queue_property;
 mod ratelimit;

@@ -748,3 +748,22 @@ fn queue_config_reads_a_partial_table_and_keeps_the_defaults() {
     assert_eq!((config.retry_base_ms, config.retry_max_ms), (1_000, 3_600_000));
     assert!(serde_json::from_value::<QueueConfig>(json!({"poll": 1})).is_err());
 }
+
+#[tokio::test]
+async fn queue_operations_log_their_name_table_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let log = crate::op_log::OpLog::capture();
+    queue.enqueue(NewTask::new("k", json!(1))).await.unwrap();
+    queue.enqueue_batch(vec![NewTask::new("k", json!(2)), NewTask::new("k", json!(3))]).await.unwrap();
+    let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    queue.complete(claimed[0].task.id, &claimed[0].token, json!(null)).await.unwrap();
+    let lost = queue.complete(claimed[0].task.id, &claimed[0].token, json!(null)).await.unwrap_err();
+    assert_eq!(lost.code(), "E4007");
+    log.assert_op("queue.enqueue", "tasks", "ok", "rows=1");
+    log.assert_op("queue.enqueue_batch", "tasks", "ok", "rows=2");
+    log.assert_op("queue.claim", "tasks", "ok", "rows=3");
+    log.assert_op("queue.complete", "tasks", "ok", "rows=0");
+    log.assert_op("queue.complete", "tasks", "error", "code=\"E4007\"");
+}

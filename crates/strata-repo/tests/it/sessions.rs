@@ -231,3 +231,17 @@ async fn deleting_a_session_keeps_its_tasks_agents_and_checkpoints_detached() {
         .unwrap();
     assert_eq!(task_session, None);
 }
+
+#[tokio::test]
+async fn session_operations_log_their_name_table_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = Sessions::new(migrated(dir.path()).await);
+    let log = crate::op_log::OpLog::capture();
+    let app = NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() };
+    let session = sessions.create(app).await.unwrap();
+    sessions.activate(session.id).await.unwrap();
+    assert_eq!(sessions.get(404).await.unwrap_err().code(), "E4002");
+    log.assert_op("sessions.create", "sessions", "ok", "rows=1");
+    log.assert_op("sessions.transition", "sessions", "ok", "rows=1");
+    log.assert_op("sessions.get", "sessions", "error", "code=\"E4002\"");
+}
