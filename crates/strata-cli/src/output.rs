@@ -86,11 +86,12 @@ impl Output {
 }
 
 /// Logs go to stderr: warnings by default, more with `-v`, errors only with `-q`;
-/// `RUST_LOG` wins when set.
+/// `RUST_LOG` wins when set. The repositories' operation events (target `strata::op`)
+/// show from `-v` on: without it, a failed operation is the error the command prints.
 pub fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
+        (true, _) => "error,strata::op=off",
+        (false, 0) => "warn,strata::op=off",
         (false, 1) => "info",
         (false, 2) => "debug",
         _ => "trace",

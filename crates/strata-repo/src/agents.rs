@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
 
@@ -57,9 +58,11 @@ pub struct Agent {
     /// Resource usage reported by the agent, a JSON value (`{}` by default).
     pub resource_usage: Value,
     /// When it was spawned (ms since the Unix epoch).
-    pub spawned_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub spawned_at: OffsetDateTime,
     /// When it entered a terminal state, if it did.
-    pub terminated_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub terminated_at: Option<OffsetDateTime>,
 }
 
 strata_pool::one_row!(Agent);
@@ -214,7 +217,7 @@ fn agent(row: &Row<'_>) -> rusqlite::Result<Agent> {
         name: row.get(3)?,
         state: row.get(4)?,
         resource_usage: json_column(row, 5)?,
-        spawned_at: row.get(6)?,
-        terminated_at: row.get(7)?,
+        spawned_at: to_datetime(row.get(6)?),
+        terminated_at: row.get::<_, Option<i64>>(7)?.map(to_datetime),
     })
 }

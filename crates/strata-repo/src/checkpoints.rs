@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one};
 use crate::{Page, PageRequest};
 
@@ -26,7 +27,8 @@ pub struct Checkpoint {
     /// The saved state, a JSON value.
     pub state: Value,
     /// When it was saved (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 strata_pool::one_row!(Checkpoint);
@@ -144,6 +146,6 @@ fn checkpoint(row: &Row<'_>) -> rusqlite::Result<Checkpoint> {
         iteration: row.get(1)?,
         session_id: row.get(2)?,
         state: json_column(row, 3)?,
-        created_at: row.get(4)?,
+        created_at: to_datetime(row.get(4)?),
     })
 }

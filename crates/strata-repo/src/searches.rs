@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::queue::{Enqueued, NewTask, Queue};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
@@ -85,11 +86,14 @@ pub struct Search {
     /// The session it belongs to, if any (NULL once that session is deleted).
     pub session_id: Option<i64>,
     /// When it was created (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// When it started running.
-    pub started_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
     /// When it reached a final state.
-    pub finished_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
 }
 
 /// A search to create. `sources` must be a JSON array (E4001 from the CHECK otherwise).
@@ -139,7 +143,8 @@ pub struct SearchResult {
     /// What the analysis made of it, once analysed.
     pub analysis: Option<Value>,
     /// When it was fetched (ms since the Unix epoch).
-    pub fetched_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub fetched_at: OffsetDateTime,
 }
 
 /// A result to store. `data` is JSON text as the scraper received it (`None` stores
@@ -214,11 +219,14 @@ pub struct ScrapingJob {
     /// Why it failed, when it did.
     pub error: Option<String>,
     /// When it was created (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// When it last started running.
-    pub started_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
     /// When it reached a final state.
-    pub finished_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
 }
 
 strata_pool::one_row!(Search, SearchResult, ScrapingJob);
@@ -810,9 +818,9 @@ fn search(row: &Row<'_>) -> rusqlite::Result<Search> {
         result_count: row.get(5)?,
         error: row.get(6)?,
         session_id: row.get(7)?,
-        created_at: row.get(8)?,
-        started_at: row.get(9)?,
-        finished_at: row.get(10)?,
+        created_at: to_datetime(row.get(8)?),
+        started_at: row.get::<_, Option<i64>>(9)?.map(to_datetime),
+        finished_at: row.get::<_, Option<i64>>(10)?.map(to_datetime),
     })
 }
 
@@ -832,7 +840,7 @@ fn search_result(row: &Row<'_>) -> rusqlite::Result<SearchResult> {
         content_hash: row.get(6)?,
         data: json_column(row, 7)?,
         analysis,
-        fetched_at: row.get(9)?,
+        fetched_at: to_datetime(row.get(9)?),
     })
 }
 
@@ -848,8 +856,8 @@ fn job(row: &Row<'_>) -> rusqlite::Result<ScrapingJob> {
         http_status: row.get(7)?,
         bytes: row.get(8)?,
         error: row.get(9)?,
-        created_at: row.get(10)?,
-        started_at: row.get(11)?,
-        finished_at: row.get(12)?,
+        created_at: to_datetime(row.get(10)?),
+        started_at: row.get::<_, Option<i64>>(11)?.map(to_datetime),
+        finished_at: row.get::<_, Option<i64>>(12)?.map(to_datetime),
     })
 }

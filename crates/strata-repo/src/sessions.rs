@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
 
@@ -73,11 +74,14 @@ pub struct Session {
     /// Free-form metadata, a JSON value (`{}` by default).
     pub metadata: Value,
     /// When the session was created (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// When the session last changed.
-    pub updated_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
     /// When the session was terminated, if it was.
-    pub terminated_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub terminated_at: Option<OffsetDateTime>,
 }
 
 strata_pool::one_row!(Session);
@@ -105,6 +109,35 @@ impl Default for NewSession {
             metadata: Value::Object(Default::default()),
         }
     }
+}
+
+/// Whose sessions [`Sessions::list_by_user`] lists, with named fields so that the
+/// application and the user cannot be swapped.
+///
+/// ```no_run
+/// # use strata_repo::{PageRequest, SessionOwner, Sessions};
+/// # async fn run(sessions: Sessions) -> strata_core::Result<()> {
+/// let owner = SessionOwner { app_name: "links", user_id: "ann" };
+/// let page = sessions.list_by_user(owner, PageRequest::first(10)).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Two bare strings, which could be given in either order, do not compile:
+///
+/// ```compile_fail
+/// # use strata_repo::{PageRequest, Sessions};
+/// # async fn run(sessions: Sessions) -> strata_core::Result<()> {
+/// let page = sessions.list_by_user("ann", "links", PageRequest::first(10)).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOwner<'a> {
+    /// The application the sessions belong to.
+    pub app_name: &'a str,
+    /// The user they are for.
+    pub user_id: &'a str,
 }
 
 /// The sessions repository.
@@ -152,16 +185,12 @@ impl Sessions {
     const SESSIONS_BY_USER: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \
          FROM sessions WHERE app_name = ?1 AND user_id = ?2 AND id > ?3 ORDER BY id LIMIT +?4";
 
-    /// The sessions of one app and user, oldest first, keyset by id.
-    pub async fn list_by_user(
-        &self,
-        app_name: &str,
-        user_id: &str,
-        page: PageRequest,
-    ) -> Result<Page<Session>> {
+    /// The sessions of one app and user, oldest first, keyset by id:
+    /// `sessions.list_by_user(SessionOwner { app_name: "links", user_id: "ann" }, page)`.
+    pub async fn list_by_user(&self, owner: SessionOwner<'_>, page: PageRequest) -> Result<Page<Session>> {
         strata_pool::operation("sessions.list_by_user", "sessions", async move {
             let limit = page.sql_limit()?;
-            let (app_name, user_id) = (app_name.to_owned(), user_id.to_owned());
+            let (app_name, user_id) = (owner.app_name.to_owned(), owner.user_id.to_owned());
             self.pool
                 .read(move |conn| {
                     let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_USER)?;
@@ -334,8 +363,8 @@ fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
         status: row.get(3)?,
         state: json_column(row, 4)?,
         metadata: json_column(row, 5)?,
-        created_at: row.get(6)?,
-        updated_at: row.get(7)?,
-        terminated_at: row.get(8)?,
+        created_at: to_datetime(row.get(6)?),
+        updated_at: to_datetime(row.get(7)?),
+        terminated_at: row.get::<_, Option<i64>>(8)?.map(to_datetime),
     })
 }

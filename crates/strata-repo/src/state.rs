@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one};
 use crate::{Page, PageRequest};
 
@@ -22,7 +23,8 @@ pub struct StateEntry {
     /// The value, a JSON value.
     pub value: Value,
     /// When the value was last set (ms since the Unix epoch).
-    pub updated_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
 strata_pool::one_row!(StateEntry);
@@ -129,6 +131,6 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<StateEntry> {
         task_id: row.get(0)?,
         key: row.get(1)?,
         value: json_column(row, 2)?,
-        updated_at: row.get(3)?,
+        updated_at: to_datetime(row.get(3)?),
     })
 }

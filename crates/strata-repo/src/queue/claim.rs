@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use strata_core::{Error, Result};
 
 use super::task::{ClaimContext, CopiedRows, claimed_columns};
-use super::{Claimed, Queue, duration_ms};
+use super::{Claimed, LeaseToken, Queue, duration_ms};
 use crate::PageRequest;
 use crate::clock::now_ms;
 use crate::page::MAX_PAGE;
@@ -195,7 +195,7 @@ impl Queue {
             .into_iter()
             .map(|task| {
                 // CHECK tasks_running_holds_lease: a running task has a token.
-                let token = task.lease_token.clone().unwrap_or_default();
+                let token = LeaseToken::from(task.lease_token.clone().unwrap_or_default());
                 Claimed { task, token }
             })
             .collect();

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use strata_core::{Error, Result};
 
 use super::{Enqueued, NewTask, Queue, QueueConfig};
-use crate::clock::now_ms;
+use crate::clock::{duration_to_ms, now_ms, to_millis};
 use crate::row::json_text;
 
 /// The answer of [`Queue::enqueue_chunked`]: what was committed, and why the rest
@@ -223,8 +223,8 @@ impl InsertRow {
             kind: task.kind,
             priority: i64::from(task.priority),
             max_attempts: i64::from(task.max_attempts.unwrap_or(config.max_attempts)),
-            run_after: task.run_after,
-            delay_ms: i64::try_from(task.delay_ms.unwrap_or(0)).unwrap_or(i64::MAX),
+            run_after: task.run_after.map(to_millis),
+            delay_ms: task.delay.map_or(0, duration_to_ms),
             dedup_key: task.dedup_key,
             parent: task.parent,
             session: task.session,

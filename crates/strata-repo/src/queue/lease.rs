@@ -12,17 +12,18 @@ use tokio::sync::Notify;
 
 use super::admin::get_task;
 use super::task::{task_columns, task_from_row};
-use super::{Completion, Queue, Task, TaskStatus, duration_ms};
-use crate::clock::now_ms;
+use super::{Completion, LeaseToken, Queue, Task, TaskStatus, duration_ms};
+use crate::clock::{now_ms, to_datetime, to_millis};
 use crate::row::json_text;
+use time::OffsetDateTime;
 
 impl Queue {
     /// Sends the running task `id` straight to dead with `error`, whatever the number of
     /// attempts left (the dead letter: an operator can [`Queue::retry`] or purge it).
     /// The lease rules of [`Queue::complete`] apply. Answers the task as it is now.
-    pub async fn dead_letter(&self, id: i64, token: &str, error: &str) -> Result<Task> {
+    pub async fn dead_letter(&self, id: i64, token: &LeaseToken, error: &str) -> Result<Task> {
         strata_pool::operation("queue.dead_letter", "tasks", async move {
-            let token = token.to_string();
+            let token = token.as_str().to_owned();
             let error = error.to_string();
             self.pool
                 .write(move |conn| {
@@ -40,9 +41,9 @@ impl Queue {
     /// Gives the running task `id` back unfinished (a worker shutting down): pending,
     /// claimable now, and the attempt of this claim not counted. The lease rules of
     /// [`Queue::complete`] apply.
-    pub async fn release(&self, id: i64, token: &str) -> Result<()> {
+    pub async fn release(&self, id: i64, token: &LeaseToken) -> Result<()> {
         strata_pool::operation("queue.release", "tasks", async move {
-            let token = token.to_string();
+            let token = token.as_str().to_owned();
             let queue = self
                 .pool
                 .write(move |conn| {
@@ -64,9 +65,9 @@ impl Queue {
     /// token of the running task and the lease must not have expired; otherwise E4007
     /// says which (not running, another claim holds it, expired). A missing task is
     /// E4002.
-    pub async fn complete(&self, id: i64, token: &str, result: Value) -> Result<()> {
+    pub async fn complete(&self, id: i64, token: &LeaseToken, result: Value) -> Result<()> {
         strata_pool::operation("queue.complete", "tasks", async move {
-            let token = token.to_string();
+            let token = token.as_str().to_owned();
             let result = json_text(&result);
             self.pool
                 .write(move |conn| {
@@ -95,7 +96,7 @@ impl Queue {
                 let chunk: Vec<(i64, String, String)> = done
                     .by_ref()
                     .take(self.shared.config.batch_size)
-                    .map(|c| (c.id, c.token, json_text(&c.result)))
+                    .map(|c| (c.id, String::from(c.token), json_text(&c.result)))
                     .collect();
                 let outcomes = self
                     .pool
@@ -128,9 +129,9 @@ impl Queue {
     /// the same arithmetic as every retry of strata); when the task has used its
     /// `max_attempts`, it is dead instead.
     /// The lease rules of [`Queue::complete`] apply. Answers the task as it is now.
-    pub async fn fail(&self, id: i64, token: &str, error: &str) -> Result<Task> {
+    pub async fn fail(&self, id: i64, token: &LeaseToken, error: &str) -> Result<Task> {
         strata_pool::operation("queue.fail", "tasks", async move {
-            let token = token.to_string();
+            let token = token.as_str().to_owned();
             let error = error.to_string();
             let backoff = self.shared.config.retry_policy();
             let task = self
@@ -159,9 +160,9 @@ impl Queue {
     /// Reports that task `id` cannot succeed, whatever the number of attempts left:
     /// it becomes `failed` with `error`, is not retried, and keeps its dedup key until
     /// an operator retries or cancels it. The lease rules of [`Queue::complete`] apply.
-    pub async fn fail_permanently(&self, id: i64, token: &str, error: &str) -> Result<Task> {
+    pub async fn fail_permanently(&self, id: i64, token: &LeaseToken, error: &str) -> Result<Task> {
         strata_pool::operation("queue.fail_permanently", "tasks", async move {
-            let token = token.to_string();
+            let token = token.as_str().to_owned();
             let error = error.to_string();
             self.pool
                 .write(move |conn| {
@@ -177,13 +178,13 @@ impl Queue {
         .await
     }
 
-    /// Extends the lease of task `id` to now + `extend` and answers the new expiry
-    /// (ms). The lease rules of [`Queue::complete`] apply: an expired lease cannot be
+    /// Extends the lease of task `id` to now + `extend` and answers the new expiry.
+    /// The lease rules of [`Queue::complete`] apply: an expired lease cannot be
     /// extended, as another worker may already have claimed the task.
-    pub async fn heartbeat(&self, id: i64, token: &str, extend: Duration) -> Result<i64> {
+    pub async fn heartbeat(&self, id: i64, token: &LeaseToken, extend: Duration) -> Result<OffsetDateTime> {
         let extended = strata_pool::operation("queue.heartbeat", "tasks", async move {
             let extend = duration_ms("extend", extend)?;
-            let token = token.to_string();
+            let token = token.as_str().to_owned();
             self.pool
                 .write(move |conn| {
                     let now = now_ms();
@@ -197,7 +198,7 @@ impl Queue {
                 .await
         })
         .await?;
-        Ok(extended.0)
+        Ok(to_datetime(extended.0))
     }
 
     /// Puts every task (of all queues) whose lease expired back to pending, or to dead
@@ -304,7 +305,7 @@ fn lease_problem(task: &Task, token: &str, now: i64) -> Option<String> {
     if task.lease_token.as_deref() != Some(token) {
         return Some("the token does not match: the task was claimed again by another worker".into());
     }
-    match task.lease_expires_at {
+    match task.lease_expires_at.map(to_millis) {
         Some(expires) if expires > now => None,
         Some(expires) => Some(format!("the lease expired {} ms ago", now - expires)),
         None => Some("the task has no lease".into()),

@@ -354,13 +354,22 @@ async fn deleting_a_search_deletes_its_results_and_jobs() {
 async fn search_operations_log_their_name_tables_and_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, searches) = repo(dir.path()).await;
-    let log = crate::op_log::OpLog::capture();
-    let search = searches.create(NewSearch::new("rust sqlite")).await.unwrap();
-    let inserted =
-        searches.bulk_insert_results(search.id, vec![result("https://a", 1), result("https://b", 2)]).await;
-    assert_eq!(inserted.unwrap().inserted, 2);
-    assert_eq!(searches.complete(search.id).await.unwrap_err().code(), "E4006");
-    log.assert_op("searches.create", "searches", "ok", "rows=1");
-    log.assert_op("searches.bulk_insert_results", "search_results,searches", "ok", "rows=2");
-    log.assert_op("searches.transition", "searches", "error", "code=\"E4006\"");
+    let lines = crate::logged(async {
+        let search = searches.create(NewSearch::new("rust sqlite")).await.unwrap();
+        let inserted = searches
+            .bulk_insert_results(search.id, vec![result("https://a", 1), result("https://b", 2)])
+            .await;
+        assert_eq!(inserted.unwrap().inserted, 2);
+        assert_eq!(searches.complete(search.id).await.unwrap_err().code(), "E4006");
+    })
+    .await;
+    crate::op_log::assert_op(&lines, "searches.create", "searches", "ok", "rows=1");
+    crate::op_log::assert_op(
+        &lines,
+        "searches.bulk_insert_results",
+        "search_results,searches",
+        "ok",
+        "rows=2",
+    );
+    crate::op_log::assert_op(&lines, "searches.transition", "searches", "error", "code=\"E4006\"");
 }
