@@ -7,6 +7,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
+use strata::repo::clock::to_millis;
 use strata::repo::{NewAuditEntry, PageRequest, Queue, QueueStats, Task, TaskStatus};
 use strata::{Config, Database};
 
@@ -261,7 +262,7 @@ fn render_list(page: &TaskPage) -> String {
                 t.priority.to_string(),
                 format!("{}/{}", t.attempts, t.max_attempts),
                 t.parent_task_id.map_or_else(dash, |p| p.to_string()),
-                time_text(t.submitted_at),
+                time_text(to_millis(t.submitted_at)),
                 short_json(&t.payload, 40),
                 t.last_error
                     .as_deref()

@@ -7,6 +7,7 @@
 use clap::Subcommand;
 use serde::Serialize;
 use strata::Config;
+use strata::repo::clock::to_millis;
 use strata::repo::{PageRequest, ResultCursor, Search, SearchResult, SearchStatus};
 
 use crate::audit::{Access, short_json, time_text, with_db};
@@ -116,7 +117,7 @@ fn render_list(page: &SearchPage) -> String {
                 s.status.to_string(),
                 s.query.clone(),
                 s.result_count.to_string(),
-                time_text(s.created_at),
+                time_text(to_millis(s.created_at)),
             ]
         }),
     );
@@ -136,7 +137,7 @@ fn render_show(s: &SearchShow) -> String {
         short_json(&search.sources, 80),
         s.results_stored,
         s.jobs,
-        time_text(search.created_at)
+        time_text(to_millis(search.created_at))
     );
     if let Some(error) = &search.error {
         text += &format!("error: {error}\n");

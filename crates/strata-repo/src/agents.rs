@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
 
@@ -57,10 +58,14 @@ pub struct Agent {
     /// Resource usage reported by the agent, a JSON value (`{}` by default).
     pub resource_usage: Value,
     /// When it was spawned (ms since the Unix epoch).
-    pub spawned_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub spawned_at: OffsetDateTime,
     /// When it entered a terminal state, if it did.
-    pub terminated_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub terminated_at: Option<OffsetDateTime>,
 }
+
+strata_pool::one_row!(Agent);
 
 /// The agents repository.
 #[derive(Debug, Clone)]
@@ -81,18 +86,24 @@ impl Agents {
     /// `spawned`. An unknown task or session is E4001 (foreign key); an empty name is
     /// E4001 (check).
     pub async fn spawn(&self, task_id: i64, session_id: Option<i64>, name: &str) -> Result<Agent> {
-        let name = name.to_owned();
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::INSERT_AGENT)?;
-                Ok(stmt.query_row(params![task_id, session_id, name, now_ms()], agent)?)
-            })
-            .await
+        strata_pool::operation("agents.spawn", "agents", async move {
+            let name = name.to_owned();
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::INSERT_AGENT)?;
+                    Ok(stmt.query_row(params![task_id, session_id, name, now_ms()], agent)?)
+                })
+                .await
+        })
+        .await
     }
 
     /// The agent `id`; E4002 when there is none.
     pub async fn get(&self, id: i64) -> Result<Agent> {
-        self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        strata_pool::operation("agents.get", "agents", async move {
+            self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        })
+        .await
     }
 
     const SET_AGENT_STATE: &str = "UPDATE agents SET state = ?2, \
@@ -104,21 +115,24 @@ impl Agents {
     /// `terminated_at`. E4006 when the agent is already in a terminal state (nothing
     /// changes), E4002 when there is no such agent.
     pub async fn set_state(&self, id: i64, state: AgentState) -> Result<Agent> {
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SET_AGENT_STATE)?;
-                if let Some(updated) = stmt.query_row(params![id, state, now_ms()], agent).optional()? {
-                    return Ok(updated);
-                }
-                // Not updated: either no such agent, or it is in a terminal state.
-                let current = get_in(conn, id)?.ok_or_else(|| not_found(id))?;
-                Err(Error::InvalidTransition {
-                    what: format!("agent {id}"),
-                    from: current.state.to_string(),
-                    to: state.to_string(),
+        strata_pool::operation("agents.set_state", "agents", async move {
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SET_AGENT_STATE)?;
+                    if let Some(updated) = stmt.query_row(params![id, state, now_ms()], agent).optional()? {
+                        return Ok(updated);
+                    }
+                    // Not updated: either no such agent, or it is in a terminal state.
+                    let current = get_in(conn, id)?.ok_or_else(|| not_found(id))?;
+                    Err(Error::InvalidTransition {
+                        what: format!("agent {id}"),
+                        from: current.state.to_string(),
+                        to: state.to_string(),
+                    })
                 })
-            })
-            .await
+                .await
+        })
+        .await
     }
 
     const SET_AGENT_USAGE: &str = "UPDATE agents SET resource_usage = ?2 WHERE id = ?1 \
@@ -127,13 +141,16 @@ impl Agents {
     /// Replaces the agent's resource usage and returns the agent; E4002 when there is
     /// no such agent.
     pub async fn update_resource_usage(&self, id: i64, usage: Value) -> Result<Agent> {
-        let usage = json_text(&usage);
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SET_AGENT_USAGE)?;
-                stmt.query_row(params![id, usage], agent).optional()?.ok_or_else(|| not_found(id))
-            })
-            .await
+        strata_pool::operation("agents.update_resource_usage", "agents", async move {
+            let usage = json_text(&usage);
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SET_AGENT_USAGE)?;
+                    stmt.query_row(params![id, usage], agent).optional()?.ok_or_else(|| not_found(id))
+                })
+                .await
+        })
+        .await
     }
 
     const AGENTS_OF_TASK: &str = "SELECT id, task_id, session_id, name, state, resource_usage, spawned_at, terminated_at \
@@ -154,17 +171,20 @@ impl Agents {
 
     /// Runs one of the keyset listings above (`sql` is one of this module's consts).
     async fn list(&self, sql: &'static str, owner: i64, page: PageRequest) -> Result<Page<Agent>> {
-        let limit = page.sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(sql)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![owner, after, plus_one(limit)], agent)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |a| a.id))
-            })
-            .await
+        strata_pool::operation("agents.list", "agents", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(sql)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![owner, after, plus_one(limit)], agent)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |a| a.id))
+                })
+                .await
+        })
+        .await
     }
 }
 
@@ -197,7 +217,7 @@ fn agent(row: &Row<'_>) -> rusqlite::Result<Agent> {
         name: row.get(3)?,
         state: row.get(4)?,
         resource_usage: json_column(row, 5)?,
-        spawned_at: row.get(6)?,
-        terminated_at: row.get(7)?,
+        spawned_at: to_datetime(row.get(6)?),
+        terminated_at: row.get::<_, Option<i64>>(7)?.map(to_datetime),
     })
 }

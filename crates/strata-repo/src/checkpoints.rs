@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one};
 use crate::{Page, PageRequest};
 
@@ -26,8 +27,11 @@ pub struct Checkpoint {
     /// The saved state, a JSON value.
     pub state: Value,
     /// When it was saved (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
+
+strata_pool::one_row!(Checkpoint);
 
 /// The checkpoints repository.
 #[derive(Debug, Clone)]
@@ -54,13 +58,16 @@ impl Checkpoints {
         state: Value,
         session_id: Option<i64>,
     ) -> Result<Checkpoint> {
-        let state = json_text(&state);
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::INSERT_CHECKPOINT)?;
-                Ok(stmt.query_row(params![task_id, iteration, session_id, state, now_ms()], checkpoint)?)
-            })
-            .await
+        strata_pool::operation("checkpoints.save", "checkpoints", async move {
+            let state = json_text(&state);
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::INSERT_CHECKPOINT)?;
+                    Ok(stmt.query_row(params![task_id, iteration, session_id, state, now_ms()], checkpoint)?)
+                })
+                .await
+        })
+        .await
     }
 
     const LATEST_CHECKPOINT: &str = "SELECT task_id, iteration, session_id, state, created_at FROM checkpoints \
@@ -69,14 +76,17 @@ impl Checkpoints {
     /// The checkpoint of `task_id` with the highest iteration; `None` when the task has
     /// none yet.
     pub async fn latest(&self, task_id: i64) -> Result<Option<Checkpoint>> {
-        self.pool
-            .read_inline(move |conn| {
-                Ok(conn
-                    .prepare_cached(Self::LATEST_CHECKPOINT)?
-                    .query_row([task_id], checkpoint)
-                    .optional()?)
-            })
-            .await
+        strata_pool::operation("checkpoints.latest", "checkpoints", async move {
+            self.pool
+                .read_inline(move |conn| {
+                    Ok(conn
+                        .prepare_cached(Self::LATEST_CHECKPOINT)?
+                        .query_row([task_id], checkpoint)
+                        .optional()?)
+                })
+                .await
+        })
+        .await
     }
 
     const GET_CHECKPOINT: &str = "SELECT task_id, iteration, session_id, state, created_at FROM checkpoints \
@@ -84,16 +94,19 @@ impl Checkpoints {
 
     /// The checkpoint of `task_id` at `iteration`; E4002 when there is none.
     pub async fn get(&self, task_id: i64, iteration: i64) -> Result<Checkpoint> {
-        self.pool
-            .read_inline(move |conn| {
-                conn.prepare_cached(Self::GET_CHECKPOINT)?
-                    .query_row(params![task_id, iteration], checkpoint)
-                    .optional()?
-                    .ok_or_else(|| Error::NotFound {
-                        what: format!("checkpoint of task {task_id} at iteration {iteration}"),
-                    })
-            })
-            .await
+        strata_pool::operation("checkpoints.get", "checkpoints", async move {
+            self.pool
+                .read_inline(move |conn| {
+                    conn.prepare_cached(Self::GET_CHECKPOINT)?
+                        .query_row(params![task_id, iteration], checkpoint)
+                        .optional()?
+                        .ok_or_else(|| Error::NotFound {
+                            what: format!("checkpoint of task {task_id} at iteration {iteration}"),
+                        })
+                })
+                .await
+        })
+        .await
     }
 
     const CHECKPOINTS_OF_TASK: &str = "SELECT task_id, iteration, session_id, state, created_at FROM checkpoints \
@@ -102,17 +115,20 @@ impl Checkpoints {
     /// The checkpoints of `task_id` in iteration order, keyset by iteration (the
     /// cursor is the last iteration of the page).
     pub async fn list(&self, task_id: i64, page: PageRequest) -> Result<Page<Checkpoint>> {
-        let limit = page.sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::CHECKPOINTS_OF_TASK)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![task_id, after, plus_one(limit)], checkpoint)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |c| c.iteration))
-            })
-            .await
+        strata_pool::operation("checkpoints.list", "checkpoints", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::CHECKPOINTS_OF_TASK)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![task_id, after, plus_one(limit)], checkpoint)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |c| c.iteration))
+                })
+                .await
+        })
+        .await
     }
 }
 
@@ -130,6 +146,6 @@ fn checkpoint(row: &Row<'_>) -> rusqlite::Result<Checkpoint> {
         iteration: row.get(1)?,
         session_id: row.get(2)?,
         state: json_column(row, 3)?,
-        created_at: row.get(4)?,
+        created_at: to_datetime(row.get(4)?),
     })
 }

@@ -46,15 +46,15 @@ pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
 pub use queue::{
     ChunkedEnqueue, Claimed, Completion, Ctx, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, Handler, Job,
-    JobError, JobKind, MAX_PRIORITY, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus, Worker,
-    WorkerBuilder, WorkerReport,
+    JobError, JobKind, LeaseToken, MAX_PRIORITY, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
+    Worker, WorkerBuilder, WorkerReport,
 };
 pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
 pub use searches::{
     BulkInsert, JobOutcome, NewJob, NewResult, NewSearch, ResultCursor, ResultPage, ResultStream,
     ScrapingJob, Search, SearchResult, SearchStatus, Searches,
 };
-pub use sessions::{NewSession, Session, SessionStatus, Sessions};
+pub use sessions::{NewSession, Session, SessionOwner, SessionStatus, Sessions};
 pub use state::{StateEntry, TaskState};
 pub use strata_core::{CacheConfig, Quota, RateLimitConfig};
 

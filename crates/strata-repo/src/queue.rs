@@ -56,8 +56,8 @@ use tokio::sync::Notify;
 
 pub use enqueue::ChunkedEnqueue;
 pub use task::{
-    Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, MAX_PRIORITY, NewTask, QueueStats, Task,
-    TaskStatus,
+    Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, LeaseToken, MAX_PRIORITY, NewTask,
+    QueueStats, Task, TaskStatus,
 };
 pub use worker::{Ctx, Handler, Job, JobError, JobKind, Worker, WorkerBuilder, WorkerReport};
 

@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::queue::{Enqueued, NewTask, Queue};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
@@ -85,11 +86,14 @@ pub struct Search {
     /// The session it belongs to, if any (NULL once that session is deleted).
     pub session_id: Option<i64>,
     /// When it was created (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// When it started running.
-    pub started_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
     /// When it reached a final state.
-    pub finished_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
 }
 
 /// A search to create. `sources` must be a JSON array (E4001 from the CHECK otherwise).
@@ -139,7 +143,8 @@ pub struct SearchResult {
     /// What the analysis made of it, once analysed.
     pub analysis: Option<Value>,
     /// When it was fetched (ms since the Unix epoch).
-    pub fetched_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub fetched_at: OffsetDateTime,
 }
 
 /// A result to store. `data` is JSON text as the scraper received it (`None` stores
@@ -169,6 +174,13 @@ pub struct BulkInsert {
     /// Rows skipped because their `(search_id, url)` was already stored (or repeated
     /// earlier in the same call).
     pub skipped: u64,
+}
+
+/// A bulk insert stands for the rows it inserted in the operation log.
+impl strata_pool::Affected for BulkInsert {
+    fn affected(&self) -> u64 {
+        self.inserted
+    }
 }
 
 /// Where a page of results starts: after the result with this `(rank, id)`.
@@ -207,12 +219,17 @@ pub struct ScrapingJob {
     /// Why it failed, when it did.
     pub error: Option<String>,
     /// When it was created (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// When it last started running.
-    pub started_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
     /// When it reached a final state.
-    pub finished_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
 }
+
+strata_pool::one_row!(Search, SearchResult, ScrapingJob);
 
 /// A scraping job to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,19 +286,27 @@ impl Searches {
     /// Creates a search in state `queued` and returns it. An empty query, sources
     /// that are not a JSON array or an unknown session is E4001, and nothing is written.
     pub async fn create(&self, new: NewSearch) -> Result<Search> {
-        let NewSearch { query, sources, params, session_id } = new;
-        let (sources, params) = (json_text(&sources), json_text(&params));
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::INSERT_SEARCH)?;
-                Ok(stmt.query_row(params![query, sources, params, session_id, now_ms()], search)?)
-            })
-            .await
+        strata_pool::operation("searches.create", "searches", async move {
+            let NewSearch { query, sources, params, session_id } = new;
+            let (sources, params) = (json_text(&sources), json_text(&params));
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::INSERT_SEARCH)?;
+                    Ok(stmt.query_row(params![query, sources, params, session_id, now_ms()], search)?)
+                })
+                .await
+        })
+        .await
     }
 
     /// The search `id`; E4002 when there is none.
     pub async fn get(&self, id: i64) -> Result<Search> {
-        self.pool.read_inline(move |conn| get_search_in(conn, id)?.ok_or_else(|| search_not_found(id))).await
+        strata_pool::operation("searches.get", "searches", async move {
+            self.pool
+                .read_inline(move |conn| get_search_in(conn, id)?.ok_or_else(|| search_not_found(id)))
+                .await
+        })
+        .await
     }
 
     const SEARCHES_BY_STATUS: &str = "SELECT id, query, sources, status, params, result_count, error, session_id, created_at, started_at, finished_at \
@@ -289,17 +314,20 @@ impl Searches {
 
     /// The searches in one state, oldest first, keyset by id.
     pub async fn list_by_status(&self, status: SearchStatus, page: PageRequest) -> Result<Page<Search>> {
-        let limit = page.sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SEARCHES_BY_STATUS)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![status, after, plus_one(limit)], search)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |s| s.id))
-            })
-            .await
+        strata_pool::operation("searches.list_by_status", "searches", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SEARCHES_BY_STATUS)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![status, after, plus_one(limit)], search)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                })
+                .await
+        })
+        .await
     }
 
     const SEARCHES: &str = "SELECT id, query, sources, status, params, result_count, error, session_id, created_at, started_at, finished_at \
@@ -307,30 +335,37 @@ impl Searches {
 
     /// Every search, oldest first, keyset by id.
     pub async fn list(&self, page: PageRequest) -> Result<Page<Search>> {
-        let limit = page.sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SEARCHES)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![after, plus_one(limit)], search)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |s| s.id))
-            })
-            .await
+        strata_pool::operation("searches.list", "searches", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SEARCHES)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![after, plus_one(limit)], search)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                })
+                .await
+        })
+        .await
     }
 
     const COUNT_SEARCHES_BY_STATUS: &str = "SELECT count(*) FROM searches WHERE status = ?1";
 
     /// How many searches are in `status`.
     pub async fn count_by_status(&self, status: SearchStatus) -> Result<u64> {
-        self.pool
-            .read(move |conn| {
-                let n: i64 =
-                    conn.prepare_cached(Self::COUNT_SEARCHES_BY_STATUS)?.query_row([status], |r| r.get(0))?;
-                Ok(u64::try_from(n).unwrap_or(0))
-            })
-            .await
+        strata_pool::operation("searches.count_by_status", "searches", async move {
+            self.pool
+                .read(move |conn| {
+                    let n: i64 = conn
+                        .prepare_cached(Self::COUNT_SEARCHES_BY_STATUS)?
+                        .query_row([status], |r| r.get(0))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .await
+        })
+        .await
     }
 
     const TRANSITION_SEARCH: &str = "UPDATE searches SET status = ?3, \
@@ -345,22 +380,25 @@ impl Searches {
     /// the lifecycle does not allow is E4006 and changes nothing; E4002 when there is
     /// no such search.
     pub async fn transition(&self, id: i64, to: SearchStatus, error: Option<String>) -> Result<Search> {
-        self.pool
-            .write(move |conn| {
-                let current = get_search_in(conn, id)?.ok_or_else(|| search_not_found(id))?;
-                if !current.status.can_become(to) {
-                    return Err(Error::InvalidTransition {
-                        what: format!("search {id}"),
-                        from: current.status.to_string(),
-                        to: to.to_string(),
-                    });
-                }
-                // The writer is the only connection that writes, and this closure read
-                // the status in the same transaction: the guard `status = ?2` holds.
-                let mut stmt = conn.prepare_cached(Self::TRANSITION_SEARCH)?;
-                Ok(stmt.query_row(params![id, current.status, to, now_ms(), error], search)?)
-            })
-            .await
+        strata_pool::operation("searches.transition", "searches", async move {
+            self.pool
+                .write(move |conn| {
+                    let current = get_search_in(conn, id)?.ok_or_else(|| search_not_found(id))?;
+                    if !current.status.can_become(to) {
+                        return Err(Error::InvalidTransition {
+                            what: format!("search {id}"),
+                            from: current.status.to_string(),
+                            to: to.to_string(),
+                        });
+                    }
+                    // The writer is the only connection that writes, and this closure read
+                    // the status in the same transaction: the guard `status = ?2` holds.
+                    let mut stmt = conn.prepare_cached(Self::TRANSITION_SEARCH)?;
+                    Ok(stmt.query_row(params![id, current.status, to, now_ms(), error], search)?)
+                })
+                .await
+        })
+        .await
     }
 
     /// `queued` -> `running` (E4006 from anything else).
@@ -398,50 +436,53 @@ impl Searches {
     /// written. An empty url is E4001 and rolls back its chunk (chunks before it stay:
     /// calling again with the same results skips those and stores the rest).
     pub async fn bulk_insert_results(&self, search_id: i64, results: Vec<NewResult>) -> Result<BulkInsert> {
-        for result in &results {
-            if let Some(data) = &result.data {
-                check_json(data, || format!("search_results.data of {}", result.url))?;
+        strata_pool::operation("searches.bulk_insert_results", "search_results,searches", async move {
+            for result in &results {
+                if let Some(data) = &result.data {
+                    check_json(data, || format!("search_results.data of {}", result.url))?;
+                }
             }
-        }
-        let mut report = BulkInsert { inserted: 0, skipped: 0 };
-        let mut results = results.into_iter();
-        loop {
-            let chunk: Vec<NewResult> = results.by_ref().take(RESULT_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
+            let mut report = BulkInsert { inserted: 0, skipped: 0 };
+            let mut results = results.into_iter();
+            loop {
+                let chunk: Vec<NewResult> = results.by_ref().take(RESULT_CHUNK).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                let total = chunk.len() as u64;
+                let inserted = self
+                    .pool
+                    .write(move |conn| {
+                        if get_search_in(conn, search_id)?.is_none() {
+                            return Err(search_not_found(search_id));
+                        }
+                        let now = now_ms();
+                        let mut insert = conn.prepare_cached(Self::INSERT_RESULT)?;
+                        let mut inserted = 0_i64;
+                        for r in &chunk {
+                            let data = r.data.as_deref().unwrap_or("{}");
+                            inserted += insert.execute(params![
+                                search_id,
+                                r.url,
+                                r.title,
+                                r.snippet,
+                                r.rank,
+                                r.content_hash,
+                                data,
+                                now
+                            ])? as i64;
+                        }
+                        conn.prepare_cached(Self::ADD_RESULT_COUNT)?.execute(params![search_id, inserted])?;
+                        // At most RESULT_CHUNK rows, so never negative.
+                        Ok(u64::try_from(inserted).unwrap_or(0))
+                    })
+                    .await?;
+                report.inserted += inserted;
+                report.skipped += total - inserted;
             }
-            let total = chunk.len() as u64;
-            let inserted = self
-                .pool
-                .write(move |conn| {
-                    if get_search_in(conn, search_id)?.is_none() {
-                        return Err(search_not_found(search_id));
-                    }
-                    let now = now_ms();
-                    let mut insert = conn.prepare_cached(Self::INSERT_RESULT)?;
-                    let mut inserted = 0_i64;
-                    for r in &chunk {
-                        let data = r.data.as_deref().unwrap_or("{}");
-                        inserted += insert.execute(params![
-                            search_id,
-                            r.url,
-                            r.title,
-                            r.snippet,
-                            r.rank,
-                            r.content_hash,
-                            data,
-                            now
-                        ])? as i64;
-                    }
-                    conn.prepare_cached(Self::ADD_RESULT_COUNT)?.execute(params![search_id, inserted])?;
-                    // At most RESULT_CHUNK rows, so never negative.
-                    Ok(u64::try_from(inserted).unwrap_or(0))
-                })
-                .await?;
-            report.inserted += inserted;
-            report.skipped += total - inserted;
-        }
-        Ok(report)
+            Ok(report)
+        })
+        .await
     }
 
     const RESULTS_PAGE: &str = "SELECT id, search_id, url, title, snippet, rank, content_hash, data, analysis, fetched_at \
@@ -452,18 +493,24 @@ impl Searches {
     /// [`Page::next`]). `page.limit` is 1 to 1,000 (E6001). An unknown search has no
     /// results (an empty page).
     pub async fn results_page(&self, search_id: i64, page: PageRequest<ResultCursor>) -> Result<ResultPage> {
-        let sql_limit = page.sql_limit()?;
-        let (after, limit) = (page.after, page.limit);
-        self.pool
-            .read(move |conn| {
-                let after = after.unwrap_or(ResultCursor { rank: i64::MIN, id: i64::MIN });
-                let mut stmt = conn.prepare_cached(Self::RESULTS_PAGE)?;
-                let rows = stmt
-                    .query_map(params![search_id, after.rank, after.id, plus_one(sql_limit)], search_result)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, limit, |r| ResultCursor { rank: r.rank, id: r.id }))
-            })
-            .await
+        strata_pool::operation("searches.results_page", "search_results", async move {
+            let sql_limit = page.sql_limit()?;
+            let (after, limit) = (page.after, page.limit);
+            self.pool
+                .read(move |conn| {
+                    let after = after.unwrap_or(ResultCursor { rank: i64::MIN, id: i64::MIN });
+                    let mut stmt = conn.prepare_cached(Self::RESULTS_PAGE)?;
+                    let rows = stmt
+                        .query_map(
+                            params![search_id, after.rank, after.id, plus_one(sql_limit)],
+                            search_result,
+                        )?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, limit, |r| ResultCursor { rank: r.rank, id: r.id }))
+                })
+                .await
+        })
+        .await
     }
 
     /// Every result of search `search_id`, in `(rank, id)` order, read `page_size`
@@ -480,13 +527,16 @@ impl Searches {
     /// How many results are stored for search `search_id` (counted, not read from
     /// `result_count`).
     pub async fn count_results(&self, search_id: i64) -> Result<u64> {
-        self.pool
-            .read(move |conn| {
-                let n: i64 =
-                    conn.prepare_cached(Self::COUNT_RESULTS)?.query_row([search_id], |r| r.get(0))?;
-                Ok(u64::try_from(n).unwrap_or(0))
-            })
-            .await
+        strata_pool::operation("searches.count_results", "search_results", async move {
+            self.pool
+                .read(move |conn| {
+                    let n: i64 =
+                        conn.prepare_cached(Self::COUNT_RESULTS)?.query_row([search_id], |r| r.get(0))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .await
+        })
+        .await
     }
 
     const UPDATE_ANALYSIS: &str = "UPDATE search_results SET analysis = ?2 WHERE id = ?1 \
@@ -496,16 +546,19 @@ impl Searches {
     /// written) as the analysis of result `id` and returns the result; E4002 when
     /// there is none.
     pub async fn update_analysis(&self, id: i64, analysis: &str) -> Result<SearchResult> {
-        check_json(analysis, || "search_results.analysis".to_owned())?;
-        let analysis = analysis.to_owned();
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::UPDATE_ANALYSIS)?;
-                stmt.query_row(params![id, analysis], search_result)
-                    .optional()?
-                    .ok_or_else(|| Error::NotFound { what: format!("search result {id}") })
-            })
-            .await
+        strata_pool::operation("searches.update_analysis", "search_results", async move {
+            check_json(analysis, || "search_results.analysis".to_owned())?;
+            let analysis = analysis.to_owned();
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::UPDATE_ANALYSIS)?;
+                    stmt.query_row(params![id, analysis], search_result)
+                        .optional()?
+                        .ok_or_else(|| Error::NotFound { what: format!("search result {id}") })
+                })
+                .await
+        })
+        .await
     }
 
     const INSERT_JOB: &str = "INSERT INTO scraping_jobs (search_id, source, url, task_id, created_at) \
@@ -519,37 +572,43 @@ impl Searches {
     /// E4001. The task's payload is given as is: put the job's url in it, or read the
     /// job by `task_id` ([`Searches::job_for_task`]).
     pub async fn create_job(&self, new: NewJob, task: Option<NewTask>) -> Result<ScrapingJob> {
-        let NewJob { search_id, source, url } = new;
-        let queue = self.queue.clone();
-        let queue_name = task.as_ref().map(|t| t.queue.clone());
-        let job = self
-            .pool
-            .write(move |conn| {
-                if get_search_in(conn, search_id)?.is_none() {
-                    return Err(search_not_found(search_id));
-                }
-                // The write closure may run again (a retried busy write): the task is
-                // cloned for each run.
-                let task_id = match &task {
-                    Some(task) => {
-                        let Enqueued { id, .. } = queue.enqueue_in(conn, task.clone())?;
-                        Some(id)
+        strata_pool::operation("searches.create_job", "scraping_jobs,tasks", async move {
+            let NewJob { search_id, source, url } = new;
+            let queue = self.queue.clone();
+            let queue_name = task.as_ref().map(|t| t.queue.clone());
+            let job = self
+                .pool
+                .write(move |conn| {
+                    if get_search_in(conn, search_id)?.is_none() {
+                        return Err(search_not_found(search_id));
                     }
-                    None => None,
-                };
-                let mut stmt = conn.prepare_cached(Self::INSERT_JOB)?;
-                Ok(stmt.query_row(params![search_id, source, url, task_id, now_ms()], job)?)
-            })
-            .await?;
-        if let Some(name) = queue_name {
-            self.queue.wake_after_commit(&name);
-        }
-        Ok(job)
+                    // The write closure may run again (a retried busy write): the task is
+                    // cloned for each run.
+                    let task_id = match &task {
+                        Some(task) => {
+                            let Enqueued { id, .. } = queue.enqueue_in(conn, task.clone())?;
+                            Some(id)
+                        }
+                        None => None,
+                    };
+                    let mut stmt = conn.prepare_cached(Self::INSERT_JOB)?;
+                    Ok(stmt.query_row(params![search_id, source, url, task_id, now_ms()], job)?)
+                })
+                .await?;
+            if let Some(name) = queue_name {
+                self.queue.wake_after_commit(&name);
+            }
+            Ok(job)
+        })
+        .await
     }
 
     /// The scraping job `id`; E4002 when there is none.
     pub async fn get_job(&self, id: i64) -> Result<ScrapingJob> {
-        self.pool.read_inline(move |conn| get_job_in(conn, id)?.ok_or_else(|| job_not_found(id))).await
+        strata_pool::operation("searches.get_job", "scraping_jobs", async move {
+            self.pool.read_inline(move |conn| get_job_in(conn, id)?.ok_or_else(|| job_not_found(id))).await
+        })
+        .await
     }
 
     const JOB_FOR_TASK: &str = "SELECT id, search_id, source, url, status, task_id, attempts, http_status, bytes, error, created_at, started_at, finished_at \
@@ -557,14 +616,17 @@ impl Searches {
 
     /// The scraping job that queue task `task_id` runs; E4002 when there is none.
     pub async fn job_for_task(&self, task_id: i64) -> Result<ScrapingJob> {
-        self.pool
-            .read_inline(move |conn| {
-                conn.prepare_cached(Self::JOB_FOR_TASK)?
-                    .query_row([task_id], job)
-                    .optional()?
-                    .ok_or_else(|| Error::NotFound { what: format!("scraping job of task {task_id}") })
-            })
-            .await
+        strata_pool::operation("searches.job_for_task", "scraping_jobs", async move {
+            self.pool
+                .read_inline(move |conn| {
+                    conn.prepare_cached(Self::JOB_FOR_TASK)?
+                        .query_row([task_id], job)
+                        .optional()?
+                        .ok_or_else(|| Error::NotFound { what: format!("scraping job of task {task_id}") })
+                })
+                .await
+        })
+        .await
     }
 
     const JOBS_BY_SEARCH: &str = "SELECT id, search_id, source, url, status, task_id, attempts, http_status, bytes, error, created_at, started_at, finished_at \
@@ -572,30 +634,37 @@ impl Searches {
 
     /// The scraping jobs of one search, oldest first, keyset by id.
     pub async fn list_jobs(&self, search_id: i64, page: PageRequest) -> Result<Page<ScrapingJob>> {
-        let limit = page.sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::JOBS_BY_SEARCH)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![search_id, after, plus_one(limit)], job)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |j| j.id))
-            })
-            .await
+        strata_pool::operation("searches.list_jobs", "scraping_jobs", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::JOBS_BY_SEARCH)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![search_id, after, plus_one(limit)], job)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |j| j.id))
+                })
+                .await
+        })
+        .await
     }
 
     const COUNT_JOBS_BY_SEARCH: &str = "SELECT count(*) FROM scraping_jobs WHERE search_id = ?1";
 
     /// How many scraping jobs search `search_id` has.
     pub async fn count_jobs(&self, search_id: i64) -> Result<u64> {
-        self.pool
-            .read(move |conn| {
-                let n: i64 =
-                    conn.prepare_cached(Self::COUNT_JOBS_BY_SEARCH)?.query_row([search_id], |r| r.get(0))?;
-                Ok(u64::try_from(n).unwrap_or(0))
-            })
-            .await
+        strata_pool::operation("searches.count_jobs", "scraping_jobs", async move {
+            self.pool
+                .read(move |conn| {
+                    let n: i64 = conn
+                        .prepare_cached(Self::COUNT_JOBS_BY_SEARCH)?
+                        .query_row([search_id], |r| r.get(0))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .await
+        })
+        .await
     }
 
     const TRANSITION_JOB: &str = "UPDATE scraping_jobs SET status = ?3, \
@@ -749,9 +818,9 @@ fn search(row: &Row<'_>) -> rusqlite::Result<Search> {
         result_count: row.get(5)?,
         error: row.get(6)?,
         session_id: row.get(7)?,
-        created_at: row.get(8)?,
-        started_at: row.get(9)?,
-        finished_at: row.get(10)?,
+        created_at: to_datetime(row.get(8)?),
+        started_at: row.get::<_, Option<i64>>(9)?.map(to_datetime),
+        finished_at: row.get::<_, Option<i64>>(10)?.map(to_datetime),
     })
 }
 
@@ -771,7 +840,7 @@ fn search_result(row: &Row<'_>) -> rusqlite::Result<SearchResult> {
         content_hash: row.get(6)?,
         data: json_column(row, 7)?,
         analysis,
-        fetched_at: row.get(9)?,
+        fetched_at: to_datetime(row.get(9)?),
     })
 }
 
@@ -787,8 +856,8 @@ fn job(row: &Row<'_>) -> rusqlite::Result<ScrapingJob> {
         http_status: row.get(7)?,
         bytes: row.get(8)?,
         error: row.get(9)?,
-        created_at: row.get(10)?,
-        started_at: row.get(11)?,
-        finished_at: row.get(12)?,
+        created_at: to_datetime(row.get(10)?),
+        started_at: row.get::<_, Option<i64>>(11)?.map(to_datetime),
+        finished_at: row.get::<_, Option<i64>>(12)?.map(to_datetime),
     })
 }

@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 use strata_pool::Pool;
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
 
@@ -73,12 +74,17 @@ pub struct Session {
     /// Free-form metadata, a JSON value (`{}` by default).
     pub metadata: Value,
     /// When the session was created (ms since the Unix epoch).
-    pub created_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// When the session last changed.
-    pub updated_at: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
     /// When the session was terminated, if it was.
-    pub terminated_at: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub terminated_at: Option<OffsetDateTime>,
 }
+
+strata_pool::one_row!(Session);
 
 /// A session to create, with named fields so that the application and the user
 /// cannot be swapped. `state` and `metadata` default to `{}`.
@@ -105,6 +111,35 @@ impl Default for NewSession {
     }
 }
 
+/// Whose sessions [`Sessions::list_by_user`] lists, with named fields so that the
+/// application and the user cannot be swapped.
+///
+/// ```no_run
+/// # use strata_repo::{PageRequest, SessionOwner, Sessions};
+/// # async fn run(sessions: Sessions) -> strata_core::Result<()> {
+/// let owner = SessionOwner { app_name: "links", user_id: "ann" };
+/// let page = sessions.list_by_user(owner, PageRequest::first(10)).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Two bare strings, which could be given in either order, do not compile:
+///
+/// ```compile_fail
+/// # use strata_repo::{PageRequest, Sessions};
+/// # async fn run(sessions: Sessions) -> strata_core::Result<()> {
+/// let page = sessions.list_by_user("ann", "links", PageRequest::first(10)).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOwner<'a> {
+    /// The application the sessions belong to.
+    pub app_name: &'a str,
+    /// The user they are for.
+    pub user_id: &'a str,
+}
+
 /// The sessions repository.
 #[derive(Debug, Clone)]
 pub struct Sessions {
@@ -126,43 +161,48 @@ impl Sessions {
     ///
     /// `sessions.create(NewSession { app_name: "links".into(), user_id: "ann".into(), ..NewSession::default() })`
     pub async fn create(&self, new: NewSession) -> Result<Session> {
-        let NewSession { app_name, user_id, state, metadata } = new;
-        let (state, metadata) = (json_text(&state), json_text(&metadata));
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::INSERT_SESSION)?;
-                Ok(stmt.query_row(params![app_name, user_id, state, metadata, now_ms()], session)?)
-            })
-            .await
+        strata_pool::operation("sessions.create", "sessions", async move {
+            let NewSession { app_name, user_id, state, metadata } = new;
+            let (state, metadata) = (json_text(&state), json_text(&metadata));
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::INSERT_SESSION)?;
+                    Ok(stmt.query_row(params![app_name, user_id, state, metadata, now_ms()], session)?)
+                })
+                .await
+        })
+        .await
     }
 
     /// The session `id`; E4002 when there is none.
     pub async fn get(&self, id: i64) -> Result<Session> {
-        self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        strata_pool::operation("sessions.get", "sessions", async move {
+            self.pool.read_inline(move |conn| get_in(conn, id)?.ok_or_else(|| not_found(id))).await
+        })
+        .await
     }
 
     const SESSIONS_BY_USER: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \
          FROM sessions WHERE app_name = ?1 AND user_id = ?2 AND id > ?3 ORDER BY id LIMIT +?4";
 
-    /// The sessions of one app and user, oldest first, keyset by id.
-    pub async fn list_by_user(
-        &self,
-        app_name: &str,
-        user_id: &str,
-        page: PageRequest,
-    ) -> Result<Page<Session>> {
-        let limit = page.sql_limit()?;
-        let (app_name, user_id) = (app_name.to_owned(), user_id.to_owned());
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_USER)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![app_name, user_id, after, plus_one(limit)], session)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |s| s.id))
-            })
-            .await
+    /// The sessions of one app and user, oldest first, keyset by id:
+    /// `sessions.list_by_user(SessionOwner { app_name: "links", user_id: "ann" }, page)`.
+    pub async fn list_by_user(&self, owner: SessionOwner<'_>, page: PageRequest) -> Result<Page<Session>> {
+        strata_pool::operation("sessions.list_by_user", "sessions", async move {
+            let limit = page.sql_limit()?;
+            let (app_name, user_id) = (owner.app_name.to_owned(), owner.user_id.to_owned());
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_USER)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![app_name, user_id, after, plus_one(limit)], session)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                })
+                .await
+        })
+        .await
     }
 
     const SESSIONS_BY_STATUS: &str = "SELECT id, app_name, user_id, status, state, metadata, created_at, updated_at, terminated_at \
@@ -170,17 +210,20 @@ impl Sessions {
 
     /// The sessions in one lifecycle state, oldest first, keyset by id.
     pub async fn list_by_status(&self, status: SessionStatus, page: PageRequest) -> Result<Page<Session>> {
-        let limit = page.sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_STATUS)?;
-                let after = page.after.unwrap_or(i64::MIN);
-                let rows = stmt
-                    .query_map(params![status, after, plus_one(limit)], session)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Page::from_rows(rows, page.limit, |s| s.id))
-            })
-            .await
+        strata_pool::operation("sessions.list_by_status", "sessions", async move {
+            let limit = page.sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_STATUS)?;
+                    let after = page.after.unwrap_or(i64::MIN);
+                    let rows = stmt
+                        .query_map(params![status, after, plus_one(limit)], session)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                })
+                .await
+        })
+        .await
     }
 
     const UPDATE_SESSION_STATE: &str = "UPDATE sessions SET state = ?2, updated_at = ?3 WHERE id = ?1 \
@@ -188,13 +231,18 @@ impl Sessions {
 
     /// Replaces the session's state and returns the session; E4002 when there is none.
     pub async fn update_state(&self, id: i64, state: Value) -> Result<Session> {
-        let state = json_text(&state);
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_STATE)?;
-                stmt.query_row(params![id, state, now_ms()], session).optional()?.ok_or_else(|| not_found(id))
-            })
-            .await
+        strata_pool::operation("sessions.update_state", "sessions", async move {
+            let state = json_text(&state);
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_STATE)?;
+                    stmt.query_row(params![id, state, now_ms()], session)
+                        .optional()?
+                        .ok_or_else(|| not_found(id))
+                })
+                .await
+        })
+        .await
     }
 
     const UPDATE_SESSION_METADATA: &str = "UPDATE sessions SET metadata = ?2, updated_at = ?3 WHERE id = ?1 \
@@ -202,15 +250,18 @@ impl Sessions {
 
     /// Replaces the session's metadata and returns the session; E4002 when there is none.
     pub async fn update_metadata(&self, id: i64, metadata: Value) -> Result<Session> {
-        let metadata = json_text(&metadata);
-        self.pool
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_METADATA)?;
-                stmt.query_row(params![id, metadata, now_ms()], session)
-                    .optional()?
-                    .ok_or_else(|| not_found(id))
-            })
-            .await
+        strata_pool::operation("sessions.update_metadata", "sessions", async move {
+            let metadata = json_text(&metadata);
+            self.pool
+                .write(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::UPDATE_SESSION_METADATA)?;
+                    stmt.query_row(params![id, metadata, now_ms()], session)
+                        .optional()?
+                        .ok_or_else(|| not_found(id))
+                })
+                .await
+        })
+        .await
     }
 
     const TRANSITION_SESSION: &str = "UPDATE sessions SET status = ?3, updated_at = ?4, \
@@ -223,22 +274,25 @@ impl Sessions {
     /// the lifecycle does not allow is E4006 and changes nothing; E4002 when there is
     /// no such session.
     pub async fn transition(&self, id: i64, to: SessionStatus) -> Result<Session> {
-        self.pool
-            .write(move |conn| {
-                let current = get_in(conn, id)?.ok_or_else(|| not_found(id))?;
-                if !current.status.can_become(to) {
-                    return Err(Error::InvalidTransition {
-                        what: format!("session {id}"),
-                        from: current.status.to_string(),
-                        to: to.to_string(),
-                    });
-                }
-                // The writer is the only connection that writes, and this closure read
-                // the status in the same transaction: the guard `status = ?2` holds.
-                let mut stmt = conn.prepare_cached(Self::TRANSITION_SESSION)?;
-                Ok(stmt.query_row(params![id, current.status, to, now_ms()], session)?)
-            })
-            .await
+        strata_pool::operation("sessions.transition", "sessions", async move {
+            self.pool
+                .write(move |conn| {
+                    let current = get_in(conn, id)?.ok_or_else(|| not_found(id))?;
+                    if !current.status.can_become(to) {
+                        return Err(Error::InvalidTransition {
+                            what: format!("session {id}"),
+                            from: current.status.to_string(),
+                            to: to.to_string(),
+                        });
+                    }
+                    // The writer is the only connection that writes, and this closure read
+                    // the status in the same transaction: the guard `status = ?2` holds.
+                    let mut stmt = conn.prepare_cached(Self::TRANSITION_SESSION)?;
+                    Ok(stmt.query_row(params![id, current.status, to, now_ms()], session)?)
+                })
+                .await
+        })
+        .await
     }
 
     /// `created` -> `active`, or `paused` -> `active` (E4006 from anything else).
@@ -266,12 +320,15 @@ impl Sessions {
     /// Deletes the session; its tasks, agents and checkpoints stay, with `session_id`
     /// set to NULL. E4002 when there is no such session.
     pub async fn delete(&self, id: i64) -> Result<()> {
-        self.pool
-            .write(move |conn| match conn.prepare_cached(Self::DELETE_SESSION)?.execute([id])? {
-                0 => Err(not_found(id)),
-                _ => Ok(()),
-            })
-            .await
+        strata_pool::operation("sessions.delete", "sessions", async move {
+            self.pool
+                .write(move |conn| match conn.prepare_cached(Self::DELETE_SESSION)?.execute([id])? {
+                    0 => Err(not_found(id)),
+                    _ => Ok(()),
+                })
+                .await
+        })
+        .await
     }
 }
 
@@ -306,8 +363,8 @@ fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
         status: row.get(3)?,
         state: json_column(row, 4)?,
         metadata: json_column(row, 5)?,
-        created_at: row.get(6)?,
-        updated_at: row.get(7)?,
-        terminated_at: row.get(8)?,
+        created_at: to_datetime(row.get(6)?),
+        updated_at: to_datetime(row.get(7)?),
+        terminated_at: row.get::<_, Option<i64>>(8)?.map(to_datetime),
     })
 }

@@ -127,6 +127,10 @@ fn list_filters_by_status_and_queue_and_pages_with_after() {
     let ids: Vec<i64> = dead["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [1, 7]);
     assert_eq!(dead["tasks"][0]["last_error"], "smtp: connection refused");
+    // Times are RFC 3339 in UTC, not milliseconds.
+    let submitted = dead["tasks"][0]["submitted_at"].as_str().unwrap();
+    assert!(submitted.len() >= 20 && submitted.ends_with('Z') && &submitted[10..11] == "T", "{submitted}");
+    assert_eq!(dead["tasks"][0]["lease_expires_at"], Value::Null);
     assert_eq!(dead["next"], Value::Null);
 
     let pending = json_of(d, &["queue", "list", "--queue", "reports", "--status", "pending"], 0);

@@ -34,22 +34,25 @@ impl Queue {
     /// missing task is E4002. A dedup key that another live task took meanwhile makes
     /// the retry fail with E4001.
     pub async fn retry(&self, id: i64) -> Result<Task> {
-        let task = self
-            .pool
-            .write(move |conn| {
-                let now = now_ms();
-                let mut stmt = conn.prepare_cached(RETRY_TASK)?;
-                match stmt.query_row(params![id, now], task_from_row).optional()? {
-                    Some(task) => Ok(task),
-                    None => {
-                        let task = get_task(conn, id)?;
-                        Err(transition_error(&task, TaskStatus::Pending))
+        strata_pool::operation("queue.retry", "tasks", async move {
+            let task = self
+                .pool
+                .write(move |conn| {
+                    let now = now_ms();
+                    let mut stmt = conn.prepare_cached(RETRY_TASK)?;
+                    match stmt.query_row(params![id, now], task_from_row).optional()? {
+                        Some(task) => Ok(task),
+                        None => {
+                            let task = get_task(conn, id)?;
+                            Err(transition_error(&task, TaskStatus::Pending))
+                        }
                     }
-                }
-            })
-            .await?;
-        self.wake(&task.queue);
-        Ok(task)
+                })
+                .await?;
+            self.wake(&task.queue);
+            Ok(task)
+        })
+        .await
     }
 
     /// Cancels task `id` and every live (pending, running or failed) descendant, and
@@ -57,50 +60,59 @@ impl Queue {
     /// gone (E4007) when it reports. Cancelling a task that is completed, cancelled or
     /// dead is E4006; a missing task is E4002.
     pub async fn cancel(&self, id: i64) -> Result<u64> {
-        self.pool
-            .write(move |conn| {
-                let task = get_task(conn, id)?;
-                if !task.status.is_live() {
-                    return Err(transition_error(&task, TaskStatus::Cancelled));
-                }
-                let changed = conn.prepare_cached(CANCEL_TREE)?.execute(params![id, now_ms()])?;
-                Ok(changed as u64)
-            })
-            .await
+        strata_pool::operation("queue.cancel", "tasks", async move {
+            self.pool
+                .write(move |conn| {
+                    let task = get_task(conn, id)?;
+                    if !task.status.is_live() {
+                        return Err(transition_error(&task, TaskStatus::Cancelled));
+                    }
+                    let changed = conn.prepare_cached(CANCEL_TREE)?.execute(params![id, now_ms()])?;
+                    Ok(changed as u64)
+                })
+                .await
+        })
+        .await
     }
 
     /// Deletes dead tasks, of `queue` or of every queue, `batch_size` per write
     /// transaction, and answers how many. Children of a deleted task keep living with
     /// no parent.
     pub async fn purge_dead(&self, queue: Option<&str>) -> Result<u64> {
-        let chunk = i64::try_from(self.shared.config.batch_size).unwrap_or(i64::MAX);
-        let queue = queue.map(str::to_string);
-        let mut deleted = 0u64;
-        loop {
-            let queue = queue.clone();
-            let changed = self
-                .pool
-                .write(move |conn| {
-                    let changed = match &queue {
-                        Some(queue) => {
-                            conn.prepare_cached(PURGE_DEAD_IN_QUEUE)?.execute(params![queue, chunk])?
-                        }
-                        None => conn.prepare_cached(PURGE_DEAD)?.execute(params![chunk])?,
-                    };
-                    Ok(changed as u64)
-                })
-                .await?;
-            deleted += changed;
-            if changed < chunk as u64 {
-                return Ok(deleted);
+        strata_pool::operation("queue.purge_dead", "tasks", async move {
+            let chunk = i64::try_from(self.shared.config.batch_size).unwrap_or(i64::MAX);
+            let queue = queue.map(str::to_string);
+            let mut deleted = 0u64;
+            loop {
+                let queue = queue.clone();
+                let changed = self
+                    .pool
+                    .write(move |conn| {
+                        let changed = match &queue {
+                            Some(queue) => {
+                                conn.prepare_cached(PURGE_DEAD_IN_QUEUE)?.execute(params![queue, chunk])?
+                            }
+                            None => conn.prepare_cached(PURGE_DEAD)?.execute(params![chunk])?,
+                        };
+                        Ok(changed as u64)
+                    })
+                    .await?;
+                deleted += changed;
+                if changed < chunk as u64 {
+                    return Ok(deleted);
+                }
             }
-        }
+        })
+        .await
     }
 
     /// Task `id` (E4002 if there is none). A primary-key lookup, so it runs inline on
     /// the caller's thread ([`Pool::read_inline`]).
     pub async fn get(&self, id: i64) -> Result<Task> {
-        self.pool.read_inline(move |conn| get_task(conn, id)).await
+        strata_pool::operation("queue.get", "tasks", async move {
+            self.pool.read_inline(move |conn| get_task(conn, id)).await
+        })
+        .await
     }
 
     /// Tasks in id order, of `queue` and with `status` when given, one keyset page at
@@ -111,73 +123,80 @@ impl Queue {
         status: Option<TaskStatus>,
         page: PageRequest,
     ) -> Result<Page<Task>> {
-        let limit = page.sql_limit()?;
-        let after = page.after.unwrap_or(i64::MIN);
-        let queue = queue.map(str::to_string);
-        let rows = self
-            .pool
-            .read(move |conn| {
-                let fetch = limit + 1;
-                match (&queue, status) {
-                    (None, None) => query_tasks(conn, LIST_TASKS, params![after, fetch]),
-                    (Some(queue), None) => {
-                        query_tasks(conn, LIST_TASKS_IN_QUEUE, params![queue, after, fetch])
+        strata_pool::operation("queue.list", "tasks", async move {
+            let limit = page.sql_limit()?;
+            let after = page.after.unwrap_or(i64::MIN);
+            let queue = queue.map(str::to_string);
+            let rows = self
+                .pool
+                .read(move |conn| {
+                    let fetch = limit + 1;
+                    match (&queue, status) {
+                        (None, None) => query_tasks(conn, LIST_TASKS, params![after, fetch]),
+                        (Some(queue), None) => {
+                            query_tasks(conn, LIST_TASKS_IN_QUEUE, params![queue, after, fetch])
+                        }
+                        (Some(queue), Some(status)) => query_tasks(
+                            conn,
+                            LIST_TASKS_IN_QUEUE_WITH_STATUS,
+                            params![queue, status, after, fetch],
+                        ),
+                        (None, Some(status)) => {
+                            query_tasks(conn, LIST_TASKS_WITH_STATUS, params![status, after, fetch])
+                        }
                     }
-                    (Some(queue), Some(status)) => query_tasks(
-                        conn,
-                        LIST_TASKS_IN_QUEUE_WITH_STATUS,
-                        params![queue, status, after, fetch],
-                    ),
-                    (None, Some(status)) => {
-                        query_tasks(conn, LIST_TASKS_WITH_STATUS, params![status, after, fetch])
-                    }
-                }
-            })
-            .await?;
-        Ok(Page::from_rows(rows, page.limit, |task| task.id))
+                })
+                .await?;
+            Ok(Page::from_rows(rows, page.limit, |task| task.id))
+        })
+        .await
     }
 
     /// How many tasks each queue has in each state, and how many are ready now, in
     /// queue name order. A queue with no tasks is not listed.
     pub async fn stats(&self) -> Result<Vec<QueueStats>> {
-        self.pool
-            .read(|conn| {
-                // One read transaction: every count comes from the same snapshot.
-                let tx = conn.unchecked_transaction()?;
-                let mut stats: BTreeMap<String, QueueStats> = BTreeMap::new();
-                let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-                for (queue, count) in count_per_queue(&tx, COUNT_BY_QUEUE, [])? {
-                    stats_of(&mut stats, queue.clone());
-                    totals.insert(queue, count);
-                }
-                for (queue, count) in count_per_queue(&tx, COUNT_PENDING_BY_QUEUE, [])? {
-                    stats_of(&mut stats, queue).pending = count;
-                }
-                for (queue, count) in count_per_queue(&tx, COUNT_READY_BY_QUEUE, params![now_ms()])? {
-                    stats_of(&mut stats, queue).ready_now = count;
-                }
-                let mut stmt = tx.prepare_cached(RUNNING_QUEUES)?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    stats_of(&mut stats, row.get(0)?).running += 1;
-                }
-                let mut stmt = tx.prepare_cached(COUNT_UNSUCCESSFUL_BY_QUEUE)?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    let status: TaskStatus = row.get(1)?;
-                    let count: i64 = row.get(2)?;
-                    *stats_of(&mut stats, row.get(0)?).count_mut(status) = count.unsigned_abs();
-                }
-                // No index counts completed tasks (the hot path would pay for it): they
-                // are what is left of the total.
-                for (queue, stats) in &mut stats {
-                    let total = totals.get(queue).copied().unwrap_or(0);
-                    let others = stats.pending + stats.running + stats.failed + stats.cancelled + stats.dead;
-                    stats.completed = total.saturating_sub(others);
-                }
-                Ok(stats.into_values().collect())
-            })
-            .await
+        strata_pool::operation("queue.stats", "tasks", async move {
+            self.pool
+                .read(|conn| {
+                    // One read transaction: every count comes from the same snapshot.
+                    let tx = conn.unchecked_transaction()?;
+                    let mut stats: BTreeMap<String, QueueStats> = BTreeMap::new();
+                    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+                    for (queue, count) in count_per_queue(&tx, COUNT_BY_QUEUE, [])? {
+                        stats_of(&mut stats, queue.clone());
+                        totals.insert(queue, count);
+                    }
+                    for (queue, count) in count_per_queue(&tx, COUNT_PENDING_BY_QUEUE, [])? {
+                        stats_of(&mut stats, queue).pending = count;
+                    }
+                    for (queue, count) in count_per_queue(&tx, COUNT_READY_BY_QUEUE, params![now_ms()])? {
+                        stats_of(&mut stats, queue).ready_now = count;
+                    }
+                    let mut stmt = tx.prepare_cached(RUNNING_QUEUES)?;
+                    let mut rows = stmt.query([])?;
+                    while let Some(row) = rows.next()? {
+                        stats_of(&mut stats, row.get(0)?).running += 1;
+                    }
+                    let mut stmt = tx.prepare_cached(COUNT_UNSUCCESSFUL_BY_QUEUE)?;
+                    let mut rows = stmt.query([])?;
+                    while let Some(row) = rows.next()? {
+                        let status: TaskStatus = row.get(1)?;
+                        let count: i64 = row.get(2)?;
+                        *stats_of(&mut stats, row.get(0)?).count_mut(status) = count.unsigned_abs();
+                    }
+                    // No index counts completed tasks (the hot path would pay for it): they
+                    // are what is left of the total.
+                    for (queue, stats) in &mut stats {
+                        let total = totals.get(queue).copied().unwrap_or(0);
+                        let others =
+                            stats.pending + stats.running + stats.failed + stats.cancelled + stats.dead;
+                        stats.completed = total.saturating_sub(others);
+                    }
+                    Ok(stats.into_values().collect())
+                })
+                .await
+        })
+        .await
     }
 }
 

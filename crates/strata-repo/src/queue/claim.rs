@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use strata_core::{Error, Result};
 
 use super::task::{ClaimContext, CopiedRows, claimed_columns};
-use super::{Claimed, Queue, duration_ms};
+use super::{Claimed, LeaseToken, Queue, duration_ms};
 use crate::PageRequest;
 use crate::clock::now_ms;
 use crate::page::MAX_PAGE;
@@ -132,6 +132,22 @@ impl Queue {
         lease: Duration,
         want_wake_time: bool,
     ) -> Result<(Vec<Claimed>, Option<i64>)> {
+        let answer = strata_pool::operation("queue.claim", "tasks", async move {
+            self.claim_in_span(queue, worker, limit, lease, want_wake_time).await
+        })
+        .await?;
+        Ok((answer.claimed, answer.wake_at))
+    }
+
+    /// The body of [`Queue::claim_or_wake_time`], in its span.
+    async fn claim_in_span(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        want_wake_time: bool,
+    ) -> Result<ClaimAnswer> {
         if queue.is_empty() {
             return Err(Error::invalid("queue", "must not be empty"));
         }
@@ -179,11 +195,25 @@ impl Queue {
             .into_iter()
             .map(|task| {
                 // CHECK tasks_running_holds_lease: a running task has a token.
-                let token = task.lease_token.clone().unwrap_or_default();
+                let token = LeaseToken::from(task.lease_token.clone().unwrap_or_default());
                 Claimed { task, token }
             })
             .collect();
-        Ok((claimed, wake_at))
+        Ok(ClaimAnswer { claimed, wake_at })
+    }
+}
+
+/// What a claim answers: the tasks it claimed and, when it claimed none, the next time
+/// something in the queue becomes claimable. Stands for the claimed rows in the
+/// operation log.
+struct ClaimAnswer {
+    claimed: Vec<Claimed>,
+    wake_at: Option<i64>,
+}
+
+impl strata_pool::Affected for ClaimAnswer {
+    fn affected(&self) -> u64 {
+        strata_pool::Affected::affected(&self.claimed)
     }
 }
 

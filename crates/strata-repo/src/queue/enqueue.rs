@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use strata_core::{Error, Result};
 
 use super::{Enqueued, NewTask, Queue, QueueConfig};
-use crate::clock::now_ms;
+use crate::clock::{duration_to_ms, now_ms, to_millis};
 use crate::row::json_text;
 
 /// The answer of [`Queue::enqueue_chunked`]: what was committed, and why the rest
@@ -23,6 +23,13 @@ pub struct ChunkedEnqueue {
     pub refused: Option<Error>,
     /// Tasks given that were not committed: the refused chunk and every one after it.
     pub not_written: usize,
+}
+
+/// A chunked enqueue stands for the tasks it committed in the operation log.
+impl strata_pool::Affected for ChunkedEnqueue {
+    fn affected(&self) -> u64 {
+        strata_pool::Affected::affected(&self.enqueued)
+    }
 }
 
 impl ChunkedEnqueue {
@@ -43,21 +50,24 @@ impl Queue {
     /// it, and no process can enqueue it again after a worker claimed it. `None` when
     /// the time has passed.
     pub(crate) async fn enqueue_ahead(&self, task: NewTask) -> Result<Option<Enqueued>> {
-        task.validate()?;
-        let row = InsertRow::new(task, &self.shared.config);
-        let queue = row.queue.clone();
-        let answer = self
-            .pool
-            .write(move |conn| {
-                let now = now_ms();
-                if row.run_after(now) <= now {
-                    return Ok(None);
-                }
-                Ok(insert_chunk(conn, std::slice::from_ref(&row))?.pop())
-            })
-            .await?;
-        self.wake(&queue);
-        Ok(answer)
+        strata_pool::operation("queue.enqueue_ahead", "tasks", async move {
+            task.validate()?;
+            let row = InsertRow::new(task, &self.shared.config);
+            let queue = row.queue.clone();
+            let answer = self
+                .pool
+                .write(move |conn| {
+                    let now = now_ms();
+                    if row.run_after(now) <= now {
+                        return Ok(None);
+                    }
+                    Ok(insert_chunk(conn, std::slice::from_ref(&row))?.pop())
+                })
+                .await?;
+            self.wake(&queue);
+            Ok(answer)
+        })
+        .await
     }
 
     /// Enqueues one task. When `task` has a dedup key that a live (pending, running or
@@ -71,8 +81,11 @@ impl Queue {
         reason = "enqueue_batch answers one entry per task given, and it was given one"
     )]
     pub async fn enqueue(&self, task: NewTask) -> Result<Enqueued> {
-        let mut ids = self.enqueue_batch(vec![task]).await?;
-        Ok(ids.pop().expect("one task in, one answer out"))
+        strata_pool::operation("queue.enqueue", "tasks", async move {
+            let mut ids = self.insert_batch(vec![task]).await?;
+            Ok(ids.pop().expect("one task in, one answer out"))
+        })
+        .await
     }
 
     /// Enqueues many tasks all or nothing, and answers in the order given. Every task
@@ -85,6 +98,11 @@ impl Queue {
     /// batch. For imports too large for one transaction, [`Queue::enqueue_chunked`]
     /// commits `batch_size` tasks at a time and says which ones were committed.
     pub async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
+        strata_pool::operation("queue.enqueue_batch", "tasks", self.insert_batch(tasks)).await
+    }
+
+    /// The batch of [`Queue::enqueue_batch`], in the span of the caller's operation.
+    async fn insert_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         for task in &tasks {
             task.validate()?;
         }
@@ -115,44 +133,47 @@ impl Queue {
     /// chunk after it is written; the answer names the tasks that were committed before
     /// it, in the order given, beside the error ([`ChunkedEnqueue::refused`]).
     pub async fn enqueue_chunked(&self, tasks: Vec<NewTask>) -> Result<ChunkedEnqueue> {
-        for task in &tasks {
-            task.validate()?;
-        }
-        let config = &self.shared.config;
-        let total = tasks.len();
-        let mut enqueued = Vec::with_capacity(total);
-        let mut tasks = tasks.into_iter();
-        let mut next_chunk = || -> Vec<InsertRow> {
-            tasks.by_ref().take(config.batch_size).map(|task| InsertRow::new(task, config)).collect()
-        };
-        let mut chunk = Arc::new(next_chunk());
-        // The chunk written before, dropped while the writer inserts the next one.
-        let mut written: Option<Arc<Vec<InsertRow>>> = None;
-        while !chunk.is_empty() {
-            let queues = queue_names(&chunk);
-            // The next chunk is made ready while the writer inserts this one: a
-            // `biased` join polls the write first, which queues it, and only then
-            // makes the next chunk. The writer gets a share of the chunk, so that
-            // its rows are freed here, on the thread that allocated them.
-            let rows = Arc::clone(&chunk);
-            let write = self.pool.write(move |conn| insert_chunk(conn, &rows));
-            let (done, next) = tokio::join!(biased; write, async {
-                drop(written.take());
-                Arc::new(next_chunk())
-            });
-            match done {
-                Ok(answers) => enqueued.extend(answers),
-                Err(error) => {
-                    let not_written = total - enqueued.len();
-                    return Ok(ChunkedEnqueue { enqueued, refused: Some(error), not_written });
+        strata_pool::operation("queue.enqueue_chunked", "tasks", async move {
+            for task in &tasks {
+                task.validate()?;
+            }
+            let config = &self.shared.config;
+            let total = tasks.len();
+            let mut enqueued = Vec::with_capacity(total);
+            let mut tasks = tasks.into_iter();
+            let mut next_chunk = || -> Vec<InsertRow> {
+                tasks.by_ref().take(config.batch_size).map(|task| InsertRow::new(task, config)).collect()
+            };
+            let mut chunk = Arc::new(next_chunk());
+            // The chunk written before, dropped while the writer inserts the next one.
+            let mut written: Option<Arc<Vec<InsertRow>>> = None;
+            while !chunk.is_empty() {
+                let queues = queue_names(&chunk);
+                // The next chunk is made ready while the writer inserts this one: a
+                // `biased` join polls the write first, which queues it, and only then
+                // makes the next chunk. The writer gets a share of the chunk, so that
+                // its rows are freed here, on the thread that allocated them.
+                let rows = Arc::clone(&chunk);
+                let write = self.pool.write(move |conn| insert_chunk(conn, &rows));
+                let (done, next) = tokio::join!(biased; write, async {
+                    drop(written.take());
+                    Arc::new(next_chunk())
+                });
+                match done {
+                    Ok(answers) => enqueued.extend(answers),
+                    Err(error) => {
+                        let not_written = total - enqueued.len();
+                        return Ok(ChunkedEnqueue { enqueued, refused: Some(error), not_written });
+                    }
                 }
+                for queue in &queues {
+                    self.wake(queue);
+                }
+                written = Some(std::mem::replace(&mut chunk, next));
             }
-            for queue in &queues {
-                self.wake(queue);
-            }
-            written = Some(std::mem::replace(&mut chunk, next));
-        }
-        Ok(ChunkedEnqueue { enqueued, refused: None, not_written: 0 })
+            Ok(ChunkedEnqueue { enqueued, refused: None, not_written: 0 })
+        })
+        .await
     }
 
     /// Enqueues `task` on `conn`, the writer inside a write closure of another
@@ -202,8 +223,8 @@ impl InsertRow {
             kind: task.kind,
             priority: i64::from(task.priority),
             max_attempts: i64::from(task.max_attempts.unwrap_or(config.max_attempts)),
-            run_after: task.run_after,
-            delay_ms: i64::try_from(task.delay_ms.unwrap_or(0)).unwrap_or(i64::MAX),
+            run_after: task.run_after.map(to_millis),
+            delay_ms: task.delay.map_or(0, duration_to_ms),
             dedup_key: task.dedup_key,
             parent: task.parent,
             session: task.session,

@@ -10,7 +10,9 @@ use rusqlite::types::{FromSql, FromSqlError, Type, ValueRef};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
+use time::OffsetDateTime;
 
+use crate::clock::to_datetime;
 use crate::row::text_enum;
 
 /// The queue a task goes to when [`NewTask::queue`] is not called.
@@ -76,12 +78,12 @@ pub struct NewTask {
     /// 0 (lowest) to 10 (highest); [`DEFAULT_PRIORITY`] unless set.
     #[serde(default = "default_priority")]
     pub priority: u8,
-    /// Not claimable before this time (ms since the epoch); `None` for now or `delay_ms`.
+    /// Not claimable before this time; `None` for now or `delay`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub run_after: Option<OffsetDateTime>,
+    /// Not claimable before this long after the enqueue; `None` for now or `run_after`.
     #[serde(default)]
-    pub run_after: Option<i64>,
-    /// Not claimable before this many ms after the enqueue; `None` for now or `run_after`.
-    #[serde(default)]
-    pub delay_ms: Option<u64>,
+    pub delay: Option<Duration>,
     /// Claims allowed before the task goes dead; the queue's default unless set.
     #[serde(default)]
     pub max_attempts: Option<u32>,
@@ -115,7 +117,7 @@ impl NewTask {
             queue: default_queue(),
             priority: DEFAULT_PRIORITY,
             run_after: None,
-            delay_ms: None,
+            delay: None,
             max_attempts: None,
             dedup_key: None,
             parent: None,
@@ -135,16 +137,16 @@ impl NewTask {
         self
     }
 
-    /// Makes the task claimable only from `at` (ms since the epoch); replaces a delay.
-    pub fn run_after(mut self, at: i64) -> Self {
+    /// Makes the task claimable only from `at`; replaces a delay.
+    pub fn run_after(mut self, at: OffsetDateTime) -> Self {
         self.run_after = Some(at);
-        self.delay_ms = None;
+        self.delay = None;
         self
     }
 
     /// Makes the task claimable only `delay` after it is enqueued; replaces `run_after`.
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay_ms = Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        self.delay = Some(delay);
         self.run_after = None;
         self
     }
@@ -191,8 +193,8 @@ impl NewTask {
         if self.max_attempts == Some(0) {
             return Err(Error::invalid("max_attempts", "must be at least 1"));
         }
-        if self.run_after.is_some() && self.delay_ms.is_some() {
-            return Err(Error::invalid("run_after", "set either run_after or delay_ms, not both"));
+        if self.run_after.is_some() && self.delay.is_some() {
+            return Err(Error::invalid("run_after", "set either run_after or delay, not both"));
         }
         if self.dedup_key.as_deref() == Some("") {
             return Err(Error::invalid("dedup_key", "must not be empty when set"));
@@ -220,12 +222,14 @@ pub struct Task {
     pub attempts: u32,
     /// Claims allowed before the task goes dead.
     pub max_attempts: u32,
-    /// Not claimable before this time (ms); also the age that orders equal priorities.
-    pub run_after: i64,
+    /// Not claimable before this time; also the age that orders equal priorities.
+    #[serde(with = "time::serde::rfc3339")]
+    pub run_after: OffsetDateTime,
     /// The worker that holds (or last held) the task.
     pub lease_owner: Option<String>,
-    /// When the current lease ends (ms); `None` unless running.
-    pub lease_expires_at: Option<i64>,
+    /// When the current lease ends; `None` unless running.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub lease_expires_at: Option<OffsetDateTime>,
     /// The token of the current lease; `None` unless running.
     pub lease_token: Option<String>,
     /// The last failure, as the worker (or the lease expiry) reported it.
@@ -238,12 +242,15 @@ pub struct Task {
     pub parent_task_id: Option<i64>,
     /// The session, if any.
     pub session_id: Option<i64>,
-    /// When the task was enqueued (ms).
-    pub submitted_at: i64,
-    /// When the task was last claimed (ms).
-    pub started_at: Option<i64>,
-    /// When the task reached completed, failed, cancelled or dead (ms).
-    pub completed_at: Option<i64>,
+    /// When the task was enqueued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub submitted_at: OffsetDateTime,
+    /// When the task was last claimed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// When the task reached completed, failed, cancelled or dead.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
 }
 
 /// The answer to an enqueue.
@@ -262,7 +269,64 @@ pub struct Claimed {
     /// The task, as it is after the claim (running, attempts counted).
     pub task: Task,
     /// The lease token of this claim (32 hex digits, new for every claim).
-    pub token: String,
+    pub token: LeaseToken,
+}
+
+strata_pool::one_row!(Task, Enqueued, Claimed);
+
+/// The token of a claim: what `complete`, `fail`, `heartbeat` and `release` must present
+/// beside the task's id. A type of its own so that it cannot be swapped with the error
+/// text beside it (`queue.fail(id, &claimed.token, "timeout")`); a worker that got the
+/// token as text (from another process) makes it with `LeaseToken::from`.
+///
+/// ```no_run
+/// # async fn run(queue: strata_repo::Queue, claimed: strata_repo::Claimed) -> strata_core::Result<()> {
+/// queue.fail(claimed.task.id, &claimed.token, "timeout").await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The token and the error text cannot be swapped:
+///
+/// ```compile_fail
+/// # async fn run(queue: strata_repo::Queue, claimed: strata_repo::Claimed) -> strata_core::Result<()> {
+/// queue.fail(claimed.task.id, "timeout", &claimed.token).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LeaseToken(String);
+
+impl LeaseToken {
+    /// The token's text (32 hex digits for a token a claim made).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LeaseToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for LeaseToken {
+    fn from(token: String) -> Self {
+        LeaseToken(token)
+    }
+}
+
+impl From<&str> for LeaseToken {
+    fn from(token: &str) -> Self {
+        LeaseToken(token.to_owned())
+    }
+}
+
+impl From<LeaseToken> for String {
+    fn from(token: LeaseToken) -> Self {
+        token.0
+    }
 }
 
 /// One finished job for [`crate::Queue::complete_many`]: the task, the lease token of
@@ -272,7 +336,7 @@ pub struct Completion {
     /// The task's id.
     pub id: i64,
     /// The lease token of the claim that ran it.
-    pub token: String,
+    pub token: LeaseToken,
     /// What the task produced (stored as JSON in `result`).
     pub result: Value,
 }
@@ -425,18 +489,18 @@ fn read_task(row: &impl Columns) -> rusqlite::Result<Task> {
         status: row.get(5)?,
         attempts: row.get(6)?,
         max_attempts: row.get(7)?,
-        run_after: row.get(8)?,
+        run_after: to_datetime(row.get(8)?),
         lease_owner: row.get(9)?,
-        lease_expires_at: row.get(10)?,
+        lease_expires_at: row.get::<Option<i64>>(10)?.map(to_datetime),
         lease_token: row.get(11)?,
         last_error: row.get(12)?,
         result: result.map(|text| parse_json(13, &text)).transpose()?,
         dedup_key: row.get(14)?,
         parent_task_id: row.get(15)?,
         session_id: row.get(16)?,
-        submitted_at: row.get(17)?,
-        started_at: row.get(18)?,
-        completed_at: row.get(19)?,
+        submitted_at: to_datetime(row.get(17)?),
+        started_at: row.get::<Option<i64>>(18)?.map(to_datetime),
+        completed_at: row.get::<Option<i64>>(19)?.map(to_datetime),
     })
 }
 

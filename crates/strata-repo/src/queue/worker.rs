@@ -33,7 +33,7 @@ use strata_core::{Error, Result};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::{Claimed, DEFAULT_QUEUE, Enqueued, NewTask, Queue, Task};
+use super::{Claimed, DEFAULT_QUEUE, Enqueued, LeaseToken, NewTask, Queue, Task};
 
 /// A job type: its serde payload is the task's, and [`JobKind::KIND`] the task's
 /// `kind` that routes it to its handler.
@@ -533,7 +533,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Writes how an attempt ended and counts it.
-async fn finish(shared: &Shared, id: i64, token: &str, outcome: Outcome) {
+async fn finish(shared: &Shared, id: i64, token: &LeaseToken, outcome: Outcome) {
     let counts = &shared.counts;
     let queue = &shared.queue;
     let written = match outcome {
@@ -601,7 +601,10 @@ async fn tick_loop(queue: Queue, cron: croner::Cron, task: NewTask, mut stop: wa
             }
         };
         let at = next.timestamp_millis();
-        let tick = task.clone().run_after(at).dedup_key(format!("cron:{}:{at}", task.kind));
+        let tick = task
+            .clone()
+            .run_after(crate::clock::to_datetime(at))
+            .dedup_key(format!("cron:{}:{at}", task.kind));
         if let Err(error) = queue.enqueue_ahead(tick).await {
             tracing::warn!(%error, "a recurring job's tick was not enqueued");
         }

@@ -186,3 +186,27 @@ async fn task_state_keys_list_in_order_across_pages() {
     }
     assert_eq!(seen, keys);
 }
+
+#[tokio::test]
+async fn agent_checkpoint_and_state_operations_log_their_name_table_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let (agents, checkpoints, state) =
+        (Agents::new(pool.clone()), Checkpoints::new(pool.clone()), TaskState::new(pool.clone()));
+    let t = task(&pool).await;
+    let lines = crate::op_spans::logged(async {
+        agents.spawn(t, None, "crawler").await.unwrap();
+        assert_eq!(agents.get(404).await.unwrap_err().code(), "E4002");
+        checkpoints.save(t, 1, json!({}), None).await.unwrap();
+        assert_eq!(checkpoints.get(t, 9).await.unwrap_err().code(), "E4002");
+        state.set(t, "cursor", json!(1)).await.unwrap();
+        assert_eq!(state.set(t, "", json!(1)).await.unwrap_err().code(), "E4001");
+    })
+    .await;
+    crate::op_spans::assert_op(&lines, "agents.spawn", "agents", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "agents.get", "agents", "error", "code=\"E4002\"");
+    crate::op_spans::assert_op(&lines, "checkpoints.save", "checkpoints", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "checkpoints.get", "checkpoints", "error", "code=\"E4002\"");
+    crate::op_spans::assert_op(&lines, "state.set", "state", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "state.set", "state", "error", "code=\"E4001\"");
+}

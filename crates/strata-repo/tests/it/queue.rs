@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use strata_core::{ConstraintKind, Error};
 use strata_pool::Pool;
-use strata_repo::clock::now_ms;
+use strata_repo::clock::{now_ms, to_datetime, to_millis};
 use strata_repo::{Completion, NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -34,12 +34,21 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
     let now = now_ms();
-    let low =
-        queue.enqueue(NewTask::new("low", json!(1)).priority(1).run_after(now - 3_000)).await.unwrap().id;
-    let high_young =
-        queue.enqueue(NewTask::new("hy", json!(2)).priority(9).run_after(now - 1_000)).await.unwrap().id;
-    let high_old =
-        queue.enqueue(NewTask::new("ho", json!(3)).priority(9).run_after(now - 2_000)).await.unwrap().id;
+    let low = queue
+        .enqueue(NewTask::new("low", json!(1)).priority(1).run_after(to_datetime(now - 3_000)))
+        .await
+        .unwrap()
+        .id;
+    let high_young = queue
+        .enqueue(NewTask::new("hy", json!(2)).priority(9).run_after(to_datetime(now - 1_000)))
+        .await
+        .unwrap()
+        .id;
+    let high_old = queue
+        .enqueue(NewTask::new("ho", json!(3)).priority(9).run_after(to_datetime(now - 2_000)))
+        .await
+        .unwrap()
+        .id;
     let mid = queue.enqueue(NewTask::new("mid", json!(4))).await.unwrap().id;
     queue.enqueue(NewTask::new("elsewhere", json!(5)).queue("other").priority(10)).await.unwrap();
 
@@ -55,8 +64,8 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
     assert_eq!(one.task.attempts, 1);
     assert_eq!(one.task.lease_owner.as_deref(), Some("w1"));
     assert_eq!(one.task.lease_token.as_deref(), Some(one.token.as_str()));
-    assert_eq!(one.token.len(), 32);
-    assert!(one.token.bytes().all(|b| b.is_ascii_hexdigit()), "{}", one.token);
+    assert_eq!(one.token.as_str().len(), 32);
+    assert!(one.token.as_str().bytes().all(|b| b.is_ascii_hexdigit()), "{}", one.token);
     // One fresh token per claim, shared by the tasks it claimed.
     assert!(first.iter().all(|c| c.token == one.token), "the tasks of one claim share its token");
     assert_ne!(rest[0].token, one.token, "another claim gets another token");
@@ -68,7 +77,7 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
     for held in first.iter().chain(&rest) {
         assert_eq!(format!("{:?}", held.task), format!("{:?}", queue.get(held.task.id).await.unwrap()));
         let expires = held.task.lease_expires_at.unwrap();
-        assert_eq!(Some(expires - LEASE.as_millis() as i64), held.task.started_at);
+        assert_eq!(Some(expires - LEASE), held.task.started_at);
     }
 }
 
@@ -80,7 +89,7 @@ async fn assert_nothing_claimed_before_it_is_due(queue: &Queue) {
     let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
     let now = now_ms();
     for held in &claimed {
-        assert!(held.task.run_after <= now, "task {} claimed before it was due", held.task.id);
+        assert!(to_millis(held.task.run_after) <= now, "task {} claimed before it was due", held.task.id);
     }
 }
 
@@ -90,11 +99,13 @@ async fn delayed_tasks_are_not_claimed_before_run_after() {
     let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
     let delayed =
         queue.enqueue(NewTask::new("later", json!({})).delay(Duration::from_millis(500))).await.unwrap();
-    let future =
-        queue.enqueue(NewTask::new("much later", json!({})).run_after(now_ms() + 60_000)).await.unwrap();
+    let future = queue
+        .enqueue(NewTask::new("much later", json!({})).run_after(to_datetime(now_ms() + 60_000)))
+        .await
+        .unwrap();
     assert_nothing_claimed_before_it_is_due(&queue).await;
     let task = queue.get(delayed.id).await.unwrap();
-    assert!(task.run_after >= task.submitted_at + 500);
+    assert!(task.run_after >= task.submitted_at + Duration::from_millis(500));
 
     tokio::time::sleep(Duration::from_millis(550)).await;
     let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
@@ -182,7 +193,7 @@ async fn complete_needs_the_current_token_of_an_unexpired_lease() {
     let id = queue.enqueue(NewTask::new("job", json!({}))).await.unwrap().id;
     let slow = queue.claim("default", "slow", 1, Duration::from_millis(100)).await.unwrap().remove(0);
 
-    let err = queue.complete(id, "not-the-token", json!(1)).await.unwrap_err();
+    let err = queue.complete(id, &"not-the-token".into(), json!(1)).await.unwrap_err();
     assert_eq!(err.code(), "E4007");
     assert!(lease_reason(err).contains("token does not match"));
 
@@ -209,7 +220,7 @@ async fn complete_needs_the_current_token_of_an_unexpired_lease() {
     assert_eq!((task.lease_token, task.lease_expires_at), (None, None));
     let err = queue.complete(id, &fast.token, json!(2)).await.unwrap_err();
     assert!(lease_reason(err).contains("completed, not running"));
-    assert_eq!(queue.complete(424_242, "x", json!(1)).await.unwrap_err().code(), "E4002");
+    assert_eq!(queue.complete(424_242, &"x".into(), json!(1)).await.unwrap_err().code(), "E4002");
 }
 
 #[tokio::test]
@@ -260,12 +271,13 @@ async fn heartbeat_extends_a_held_lease() {
     // A first lease of 3 s: the heartbeats below must come before it ends even on a
     // slow machine, and the test then waits it out.
     let held = queue.claim("default", "w", 1, Duration::from_secs(3)).await.unwrap().remove(0);
-    let first = held.task.lease_expires_at.unwrap();
+    let first = to_millis(held.task.lease_expires_at.unwrap());
     // Longer leases each time, so every heartbeat moves the expiry on however fast the
     // calls follow each other.
     let mut expires = first;
     for secs in [60, 90, 120] {
-        let extended = queue.heartbeat(held.task.id, &held.token, Duration::from_secs(secs)).await.unwrap();
+        let extended =
+            to_millis(queue.heartbeat(held.task.id, &held.token, Duration::from_secs(secs)).await.unwrap());
         assert!(extended > expires, "each heartbeat moves the expiry on");
         expires = extended;
     }
@@ -295,15 +307,16 @@ async fn fail_schedules_a_backoff_and_the_last_attempt_makes_the_task_dead() {
         let after = now_ms();
         assert_eq!(task.status, TaskStatus::Pending);
         assert_eq!(task.last_error.as_deref(), Some(format!("boom {attempt}").as_str()));
+        let run_after = to_millis(task.run_after);
         assert!(
-            task.run_after >= before + full / 2 && task.run_after <= after + full,
+            run_after >= before + full / 2 && run_after <= after + full,
             "attempt {attempt}: run_after {} not in [{}, {}]",
-            task.run_after,
+            run_after,
             before + full / 2,
             after + full
         );
         assert_nothing_claimed_before_it_is_due(&queue).await;
-        tokio::time::sleep(Duration::from_millis((task.run_after - now_ms()).max(0) as u64 + 5)).await;
+        tokio::time::sleep(Duration::from_millis((run_after - now_ms()).max(0) as u64 + 5)).await;
     }
     let held = queue.claim("default", "w", 1, LEASE).await.unwrap().remove(0);
     assert_eq!(held.task.attempts, 3);
@@ -358,7 +371,7 @@ async fn retry_revives_dead_failed_and_cancelled_tasks_and_purge_dead_deletes_on
         let task = queue.retry(id).await.unwrap();
         assert_eq!(task.status, TaskStatus::Pending);
         assert_eq!(task.attempts, 0);
-        assert!(task.run_after <= now_ms());
+        assert!(to_millis(task.run_after) <= now_ms());
         assert_eq!((task.completed_at, task.lease_token), (None, None));
     }
     let err = queue.retry(pending).await.unwrap_err();
@@ -614,7 +627,7 @@ async fn next_waits_for_a_delayed_task_without_waiting_for_the_poll_interval() {
         .unwrap()
         .unwrap();
     assert_eq!(claimed[0].task.id, id);
-    assert!(now_ms() >= claimed[0].task.run_after, "not claimed before it was due");
+    assert!(now_ms() >= to_millis(claimed[0].task.run_after), "not claimed before it was due");
     // Woken by the due time, not by the 10 s poll interval.
     assert!(started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
 }
@@ -747,4 +760,50 @@ fn queue_config_reads_a_partial_table_and_keeps_the_defaults() {
     assert_eq!(config.batch_size, 500);
     assert_eq!((config.retry_base_ms, config.retry_max_ms), (1_000, 3_600_000));
     assert!(serde_json::from_value::<QueueConfig>(json!({"poll": 1})).is_err());
+}
+
+#[tokio::test]
+async fn queue_operations_log_their_name_table_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let lines = crate::op_spans::logged(async {
+        queue.enqueue(NewTask::new("k", json!(1))).await.unwrap();
+        queue.enqueue_batch(vec![NewTask::new("k", json!(2)), NewTask::new("k", json!(3))]).await.unwrap();
+        let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        queue.complete(claimed[0].task.id, &claimed[0].token, json!(null)).await.unwrap();
+        let lost = queue.complete(claimed[0].task.id, &claimed[0].token, json!(null)).await.unwrap_err();
+        assert_eq!(lost.code(), "E4007");
+    })
+    .await;
+    crate::op_spans::assert_op(&lines, "queue.enqueue", "tasks", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "queue.enqueue_batch", "tasks", "ok", "rows=2");
+    crate::op_spans::assert_op(&lines, "queue.claim", "tasks", "ok", "rows=3");
+    crate::op_spans::assert_op(&lines, "queue.complete", "tasks", "ok", "rows=0");
+    crate::op_spans::assert_op(&lines, "queue.complete", "tasks", "error", "code=\"E4007\"");
+}
+
+#[tokio::test]
+async fn task_times_are_utc_date_times_and_serialize_as_rfc_3339() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
+    let at = time::macros::datetime!(2030-01-02 03:04:05.006 UTC);
+    let id = queue.enqueue(NewTask::new("later", json!({})).run_after(at)).await.unwrap().id;
+    let task = queue.get(id).await.unwrap();
+    assert_eq!(task.run_after, at, "stored as milliseconds, read back to the millisecond");
+    assert_eq!((task.started_at, task.completed_at, task.lease_expires_at), (None, None, None));
+    let json = serde_json::to_value(&task).unwrap();
+    assert_eq!(json["run_after"], "2030-01-02T03:04:05.006Z");
+    assert!(json["submitted_at"].as_str().unwrap().ends_with('Z'), "{json}");
+    assert_eq!(json["started_at"], serde_json::Value::Null);
+    let back: strata_repo::Task = serde_json::from_value(json).unwrap();
+    assert_eq!(back, task);
+
+    // A delay is a Duration; a heartbeat answers the new expiry as a date-time.
+    let delayed = NewTask::new("soon", json!({})).delay(Duration::from_millis(1));
+    assert_eq!(delayed.delay, Some(Duration::from_millis(1)));
+    queue.enqueue(delayed).await.unwrap();
+    let held = queue.next_within("default", "w", 1, LEASE, Duration::from_secs(30)).await.unwrap().remove(0);
+    let expires = queue.heartbeat(held.task.id, &held.token, Duration::from_secs(60)).await.unwrap();
+    assert!(expires > held.task.lease_expires_at.unwrap() && expires > held.task.started_at.unwrap());
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use serde_json::json;
 use strata_core::Error;
-use strata_repo::{NewTask, Queue, QueueConfig, TaskStatus};
+use strata_repo::clock::to_millis;
+use strata_repo::{LeaseToken, NewTask, Queue, QueueConfig, TaskStatus};
 
 const WORKERS: u64 = 8;
 
@@ -19,18 +20,18 @@ const WORKERS: u64 = 8;
 enum Event {
     Claimed {
         task: i64,
-        token: String,
+        token: LeaseToken,
         attempt: u32,
         started_at: i64,
         expires_at: i64,
     },
     Failed {
         task: i64,
-        token: String,
+        token: LeaseToken,
     },
     Completed {
         task: i64,
-        token: String,
+        token: LeaseToken,
     },
     /// A worker that stalled past its lease could still complete: must never happen.
     StalledCompleted {
@@ -133,8 +134,8 @@ async fn worker(
                 task: task.id,
                 token: held.token.clone(),
                 attempt: task.attempts,
-                started_at: task.started_at.unwrap(),
-                expires_at: task.lease_expires_at.unwrap(),
+                started_at: to_millis(task.started_at.unwrap()),
+                expires_at: to_millis(task.lease_expires_at.unwrap()),
             });
         }
         for held in claimed {
@@ -175,10 +176,10 @@ async fn check(queue: &Queue, ids: &[i64], events: &[Event]) {
     for event in events {
         match event {
             Event::Claimed { task, token, attempt, started_at, expires_at } => {
-                claims.entry(*task).or_default().push((*attempt, *started_at, *expires_at, token))
+                claims.entry(*task).or_default().push((*attempt, *started_at, *expires_at, token.as_str()))
             }
-            Event::Completed { task, token } => completions.entry(*task).or_default().push(token),
-            Event::Failed { task, token } => failures.entry(*task).or_default().push(token),
+            Event::Completed { task, token } => completions.entry(*task).or_default().push(token.as_str()),
+            Event::Failed { task, token } => failures.entry(*task).or_default().push(token.as_str()),
             Event::StalledCompleted { task } => {
                 panic!("task {task}: a worker completed it after its lease expired")
             }
@@ -215,7 +216,7 @@ async fn check(queue: &Queue, ids: &[i64], events: &[Event]) {
                     completed[0], last.3,
                     "task {id}: completed by its last claim; never claimed again"
                 );
-                let at = row.completed_at.unwrap();
+                let at = to_millis(row.completed_at.unwrap());
                 assert!(at >= last.1 && at < last.2, "task {id}: completed under an unexpired lease");
             }
             TaskStatus::Dead => assert!(completed.is_empty(), "task {id}: dead but completed"),

@@ -37,7 +37,7 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
         .unwrap()
         .id;
     sessions.get(s).await.unwrap();
-    sessions.list_by_user("app", "ann", page).await.unwrap();
+    sessions.list_by_user(strata_repo::SessionOwner { app_name: "app", user_id: "ann" }, page).await.unwrap();
     sessions.list_by_status(strata_repo::SessionStatus::Created, page).await.unwrap();
     sessions.update_state(s, json!(1)).await.unwrap();
     sessions.update_metadata(s, json!(1)).await.unwrap();

@@ -349,3 +349,27 @@ async fn deleting_a_search_deletes_its_results_and_jobs() {
     crate::rows::raw_write(&pool, "DELETE FROM searches").await.unwrap();
     assert_eq!((count(&pool, "search_results").await, count(&pool, "scraping_jobs").await), (0, 0));
 }
+
+#[tokio::test]
+async fn search_operations_log_their_name_tables_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, searches) = repo(dir.path()).await;
+    let lines = crate::op_spans::logged(async {
+        let search = searches.create(NewSearch::new("rust sqlite")).await.unwrap();
+        let inserted = searches
+            .bulk_insert_results(search.id, vec![result("https://a", 1), result("https://b", 2)])
+            .await;
+        assert_eq!(inserted.unwrap().inserted, 2);
+        assert_eq!(searches.complete(search.id).await.unwrap_err().code(), "E4006");
+    })
+    .await;
+    crate::op_spans::assert_op(&lines, "searches.create", "searches", "ok", "rows=1");
+    crate::op_spans::assert_op(
+        &lines,
+        "searches.bulk_insert_results",
+        "search_results,searches",
+        "ok",
+        "rows=2",
+    );
+    crate::op_spans::assert_op(&lines, "searches.transition", "searches", "error", "code=\"E4006\"");
+}

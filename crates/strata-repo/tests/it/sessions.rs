@@ -165,7 +165,10 @@ async fn listing_by_user_visits_each_of_their_sessions_exactly_once_across_pages
     let mut seen = Vec::new();
     let mut page = PageRequest::first(5);
     loop {
-        let got = sessions.list_by_user("app", "ann", page).await.unwrap();
+        let got = sessions
+            .list_by_user(strata_repo::SessionOwner { app_name: "app", user_id: "ann" }, page)
+            .await
+            .unwrap();
         assert!(got.items.len() <= 5);
         seen.extend(got.items.iter().map(|s| s.id));
         match got.next {
@@ -230,4 +233,38 @@ async fn deleting_a_session_keeps_its_tasks_agents_and_checkpoints_detached() {
         .await
         .unwrap();
     assert_eq!(task_session, None);
+}
+
+#[tokio::test]
+async fn session_operations_log_their_name_table_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = Sessions::new(migrated(dir.path()).await);
+    let lines = crate::op_spans::logged(async {
+        let app = NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() };
+        let session = sessions.create(app).await.unwrap();
+        sessions.activate(session.id).await.unwrap();
+        assert_eq!(sessions.get(404).await.unwrap_err().code(), "E4002");
+    })
+    .await;
+    crate::op_spans::assert_op(&lines, "sessions.create", "sessions", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "sessions.transition", "sessions", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "sessions.get", "sessions", "error", "code=\"E4002\"");
+}
+
+#[tokio::test]
+async fn session_times_are_utc_date_times_and_serialize_as_rfc_3339() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = Sessions::new(migrated(dir.path()).await);
+    let before = time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(1);
+    let app = NewSession { app_name: "app".into(), user_id: "ann".into(), ..NewSession::default() };
+    let created = sessions.create(app).await.unwrap();
+    assert!(created.created_at >= before && created.created_at == created.updated_at);
+    let terminated = sessions.terminate(created.id).await.unwrap();
+    assert!(terminated.terminated_at.unwrap() >= created.created_at);
+    let json = serde_json::to_value(&terminated).unwrap();
+    for field in ["created_at", "updated_at", "terminated_at"] {
+        let text = json[field].as_str().unwrap_or_else(|| panic!("{field} is not a string: {json}"));
+        assert!(text.ends_with('Z') && &text[10..11] == "T", "{field}: {text}");
+    }
+    assert_eq!(serde_json::from_value::<strata_repo::Session>(json).unwrap(), terminated);
 }
