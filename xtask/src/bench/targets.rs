@@ -213,4 +213,6 @@ pub const PAIRED: &[(&str, &str, f64)] = &[
     ("queue_jobs_single", "strata_single vs raw_single, 2,000 jobs", 1.5),
     ("queue_jobs_batch100", "strata_batch100 vs raw_batch100, 2,000 jobs", 1.5),
     ("bulk_insert_results_100k", "strata vs raw, 100,000 results", 1.10),
+    ("document_put_4kb", "strata vs raw, 50 puts of 4 KiB", 1.25),
+    ("document_put_4mb", "strata vs raw, 4 puts of 4 MiB", 1.25),
 ];
