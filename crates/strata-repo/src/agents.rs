@@ -14,7 +14,8 @@ use strata_pool::Pool;
 use time::OffsetDateTime;
 
 use crate::clock::{now_ms, to_datetime};
-use crate::row::{json_column, json_text, plus_one, text_enum};
+use crate::page::read_page;
+use crate::row::{json_column, json_text, text_enum};
 use crate::{Page, PageRequest};
 
 text_enum! {
@@ -172,17 +173,7 @@ impl Agents {
     /// Runs one of the keyset listings above (`sql` is one of this module's consts).
     async fn list(&self, sql: &'static str, owner: i64, page: PageRequest) -> Result<Page<Agent>> {
         strata_pool::operation("agents.list", "agents", async move {
-            let limit = page.sql_limit()?;
-            self.pool
-                .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(sql)?;
-                    let after = page.after.unwrap_or(i64::MIN);
-                    let rows = stmt
-                        .query_map(params![owner, after, plus_one(limit)], agent)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(Page::from_rows(rows, page.limit, |a| a.id))
-                })
-                .await
+            self.pool.read(move |conn| read_page(conn, sql, &[&owner], page, agent, |a| a.id)).await
         })
         .await
     }

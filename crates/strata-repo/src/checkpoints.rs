@@ -12,7 +12,8 @@ use strata_pool::Pool;
 use time::OffsetDateTime;
 
 use crate::clock::{now_ms, to_datetime};
-use crate::row::{json_column, json_text, plus_one};
+use crate::page::read_page;
+use crate::row::{json_column, json_text};
 use crate::{Page, PageRequest};
 
 /// One row of `checkpoints`.
@@ -116,15 +117,9 @@ impl Checkpoints {
     /// cursor is the last iteration of the page).
     pub async fn list(&self, task_id: i64, page: PageRequest) -> Result<Page<Checkpoint>> {
         strata_pool::operation("checkpoints.list", "checkpoints", async move {
-            let limit = page.sql_limit()?;
             self.pool
                 .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(Self::CHECKPOINTS_OF_TASK)?;
-                    let after = page.after.unwrap_or(i64::MIN);
-                    let rows = stmt
-                        .query_map(params![task_id, after, plus_one(limit)], checkpoint)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(Page::from_rows(rows, page.limit, |c| c.iteration))
+                    read_page(conn, Self::CHECKPOINTS_OF_TASK, &[&task_id], page, checkpoint, |c| c.iteration)
                 })
                 .await
         })

@@ -4,6 +4,7 @@
 //! (`String`, lists ordered by name) or a listing's own cursor type (e.g. a search's
 //! results in rank order).
 
+use rusqlite::{Connection, Row, ToSql};
 use serde::{Deserialize, Serialize};
 use strata_core::{Error, Result};
 use strata_pool::Affected;
@@ -90,4 +91,26 @@ impl<T, C> Affected for Page<T, C> {
     fn affected(&self) -> u64 {
         self.items.len().affected()
     }
+}
+
+/// Reads one page of a listing in integer-key order on `conn`: runs the cached
+/// statement `sql`, whose parameters are `params`, then the cursor (`i64::MIN` on the
+/// first page), then the `LIMIT +?` of one row more than the page (see
+/// [`PageRequest::sql_limit`]); maps each row with `row` and takes the next cursor
+/// from the last row's `key`. E6001 for a limit out of range.
+pub(crate) fn read_page<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    page: PageRequest,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    key: impl Fn(&T) -> i64,
+) -> Result<Page<T>> {
+    let limit = crate::row::plus_one(page.sql_limit()?);
+    let after = page.after.unwrap_or(i64::MIN);
+    let mut all = params.to_vec();
+    all.extend([&after as &dyn ToSql, &limit]);
+    let rows =
+        conn.prepare_cached(sql)?.query_map(all.as_slice(), row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page.limit, key))
 }

@@ -28,6 +28,7 @@ use strata_pool::Pool;
 use time::OffsetDateTime;
 
 use crate::clock::{now_ms, to_datetime};
+use crate::page::read_page;
 use crate::queue::{Enqueued, NewTask, Queue};
 use crate::row::{json_column, json_text, plus_one, text_enum};
 use crate::{Page, PageRequest};
@@ -315,15 +316,9 @@ impl Searches {
     /// The searches in one state, oldest first, keyset by id.
     pub async fn list_by_status(&self, status: SearchStatus, page: PageRequest) -> Result<Page<Search>> {
         strata_pool::operation("searches.list_by_status", "searches", async move {
-            let limit = page.sql_limit()?;
             self.pool
                 .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(Self::SEARCHES_BY_STATUS)?;
-                    let after = page.after.unwrap_or(i64::MIN);
-                    let rows = stmt
-                        .query_map(params![status, after, plus_one(limit)], search)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                    read_page(conn, Self::SEARCHES_BY_STATUS, &[&status], page, search, |s| s.id)
                 })
                 .await
         })
@@ -336,17 +331,7 @@ impl Searches {
     /// Every search, oldest first, keyset by id.
     pub async fn list(&self, page: PageRequest) -> Result<Page<Search>> {
         strata_pool::operation("searches.list", "searches", async move {
-            let limit = page.sql_limit()?;
-            self.pool
-                .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(Self::SEARCHES)?;
-                    let after = page.after.unwrap_or(i64::MIN);
-                    let rows = stmt
-                        .query_map(params![after, plus_one(limit)], search)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
-                })
-                .await
+            self.pool.read(move |conn| read_page(conn, Self::SEARCHES, &[], page, search, |s| s.id)).await
         })
         .await
     }
@@ -635,16 +620,8 @@ impl Searches {
     /// The scraping jobs of one search, oldest first, keyset by id.
     pub async fn list_jobs(&self, search_id: i64, page: PageRequest) -> Result<Page<ScrapingJob>> {
         strata_pool::operation("searches.list_jobs", "scraping_jobs", async move {
-            let limit = page.sql_limit()?;
             self.pool
-                .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(Self::JOBS_BY_SEARCH)?;
-                    let after = page.after.unwrap_or(i64::MIN);
-                    let rows = stmt
-                        .query_map(params![search_id, after, plus_one(limit)], job)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(Page::from_rows(rows, page.limit, |j| j.id))
-                })
+                .read(move |conn| read_page(conn, Self::JOBS_BY_SEARCH, &[&search_id], page, job, |j| j.id))
                 .await
         })
         .await

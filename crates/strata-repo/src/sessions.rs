@@ -23,7 +23,8 @@ use strata_pool::Pool;
 use time::OffsetDateTime;
 
 use crate::clock::{now_ms, to_datetime};
-use crate::row::{json_column, json_text, plus_one, text_enum};
+use crate::page::read_page;
+use crate::row::{json_column, json_text, text_enum};
 use crate::{Page, PageRequest};
 
 text_enum! {
@@ -189,16 +190,10 @@ impl Sessions {
     /// `sessions.list_by_user(SessionOwner { app_name: "links", user_id: "ann" }, page)`.
     pub async fn list_by_user(&self, owner: SessionOwner<'_>, page: PageRequest) -> Result<Page<Session>> {
         strata_pool::operation("sessions.list_by_user", "sessions", async move {
-            let limit = page.sql_limit()?;
             let (app_name, user_id) = (owner.app_name.to_owned(), owner.user_id.to_owned());
             self.pool
                 .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_USER)?;
-                    let after = page.after.unwrap_or(i64::MIN);
-                    let rows = stmt
-                        .query_map(params![app_name, user_id, after, plus_one(limit)], session)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                    read_page(conn, Self::SESSIONS_BY_USER, &[&app_name, &user_id], page, session, |s| s.id)
                 })
                 .await
         })
@@ -211,15 +206,9 @@ impl Sessions {
     /// The sessions in one lifecycle state, oldest first, keyset by id.
     pub async fn list_by_status(&self, status: SessionStatus, page: PageRequest) -> Result<Page<Session>> {
         strata_pool::operation("sessions.list_by_status", "sessions", async move {
-            let limit = page.sql_limit()?;
             self.pool
                 .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(Self::SESSIONS_BY_STATUS)?;
-                    let after = page.after.unwrap_or(i64::MIN);
-                    let rows = stmt
-                        .query_map(params![status, after, plus_one(limit)], session)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(Page::from_rows(rows, page.limit, |s| s.id))
+                    read_page(conn, Self::SESSIONS_BY_STATUS, &[&status], page, session, |s| s.id)
                 })
                 .await
         })
