@@ -16,8 +16,9 @@ fn quick_retry() -> RetryPolicy {
     }
 }
 
-/// A database with `items`, opened through the facade with `config`.
-async fn open(config: &Config) -> Database {
+/// A database with `items`, opened through the facade with `config` (property 2's
+/// tests use it too).
+pub(crate) async fn open(config: &Config) -> Database {
     let db = Database::open_with(config, Migrations::None).await.unwrap();
     db.pool()
         .write(|c| Ok(c.execute_batch("CREATE TABLE items(id INTEGER PRIMARY KEY, v TEXT NOT NULL)")?))
@@ -26,7 +27,8 @@ async fn open(config: &Config) -> Database {
     db
 }
 
-async fn insert(pool: &Pool, v: &str) -> strata::Result<()> {
+/// Inserts `v` into `items` through the writer.
+pub(crate) async fn insert(pool: &Pool, v: &str) -> strata::Result<()> {
     let v = v.to_string();
     pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [v.as_str()]).map(drop)?)).await
 }

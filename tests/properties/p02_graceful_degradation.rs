@@ -2,22 +2,9 @@
 
 use std::time::Duration;
 
-use strata::{Cause, Config, Database, ErrorKind, Migrations, Pool, PoolState};
+use strata::{Cause, Config, Database, ErrorKind, Pool, PoolState};
 
-/// A database with `items`, opened through the facade.
-async fn open(config: &Config) -> Database {
-    let db = Database::open_with(config, Migrations::None).await.unwrap();
-    db.pool()
-        .write(|c| Ok(c.execute_batch("CREATE TABLE items(id INTEGER PRIMARY KEY, v TEXT NOT NULL)")?))
-        .await
-        .unwrap();
-    db
-}
-
-async fn insert(pool: &Pool, v: &str) -> strata::Result<()> {
-    let v = v.to_string();
-    pool.write(move |c| Ok(c.execute("INSERT INTO items(v) VALUES (?1)", [v.as_str()]).map(drop)?)).await
-}
+use crate::p01_connection_recovery::{insert, open};
 
 async fn values(pool: &Pool) -> strata::Result<Vec<String>> {
     pool.read(|c| {
