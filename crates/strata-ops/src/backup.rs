@@ -583,6 +583,17 @@ pub(crate) fn prune_blocking(dir: &Path, policy: &BackupConfig) -> Result<PruneR
                 if stale {
                     files::remove_if_exists(&entry.path)?;
                     report.leftovers_removed.push(entry.path.clone());
+                    // A killed backup of a database with a document store can also
+                    // leave its files, copied (`.files.partial/`) or already renamed
+                    // (`.files/`) before the data file was: they belong to no backup.
+                    let data = entry.path.with_extension("");
+                    let files_dir = crate::documents::backup_files_dir(&data);
+                    for dir in [files::sidecar(&files_dir, PARTIAL_SUFFIX), files_dir] {
+                        if dir.is_dir() {
+                            remove_dir_if_exists(&dir)?;
+                            report.leftovers_removed.push(dir);
+                        }
+                    }
                 }
             }
             BackupState::Orphan => {

@@ -182,6 +182,45 @@ async fn verify_finds_a_changed_byte_and_list_shows_a_partial_file() {
     assert_eq!(failed.len(), 1);
 }
 
+#[tokio::test]
+async fn prune_removes_a_stale_killed_backup_with_its_document_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fake_backup(d, "2026-11-20T18:00:00.000Z");
+    // Killed two hours ago: the data file half written, the store copied (one backup)
+    // or already renamed into place (another), the data never renamed.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7_200);
+    for (name, files) in [("app-killed1.sqlite", ".files.partial"), ("app-killed2.sqlite", ".files")] {
+        let data = d.join(format!("{name}.partial"));
+        std::fs::write(&data, b"half a copy").unwrap();
+        std::fs::File::options().write(true).open(&data).unwrap().set_modified(an_hour_ago).unwrap();
+        let shard = d.join(format!("{name}{files}")).join("ab");
+        std::fs::create_dir_all(&shard).unwrap();
+        std::fs::write(shard.join("ab00"), b"a document").unwrap();
+    }
+    // A young partial is a backup in progress: it and its files stay.
+    std::fs::write(d.join("app-running.sqlite.partial"), b"in progress").unwrap();
+    std::fs::create_dir_all(d.join("app-running.sqlite.files.partial")).unwrap();
+
+    let report = backup::prune(d, &BackupConfig::default()).await.unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "app-20261120T180000.000Z.sqlite",
+            "app-20261120T180000.000Z.sqlite.json",
+            "app-running.sqlite.files.partial",
+            "app-running.sqlite.partial",
+        ]
+    );
+    assert_eq!(report.leftovers_removed.len(), 4, "{:?}", report.leftovers_removed);
+    assert!(report.removed.is_empty());
+}
+
 /// Writes a fake complete backup (data + manifest) dated `at`.
 fn fake_backup(dir: &std::path::Path, at: &str) {
     let stamp: String = at.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
