@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use strata::repo::audit::spill::DAMAGED_SUFFIX;
 use strata::repo::audit::{DamagedLine, SpilledEntry, inspect_spill, spill_path};
+use strata::repo::clock::to_datetime;
 use strata::repo::{Appended, Audit, AuditEntry, AuditFilter, NewAuditEntry, PageRequest};
 use strata::{Config, Database, Error, Migrations};
 use time::format_description::well_known::Rfc3339;
@@ -136,8 +137,16 @@ pub async fn run(
                 task_id: args.task,
                 actor: args.actor.clone(),
                 action: args.action.clone(),
-                since: args.since.as_deref().map(|t| parse_time("--since", t)).transpose()?,
-                until: args.until.as_deref().map(|t| parse_time("--until", t)).transpose()?,
+                since: args
+                    .since
+                    .as_deref()
+                    .map(|t| parse_time("--since", t).map(to_datetime))
+                    .transpose()?,
+                until: args
+                    .until
+                    .as_deref()
+                    .map(|t| parse_time("--until", t).map(to_datetime))
+                    .transpose()?,
             };
             if let (Some(since), Some(until)) = (filter.since, filter.until)
                 && since >= until
@@ -318,7 +327,7 @@ fn print_lines(entries: &[AuditEntry], json: bool) -> strata::Result<bool> {
             let result = entry.result.as_deref().map_or_else(String::new, |r| format!("  -> {r}"));
             format!(
                 "{}  #{}  {}  {}{task}  {}{result}",
-                time_text(entry.ts),
+                datetime_text(entry.ts),
                 entry.id,
                 entry.actor,
                 entry.action,
@@ -338,7 +347,7 @@ fn entry_rows(entries: &[AuditEntry]) -> impl Iterator<Item = Vec<String>> + '_ 
     entries.iter().map(|e| {
         vec![
             e.id.to_string(),
-            time_text(e.ts),
+            datetime_text(e.ts),
             e.actor.clone(),
             e.action.clone(),
             e.task_id.map_or_else(|| "-".to_string(), |t| t.to_string()),

@@ -38,9 +38,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
-use strata_pool::Pool;
+use strata_pool::{Affected, Pool, operation};
+use time::OffsetDateTime;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, to_datetime, to_millis};
 use crate::row::{json_column, json_text, plus_one};
 use crate::{Page, PageRequest};
 
@@ -49,8 +50,9 @@ use crate::{Page, PageRequest};
 pub struct AuditEntry {
     /// The entry's id; ids grow in append order.
     pub id: i64,
-    /// When it was appended (ms since the Unix epoch).
-    pub ts: i64,
+    /// When it was appended (UTC; RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
+    pub ts: OffsetDateTime,
     /// Who acted (never empty).
     pub actor: String,
     /// The task acted on, if any (not a foreign key: the entry outlives the task).
@@ -142,8 +144,22 @@ impl NewAuditEntry {
     }
 }
 
-/// Which audit entries to list; every field left `None` does not filter. Times are
-/// ms since the Unix epoch: `since` inclusive, `until` exclusive.
+strata_pool::one_row!(AuditEntry, Appended);
+
+impl Affected for ReplayReport {
+    fn affected(&self) -> u64 {
+        self.replayed
+    }
+}
+
+impl Affected for SpillContents {
+    fn affected(&self) -> u64 {
+        self.entries.len().affected()
+    }
+}
+
+/// Which audit entries to list; every field left `None` does not filter. `since` is
+/// inclusive, `until` exclusive (to the millisecond, the column's unit).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditFilter {
     /// Only entries of this task.
@@ -153,9 +169,11 @@ pub struct AuditFilter {
     /// Only entries of this action.
     pub action: Option<String>,
     /// Only entries at or after this time.
-    pub since: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
     /// Only entries before this time.
-    pub until: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
 }
 
 /// The audit log repository: append and read, never change.
@@ -294,45 +312,48 @@ impl Audit {
     /// without an operation) is E4001 whether or not the database is reachable, and
     /// any other error (E2006 after close, ...) is returned as it is.
     pub async fn append(&self, entry: NewAuditEntry) -> Result<Appended> {
-        let entry = SpilledEntry::made_now(entry);
-        if spill::is_waiting(&self.spill) {
-            // Degraded or unavailable: the replay would fail; the entry goes after the others.
-            if let Some(why) = self.pool.state().cause() {
-                let err = Error::PoolUnavailable {
-                    path: self.pool.path().to_path_buf(),
-                    state: self.pool.state().name(),
-                    cause: why.to_string(),
-                };
-                return self.spill(entry, cause(&err)).await;
-            }
-            if let Err(err) = self.replay().await {
-                return self.spill(entry, cause(&err)).await;
-            }
-        }
-        let policy = &self.pool.config().retry;
-        let budget = Duration::from_millis(policy.max_elapsed_ms);
-        let started = Instant::now();
-        let mut delays = policy.delays();
-        loop {
-            let row = entry.clone();
-            let err = match self.pool.write(move |conn| insert(conn, &row)).await {
-                Ok(stored) => return Ok(Appended::Stored(stored)),
-                Err(err) => err,
-            };
-            if err.is_retryable() {
-                match delays.next() {
-                    Some(delay) if started.elapsed() + delay <= budget => {
-                        tokio::time::sleep(delay).await;
-                        continue;
-                    }
-                    _ => return self.spill(entry, cause(&err)).await,
+        operation("audit.append", "audit", async move {
+            let entry = SpilledEntry::made_now(entry);
+            if spill::is_waiting(&self.spill) {
+                // Degraded or unavailable: the replay would fail; the entry goes after the others.
+                if let Some(why) = self.pool.state().cause() {
+                    let err = Error::PoolUnavailable {
+                        path: self.pool.path().to_path_buf(),
+                        state: self.pool.state().name(),
+                        cause: why.to_string(),
+                    };
+                    return self.spill(entry, cause(&err)).await;
+                }
+                if let Err(err) = self.replay().await {
+                    return self.spill(entry, cause(&err)).await;
                 }
             }
-            if spills(&err) {
-                return self.spill(entry, cause(&err)).await;
+            let policy = &self.pool.config().retry;
+            let budget = Duration::from_millis(policy.max_elapsed_ms);
+            let started = Instant::now();
+            let mut delays = policy.delays();
+            loop {
+                let row = entry.clone();
+                let err = match self.pool.write(move |conn| insert(conn, &row)).await {
+                    Ok(stored) => return Ok(Appended::Stored(stored)),
+                    Err(err) => err,
+                };
+                if err.is_retryable() {
+                    match delays.next() {
+                        Some(delay) if started.elapsed() + delay <= budget => {
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                        _ => return self.spill(entry, cause(&err)).await,
+                    }
+                }
+                if spills(&err) {
+                    return self.spill(entry, cause(&err)).await;
+                }
+                return Err(err);
             }
-            return Err(err);
-        }
+        })
+        .await
     }
 
     /// Writes `entry` to the spill file, after the checks the table would make.
@@ -358,15 +379,18 @@ impl Audit {
     /// committed. Without a spill file the report is empty. An error (the database
     /// still unavailable) leaves the file for the next replay.
     pub async fn replay(&self) -> Result<ReplayReport> {
-        spill::replay(&self.pool, &self.spill).await
+        operation("audit.replay", "audit", async move { spill::replay(&self.pool, &self.spill).await }).await
     }
 
     /// What the spill file holds, without replaying it.
     pub async fn pending(&self) -> Result<SpillContents> {
-        let path = self.spill.clone();
-        tokio::task::spawn_blocking(move || spill::inspect(&path))
-            .await
-            .map_err(|e| Error::task_failed("audit spill file", e))?
+        operation("audit.pending", "audit", async move {
+            let path = self.spill.clone();
+            tokio::task::spawn_blocking(move || spill::inspect(&path))
+                .await
+                .map_err(|e| Error::task_failed("audit spill file", e))?
+        })
+        .await
     }
 
     // The filtered listings bind ?1 task, ?2 actor, ?3 action, ?4 since, ?5 until,
@@ -406,62 +430,68 @@ impl Audit {
     /// the last entry's id). Newest means highest id (append order), except for a
     /// filter on the time range alone, which is ordered by `(ts, id)` newest first.
     pub async fn list(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>> {
-        let limit = page.sql_limit()?;
-        let filter = filter.clone();
-        self.pool
-            .read(move |conn| {
-                let since = filter.since.unwrap_or(i64::MIN);
-                let until = filter.until.unwrap_or(i64::MAX);
-                let rows = if filter.task_id.is_none()
-                    && filter.actor.is_none()
-                    && filter.action.is_none()
-                    && (filter.since.is_some() || filter.until.is_some())
-                {
-                    let (cursor_ts, cursor_id) = match page.after {
-                        None => (i64::MAX, i64::MAX),
-                        Some(id) => {
-                            let ts: i64 = conn
-                                .prepare_cached(Self::AUDIT_CURSOR_TS)?
-                                .query_row([id], |r| r.get(0))
-                                .optional()?
-                                .ok_or_else(|| Error::invalid("after", format!("no audit entry {id}")))?;
-                            (ts, id)
-                        }
-                    };
-                    // Rows at the cursor's ts or earlier: lets the index seek start there.
-                    let until = until.min(cursor_ts.saturating_add(1));
-                    let mut stmt = conn.prepare_cached(Self::AUDIT_BY_TIME)?;
-                    stmt.query_map(params![since, until, cursor_ts, cursor_id, plus_one(limit)], audit_entry)?
+        operation("audit.list", "audit", async move {
+            let limit = page.sql_limit()?;
+            let filter = filter.clone();
+            self.pool
+                .read(move |conn| {
+                    let since = filter.since.map_or(i64::MIN, to_millis);
+                    let until = filter.until.map_or(i64::MAX, to_millis);
+                    let rows = if filter.task_id.is_none()
+                        && filter.actor.is_none()
+                        && filter.action.is_none()
+                        && (filter.since.is_some() || filter.until.is_some())
+                    {
+                        let (cursor_ts, cursor_id) = match page.after {
+                            None => (i64::MAX, i64::MAX),
+                            Some(id) => {
+                                let ts: i64 = conn
+                                    .prepare_cached(Self::AUDIT_CURSOR_TS)?
+                                    .query_row([id], |r| r.get(0))
+                                    .optional()?
+                                    .ok_or_else(|| Error::invalid("after", format!("no audit entry {id}")))?;
+                                (ts, id)
+                            }
+                        };
+                        // Rows at the cursor's ts or earlier: lets the index seek start there.
+                        let until = until.min(cursor_ts.saturating_add(1));
+                        let mut stmt = conn.prepare_cached(Self::AUDIT_BY_TIME)?;
+                        stmt.query_map(
+                            params![since, until, cursor_ts, cursor_id, plus_one(limit)],
+                            audit_entry,
+                        )?
                         .collect::<rusqlite::Result<Vec<_>>>()?
-                } else {
-                    let sql = if filter.task_id.is_some() {
-                        Self::AUDIT_BY_TASK
-                    } else if filter.actor.is_some() {
-                        Self::AUDIT_BY_ACTOR
-                    } else if filter.action.is_some() {
-                        Self::AUDIT_BY_ACTION
                     } else {
-                        Self::AUDIT_ALL
+                        let sql = if filter.task_id.is_some() {
+                            Self::AUDIT_BY_TASK
+                        } else if filter.actor.is_some() {
+                            Self::AUDIT_BY_ACTOR
+                        } else if filter.action.is_some() {
+                            Self::AUDIT_BY_ACTION
+                        } else {
+                            Self::AUDIT_ALL
+                        };
+                        let before = page.after.unwrap_or(i64::MAX);
+                        let mut stmt = conn.prepare_cached(sql)?;
+                        stmt.query_map(
+                            params![
+                                filter.task_id,
+                                filter.actor,
+                                filter.action,
+                                since,
+                                until,
+                                before,
+                                plus_one(limit)
+                            ],
+                            audit_entry,
+                        )?
+                        .collect::<rusqlite::Result<Vec<_>>>()?
                     };
-                    let before = page.after.unwrap_or(i64::MAX);
-                    let mut stmt = conn.prepare_cached(sql)?;
-                    stmt.query_map(
-                        params![
-                            filter.task_id,
-                            filter.actor,
-                            filter.action,
-                            since,
-                            until,
-                            before,
-                            plus_one(limit)
-                        ],
-                        audit_entry,
-                    )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?
-                };
-                Ok(Page::from_rows(rows, page.limit, |e| e.id))
-            })
-            .await
+                    Ok(Page::from_rows(rows, page.limit, |e| e.id))
+                })
+                .await
+        })
+        .await
     }
 
     const AUDIT_TAIL: &str = "SELECT id, ts, actor, task_id, action, data, result, memory_operation_type, memory_namespace, memory_entry_id, uid \
@@ -470,15 +500,18 @@ impl Audit {
     /// Up to `limit` (1 to 1,000) entries appended after entry `after`, oldest first:
     /// to follow the log, pass the id of the last entry seen (0 at the start).
     pub async fn tail(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>> {
-        let limit = PageRequest::<i64>::first(limit).sql_limit()?;
-        self.pool
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(Self::AUDIT_TAIL)?;
-                Ok(stmt
-                    .query_map(params![after, limit], audit_entry)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
-            })
-            .await
+        operation("audit.tail", "audit", async move {
+            let limit = PageRequest::<i64>::first(limit).sql_limit()?;
+            self.pool
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(Self::AUDIT_TAIL)?;
+                    Ok(stmt
+                        .query_map(params![after, limit], audit_entry)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?)
+                })
+                .await
+        })
+        .await
     }
 }
 
@@ -546,7 +579,7 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
 fn audit_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
         id: row.get(0)?,
-        ts: row.get(1)?,
+        ts: to_datetime(row.get(1)?),
         actor: row.get(2)?,
         task_id: row.get(3)?,
         action: row.get(4)?,

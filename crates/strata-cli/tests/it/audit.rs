@@ -75,7 +75,7 @@ fn list_is_newest_first_and_filters() {
     let entry = &json_of(d, &["audit", "list", "--limit", "1"], 0)["entries"][0];
     assert_eq!(
         *entry,
-        json!({ "id": 8, "ts": T0 + 7_000, "actor": "bob", "task_id": 1, "action": "task.cancel",
+        json!({ "id": 8, "ts": "2023-11-14T22:13:27Z", "actor": "bob", "task_id": 1, "action": "task.cancel",
                 "data": { "cancelled": 1 }, "result": "ok", "memory_operation": null,
                 "memory_namespace": null, "memory_entry_id": null, "uid": null })
     );

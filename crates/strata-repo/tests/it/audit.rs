@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use strata_core::{ConstraintKind, Error};
 use strata_repo::audit::{CAPTURE_ACTOR, capture_writes};
+use strata_repo::clock::to_datetime;
 use strata_repo::{
     Audit, AuditEntry, AuditFilter, NewAuditEntry, NewTask, PageRequest, Queue, QueueConfig, append_in,
 };
@@ -112,8 +113,8 @@ async fn every_filter_combination_lists_each_matching_entry_once_newest_first() 
             task_id: (mask & 1 != 0).then_some(2),
             actor: (mask & 2 != 0).then(|| "bob".to_string()),
             action: (mask & 4 != 0).then(|| "a.y".to_string()),
-            since: (mask & 8 != 0).then_some(1_150),
-            until: (mask & 16 != 0).then_some(1_420),
+            since: (mask & 8 != 0).then_some(to_datetime(1_150)),
+            until: (mask & 16 != 0).then_some(to_datetime(1_420)),
         };
         let mut expected: Vec<&AuditEntry> = all
             .iter()
@@ -150,7 +151,7 @@ async fn every_filter_combination_lists_each_matching_entry_once_newest_first() 
 async fn a_time_listing_cursor_must_name_an_existing_entry() {
     let dir = tempfile::tempdir().unwrap();
     let audit = Audit::new(migrated(dir.path()).await);
-    let filter = AuditFilter { since: Some(0), ..AuditFilter::default() };
+    let filter = AuditFilter { since: Some(to_datetime(0)), ..AuditFilter::default() };
     assert_eq!(audit.list(&filter, PageRequest::after(77, 10)).await.unwrap_err().code(), "E6001");
 }
 
@@ -264,4 +265,47 @@ async fn a_without_rowid_table_is_keyed_by_its_primary_key_and_unknown_tables_ar
         "one row per write even when installed twice"
     );
     pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn audit_operations_log_their_name_table_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let audit = Audit::new(pool.clone());
+    let lines = crate::op_spans::logged(async {
+        audit.append(NewAuditEntry::new("ann", "a.x")).await.unwrap();
+        audit.list(&AuditFilter::default(), PageRequest::first(10)).await.unwrap();
+        audit.tail(0, 10).await.unwrap();
+        assert_eq!(
+            audit.list(&AuditFilter::default(), PageRequest::first(0)).await.unwrap_err().code(),
+            "E6001"
+        );
+    })
+    .await;
+    crate::op_spans::assert_op(&lines, "audit.append", "audit", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "audit.list", "audit", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "audit.tail", "audit", "ok", "rows=1");
+    crate::op_spans::assert_op(&lines, "audit.list", "audit", "error", "code=\"E6001\"");
+}
+
+#[tokio::test]
+async fn audit_times_are_utc_date_times_and_rfc_3339_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = migrated(dir.path()).await;
+    let audit = Audit::new(pool.clone());
+    let before = time::OffsetDateTime::now_utc() - Duration::from_millis(1);
+    let entry = audit.append(NewAuditEntry::new("ann", "a.x")).await.unwrap().into_stored().unwrap();
+    assert!(entry.ts >= before && entry.ts <= time::OffsetDateTime::now_utc(), "{}", entry.ts);
+    let json = serde_json::to_value(&entry).unwrap();
+    let text = json["ts"].as_str().unwrap();
+    assert_eq!(
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap(),
+        entry.ts
+    );
+    // A time filter at the entry's own millisecond finds it (since is inclusive) and
+    // one a millisecond later does not.
+    let at = AuditFilter { since: Some(entry.ts), ..AuditFilter::default() };
+    assert_eq!(audit.list(&at, PageRequest::first(10)).await.unwrap().items, std::slice::from_ref(&entry));
+    let later = AuditFilter { since: Some(entry.ts + Duration::from_millis(1)), ..AuditFilter::default() };
+    assert!(audit.list(&later, PageRequest::first(10)).await.unwrap().items.is_empty());
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use strata_ops::stats::normalize_sql;
 use strata_repo::clock::ManualClock;
+use strata_repo::clock::to_datetime;
 use strata_repo::{
     AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, JobOutcome, Memory,
     MemoryType, Metrics, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
@@ -76,12 +77,15 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
         AuditFilter { task_id: Some(t), ..AuditFilter::default() },
         AuditFilter { actor: Some("ann".into()), ..AuditFilter::default() },
         AuditFilter { action: Some("x".into()), ..AuditFilter::default() },
-        AuditFilter { since: Some(0), ..AuditFilter::default() },
+        AuditFilter { since: Some(to_datetime(0)), ..AuditFilter::default() },
     ] {
         audit.list(&filter, page).await.unwrap();
     }
     audit
-        .list(&AuditFilter { since: Some(0), ..AuditFilter::default() }, PageRequest::after(e, 10))
+        .list(
+            &AuditFilter { since: Some(to_datetime(0)), ..AuditFilter::default() },
+            PageRequest::after(e, 10),
+        )
         .await
         .unwrap();
 
