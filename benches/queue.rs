@@ -66,7 +66,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::json;
 use strata::Database;
 use strata_core::{Config, Synchronous};
-use strata_repo::{Completion, NewTask, Queue, QueueConfig};
+use strata_repo::{Claimer, Completion, NewTask, Queue, QueueConfig};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -386,7 +386,8 @@ async fn strata_jobs(queue: &Queue, jobs: usize, limit: usize) -> usize {
                 let worker = format!("{WORKER}-{w}");
                 let mut done = 0;
                 loop {
-                    let claimed = queue.claim(QUEUE, &worker, limit, LEASE).await?;
+                    let claimed =
+                        queue.claim(Claimer { queue: QUEUE, worker: &worker }, limit, LEASE).await?;
                     if claimed.is_empty() {
                         return Ok::<_, strata_core::Error>(done);
                     }
@@ -595,7 +596,12 @@ async fn loop_jobs(queue: &Queue, jobs: usize, per_call: usize) -> usize {
                 let worker = format!("{WORKER}-{w}");
                 while done.load(Ordering::SeqCst) < jobs {
                     let claimed = queue
-                        .next_within(QUEUE, &worker, 1, LEASE, Duration::from_millis(50))
+                        .next_within(
+                            Claimer { queue: QUEUE, worker: &worker },
+                            1,
+                            LEASE,
+                            Duration::from_millis(50),
+                        )
                         .await
                         .expect("claim");
                     for job in claimed {
@@ -811,7 +817,8 @@ fn measure_claim_latency(rt: &Runtime, group: &str, w: &WorkDb) {
         let mut samples = Vec::with_capacity(claims);
         for _ in 0..claims {
             let start = Instant::now();
-            let claimed = w.queue.claim(QUEUE, WORKER, 1, LEASE).await.expect("claim");
+            let claimed =
+                w.queue.claim(Claimer { queue: QUEUE, worker: WORKER }, 1, LEASE).await.expect("claim");
             samples.push(start.elapsed());
             assert_eq!(claimed.len(), 1);
         }
@@ -890,7 +897,8 @@ fn claim_group(c: &mut Criterion, group_name: &str, rows: u64) {
             let mut timed = Duration::ZERO;
             for _ in 0..iters {
                 let start = Instant::now();
-                let claimed = w.queue.claim(QUEUE, WORKER, 1, LEASE).await.expect("claim");
+                let claimed =
+                    w.queue.claim(Claimer { queue: QUEUE, worker: WORKER }, 1, LEASE).await.expect("claim");
                 timed += start.elapsed();
                 assert_eq!(claimed.len(), 1);
             }

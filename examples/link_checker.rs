@@ -32,7 +32,7 @@ async fn check_link(job: Job<CheckLink>, ctx: Ctx) -> Result<i64, JobError> {
         url.strip_prefix("file://").ok_or_else(|| JobError::permanent(format!("unsupported: {url}")))?;
     let bytes = i64::try_from(std::fs::metadata(path)?.len())?;
     let (pool, entry) =
-        (ctx.queue().pool(), NewAuditEntry::new(ctx.worker(), "link.checked").task(job.task.id));
+        (ctx.queue().pool(), NewAuditEntry::by(ctx.worker()).action("link.checked").task(job.task.id));
     pool.write(move |c| Ok(c.execute(RECORD, strata::params![url, bytes])?))
         .await
         .map_err(JobError::retry)?;

@@ -175,7 +175,7 @@ impl Database {
                     _ => None,
                 }).collect::<Vec<_>>(),
             });
-            let entry = crate::repo::NewAuditEntry::new("strata", "config.reload").data(data);
+            let entry = crate::repo::NewAuditEntry::by("strata").action("config.reload").data(data);
             if let Err(err) = self.audit().append(entry).await {
                 tracing::warn!(target: "strata::config", code = err.code(), error = %err, "config reload not audited");
             }

@@ -3,7 +3,7 @@
 //! handle.
 
 use serde_json::json;
-use strata::repo::NewSession;
+use strata::repo::{Claimer, NewSession};
 use strata::{Config, DEFAULT_QUEUE, Database, Migrations, NewTask};
 
 fn config_from_toml(dir: &tempfile::TempDir, extra: &str) -> strata::Result<Config> {
@@ -23,7 +23,11 @@ async fn the_queue_takes_its_configuration_from_the_queue_section_of_the_config(
     let enqueued =
         db.queue().enqueue(NewTask::new("check", json!({"url": "https://example.com"}))).await.unwrap();
     let clone = db.clone();
-    let claimed = clone.queue().next(DEFAULT_QUEUE, "w1", 1, db.queue().default_lease()).await.unwrap();
+    let claimed = clone
+        .queue()
+        .next(Claimer { queue: DEFAULT_QUEUE, worker: "w1" }, 1, db.queue().default_lease())
+        .await
+        .unwrap();
     assert_eq!(claimed[0].task.id, enqueued.id);
     assert_eq!(claimed[0].task.max_attempts, 7, "the config's default attempts");
     db.close().await.unwrap();
@@ -74,7 +78,12 @@ async fn a_scraping_job_from_db_searches_is_claimed_from_db_queue() {
         )
         .await
         .unwrap();
-    let claimed = db.clone().queue().next(DEFAULT_QUEUE, "w1", 1, db.queue().default_lease()).await.unwrap();
+    let claimed = db
+        .clone()
+        .queue()
+        .next(Claimer { queue: DEFAULT_QUEUE, worker: "w1" }, 1, db.queue().default_lease())
+        .await
+        .unwrap();
     assert_eq!(Some(claimed[0].task.id), job.task_id);
     assert_eq!(searches.job_for_task(claimed[0].task.id).await.unwrap().id, job.id);
     let stored = searches

@@ -135,12 +135,12 @@ fn p15_audit_log_retry_pattern_entries_spilled_while_another_process_holds_the_l
         let dir = tempfile::tempdir().unwrap();
         let config = quick(&dir.path().join("p15.db"));
         let db = Database::open(&config).await.unwrap();
-        db.audit().append(NewAuditEntry::new("p15", "before")).await.unwrap().into_stored().unwrap();
+        db.audit().append(NewAuditEntry::by("p15").action("before")).await.unwrap().into_stored().unwrap();
 
         let holder = Holder::start(&config.path);
         let mut uids = Vec::new();
         for action in ["locked.1", "locked.2", "locked.3"] {
-            let appended = db.audit().append(NewAuditEntry::new("p15", action)).await.unwrap();
+            let appended = db.audit().append(NewAuditEntry::by("p15").action(action)).await.unwrap();
             assert!(appended.is_spilled(), "{action} was not spilled: {appended:?}");
             uids.push(appended.uid().to_string());
         }
@@ -168,14 +168,14 @@ async fn p15_audit_log_retry_pattern_entries_spilled_while_the_file_is_unavailab
     let dir = tempfile::tempdir().unwrap();
     let config = quick(&dir.path().join("p15.db"));
     let db = Database::open(&config).await.unwrap();
-    db.audit().append(NewAuditEntry::new("p15", "before")).await.unwrap().into_stored().unwrap();
+    db.audit().append(NewAuditEntry::by("p15").action("before")).await.unwrap().into_stored().unwrap();
     db.pool().exclusive(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)).await.unwrap();
 
     let away = dir.path().join("away.db");
     std::fs::rename(&config.path, &away).unwrap();
     wait_state(&db, |s| !s.is_healthy()).await;
     for action in ["gone.1", "gone.2"] {
-        let appended = db.audit().append(NewAuditEntry::new("p15", action)).await.unwrap();
+        let appended = db.audit().append(NewAuditEntry::by("p15").action(action)).await.unwrap();
         let Appended::Spilled { cause, .. } = &appended else {
             panic!("{action} was not spilled: {appended:?}")
         };
@@ -228,7 +228,7 @@ proptest! {
                 match step {
                     Step::Append => {
                         let action = format!("step.{i}");
-                        let appended = db.audit().append(NewAuditEntry::new("p15", action.clone())).await.unwrap();
+                        let appended = db.audit().append(NewAuditEntry::by("p15").action(action.clone())).await.unwrap();
                         assert_eq!(appended.is_spilled(), lock.is_some(), "{action}: {appended:?}");
                         expected.push(action);
                     }

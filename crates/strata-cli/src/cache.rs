@@ -143,7 +143,8 @@ pub async fn run(args: &CacheArgs, config: &Config, out: &Output) -> strata::Res
             let actor = args.actor.resolve()?;
             let deleted = with_db(config, Access::Write, &["cache", "audit"], async |db| {
                 let deleted = db.cache().delete(namespace, key).await?;
-                let entry = NewAuditEntry::new(actor, "cache.delete")
+                let entry = NewAuditEntry::by(actor)
+                    .action("cache.delete")
                     .data(json!({ "namespace": namespace, "key": key, "deleted": deleted }));
                 Ok(Deleted {
                     namespace: namespace.clone(),
@@ -163,7 +164,8 @@ pub async fn run(args: &CacheArgs, config: &Config, out: &Output) -> strata::Res
             let batch = config.cache.sweep_batch;
             let purged = with_db(config, Access::Write, &["cache", "audit"], async |db| {
                 let report = db.cache().sweep_expired(batch).await?;
-                let entry = NewAuditEntry::new(actor, "cache.purge_expired")
+                let entry = NewAuditEntry::by(actor)
+                    .action("cache.purge_expired")
                     .data(json!({ "deleted": report.deleted, "batches": report.batches }));
                 Ok(Purged {
                     deleted: report.deleted,
@@ -199,7 +201,8 @@ pub async fn run(args: &CacheArgs, config: &Config, out: &Output) -> strata::Res
                 for namespace in &namespaces {
                     deleted += db.cache().delete_namespace(namespace).await?;
                 }
-                let entry = NewAuditEntry::new(actor, "cache.clear")
+                let entry = NewAuditEntry::by(actor)
+                    .action("cache.clear")
                     .data(json!({ "namespace": namespace, "deleted": deleted }));
                 Ok(Cleared { namespace: namespace.clone(), deleted, audit_id: record(db, entry).await })
             })

@@ -159,7 +159,8 @@ pub async fn run(args: &QueueArgs, config: &Config, out: &Output) -> strata::Res
             let id = *id;
             let retried = with_db(config, Access::Write, &["tasks", "audit"], async |db| {
                 let task = queue(db)?.retry(id).await?;
-                let entry = NewAuditEntry::new(actor, "task.retry")
+                let entry = NewAuditEntry::by(actor)
+                    .action("task.retry")
                     .task(id)
                     .data(json!({ "queue": task.queue, "kind": task.kind }))
                     .result("pending");
@@ -178,7 +179,8 @@ pub async fn run(args: &QueueArgs, config: &Config, out: &Output) -> strata::Res
             let id = *id;
             let cancelled = with_db(config, Access::Write, &["tasks", "audit"], async |db| {
                 let cancelled = queue(db)?.cancel(id).await?;
-                let entry = NewAuditEntry::new(actor, "task.cancel")
+                let entry = NewAuditEntry::by(actor)
+                    .action("task.cancel")
                     .task(id)
                     .data(json!({ "cancelled": cancelled }))
                     .result("cancelled");
@@ -193,7 +195,8 @@ pub async fn run(args: &QueueArgs, config: &Config, out: &Output) -> strata::Res
             let actor = args.actor.resolve()?;
             let purged = with_db(config, Access::Write, &["tasks", "audit"], async |db| {
                 let purged = queue(db)?.purge_dead(name.as_deref()).await?;
-                let entry = NewAuditEntry::new(actor, "queue.purge_dead")
+                let entry = NewAuditEntry::by(actor)
+                    .action("queue.purge_dead")
                     .data(json!({ "queue": name, "purged": purged }));
                 Ok(Purged { queue: name.clone(), purged, audit_id: record(db, entry).await })
             })

@@ -177,8 +177,9 @@ pub async fn run(args: &RateLimitArgs, config: &Config, out: &Output) -> strata:
             let actor = args.actor.resolve()?;
             let reset = with_db(config, Access::Write, &["rate_limits", "audit"], async |db| {
                 let reset = db.rate_limits().reset(key).await?;
-                let entry =
-                    NewAuditEntry::new(actor, "ratelimit.reset").data(json!({ "key": key, "reset": reset }));
+                let entry = NewAuditEntry::by(actor)
+                    .action("ratelimit.reset")
+                    .data(json!({ "key": key, "reset": reset }));
                 Ok(ResetDoc { key: key.clone(), reset, audit_id: record(db, entry).await })
             })
             .await?;

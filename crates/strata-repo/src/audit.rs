@@ -75,7 +75,7 @@ pub struct AuditEntry {
     pub uid: Option<String>,
 }
 
-/// An audit entry to append; build it with [`NewAuditEntry::new`] and the setters.
+/// An audit entry to append; build it with [`NewAuditEntry::by`], [`AuditBy::action`] and the setters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAuditEntry {
     /// Who acted (an empty actor is refused by a CHECK, E4001).
@@ -97,11 +97,20 @@ pub struct NewAuditEntry {
     pub memory_entry_id: Option<i64>,
 }
 
-impl NewAuditEntry {
-    /// An entry of `actor` doing `action`, with `{}` as data and nothing else set.
-    pub fn new(actor: impl Into<String>, action: impl Into<String>) -> Self {
+/// The first half of a [`NewAuditEntry`]: who acts; [`AuditBy::action`] names what
+/// was done and gives the entry. Made by [`NewAuditEntry::by`], so that the actor and
+/// the action (both strings) are named at the call site and cannot be swapped silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an actor without an action is no entry: call .action(...)"]
+pub struct AuditBy {
+    actor: String,
+}
+
+impl AuditBy {
+    /// The entry of this actor doing `action`, with `{}` as data and nothing else set.
+    pub fn action(self, action: impl Into<String>) -> NewAuditEntry {
         NewAuditEntry {
-            actor: actor.into(),
+            actor: self.actor,
             action: action.into(),
             task_id: None,
             data: Value::Object(serde_json::Map::new()),
@@ -110,6 +119,31 @@ impl NewAuditEntry {
             memory_namespace: None,
             memory_entry_id: None,
         }
+    }
+}
+
+impl NewAuditEntry {
+    /// An entry of `actor`, to be finished with what was done:
+    /// `NewAuditEntry::by("cli").action("flag.set")`.
+    ///
+    /// ```
+    /// # use strata_repo::NewAuditEntry;
+    /// let entry = NewAuditEntry::by("cli").action("flag.set");
+    /// assert_eq!((entry.actor.as_str(), entry.action.as_str()), ("cli", "flag.set"));
+    /// ```
+    ///
+    /// The bare pair of strings (which compiled just as well swapped) does not
+    /// compile, nor does an actor without its action:
+    ///
+    /// ```compile_fail
+    /// let entry = strata_repo::NewAuditEntry::new("cli", "flag.set");
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let entry: strata_repo::NewAuditEntry = strata_repo::NewAuditEntry::by("cli");
+    /// ```
+    pub fn by(actor: impl Into<String>) -> AuditBy {
+        AuditBy { actor: actor.into() }
     }
 
     /// Sets the task acted on.

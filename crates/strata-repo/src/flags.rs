@@ -153,7 +153,8 @@ impl Flags {
             let flag = conn
                 .prepare_cached(Self::UPSERT_FLAG)?
                 .query_row(params![name, json_text(&value), description, actor, now_ms()], flag)?;
-            let audit = NewAuditEntry::new(actor.as_str(), "flag.set")
+            let audit = NewAuditEntry::by(actor.as_str())
+                .action("flag.set")
                 .data(json!({ "name": name, "old": old, "new": value }));
             append_in(conn, &audit)?;
             Ok(flag)
@@ -174,7 +175,8 @@ impl Flags {
         let write = self.pool.write(move |conn| {
             let old = get_in(conn, &name)?.ok_or_else(|| not_found(&name))?;
             conn.prepare_cached(Self::DELETE_FLAG)?.execute([&name])?;
-            let audit = NewAuditEntry::new(actor.as_str(), "flag.delete")
+            let audit = NewAuditEntry::by(actor.as_str())
+                .action("flag.delete")
                 .data(json!({ "name": name, "old": old.value, "new": null }));
             append_in(conn, &audit)?;
             Ok(())

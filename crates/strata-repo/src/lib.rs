@@ -34,7 +34,7 @@ pub mod sessions;
 pub mod state;
 
 pub use agents::{Agent, AgentState, Agents};
-pub use audit::{Appended, Audit, AuditEntry, AuditFilter, NewAuditEntry, append_in};
+pub use audit::{Appended, Audit, AuditBy, AuditEntry, AuditFilter, NewAuditEntry, append_in};
 pub use cache::{
     Cache, CacheEntry, CacheStats, CacheValue, NamespaceStats, SweepReport, Sweeper, spawn_sweeper,
 };
@@ -45,9 +45,9 @@ pub use memory::{Memory, MemoryEntry, MemoryKey, MemoryType};
 pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
 pub use page::{Page, PageRequest};
 pub use queue::{
-    ChunkedEnqueue, Claimed, Completion, Ctx, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, Handler, Job,
-    JobError, JobKind, LeaseToken, MAX_PRIORITY, NewTask, Queue, QueueConfig, QueueStats, Task, TaskStatus,
-    Worker, WorkerBuilder, WorkerReport,
+    ChunkedEnqueue, Claimed, Claimer, Completion, Ctx, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, Handler,
+    Job, JobError, JobKind, LeaseToken, MAX_PRIORITY, NewTask, Queue, QueueConfig, QueueStats, Task,
+    TaskStatus, Worker, WorkerBuilder, WorkerReport,
 };
 pub use ratelimit::{Decision, RateLimitStatus, RateLimits};
 pub use searches::{

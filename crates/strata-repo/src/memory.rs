@@ -128,7 +128,8 @@ impl Memory {
                 params![namespace, key, value, memory_type, version, created_by, created_at, actor, now],
                 memory_entry,
             )?;
-            let audit = NewAuditEntry::new(actor.as_str(), "memory.put")
+            let audit = NewAuditEntry::by(actor.as_str())
+                .action("memory.put")
                 .data(json!({ "key": key, "version": version, "memory_type": memory_type.as_str() }))
                 .memory("put", namespace.as_str(), Some(entry.id));
             append_in(conn, &audit)?;
@@ -206,7 +207,8 @@ impl Memory {
                 .ok_or_else(|| Error::NotFound { what: format!("memory `{namespace}/{key}`") })?;
             let marked =
                 conn.prepare_cached(Self::SOFT_DELETE)?.execute(params![namespace, key, now_ms()])?;
-            let audit = NewAuditEntry::new(actor.as_str(), "memory.delete")
+            let audit = NewAuditEntry::by(actor.as_str())
+                .action("memory.delete")
                 .data(json!({ "key": key, "version": latest.version, "versions_marked": marked }))
                 .memory("delete", namespace.as_str(), Some(latest.id));
             append_in(conn, &audit)?;

@@ -54,6 +54,7 @@ use strata_core::{Error, Result};
 use strata_pool::Pool;
 use tokio::sync::Notify;
 
+pub use claim::Claimer;
 pub use enqueue::ChunkedEnqueue;
 pub use task::{
     Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, LeaseToken, MAX_PRIORITY, NewTask,

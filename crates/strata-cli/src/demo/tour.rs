@@ -19,8 +19,8 @@ use serde_json::json;
 
 use strata::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
 use strata::repo::{
-    self, Decision, JobOutcome, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
-    Queue, QueueConfig, QueueStats, Quota,
+    self, Claimer, Decision, JobOutcome, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession,
+    NewTask, Queue, QueueConfig, QueueStats, Quota,
 };
 use strata::{Config, Database, MetricsSnapshot, PoolState, Result};
 
@@ -486,7 +486,9 @@ async fn degradation(
         None => false,
     };
     let t = Instant::now();
-    db.audit().append(NewAuditEntry::new("demo", "demo.recovered").result(format!("run {run}"))).await?;
+    db.audit()
+        .append(NewAuditEntry::by("demo").action("demo.recovered").result(format!("run {run}")))
+        .await?;
     step("strata-repo", "after the recovery an audit entry commits as usual".into(), t);
     Ok(DegradationSummary {
         fault: format!("{} moved away under the running pool, then put back", path.display()),
@@ -577,7 +579,7 @@ async fn degraded_and_back(
     // not there; an audit entry is not lost: it goes to the spill file beside the
     // database, fsynced, and is replayed once the pool is healthy again.
     let t = Instant::now();
-    let entry = NewAuditEntry::new("demo", "demo.degraded").result(format!("run {run}"));
+    let entry = NewAuditEntry::by("demo").action("demo.degraded").result(format!("run {run}"));
     let (outcome, spilled_uid) = match db.audit().append(entry).await {
         Ok(appended) if appended.is_spilled() => ("spilled".to_string(), Some(appended.uid().to_string())),
         Ok(_) => ("stored".to_string(), None),
@@ -675,7 +677,9 @@ async fn search(
     let limits = db.rate_limits();
     let (mut allowed, mut denied, mut inserted, mut skipped) = (0, 0, 0, 0);
     let lease = Duration::from_secs(30);
-    while let Some(claimed) = queue.claim(SEARCH_QUEUE, "demo-scraper", 1, lease).await?.pop() {
+    while let Some(claimed) =
+        queue.claim(Claimer { queue: SEARCH_QUEUE, worker: "demo-scraper" }, 1, lease).await?.pop()
+    {
         loop {
             match limits.check(SEARCH_RATE_KEY, SEARCH_QUOTA, 1).await? {
                 Decision::Allowed { .. } => break,
@@ -824,7 +828,7 @@ async fn work(
 ) -> Result<()> {
     let lease = Duration::from_secs(30);
     loop {
-        let claimed = queue.claim(DEMO_QUEUE, worker, batch, lease).await?;
+        let claimed = queue.claim(Claimer { queue: DEMO_QUEUE, worker }, batch, lease).await?;
         if claimed.is_empty() {
             let stats = queue.stats().await?.into_iter().find(|s| s.queue == DEMO_QUEUE);
             match stats {
@@ -833,7 +837,9 @@ async fn work(
                     // earliest run_after or lease expiry, and gives up after IDLE_WAIT
                     // (never in the middle of a claim), so the loop looks at the
                     // queue again.
-                    let more = queue.next_within(DEMO_QUEUE, worker, batch, lease, IDLE_WAIT).await?;
+                    let more = queue
+                        .next_within(Claimer { queue: DEMO_QUEUE, worker }, batch, lease, IDLE_WAIT)
+                        .await?;
                     counters.claims.fetch_add(more.len() as u64, Ordering::Relaxed);
                     handle(queue, audit, checkpoints, worker, more, counters).await?;
                     continue;
@@ -869,7 +875,12 @@ async fn handle(
         }
         queue.complete(task.id, &c.token, json!({"worker": worker, "attempts": task.attempts})).await?;
         audit
-            .append(NewAuditEntry::new(worker, format!("{}.completed", task.kind)).task(task.id).result("ok"))
+            .append(
+                NewAuditEntry::by(worker)
+                    .action(format!("{}.completed", task.kind))
+                    .task(task.id)
+                    .result("ok"),
+            )
             .await?;
         counters.completed.fetch_add(1, Ordering::Relaxed);
     }

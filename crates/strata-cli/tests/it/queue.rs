@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use strata::repo::{NewTask, Queue, QueueConfig};
+use strata::repo::{Claimer, NewTask, Queue, QueueConfig};
 
 use crate::{strata, text};
 
@@ -46,7 +46,8 @@ fn seed(dir: &Path) {
         let queue = Queue::new(db.pool().clone(), QueueConfig::default()).unwrap();
         let lease = Duration::from_secs(600);
         let claim_one = async |name: &str| {
-            let mut claimed = queue.claim(name, "worker-1", 1, lease).await.unwrap();
+            let mut claimed =
+                queue.claim(Claimer { queue: name, worker: "worker-1" }, 1, lease).await.unwrap();
             assert_eq!(claimed.len(), 1);
             claimed.remove(0)
         };

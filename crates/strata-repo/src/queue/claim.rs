@@ -12,22 +12,43 @@ use crate::PageRequest;
 use crate::clock::now_ms;
 use crate::page::MAX_PAGE;
 
+/// Who claims and from where: `Claimer { queue: "emails", worker: "w1" }`, a struct
+/// with named fields so that a call site cannot swap the queue and the worker (both
+/// `&str`) without it showing. Both must be non-empty (E4001 otherwise).
+///
+/// ```
+/// # async fn f(q: &strata_repo::Queue) -> strata_core::Result<()> {
+/// use strata_repo::Claimer;
+/// q.claim(Claimer { queue: "emails", worker: "w1" }, 10, std::time::Duration::from_secs(30)).await?;
+/// # Ok(()) }
+/// ```
+///
+/// The bare pair of strings the claims took before (which compiled just as well
+/// with the two swapped) does not compile:
+///
+/// ```compile_fail
+/// # async fn f(q: &strata_repo::Queue) -> strata_core::Result<()> {
+/// q.claim("emails", "w1", 10, std::time::Duration::from_secs(30)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Claimer<'a> {
+    /// The queue to claim from.
+    pub queue: &'a str,
+    /// The worker that claims (recorded on each claimed task).
+    pub worker: &'a str,
+}
+
 impl Queue {
-    /// Claims up to `limit` (1 to 1,000) ready tasks of `queue` for `worker`, highest
+    /// Claims up to `limit` (1 to 1,000) ready tasks of `at.queue` for `at.worker`, highest
     /// priority first, then oldest (`run_after`, then id), in one statement; each gets
     /// a lease of `lease`, and the claim a fresh lease token that its tasks share (a
     /// task's complete, fail and heartbeat present it). First, in the same write, the tasks of
     /// `queue` whose lease expired go back to pending (or to dead when their attempts
     /// are used up), so they can be claimed at once. An empty answer means nothing is
     /// ready.
-    pub async fn claim(
-        &self,
-        queue: &str,
-        worker: &str,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<Claimed>> {
-        Ok(self.claim_or_wake_time(queue, worker, limit, lease, false).await?.0)
+    pub async fn claim(&self, at: Claimer<'_>, limit: usize, lease: Duration) -> Result<Vec<Claimed>> {
+        Ok(self.claim_or_wake_time(at.queue, at.worker, limit, lease, false).await?.0)
     }
 
     /// Like [`Queue::claim`], but when nothing is ready waits and tries again until it
@@ -40,14 +61,8 @@ impl Queue {
     /// claim in flight; its tasks stay running until their lease expires and are then
     /// claimed again (at least once delivery). To bound the wait, use
     /// [`Queue::next_within`] rather than a timeout around this call.
-    pub async fn next(
-        &self,
-        queue: &str,
-        worker: &str,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<Claimed>> {
-        self.next_until(queue, worker, limit, lease, None, None).await
+    pub async fn next(&self, at: Claimer<'_>, limit: usize, lease: Duration) -> Result<Vec<Claimed>> {
+        self.next_until(at, limit, lease, None, None).await
     }
 
     /// Like [`Queue::next`], but gives up after `max_wait` with an empty answer. Use
@@ -56,27 +71,26 @@ impl Queue {
     /// knowing.
     pub async fn next_within(
         &self,
-        queue: &str,
-        worker: &str,
+        at: Claimer<'_>,
         limit: usize,
         lease: Duration,
         max_wait: Duration,
     ) -> Result<Vec<Claimed>> {
         let deadline = tokio::time::Instant::now() + max_wait;
-        self.next_until(queue, worker, limit, lease, Some(deadline), None).await
+        self.next_until(at, limit, lease, Some(deadline), None).await
     }
 
     /// [`Queue::next`], with an optional deadline for the waits between claims, and an
     /// optional stop signal that ends a wait (never a claim in flight) once it is true.
     pub(crate) async fn next_until(
         &self,
-        queue: &str,
-        worker: &str,
+        at: Claimer<'_>,
         limit: usize,
         lease: Duration,
         deadline: Option<tokio::time::Instant>,
         mut stop: Option<&mut tokio::sync::watch::Receiver<bool>>,
     ) -> Result<Vec<Claimed>> {
+        let Claimer { queue, worker } = at;
         let waker = self.waker(queue);
         let poll = Duration::from_millis(self.shared.config.poll_interval_ms);
         loop {

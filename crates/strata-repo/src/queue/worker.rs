@@ -33,7 +33,7 @@ use strata_core::{Error, Result};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::{Claimed, DEFAULT_QUEUE, Enqueued, LeaseToken, NewTask, Queue, Task};
+use super::{Claimed, Claimer, DEFAULT_QUEUE, Enqueued, LeaseToken, NewTask, Queue, Task};
 
 /// A job type: its serde payload is the task's, and [`JobKind::KIND`] the task's
 /// `kind` that routes it to its handler.
@@ -371,8 +371,7 @@ impl WorkerBuilder {
             let claimed = self
                 .queue
                 .next_until(
-                    &self.queue_name,
-                    &self.name,
+                    Claimer { queue: &self.queue_name, worker: &self.name },
                     permits.len(),
                     self.lease,
                     None,

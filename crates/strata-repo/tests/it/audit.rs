@@ -8,7 +8,8 @@ use strata_core::{ConstraintKind, Error};
 use strata_repo::audit::{CAPTURE_ACTOR, capture_writes};
 use strata_repo::clock::to_datetime;
 use strata_repo::{
-    Audit, AuditEntry, AuditFilter, NewAuditEntry, NewTask, PageRequest, Queue, QueueConfig, append_in,
+    Audit, AuditEntry, AuditFilter, Claimer, NewAuditEntry, NewTask, PageRequest, Queue, QueueConfig,
+    append_in,
 };
 
 use crate::migrated;
@@ -19,15 +20,17 @@ async fn appended_entries_read_back_in_order_through_tail() {
     let dir = tempfile::tempdir().unwrap();
     let audit = Audit::new(migrated(dir.path()).await);
     let first = audit
-        .append(NewAuditEntry::new("ann", "task.start").task(7).data(json!({"n": 1})).result("ok"))
+        .append(NewAuditEntry::by("ann").action("task.start").task(7).data(json!({"n": 1})).result("ok"))
         .await
         .unwrap()
         .into_stored()
         .unwrap();
     assert_eq!((first.actor.as_str(), first.action.as_str(), first.task_id), ("ann", "task.start", Some(7)));
     assert_eq!((first.data.clone(), first.result.as_deref()), (json!({"n": 1}), Some("ok")));
-    let second =
-        audit.append(NewAuditEntry::new("bob", "memory.put").memory("put", "ns", Some(3))).await.unwrap();
+    let second = audit
+        .append(NewAuditEntry::by("bob").action("memory.put").memory("put", "ns", Some(3)))
+        .await
+        .unwrap();
     let second = second.into_stored().unwrap();
     assert_eq!(second.memory_operation.as_deref(), Some("put"));
     assert_eq!((second.memory_namespace.as_deref(), second.memory_entry_id), (Some("ns"), Some(3)));
@@ -43,7 +46,8 @@ async fn audit_rows_cannot_be_updated_or_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let audit = Audit::new(pool.clone());
-    let entry = audit.append(NewAuditEntry::new("ann", "flag.set")).await.unwrap().into_stored().unwrap();
+    let entry =
+        audit.append(NewAuditEntry::by("ann").action("flag.set")).await.unwrap().into_stored().unwrap();
 
     let err = raw_write(&pool, "UPDATE audit SET actor = 'mallory'").await.unwrap_err();
     assert_constraint(&err, ConstraintKind::Other);
@@ -59,9 +63,15 @@ async fn a_bad_entry_is_a_check_violation_and_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let audit = Audit::new(pool.clone());
-    assert_constraint(&audit.append(NewAuditEntry::new("", "x")).await.unwrap_err(), ConstraintKind::Check);
-    assert_constraint(&audit.append(NewAuditEntry::new("ann", "")).await.unwrap_err(), ConstraintKind::Check);
-    let mut orphan_memory_fields = NewAuditEntry::new("ann", "x");
+    assert_constraint(
+        &audit.append(NewAuditEntry::by("").action("x")).await.unwrap_err(),
+        ConstraintKind::Check,
+    );
+    assert_constraint(
+        &audit.append(NewAuditEntry::by("ann").action("")).await.unwrap_err(),
+        ConstraintKind::Check,
+    );
+    let mut orphan_memory_fields = NewAuditEntry::by("ann").action("x");
     orphan_memory_fields.memory_namespace = Some("ns".into());
     assert_constraint(&audit.append(orphan_memory_fields).await.unwrap_err(), ConstraintKind::Check);
     assert_eq!(count(&pool, "audit").await, 0);
@@ -73,7 +83,7 @@ async fn append_in_rolls_back_with_the_callers_write() {
     let pool = migrated(dir.path()).await;
     let err = pool
         .write(|conn| {
-            append_in(conn, &NewAuditEntry::new("ann", "doomed"))?;
+            append_in(conn, &NewAuditEntry::by("ann").action("doomed"))?;
             Err::<(), _>(Error::invalid("test", "the caller fails after appending"))
         })
         .await
@@ -176,7 +186,8 @@ async fn a_captured_table_leaves_an_audit_row_per_write_in_the_same_transaction(
     capture_writes(&pool, &["tasks".to_string()]).await.unwrap();
     let queue = Queue::new(pool.clone(), QueueConfig::default()).unwrap();
     let id = queue.enqueue(NewTask::new("email", json!({}))).await.unwrap().id;
-    let claimed = queue.claim("default", "w1", 1, Duration::from_secs(60)).await.unwrap();
+    let claimed =
+        queue.claim(Claimer { queue: "default", worker: "w1" }, 1, Duration::from_secs(60)).await.unwrap();
     queue.complete(id, &claimed[0].token, json!({"ok": true})).await.unwrap();
     let key = json!({"table": "tasks", "key": [id]});
     assert_eq!(
@@ -222,7 +233,8 @@ async fn without_capture_writes_leave_no_audit_row() {
     capture_writes(&pool, &strata_core::Config::default().audit.tables).await.unwrap();
     let queue = Queue::new(pool.clone(), QueueConfig::default()).unwrap();
     let id = queue.enqueue(NewTask::new("email", json!({}))).await.unwrap().id;
-    let claimed = queue.claim("default", "w1", 1, Duration::from_secs(60)).await.unwrap();
+    let claimed =
+        queue.claim(Claimer { queue: "default", worker: "w1" }, 1, Duration::from_secs(60)).await.unwrap();
     queue.complete(id, &claimed[0].token, json!({})).await.unwrap();
     assert_eq!(count(&pool, "audit").await, 0);
     let triggers: i64 = pool
@@ -273,7 +285,7 @@ async fn audit_operations_log_their_name_table_and_outcome() {
     let pool = migrated(dir.path()).await;
     let audit = Audit::new(pool.clone());
     let lines = crate::op_spans::logged(async {
-        audit.append(NewAuditEntry::new("ann", "a.x")).await.unwrap();
+        audit.append(NewAuditEntry::by("ann").action("a.x")).await.unwrap();
         audit.list(&AuditFilter::default(), PageRequest::first(10)).await.unwrap();
         audit.tail(0, 10).await.unwrap();
         assert_eq!(
@@ -294,7 +306,7 @@ async fn audit_times_are_utc_date_times_and_rfc_3339_in_json() {
     let pool = migrated(dir.path()).await;
     let audit = Audit::new(pool.clone());
     let before = time::OffsetDateTime::now_utc() - Duration::from_millis(1);
-    let entry = audit.append(NewAuditEntry::new("ann", "a.x")).await.unwrap().into_stored().unwrap();
+    let entry = audit.append(NewAuditEntry::by("ann").action("a.x")).await.unwrap().into_stored().unwrap();
     assert!(entry.ts >= before && entry.ts <= time::OffsetDateTime::now_utc(), "{}", entry.ts);
     let json = serde_json::to_value(&entry).unwrap();
     let text = json["ts"].as_str().unwrap();

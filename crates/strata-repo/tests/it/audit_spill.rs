@@ -67,12 +67,12 @@ async fn appends_past_the_busy_budget_spill_and_the_next_append_replays_them_fir
     let config = quick(dir.path());
     let pool = migrated_with(&config).await;
     let audit = Audit::new(pool.clone());
-    audit.append(NewAuditEntry::new("ann", "before")).await.unwrap().into_stored().unwrap();
+    audit.append(NewAuditEntry::by("ann").action("before")).await.unwrap().into_stored().unwrap();
 
     let holder = Holder::hold(&config.path);
     let mut uids = Vec::new();
     for action in ["held.1", "held.2", "held.3"] {
-        let appended = audit.append(NewAuditEntry::new("ann", action)).await.unwrap();
+        let appended = audit.append(NewAuditEntry::by("ann").action(action)).await.unwrap();
         let Appended::Spilled { cause, path, .. } = &appended else { panic!("not spilled: {appended:?}") };
         assert!(cause.starts_with("E2008"), "spilled for busy: {cause}");
         assert_eq!(path, &spill_path(&config.path));
@@ -88,7 +88,7 @@ async fn appends_past_the_busy_budget_spill_and_the_next_append_replays_them_fir
     assert_eq!(actions(&rows(&audit).await), ["before"], "nothing reached the table while it was locked");
 
     holder.release();
-    let after = audit.append(NewAuditEntry::new("ann", "after")).await.unwrap().into_stored().unwrap();
+    let after = audit.append(NewAuditEntry::by("ann").action("after")).await.unwrap().into_stored().unwrap();
     let all = rows(&audit).await;
     assert_eq!(actions(&all), ["before", "held.1", "held.2", "held.3", "after"]);
     let replayed: Vec<&str> = all[1..4].iter().map(|r| r.uid.as_deref().unwrap()).collect();
@@ -106,7 +106,7 @@ async fn an_unavailable_database_spills_at_once_and_the_replayer_puts_the_entrie
     let pool = migrated_with(&config).await;
     let audit = Audit::new(pool.clone());
     let replayer = spawn_replayer(audit.clone());
-    audit.append(NewAuditEntry::new("ann", "before")).await.unwrap().into_stored().unwrap();
+    audit.append(NewAuditEntry::by("ann").action("before")).await.unwrap().into_stored().unwrap();
     // Nothing of the table waits in the -wal while the file is away.
     pool.exclusive(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)).await.unwrap();
 
@@ -114,12 +114,12 @@ async fn an_unavailable_database_spills_at_once_and_the_replayer_puts_the_entrie
     std::fs::rename(&config.path, &away).unwrap();
     wait_state(&pool, |s| !s.is_healthy()).await;
     for action in ["gone.1", "gone.2"] {
-        let appended = audit.append(NewAuditEntry::new("ann", action)).await.unwrap();
+        let appended = audit.append(NewAuditEntry::by("ann").action(action)).await.unwrap();
         let Appended::Spilled { cause, .. } = &appended else { panic!("not spilled: {appended:?}") };
         assert!(cause.starts_with("E2040"), "spilled for the unavailable pool: {cause}");
     }
     // An entry the table would refuse is refused now too, and never spilled.
-    let err = audit.append(NewAuditEntry::new("", "gone.bad")).await.unwrap_err();
+    let err = audit.append(NewAuditEntry::by("").action("gone.bad")).await.unwrap_err();
     assert_constraint(&err, ConstraintKind::Check);
     assert_eq!(std::fs::read_to_string(spill_path(&config.path)).unwrap().lines().count(), 2);
 
@@ -151,7 +151,7 @@ async fn a_full_spill_file_refuses_the_entry_with_e5050_and_loses_nothing_alread
     let mut kept = Vec::new();
     let err = loop {
         let action = format!("held.{}", kept.len());
-        match audit.append(NewAuditEntry::new("ann", action.clone())).await {
+        match audit.append(NewAuditEntry::by("ann").action(action.clone())).await {
             Ok(appended) => {
                 assert!(appended.is_spilled());
                 kept.push(action);
@@ -189,7 +189,7 @@ async fn a_line_cut_short_by_a_crash_is_reported_kept_aside_and_the_rest_replaye
     // The next spilled entry does not run into the cut line.
     let holder = Holder::hold(&config.path);
     // The spill file waits: the append replays it first, which fails while the lock is held.
-    let appended = audit.append(NewAuditEntry::new("ann", "three")).await.unwrap();
+    let appended = audit.append(NewAuditEntry::by("ann").action("three")).await.unwrap();
     assert!(appended.is_spilled());
     holder.release();
 

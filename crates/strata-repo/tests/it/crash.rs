@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use strata_core::Config;
 use strata_pool::Pool;
-use strata_repo::{NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
+use strata_repo::{Claimer, NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
 
 const CHILD_ENV: &str = "STRATA_CRASH_CHILD";
 const TEST_NAME: &str = "crash::a_worker_process_killed_mid_task_loses_nothing_and_completes_each_task_once";
@@ -40,7 +40,8 @@ async fn child(path: std::path::PathBuf) {
     let pool = Pool::open(&Config::for_path(path)).await.unwrap();
     let queue = Queue::new(pool, QueueConfig::default()).unwrap();
     for keep in [0, 3] {
-        let claimed = queue.claim("default", "child", 5, CHILD_LEASE).await.unwrap();
+        let claimed =
+            queue.claim(Claimer { queue: "default", worker: "child" }, 5, CHILD_LEASE).await.unwrap();
         assert_eq!(claimed.len(), 5);
         for held in &claimed[..claimed.len() - keep] {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -128,7 +129,7 @@ async fn parent() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while completed_by_parent.len() + reported.len() < TASKS {
         assert!(Instant::now() < deadline, "the parent did not finish the queue");
-        let next = queue.next("default", "parent", 10, Duration::from_secs(30));
+        let next = queue.next(Claimer { queue: "default", worker: "parent" }, 10, Duration::from_secs(30));
         let Ok(claimed) = tokio::time::timeout(Duration::from_secs(30), next).await else {
             let stats = queue.stats().await.unwrap();
             panic!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use strata_ops::stats::normalize_sql;
-use strata_repo::{NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
+use strata_repo::{Claimer, NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
 
 #[tokio::test]
 async fn no_statement_scans_a_table_or_sorts_in_a_temp_btree() {
@@ -126,7 +126,7 @@ async fn every_statement_the_queue_runs_is_listed_in_statements() {
         .enqueue(NewTask::new("later", json!({})).queue("other").delay(Duration::from_secs(60)))
         .await
         .unwrap();
-    let claimed = queue.claim("default", "w1", 10, lease).await.unwrap();
+    let claimed = queue.claim(Claimer { queue: "default", worker: "w1" }, 10, lease).await.unwrap();
     assert_eq!(claimed.len(), 4);
     queue.heartbeat(claimed[0].task.id, &claimed[0].token, lease).await.unwrap();
     queue.complete(claimed[0].task.id, &claimed[0].token, json!({"ok": true})).await.unwrap();
@@ -137,21 +137,28 @@ async fn every_statement_the_queue_runs_is_listed_in_statements() {
     queue.fail_permanently(claimed[3].task.id, &claimed[3].token, "never").await.unwrap();
     queue.retry(claimed[3].task.id).await.unwrap();
     // A worker shutting down gives a claim back (the worker runtime's release).
-    let held = queue.claim("default", "w1", 1, lease).await.unwrap();
+    let held = queue.claim(Claimer { queue: "default", worker: "w1" }, 1, lease).await.unwrap();
     queue.release(held[0].task.id, &held[0].token).await.unwrap();
-    let short = queue.claim("default", "w2", 10, Duration::from_millis(1)).await.unwrap();
+    let short =
+        queue.claim(Claimer { queue: "default", worker: "w2" }, 10, Duration::from_millis(1)).await.unwrap();
     assert!(!short.is_empty());
     tokio::time::sleep(Duration::from_millis(5)).await;
     // A claim that finds expired leases in its queue takes them back first.
-    let again = queue.claim("default", "w2", 10, Duration::from_millis(1)).await.unwrap();
+    let again =
+        queue.claim(Claimer { queue: "default", worker: "w2" }, 10, Duration::from_millis(1)).await.unwrap();
     assert!(!again.is_empty());
     tokio::time::sleep(Duration::from_millis(5)).await;
     queue.expire_leases().await.unwrap();
-    let next = queue.next("default", "w3", 1, lease).await.unwrap();
+    let next = queue.next(Claimer { queue: "default", worker: "w3" }, 1, lease).await.unwrap();
     queue.cancel(parent.id).await.unwrap();
     queue.get(next[0].task.id).await.unwrap();
     assert!(
-        tokio::time::timeout(Duration::from_millis(50), queue.next("other", "w4", 1, lease)).await.is_err()
+        tokio::time::timeout(
+            Duration::from_millis(50),
+            queue.next(Claimer { queue: "other", worker: "w4" }, 1, lease)
+        )
+        .await
+        .is_err()
     );
     for (q, status) in [
         (None, None),

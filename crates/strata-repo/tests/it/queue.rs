@@ -8,7 +8,7 @@ use serde_json::json;
 use strata_core::{ConstraintKind, Error};
 use strata_pool::Pool;
 use strata_repo::clock::{now_ms, to_datetime, to_millis};
-use strata_repo::{Completion, NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
+use strata_repo::{Claimer, Completion, NewTask, PageRequest, Queue, QueueConfig, TaskStatus};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -52,12 +52,12 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
     let mid = queue.enqueue(NewTask::new("mid", json!(4))).await.unwrap().id;
     queue.enqueue(NewTask::new("elsewhere", json!(5)).queue("other").priority(10)).await.unwrap();
 
-    let first = queue.claim("default", "w1", 3, LEASE).await.unwrap();
+    let first = queue.claim(Claimer { queue: "default", worker: "w1" }, 3, LEASE).await.unwrap();
     let ids: Vec<i64> = first.iter().map(|c| c.task.id).collect();
     assert_eq!(ids, vec![high_old, high_young, mid]);
-    let rest = queue.claim("default", "w1", 3, LEASE).await.unwrap();
+    let rest = queue.claim(Claimer { queue: "default", worker: "w1" }, 3, LEASE).await.unwrap();
     assert_eq!(rest.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![low]);
-    assert!(queue.claim("default", "w1", 3, LEASE).await.unwrap().is_empty());
+    assert!(queue.claim(Claimer { queue: "default", worker: "w1" }, 3, LEASE).await.unwrap().is_empty());
 
     let one = &first[0];
     assert_eq!(one.task.status, TaskStatus::Running);
@@ -86,7 +86,7 @@ async fn claims_take_the_highest_priority_first_then_the_oldest() {
 /// machine; asserting an empty answer instead would fail on a machine that stalls
 /// past the due time.)
 async fn assert_nothing_claimed_before_it_is_due(queue: &Queue) {
-    let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+    let claimed = queue.claim(Claimer { queue: "default", worker: "w" }, 10, LEASE).await.unwrap();
     let now = now_ms();
     for held in &claimed {
         assert!(to_millis(held.task.run_after) <= now, "task {} claimed before it was due", held.task.id);
@@ -108,7 +108,7 @@ async fn delayed_tasks_are_not_claimed_before_run_after() {
     assert!(task.run_after >= task.submitted_at + Duration::from_millis(500));
 
     tokio::time::sleep(Duration::from_millis(550)).await;
-    let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+    let claimed = queue.claim(Claimer { queue: "default", worker: "w" }, 10, LEASE).await.unwrap();
     assert_eq!(claimed.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![delayed.id]);
     assert_eq!(queue.get(future.id).await.unwrap().status, TaskStatus::Pending);
 }
@@ -137,7 +137,7 @@ async fn a_live_dedup_key_returns_the_existing_task_and_a_finished_one_frees_it(
     assert_eq!((batch[2].id, batch[2].deduplicated), (first.id, true));
     assert_eq!(task_count(&pool).await, 2);
 
-    let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+    let claimed = queue.claim(Claimer { queue: "default", worker: "w" }, 10, LEASE).await.unwrap();
     let running = queue.enqueue(NewTask::new("scrape", json!({})).dedup_key("url:a")).await.unwrap();
     assert_eq!((running.id, running.deduplicated), (first.id, true));
 
@@ -160,9 +160,9 @@ async fn cancel_cascades_to_unfinished_descendants_and_refuses_finished_tasks() 
         queue.enqueue(NewTask::new("gc", json!({})).queue("tree").parent(done)).await.unwrap().id;
     let unrelated = queue.enqueue(NewTask::new("other", json!({})).queue("tree")).await.unwrap().id;
 
-    let claimed = queue.claim("done", "w", 1, LEASE).await.unwrap();
+    let claimed = queue.claim(Claimer { queue: "done", worker: "w" }, 1, LEASE).await.unwrap();
     queue.complete(done, &claimed[0].token, json!(null)).await.unwrap();
-    let running = queue.claim("tree", "w", 1, LEASE).await.unwrap();
+    let running = queue.claim(Claimer { queue: "tree", worker: "w" }, 1, LEASE).await.unwrap();
     assert_eq!(running[0].task.id, root);
 
     assert_eq!(queue.cancel(root).await.unwrap(), 3, "root, child and grandchild");
@@ -191,7 +191,11 @@ async fn complete_needs_the_current_token_of_an_unexpired_lease() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
     let id = queue.enqueue(NewTask::new("job", json!({}))).await.unwrap().id;
-    let slow = queue.claim("default", "slow", 1, Duration::from_millis(100)).await.unwrap().remove(0);
+    let slow = queue
+        .claim(Claimer { queue: "default", worker: "slow" }, 1, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .remove(0);
 
     let err = queue.complete(id, &"not-the-token".into(), json!(1)).await.unwrap_err();
     assert_eq!(err.code(), "E4007");
@@ -205,7 +209,7 @@ async fn complete_needs_the_current_token_of_an_unexpired_lease() {
 
     // Another worker's claim takes the expired task back; the stalled worker's token
     // is dead for good, the new one works.
-    let fast = queue.claim("default", "fast", 1, LEASE).await.unwrap().remove(0);
+    let fast = queue.claim(Claimer { queue: "default", worker: "fast" }, 1, LEASE).await.unwrap().remove(0);
     assert_eq!(fast.task.id, id);
     assert_eq!(fast.task.attempts, 2);
     assert_ne!(fast.token, slow.token);
@@ -229,7 +233,7 @@ async fn complete_many_completes_the_held_tasks_and_refuses_each_lost_one_alone(
     // batch_size 2: the five completions below take three writes.
     let (pool, queue) = queue_with(dir.path(), QueueConfig { batch_size: 2, ..QueueConfig::default() }).await;
     queue.enqueue_batch((0..4).map(|n| NewTask::new("job", json!(n))).collect()).await.unwrap();
-    let claimed = queue.claim("default", "w", 4, LEASE).await.unwrap();
+    let claimed = queue.claim(Claimer { queue: "default", worker: "w" }, 4, LEASE).await.unwrap();
     assert_eq!(claimed.len(), 4);
     let writes_before = pool.metrics().writes;
 
@@ -270,7 +274,11 @@ async fn heartbeat_extends_a_held_lease() {
     queue.enqueue(NewTask::new("job", json!({}))).await.unwrap();
     // A first lease of 3 s: the heartbeats below must come before it ends even on a
     // slow machine, and the test then waits it out.
-    let held = queue.claim("default", "w", 1, Duration::from_secs(3)).await.unwrap().remove(0);
+    let held = queue
+        .claim(Claimer { queue: "default", worker: "w" }, 1, Duration::from_secs(3))
+        .await
+        .unwrap()
+        .remove(0);
     let first = to_millis(held.task.lease_expires_at.unwrap());
     // Longer leases each time, so every heartbeat moves the expiry on however fast the
     // calls follow each other.
@@ -285,7 +293,7 @@ async fn heartbeat_extends_a_held_lease() {
     while now_ms() <= first {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let other = queue.claim("default", "other", 1, LEASE).await.unwrap();
+    let other = queue.claim(Claimer { queue: "default", worker: "other" }, 1, LEASE).await.unwrap();
     assert!(other.is_empty(), "the lease is still held after its first end");
     assert!(now_ms() < expires, "the extended lease (2 minutes) had not run out either");
     queue.complete(held.task.id, &held.token, json!(null)).await.unwrap();
@@ -300,7 +308,7 @@ async fn fail_schedules_a_backoff_and_the_last_attempt_makes_the_task_dead() {
 
     // Attempt n waits base * 2^(n-1), at most max, with equal jitter: [full/2, full].
     for (attempt, full) in [(1u32, 400i64), (2, 600)] {
-        let held = queue.claim("default", "w", 1, LEASE).await.unwrap().remove(0);
+        let held = queue.claim(Claimer { queue: "default", worker: "w" }, 1, LEASE).await.unwrap().remove(0);
         assert_eq!(held.task.attempts, attempt);
         let before = now_ms();
         let task = queue.fail(id, &held.token, &format!("boom {attempt}")).await.unwrap();
@@ -318,13 +326,13 @@ async fn fail_schedules_a_backoff_and_the_last_attempt_makes_the_task_dead() {
         assert_nothing_claimed_before_it_is_due(&queue).await;
         tokio::time::sleep(Duration::from_millis((run_after - now_ms()).max(0) as u64 + 5)).await;
     }
-    let held = queue.claim("default", "w", 1, LEASE).await.unwrap().remove(0);
+    let held = queue.claim(Claimer { queue: "default", worker: "w" }, 1, LEASE).await.unwrap().remove(0);
     assert_eq!(held.task.attempts, 3);
     let task = queue.fail(id, &held.token, "boom 3").await.unwrap();
     assert_eq!(task.status, TaskStatus::Dead);
     assert!(task.completed_at.is_some());
     assert_eq!(task.last_error.as_deref(), Some("boom 3"));
-    assert!(queue.claim("default", "w", 1, LEASE).await.unwrap().is_empty());
+    assert!(queue.claim(Claimer { queue: "default", worker: "w" }, 1, LEASE).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -333,7 +341,14 @@ async fn an_expired_lease_goes_back_to_pending_or_dead_when_no_attempts_are_left
     let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
     let once = queue.enqueue(NewTask::new("once", json!({})).max_attempts(1).priority(9)).await.unwrap().id;
     let twice = queue.enqueue(NewTask::new("twice", json!({})).max_attempts(2)).await.unwrap().id;
-    assert_eq!(queue.claim("default", "crashed", 2, Duration::from_millis(30)).await.unwrap().len(), 2);
+    assert_eq!(
+        queue
+            .claim(Claimer { queue: "default", worker: "crashed" }, 2, Duration::from_millis(30))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     tokio::time::sleep(Duration::from_millis(60)).await;
 
     assert_eq!(queue.expire_leases().await.unwrap(), 2);
@@ -341,7 +356,7 @@ async fn an_expired_lease_goes_back_to_pending_or_dead_when_no_attempts_are_left
     assert_eq!(dead.status, TaskStatus::Dead);
     assert_eq!(dead.last_error.as_deref(), Some("lease of crashed expired"));
     assert_eq!(queue.get(twice).await.unwrap().status, TaskStatus::Pending);
-    let again = queue.claim("default", "w", 2, LEASE).await.unwrap();
+    let again = queue.claim(Claimer { queue: "default", worker: "w" }, 2, LEASE).await.unwrap();
     assert_eq!(again.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![twice]);
 }
 
@@ -353,12 +368,12 @@ async fn retry_revives_dead_failed_and_cancelled_tasks_and_purge_dead_deletes_on
     for queue_name in ["a", "a", "b"] {
         let id =
             queue.enqueue(NewTask::new("k", json!({})).queue(queue_name).max_attempts(1)).await.unwrap().id;
-        let held = queue.claim(queue_name, "w", 1, LEASE).await.unwrap().remove(0);
+        let held = queue.claim(Claimer { queue: queue_name, worker: "w" }, 1, LEASE).await.unwrap().remove(0);
         assert_eq!(queue.fail(id, &held.token, "boom").await.unwrap().status, TaskStatus::Dead);
         dead.push(id);
     }
     let failed = queue.enqueue(NewTask::new("k", json!({})).queue("c").dedup_key("c1")).await.unwrap().id;
-    let held = queue.claim("c", "w", 1, LEASE).await.unwrap().remove(0);
+    let held = queue.claim(Claimer { queue: "c", worker: "w" }, 1, LEASE).await.unwrap().remove(0);
     let task = queue.fail_permanently(failed, &held.token, "bad input").await.unwrap();
     assert_eq!(task.status, TaskStatus::Failed);
     let dup = queue.enqueue(NewTask::new("k", json!({})).queue("c").dedup_key("c1")).await.unwrap();
@@ -394,7 +409,8 @@ async fn purge_dead_deletes_in_chunks_until_none_are_left() {
     let (pool, queue) = queue_with(dir.path(), config).await;
     let tasks = (0..10).map(|i| NewTask::new("k", json!(i)).max_attempts(1)).collect();
     queue.enqueue_batch(tasks).await.unwrap();
-    let held = queue.claim("default", "w", 10, Duration::from_millis(1)).await.unwrap();
+    let held =
+        queue.claim(Claimer { queue: "default", worker: "w" }, 10, Duration::from_millis(1)).await.unwrap();
     assert_eq!(held.len(), 10);
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(queue.expire_leases().await.unwrap(), 10);
@@ -536,7 +552,7 @@ async fn list_pages_by_id_and_filters_by_queue_and_status() {
         let name = if i % 2 == 0 { "even" } else { "odd" };
         ids.push(queue.enqueue(NewTask::new("k", json!(i)).queue(name)).await.unwrap().id);
     }
-    queue.claim("even", "w", 1, LEASE).await.unwrap();
+    queue.claim(Claimer { queue: "even", worker: "w" }, 1, LEASE).await.unwrap();
 
     let mut seen = Vec::new();
     let mut page = PageRequest::first(3);
@@ -574,7 +590,7 @@ async fn stats_count_every_state_and_the_tasks_ready_now() {
     }
     queue.enqueue(NewTask::new("k", json!({})).delay(Duration::from_secs(60))).await.unwrap();
     queue.enqueue(NewTask::new("k", json!({})).queue("b")).await.unwrap();
-    let held = queue.claim("default", "w", 2, LEASE).await.unwrap();
+    let held = queue.claim(Claimer { queue: "default", worker: "w" }, 2, LEASE).await.unwrap();
     queue.complete(held[0].task.id, &held[0].token, json!(null)).await.unwrap();
 
     let stats = queue.stats().await.unwrap();
@@ -599,7 +615,7 @@ async fn enqueue_wakes_a_waiting_next_long_before_the_poll_interval() {
     let waiting = {
         let queue = queue.clone();
         tokio::spawn(async move {
-            let claimed = queue.next("default", "w", 1, LEASE).await.unwrap();
+            let claimed = queue.next(Claimer { queue: "default", worker: "w" }, 1, LEASE).await.unwrap();
             (claimed, Instant::now())
         })
     };
@@ -622,10 +638,13 @@ async fn next_waits_for_a_delayed_task_without_waiting_for_the_poll_interval() {
     let started = Instant::now();
     let id =
         queue.enqueue(NewTask::new("soon", json!({})).delay(Duration::from_millis(200))).await.unwrap().id;
-    let claimed = tokio::time::timeout(Duration::from_secs(20), queue.next("default", "w", 1, LEASE))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = tokio::time::timeout(
+        Duration::from_secs(20),
+        queue.next(Claimer { queue: "default", worker: "w" }, 1, LEASE),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(claimed[0].task.id, id);
     assert!(now_ms() >= to_millis(claimed[0].task.run_after), "not claimed before it was due");
     // Woken by the due time, not by the 10 s poll interval.
@@ -638,7 +657,10 @@ async fn next_within_gives_up_empty_after_its_wait_and_claims_what_comes_in_time
     let config = QueueConfig { poll_interval_ms: 10_000, ..QueueConfig::default() };
     let (_pool, queue) = queue_with(dir.path(), config).await;
     let started = Instant::now();
-    let none = queue.next_within("default", "w", 1, LEASE, Duration::from_millis(100)).await.unwrap();
+    let none = queue
+        .next_within(Claimer { queue: "default", worker: "w" }, 1, LEASE, Duration::from_millis(100))
+        .await
+        .unwrap();
     assert!(none.is_empty());
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(9), "{waited:?}");
@@ -646,9 +668,11 @@ async fn next_within_gives_up_empty_after_its_wait_and_claims_what_comes_in_time
     // A task enqueued during the wait wakes it: claimed, not given up on.
     let waiting = {
         let queue = queue.clone();
-        tokio::spawn(
-            async move { queue.next_within("default", "w", 1, LEASE, Duration::from_secs(20)).await },
-        )
+        tokio::spawn(async move {
+            queue
+                .next_within(Claimer { queue: "default", worker: "w" }, 1, LEASE, Duration::from_secs(20))
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
     let id = queue.enqueue(NewTask::new("now", json!({}))).await.unwrap().id;
@@ -656,7 +680,10 @@ async fn next_within_gives_up_empty_after_its_wait_and_claims_what_comes_in_time
     assert_eq!(claimed.iter().map(|c| c.task.id).collect::<Vec<_>>(), vec![id]);
 
     // Bad arguments are refused as by claim.
-    let err = queue.next_within("default", "", 1, LEASE, Duration::from_millis(1)).await.unwrap_err();
+    let err = queue
+        .next_within(Claimer { queue: "default", worker: "" }, 1, LEASE, Duration::from_millis(1))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "E6001");
 }
 
@@ -730,10 +757,22 @@ async fn bad_input_is_refused_and_leaves_the_database_unchanged() {
 async fn claim_refuses_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, queue) = queue_with(dir.path(), QueueConfig::default()).await;
-    assert_eq!(queue.claim("default", "w", 0, LEASE).await.unwrap_err().code(), "E6001");
-    assert_eq!(queue.claim("default", "w", 1_001, LEASE).await.unwrap_err().code(), "E6001");
-    assert_eq!(queue.claim("default", "", 1, LEASE).await.unwrap_err().code(), "E6001");
-    assert_eq!(queue.claim("default", "w", 1, Duration::ZERO).await.unwrap_err().code(), "E6001");
+    assert_eq!(
+        queue.claim(Claimer { queue: "default", worker: "w" }, 0, LEASE).await.unwrap_err().code(),
+        "E6001"
+    );
+    assert_eq!(
+        queue.claim(Claimer { queue: "default", worker: "w" }, 1_001, LEASE).await.unwrap_err().code(),
+        "E6001"
+    );
+    assert_eq!(
+        queue.claim(Claimer { queue: "default", worker: "" }, 1, LEASE).await.unwrap_err().code(),
+        "E6001"
+    );
+    assert_eq!(
+        queue.claim(Claimer { queue: "default", worker: "w" }, 1, Duration::ZERO).await.unwrap_err().code(),
+        "E6001"
+    );
     let bad = QueueConfig { batch_size: 0, ..QueueConfig::default() };
     assert_eq!(Queue::new(queue_pool(&queue), bad).unwrap_err().code(), "E6001");
 }
@@ -769,7 +808,7 @@ async fn queue_operations_log_their_name_table_and_outcome() {
     let lines = crate::op_spans::logged(async {
         queue.enqueue(NewTask::new("k", json!(1))).await.unwrap();
         queue.enqueue_batch(vec![NewTask::new("k", json!(2)), NewTask::new("k", json!(3))]).await.unwrap();
-        let claimed = queue.claim("default", "w", 10, LEASE).await.unwrap();
+        let claimed = queue.claim(Claimer { queue: "default", worker: "w" }, 10, LEASE).await.unwrap();
         assert_eq!(claimed.len(), 3);
         queue.complete(claimed[0].task.id, &claimed[0].token, json!(null)).await.unwrap();
         let lost = queue.complete(claimed[0].task.id, &claimed[0].token, json!(null)).await.unwrap_err();
@@ -803,7 +842,11 @@ async fn task_times_are_utc_date_times_and_serialize_as_rfc_3339() {
     let delayed = NewTask::new("soon", json!({})).delay(Duration::from_millis(1));
     assert_eq!(delayed.delay, Some(Duration::from_millis(1)));
     queue.enqueue(delayed).await.unwrap();
-    let held = queue.next_within("default", "w", 1, LEASE, Duration::from_secs(30)).await.unwrap().remove(0);
+    let held = queue
+        .next_within(Claimer { queue: "default", worker: "w" }, 1, LEASE, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
     let expires = queue.heartbeat(held.task.id, &held.token, Duration::from_secs(60)).await.unwrap();
     assert!(expires > held.task.lease_expires_at.unwrap() && expires > held.task.started_at.unwrap());
 }

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use serde_json::json;
 use strata_core::Error;
 use strata_repo::clock::to_millis;
-use strata_repo::{LeaseToken, NewTask, Queue, QueueConfig, TaskStatus};
+use strata_repo::{Claimer, LeaseToken, NewTask, Queue, QueueConfig, TaskStatus};
 
 const WORKERS: u64 = 8;
 
@@ -125,7 +125,7 @@ async fn worker(
         // Stopped only here, between rounds; the test stops the workers once nothing
         // is left, so a claim dropped in flight could only have come back empty.
         let claimed = tokio::select! {
-            claimed = queue.next("default", &name, rng.usize(1..=3), lease) => claimed.unwrap(),
+            claimed = queue.next(Claimer { queue: "default", worker: &name }, rng.usize(1..=3), lease) => claimed.unwrap(),
             _ = stopped.wait_for(|stop| *stop) => return,
         };
         for held in &claimed {

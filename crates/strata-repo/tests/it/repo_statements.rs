@@ -66,7 +66,8 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
     state.delete(t, "k").await.unwrap();
 
     let audit = Audit::new(pool.clone());
-    let e = audit.append(NewAuditEntry::new("ann", "x").task(t)).await.unwrap().into_stored().unwrap().id;
+    let e =
+        audit.append(NewAuditEntry::by("ann").action("x").task(t)).await.unwrap().into_stored().unwrap().id;
     audit.tail(0, 10).await.unwrap();
     // A spilled entry's replay (audit.replay_insert).
     let line = r#"{"uid":"0123456789abcdef0123456789abcdef","ts":1,"actor":"ann","action":"replayed"}"#;
