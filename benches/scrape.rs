@@ -42,7 +42,7 @@ use serde_json::json;
 use strata::Database;
 use strata_core::{Config, Quota};
 use strata_repo::searches::RESULT_CHUNK;
-use strata_repo::{NewResult, NewSearch, Queue, QueueConfig, Searches};
+use strata_repo::{CacheKey, NewResult, NewSearch, Queue, QueueConfig, Searches};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -210,7 +210,10 @@ fn fill_strata(rt: &Runtime, db: &Database) {
     let value = value();
     rt.block_on(async {
         for i in 0..ENTRIES {
-            db.cache().set_bytes(NAMESPACE, &key(i), &value, Some(TTL)).await.expect("strata set");
+            db.cache()
+                .set_bytes(CacheKey { namespace: NAMESPACE, key: &key(i) }, &value, Some(TTL))
+                .await
+                .expect("strata set");
         }
     });
 }
@@ -244,7 +247,10 @@ fn cache_get_hit(c: &mut Criterion) {
             let cache = cache.clone();
             async move {
                 for i in 0..ops {
-                    let entry = cache.get_entry(NAMESPACE, &key(i)).await.expect("strata get");
+                    let entry = cache
+                        .get_entry(CacheKey { namespace: NAMESPACE, key: &key(i) })
+                        .await
+                        .expect("strata get");
                     assert!(black_box(entry).is_some(), "a hit");
                 }
             }
@@ -267,7 +273,10 @@ fn cache_get_latency(rt: &Runtime, db: &Database) {
                     for n in 0..gets {
                         let key = key(reader * 97 + n);
                         let start = Instant::now();
-                        let entry = cache.get_entry(NAMESPACE, &key).await.expect("strata get");
+                        let entry = cache
+                            .get_entry(CacheKey { namespace: NAMESPACE, key: &key })
+                            .await
+                            .expect("strata get");
                         samples.push(start.elapsed());
                         assert!(entry.is_some(), "a hit");
                     }
@@ -314,7 +323,10 @@ fn cache_set(c: &mut Criterion) {
             let (cache, value) = (cache.clone(), value.clone());
             async move {
                 for i in 0..ops {
-                    cache.set_bytes(NAMESPACE, &key(i), &value, Some(TTL)).await.expect("strata set");
+                    cache
+                        .set_bytes(CacheKey { namespace: NAMESPACE, key: &key(i) }, &value, Some(TTL))
+                        .await
+                        .expect("strata set");
                 }
             }
         });

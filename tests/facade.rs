@@ -298,6 +298,8 @@ async fn open_reads_non_ascii_names_without_a_panic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_sweeper_and_configured_quotas_come_from_the_config() {
+    use strata::repo::CacheKey;
+
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_toml_str(&format!(
         "path = {:?}\n[cache]\nsweep_interval_ms = 10\n\
@@ -307,8 +309,11 @@ async fn the_cache_sweeper_and_configured_quotas_come_from_the_config() {
     .unwrap();
     let db = Database::open(&config).await.unwrap();
     assert!(db.sweeper().is_some(), "cache.sweeper is on by default");
-    db.cache().set("pages", "a", &"alpha", Some(std::time::Duration::from_millis(1))).await.unwrap();
-    db.cache().set("pages", "b", &"beta", None).await.unwrap();
+    db.cache()
+        .set(CacheKey { namespace: "pages", key: "a" }, &"alpha", Some(std::time::Duration::from_millis(1)))
+        .await
+        .unwrap();
+    db.cache().set(CacheKey { namespace: "pages", key: "b" }, &"beta", None).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while db.cache().stats().expired_swept < 1 {
         assert!(std::time::Instant::now() < deadline, "the sweeper did not sweep within 30 s");

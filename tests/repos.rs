@@ -139,8 +139,8 @@ async fn memory_metrics_cache_and_rate_limits_take_their_types_from_strata_repo(
     use std::time::Duration;
     use strata::repo::clock::{now_ms, to_datetime};
     use strata::repo::{
-        Aggregate, CacheEntry, Decision, MemoryEntry, MemoryKey, MemoryType, NewMetric, PageRequest, Quota,
-        RateLimitStatus,
+        Aggregate, CacheEntry, CacheKey, Decision, MemoryEntry, MemoryKey, MemoryType, NewMetric,
+        PageRequest, Quota, RateLimitStatus,
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -158,8 +158,12 @@ async fn memory_metrics_cache_and_rate_limits_take_their_types_from_strata_repo(
     let samples = db.metrics().range("checks", start, end, PageRequest::first(5)).await.unwrap().items;
     assert_eq!(samples[0].ts, start);
 
-    db.cache().set("pages", "a", &1, Some(Duration::from_secs(60))).await.unwrap();
-    let cached: CacheEntry = db.cache().get_entry("pages", "a").await.unwrap().unwrap();
+    db.cache()
+        .set(CacheKey { namespace: "pages", key: "a" }, &1, Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let cached: CacheEntry =
+        db.cache().get_entry(CacheKey { namespace: "pages", key: "a" }).await.unwrap().unwrap();
     assert!(cached.expires_at.unwrap() > cached.created_at + Duration::from_secs(59));
 
     let decision: Decision = db.rate_limits().check("api", Quota::per_second(2), 1).await.unwrap();

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use strata::repo::CacheKey;
 use strata::{Config, ConfigEvent, ConfigWatch, Database};
 
 /// Within 30 s, the next change of the watched file as it was applied or rejected.
@@ -51,7 +52,7 @@ async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running
     some_reads(&db).await;
     assert_eq!(db.pool().metrics().slow_statements, slow_before, "nothing is slow at 60 s");
     let two_kib = vec![7u8; 2048];
-    db.cache().set_bytes("pages", "a", &two_kib, None).await.unwrap();
+    db.cache().set_bytes(CacheKey { namespace: "pages", key: "a" }, &two_kib, None).await.unwrap();
     assert_eq!(db.rate_limits().check_configured("api:x", 1).await.unwrap_err().code(), "E4012");
 
     std::fs::write(
@@ -88,7 +89,8 @@ async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running
     some_reads(&db).await;
     assert!(db.pool().metrics().slow_statements > slow_before, "a statement is now reported as slow");
     assert_eq!(db.pool().retry_policy().max_attempts, 2);
-    let err = db.cache().set_bytes("pages", "b", &two_kib, None).await.unwrap_err();
+    let err =
+        db.cache().set_bytes(CacheKey { namespace: "pages", key: "b" }, &two_kib, None).await.unwrap_err();
     assert_eq!(err.code(), "E4010", "the new entry limit refuses what the old one took: {err}");
     assert!(
         db.rate_limits().check_configured("api:x", 1).await.unwrap().is_allowed(),

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::{Value, json};
 use strata::repo::clock::to_millis;
-use strata::repo::{CacheEntry, CacheValue, NamespaceStats, NewAuditEntry};
+use strata::repo::{CacheEntry, CacheKey, CacheValue, NamespaceStats, NewAuditEntry};
 use strata::{Config, Error};
 use time::OffsetDateTime;
 
@@ -132,7 +132,7 @@ pub async fn run(args: &CacheArgs, config: &Config, out: &Output) -> strata::Res
         }
         CacheCommand::Get { namespace, key } => {
             let entry = with_db(config, Access::Read, &["cache"], async |db| {
-                db.cache().peek(namespace, key).await?.ok_or_else(|| Error::NotFound {
+                db.cache().peek(CacheKey { namespace, key }).await?.ok_or_else(|| Error::NotFound {
                     what: format!("cache entry `{namespace}/{key}` (absent or expired)"),
                 })
             })
@@ -142,7 +142,7 @@ pub async fn run(args: &CacheArgs, config: &Config, out: &Output) -> strata::Res
         CacheCommand::Delete { namespace, key } => {
             let actor = args.actor.resolve()?;
             let deleted = with_db(config, Access::Write, &["cache", "audit"], async |db| {
-                let deleted = db.cache().delete(namespace, key).await?;
+                let deleted = db.cache().delete(CacheKey { namespace, key }).await?;
                 let entry = NewAuditEntry::by(actor)
                     .action("cache.delete")
                     .data(json!({ "namespace": namespace, "key": key, "deleted": deleted }));

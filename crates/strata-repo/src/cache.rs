@@ -16,7 +16,9 @@
 //! `MetricsSnapshot::counters` (every cache handle on the pool adds to them). The pool
 //! keeps them without knowing what they count (`Pool::counter`).
 //!
-//! Every public operation runs in its `strata.op` span (`cache.<op>`, table `cache`).
+//! An entry is named by a [`CacheKey`], a struct with named fields so that a call
+//! cannot swap the namespace and the key. Every public operation runs in its
+//! `strata.op` span (`cache.<op>`, table `cache`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,6 +36,36 @@ use time::OffsetDateTime;
 use tokio::sync::{OwnedMutexGuard, watch};
 
 use crate::clock::{Clock, SystemClock, to_datetime};
+
+/// Which entry: `CacheKey { namespace: "pages", key: "/about" }`, with named fields so
+/// that a call cannot swap the namespace and the key.
+///
+/// ```no_run
+/// # use strata_repo::{Cache, CacheKey};
+/// # async fn run(cache: Cache) -> strata_core::Result<()> {
+/// let id = CacheKey { namespace: "pages", key: "/about" };
+/// cache.set(id, "<h1>about</h1>", None).await?;
+/// let page: Option<String> = cache.get(id).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Two bare strings, which could be given in either order, do not compile:
+///
+/// ```compile_fail
+/// # use strata_repo::Cache;
+/// # async fn run(cache: Cache) -> strata_core::Result<()> {
+/// let page: Option<String> = cache.get("pages", "/about").await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey<'a> {
+    /// The namespace.
+    pub namespace: &'a str,
+    /// The key within the namespace.
+    pub key: &'a str,
+}
 
 /// A cached value as stored: JSON text or bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,7 +286,8 @@ impl Cache {
     /// The value of `key` in `namespace` read as `T` from its JSON, or `None` when
     /// there is no live entry. A hit sets the entry's `read_at` and `hits`. An entry
     /// stored as bytes, or JSON that is not a `T`, is E4005.
-    pub async fn get<T: DeserializeOwned>(&self, namespace: &str, key: &str) -> Result<Option<T>> {
+    pub async fn get<T: DeserializeOwned>(&self, id: CacheKey<'_>) -> Result<Option<T>> {
+        let CacheKey { namespace, key } = id;
         operation("cache.get", "cache", async move {
             match self.read_counted(namespace, key).await? {
                 Some(entry) => decode(namespace, key, &entry.value).map(Some),
@@ -265,7 +298,8 @@ impl Cache {
     }
 
     /// The bytes of `key` in `namespace` (a JSON entry gives its text), or `None`.
-    pub async fn get_bytes(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
+    pub async fn get_bytes(&self, id: CacheKey<'_>) -> Result<Option<Vec<u8>>> {
+        let CacheKey { namespace, key } = id;
         operation("cache.get_bytes", "cache", async move {
             Ok(self.read_counted(namespace, key).await?.map(|entry| match entry.value {
                 CacheValue::Json(text) => text.into_bytes(),
@@ -281,7 +315,8 @@ impl Cache {
 
     /// The live entry of `key` in `namespace`, or `None` (also when it has expired and
     /// was not swept yet). Counts a hit or a miss.
-    pub async fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<CacheEntry>> {
+    pub async fn get_entry(&self, id: CacheKey<'_>) -> Result<Option<CacheEntry>> {
+        let CacheKey { namespace, key } = id;
         operation("cache.get_entry", "cache", self.read_counted(namespace, key)).await
     }
 
@@ -313,7 +348,8 @@ impl Cache {
     /// [`Cache::get_entry`] it records no hit (`read_at`, `hits` and the handle's
     /// counters stay as they are), so it works on a read-only database and changes
     /// nothing. For inspection (`strata cache get`), not for eviction-aware reads.
-    pub async fn peek(&self, namespace: &str, key: &str) -> Result<Option<CacheEntry>> {
+    pub async fn peek(&self, id: CacheKey<'_>) -> Result<Option<CacheEntry>> {
+        let CacheKey { namespace, key } = id;
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
         let now = self.clock.now_ms();
         let read = self.pool.read(move |conn| {
@@ -371,11 +407,11 @@ impl Cache {
     /// budget; each writes nothing.
     pub async fn set<T: Serialize + ?Sized>(
         &self,
-        namespace: &str,
-        key: &str,
+        id: CacheKey<'_>,
         value: &T,
         ttl: Option<Duration>,
     ) -> Result<()> {
+        let CacheKey { namespace, key } = id;
         operation("cache.set", "cache", async move {
             let text = serde_json::to_string(value).map_err(|e| invalid_value(namespace, key, &e))?;
             self.store(namespace, key, CacheValue::Json(text), ttl).await
@@ -385,13 +421,8 @@ impl Cache {
     }
 
     /// Stores JSON text as it is (checked to be valid JSON first: E6023 otherwise).
-    pub async fn set_json_text(
-        &self,
-        namespace: &str,
-        key: &str,
-        json: &str,
-        ttl: Option<Duration>,
-    ) -> Result<()> {
+    pub async fn set_json_text(&self, id: CacheKey<'_>, json: &str, ttl: Option<Duration>) -> Result<()> {
+        let CacheKey { namespace, key } = id;
         operation("cache.set_json_text", "cache", async move {
             serde_json::from_str::<IgnoredAny>(json).map_err(|e| invalid_value(namespace, key, &e))?;
             self.store(namespace, key, CacheValue::Json(json.to_owned()), ttl).await
@@ -401,13 +432,8 @@ impl Cache {
     }
 
     /// Stores bytes under `key` in `namespace` (limits as for [`Cache::set`]).
-    pub async fn set_bytes(
-        &self,
-        namespace: &str,
-        key: &str,
-        bytes: &[u8],
-        ttl: Option<Duration>,
-    ) -> Result<()> {
+    pub async fn set_bytes(&self, id: CacheKey<'_>, bytes: &[u8], ttl: Option<Duration>) -> Result<()> {
+        let CacheKey { namespace, key } = id;
         let store = self.store(namespace, key, CacheValue::Bytes(bytes.to_vec()), ttl);
         operation("cache.set_bytes", "cache", store).await.map(|Wrote(())| ())
     }
@@ -422,13 +448,8 @@ impl Cache {
          hits = CASE WHEN cache.expires_at <= excluded.updated_at THEN 0 ELSE cache.hits END";
 
     /// Stores `value` under `key` in `namespace` (limits as for [`Cache::set`]).
-    pub async fn set_value(
-        &self,
-        namespace: &str,
-        key: &str,
-        value: CacheValue,
-        ttl: Option<Duration>,
-    ) -> Result<()> {
+    pub async fn set_value(&self, id: CacheKey<'_>, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
+        let CacheKey { namespace, key } = id;
         operation("cache.set_value", "cache", self.store(namespace, key, value, ttl))
             .await
             .map(|Wrote(())| ())
@@ -489,8 +510,7 @@ impl Cache {
     /// stored. The ttl is checked before the loader runs (E6021).
     pub async fn get_or_set_with<T, F, Fut>(
         &self,
-        namespace: &str,
-        key: &str,
+        id: CacheKey<'_>,
         ttl: Option<Duration>,
         loader: F,
     ) -> Result<T>
@@ -499,6 +519,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        let CacheKey { namespace, key } = id;
         let load = async move {
             expiry(namespace, key, self.clock.now_ms(), ttl)?;
             if let Some(entry) = self.lookup(namespace, key).await? {
@@ -535,7 +556,8 @@ impl Cache {
     const DELETE_ENTRY: &str = "DELETE FROM cache WHERE namespace = ?1 AND key = ?2";
 
     /// Deletes `key` in `namespace`; whether there was an entry (expired or not).
-    pub async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+    pub async fn delete(&self, id: CacheKey<'_>) -> Result<bool> {
+        let CacheKey { namespace, key } = id;
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
         let write = self.pool.write(move |conn| {
             Ok(conn.prepare_cached(Self::DELETE_ENTRY)?.execute(params![namespace, key])? > 0)
@@ -575,7 +597,8 @@ impl Cache {
 
     /// Sets a live entry to expire `ttl` from now (`None`: never); whether there was a
     /// live entry. An expired entry is not revived. E6021 for a zero ttl.
-    pub async fn touch(&self, namespace: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
+    pub async fn touch(&self, id: CacheKey<'_>, ttl: Option<Duration>) -> Result<bool> {
+        let CacheKey { namespace, key } = id;
         operation("cache.touch", "cache", async move {
             let now = self.clock.now_ms();
             let expires_at = expiry(namespace, key, now, ttl)?;

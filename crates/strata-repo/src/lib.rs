@@ -36,7 +36,7 @@ pub mod state;
 pub use agents::{Agent, AgentState, Agents};
 pub use audit::{Appended, Audit, AuditBy, AuditEntry, AuditFilter, NewAuditEntry, append_in};
 pub use cache::{
-    Cache, CacheEntry, CacheStats, CacheValue, NamespaceStats, SweepReport, Sweeper, spawn_sweeper,
+    Cache, CacheEntry, CacheKey, CacheStats, CacheValue, NamespaceStats, SweepReport, Sweeper, spawn_sweeper,
 };
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use documents::{Document, Documents, GcReport, NewDocument, PurgeReport};

@@ -19,8 +19,8 @@ use serde_json::json;
 
 use strata::ops::{self, AdviceReport, BackupReport, CheckLevel, HealthReport, StatementStats, WorkStats};
 use strata::repo::{
-    self, Claimer, Decision, JobOutcome, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession,
-    NewTask, Queue, QueueConfig, QueueStats, Quota,
+    self, CacheKey, Claimer, Decision, JobOutcome, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch,
+    NewSession, NewTask, Queue, QueueConfig, QueueStats, Quota,
 };
 use strata::{Config, Database, MetricsSnapshot, PoolState, Result};
 
@@ -720,10 +720,14 @@ async fn search(
     let mut cached_results = 0;
     for _ in 0..2 {
         cached_results = cache
-            .get_or_set_with(CACHE_NAMESPACE, &key, Some(Duration::from_secs(600)), || async {
-                loads.fetch_add(1, Ordering::Relaxed);
-                searches.count_results(search.id).await
-            })
+            .get_or_set_with(
+                CacheKey { namespace: CACHE_NAMESPACE, key: &key },
+                Some(Duration::from_secs(600)),
+                || async {
+                    loads.fetch_add(1, Ordering::Relaxed);
+                    searches.count_results(search.id).await
+                },
+            )
             .await?;
     }
     let loader_runs = loads.load(Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use strata::repo::Quota;
+use strata::repo::{CacheKey, Quota};
 
 use crate::queue::{json_of, run, with_db};
 use crate::readonly::state;
@@ -21,9 +21,12 @@ const HOUR: Duration = Duration::from_secs(3600);
 fn seeded(dir: &Path) {
     with_db(dir, async |db: &strata::Database| {
         let cache = db.cache();
-        cache.set("pages", "a", &json!({ "title": "home" }), Some(HOUR)).await.unwrap();
-        cache.set("pages", "b", &"old", Some(HOUR)).await.unwrap();
-        cache.set_bytes("blobs", "z", &[0x00, 0x01, 0xab], None).await.unwrap();
+        cache
+            .set(CacheKey { namespace: "pages", key: "a" }, &json!({ "title": "home" }), Some(HOUR))
+            .await
+            .unwrap();
+        cache.set(CacheKey { namespace: "pages", key: "b" }, &"old", Some(HOUR)).await.unwrap();
+        cache.set_bytes(CacheKey { namespace: "blobs", key: "z" }, &[0x00, 0x01, 0xab], None).await.unwrap();
         let quota = Quota::per_period(5, HOUR);
         assert!(db.rate_limits().check("api:x", quota, 1).await.unwrap().is_allowed());
     });
@@ -118,8 +121,8 @@ fn delete_purge_and_clear_change_the_cache_and_are_audited() {
 
     json_of(d, &["cache", "delete", "blobs", "nothing"], 0);
     with_db(d, async |db: &strata::Database| {
-        db.cache().set("pages", "c", &1, None).await.unwrap();
-        db.cache().set("pages", "d", &2, None).await.unwrap();
+        db.cache().set(CacheKey { namespace: "pages", key: "c" }, &1, None).await.unwrap();
+        db.cache().set(CacheKey { namespace: "pages", key: "d" }, &2, None).await.unwrap();
     });
     // Clearing everything needs --yes: E6001, and nothing is deleted.
     let refused = run(d, &["cache", "clear"]);

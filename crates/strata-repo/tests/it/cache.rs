@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use strata_core::{Error, ErrorKind};
 use strata_pool::Pool;
 use strata_repo::clock::{ManualClock, to_datetime};
-use strata_repo::{Cache, CacheConfig, CacheValue, NamespaceStats, spawn_sweeper};
+use strata_repo::{Cache, CacheConfig, CacheKey, CacheValue, NamespaceStats, spawn_sweeper};
 
 use crate::migrated;
 
@@ -34,20 +34,33 @@ async fn an_entry_is_served_before_expiry_and_never_after_swept_or_not() {
     let pool = migrated(dir.path()).await;
     let (cache, clock) = cache_on(&pool, CacheConfig::default());
 
-    cache.set("pages", "a", &"alpha", Some(Duration::from_secs(1))).await.unwrap();
+    cache
+        .set(CacheKey { namespace: "pages", key: "a" }, &"alpha", Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
     clock.advance(999);
-    assert_eq!(cache.get::<String>("pages", "a").await.unwrap().as_deref(), Some("alpha"));
+    assert_eq!(
+        cache.get::<String>(CacheKey { namespace: "pages", key: "a" }).await.unwrap().as_deref(),
+        Some("alpha")
+    );
     clock.advance(1);
-    assert_eq!(cache.get::<String>("pages", "a").await.unwrap(), None, "served at its expiry time");
-    assert!(cache.get_entry("pages", "a").await.unwrap().is_none());
-    assert!(cache.get_bytes("pages", "a").await.unwrap().is_none());
-    assert!(!cache.touch("pages", "a", None).await.unwrap(), "touch revived an expired entry");
+    assert_eq!(
+        cache.get::<String>(CacheKey { namespace: "pages", key: "a" }).await.unwrap(),
+        None,
+        "served at its expiry time"
+    );
+    assert!(cache.get_entry(CacheKey { namespace: "pages", key: "a" }).await.unwrap().is_none());
+    assert!(cache.get_bytes(CacheKey { namespace: "pages", key: "a" }).await.unwrap().is_none());
+    assert!(
+        !cache.touch(CacheKey { namespace: "pages", key: "a" }, None).await.unwrap(),
+        "touch revived an expired entry"
+    );
     assert_eq!(rows(&pool).await, 1, "the expired row is still there, not swept yet");
 
     let report = cache.sweep_expired(10).await.unwrap();
     assert_eq!((report.deleted, report.batches), (1, 1));
     assert_eq!(rows(&pool).await, 0);
-    assert_eq!(cache.get::<String>("pages", "a").await.unwrap(), None);
+    assert_eq!(cache.get::<String>(CacheKey { namespace: "pages", key: "a" }).await.unwrap(), None);
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.misses, stats.expired_swept), (1, 4, 1));
 }
@@ -58,23 +71,29 @@ async fn touch_and_set_move_the_expiry_and_none_never_expires() {
     let pool = migrated(dir.path()).await;
     let (cache, clock) = cache_on(&pool, CacheConfig::default());
 
-    cache.set("s", "k", &1, Some(Duration::from_millis(100))).await.unwrap();
+    cache.set(CacheKey { namespace: "s", key: "k" }, &1, Some(Duration::from_millis(100))).await.unwrap();
     clock.advance(90);
-    assert!(cache.touch("s", "k", Some(Duration::from_millis(100))).await.unwrap());
+    assert!(
+        cache.touch(CacheKey { namespace: "s", key: "k" }, Some(Duration::from_millis(100))).await.unwrap()
+    );
     clock.advance(90);
-    assert_eq!(cache.get::<i32>("s", "k").await.unwrap(), Some(1), "touch did not extend the expiry");
-    assert!(cache.touch("s", "k", None).await.unwrap());
+    assert_eq!(
+        cache.get::<i32>(CacheKey { namespace: "s", key: "k" }).await.unwrap(),
+        Some(1),
+        "touch did not extend the expiry"
+    );
+    assert!(cache.touch(CacheKey { namespace: "s", key: "k" }, None).await.unwrap());
     clock.advance(1_000_000_000);
-    assert_eq!(cache.get::<i32>("s", "k").await.unwrap(), Some(1));
-    let entry = cache.get_entry("s", "k").await.unwrap().unwrap();
+    assert_eq!(cache.get::<i32>(CacheKey { namespace: "s", key: "k" }).await.unwrap(), Some(1));
+    let entry = cache.get_entry(CacheKey { namespace: "s", key: "k" }).await.unwrap().unwrap();
     assert_eq!((entry.expires_at, entry.hits), (None, 3));
 
     // Setting an expired key starts it afresh.
-    cache.set("s", "old", &1, Some(Duration::from_millis(5))).await.unwrap();
-    cache.get::<i32>("s", "old").await.unwrap();
+    cache.set(CacheKey { namespace: "s", key: "old" }, &1, Some(Duration::from_millis(5))).await.unwrap();
+    cache.get::<i32>(CacheKey { namespace: "s", key: "old" }).await.unwrap();
     clock.advance(10);
-    cache.set("s", "old", &2, None).await.unwrap();
-    let entry = cache.get_entry("s", "old").await.unwrap().unwrap();
+    cache.set(CacheKey { namespace: "s", key: "old" }, &2, None).await.unwrap();
+    let entry = cache.get_entry(CacheKey { namespace: "s", key: "old" }).await.unwrap().unwrap();
     assert_eq!((entry.hits, entry.created_at), (1, to_datetime(clock_now(&clock))));
 }
 
@@ -94,13 +113,20 @@ async fn the_sweeper_deletes_expired_rows_in_bounded_batches() {
         let (cache, value) = (cache.clone(), value.clone());
         writers.spawn(async move {
             for n in 0..125 {
-                cache.set("swept", &format!("{w}-{n}"), &value, Some(Duration::from_secs(60))).await.unwrap();
+                cache
+                    .set(
+                        CacheKey { namespace: "swept", key: &format!("{w}-{n}") },
+                        &value,
+                        Some(Duration::from_secs(60)),
+                    )
+                    .await
+                    .unwrap();
             }
         });
     }
     writers.join_all().await;
     for n in 0..10 {
-        cache.set("kept", &n.to_string(), &n, None).await.unwrap();
+        cache.set(CacheKey { namespace: "kept", key: &n.to_string() }, &n, None).await.unwrap();
     }
     clock.advance(60_000);
 
@@ -125,9 +151,12 @@ async fn the_background_sweeper_empties_expired_rows_and_stops() {
     let config = CacheConfig { sweep_interval_ms: 5, sweep_batch: 7, ..CacheConfig::default() };
     let (cache, clock) = cache_on(&pool, config);
     for n in 0..30 {
-        cache.set("bg", &n.to_string(), &n, Some(Duration::from_millis(10))).await.unwrap();
+        cache
+            .set(CacheKey { namespace: "bg", key: &n.to_string() }, &n, Some(Duration::from_millis(10)))
+            .await
+            .unwrap();
     }
-    cache.set("bg", "forever", &0, None).await.unwrap();
+    cache.set(CacheKey { namespace: "bg", key: "forever" }, &0, None).await.unwrap();
     clock.advance(10);
     let sweeper = spawn_sweeper(cache.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -137,7 +166,7 @@ async fn the_background_sweeper_empties_expired_rows_and_stops() {
     }
     sweeper.stop().await;
     assert_eq!(cache.stats().expired_swept, 30);
-    assert_eq!(cache.get::<i32>("bg", "forever").await.unwrap(), Some(0));
+    assert_eq!(cache.get::<i32>(CacheKey { namespace: "bg", key: "forever" }).await.unwrap(), Some(0));
 }
 
 #[tokio::test]
@@ -153,12 +182,16 @@ async fn sixteen_concurrent_get_or_set_with_callers_of_one_key_run_the_loader_on
         callers.spawn(async move {
             start.wait().await;
             cache
-                .get_or_set_with("users", "42", Some(Duration::from_secs(60)), || async {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    // Long enough for every caller to arrive while it loads.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    Ok(vec!["ann".to_owned(), "bob".to_owned()])
-                })
+                .get_or_set_with(
+                    CacheKey { namespace: "users", key: "42" },
+                    Some(Duration::from_secs(60)),
+                    || async {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        // Long enough for every caller to arrive while it loads.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Ok(vec!["ann".to_owned(), "bob".to_owned()])
+                    },
+                )
                 .await
                 .unwrap()
         });
@@ -171,13 +204,13 @@ async fn sixteen_concurrent_get_or_set_with_callers_of_one_key_run_the_loader_on
 
     // A failing loader stores nothing and its error comes back.
     let failed = cache
-        .get_or_set_with::<i32, _, _>("users", "7", None, || async {
+        .get_or_set_with::<i32, _, _>(CacheKey { namespace: "users", key: "7" }, None, || async {
             Err(Error::InvalidInput { field: "id".into(), reason: "boom".into() })
         })
         .await
         .unwrap_err();
     assert_eq!(failed.code(), "E6001");
-    assert_eq!(cache.get::<i32>("users", "7").await.unwrap(), None);
+    assert_eq!(cache.get::<i32>(CacheKey { namespace: "users", key: "7" }).await.unwrap(), None);
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,29 +226,35 @@ async fn typed_values_round_trip_through_serde_and_bytes_stay_bytes() {
     let pool = migrated(dir.path()).await;
     let cache = Cache::new(pool.clone());
     let page = Page { url: "https://example.com".into(), status: 200, links: vec!["/a".into()] };
-    cache.set("pages", "home", &page, None).await.unwrap();
-    assert_eq!(cache.get::<Page>("pages", "home").await.unwrap(), Some(page));
-    let wrong = cache.get::<Vec<i32>>("pages", "home").await.unwrap_err();
+    cache.set(CacheKey { namespace: "pages", key: "home" }, &page, None).await.unwrap();
+    assert_eq!(cache.get::<Page>(CacheKey { namespace: "pages", key: "home" }).await.unwrap(), Some(page));
+    let wrong = cache.get::<Vec<i32>>(CacheKey { namespace: "pages", key: "home" }).await.unwrap_err();
     assert_eq!(wrong.code(), "E4005");
 
-    cache.set_bytes("blobs", "b", &[0, 159, 146, 150], None).await.unwrap();
-    assert_eq!(cache.get_bytes("blobs", "b").await.unwrap(), Some(vec![0, 159, 146, 150]));
+    cache.set_bytes(CacheKey { namespace: "blobs", key: "b" }, &[0, 159, 146, 150], None).await.unwrap();
     assert_eq!(
-        cache.get_entry("blobs", "b").await.unwrap().unwrap().value,
+        cache.get_bytes(CacheKey { namespace: "blobs", key: "b" }).await.unwrap(),
+        Some(vec![0, 159, 146, 150])
+    );
+    assert_eq!(
+        cache.get_entry(CacheKey { namespace: "blobs", key: "b" }).await.unwrap().unwrap().value,
         CacheValue::Bytes(vec![0, 159, 146, 150])
     );
-    assert_eq!(cache.get::<String>("blobs", "b").await.unwrap_err().code(), "E4005");
-
-    cache.set_json_text("raw", "r", r#"{"a": [1, 2]}"#, None).await.unwrap();
     assert_eq!(
-        cache.get::<serde_json::Value>("raw", "r").await.unwrap(),
+        cache.get::<String>(CacheKey { namespace: "blobs", key: "b" }).await.unwrap_err().code(),
+        "E4005"
+    );
+
+    cache.set_json_text(CacheKey { namespace: "raw", key: "r" }, r#"{"a": [1, 2]}"#, None).await.unwrap();
+    assert_eq!(
+        cache.get::<serde_json::Value>(CacheKey { namespace: "raw", key: "r" }).await.unwrap(),
         Some(serde_json::json!({"a": [1, 2]}))
     );
 
-    assert!(cache.delete("pages", "home").await.unwrap());
-    assert!(!cache.delete("pages", "home").await.unwrap());
+    assert!(cache.delete(CacheKey { namespace: "pages", key: "home" }).await.unwrap());
+    assert!(!cache.delete(CacheKey { namespace: "pages", key: "home" }).await.unwrap());
     for n in 0..1203 {
-        cache.set("many", &n.to_string(), &n, None).await.unwrap();
+        cache.set(CacheKey { namespace: "many", key: &n.to_string() }, &n, None).await.unwrap();
     }
     assert_eq!(cache.delete_namespace("many").await.unwrap(), 1203);
     assert_eq!(rows(&pool).await, 2, "only the blob and the raw entry are left");
@@ -233,18 +272,18 @@ async fn a_namespace_over_its_budget_evicts_its_least_recently_read_entries() {
     let (cache, clock) = cache_on(&pool, config);
     let thirty = vec![7_u8; 30];
     for key in ["a", "b", "c"] {
-        cache.set_bytes("small", key, &thirty, None).await.unwrap();
+        cache.set_bytes(CacheKey { namespace: "small", key }, &thirty, None).await.unwrap();
         clock.advance(1);
     }
-    cache.get_bytes("small", "a").await.unwrap().unwrap();
+    cache.get_bytes(CacheKey { namespace: "small", key: "a" }).await.unwrap().unwrap();
     clock.advance(1);
     // 90 + 30 > 100: b, read least recently, goes.
-    cache.set_bytes("small", "d", &thirty, None).await.unwrap();
+    cache.set_bytes(CacheKey { namespace: "small", key: "d" }, &thirty, None).await.unwrap();
     clock.advance(1);
     let left: Vec<bool> = {
         let mut left = Vec::new();
         for key in ["a", "b", "c", "d"] {
-            left.push(cache.get_bytes("small", key).await.unwrap().is_some());
+            left.push(cache.get_bytes(CacheKey { namespace: "small", key }).await.unwrap().is_some());
             clock.advance(1);
         }
         left
@@ -253,13 +292,13 @@ async fn a_namespace_over_its_budget_evicts_its_least_recently_read_entries() {
     assert_eq!(cache.stats().evictions, 1);
 
     // An entry that needs most of the budget evicts several: a, c and d (90 + 80).
-    cache.set_bytes("small", "e", &[1_u8; 80], None).await.unwrap();
+    cache.set_bytes(CacheKey { namespace: "small", key: "e" }, &[1_u8; 80], None).await.unwrap();
     assert_eq!(cache.stats().evictions, 4);
-    assert!(cache.get_bytes("small", "e").await.unwrap().is_some());
+    assert!(cache.get_bytes(CacheKey { namespace: "small", key: "e" }).await.unwrap().is_some());
     // Replacing an entry counts only its new size, and other namespaces are untouched.
-    cache.set_bytes("small", "e", &[2_u8; 100], None).await.unwrap();
+    cache.set_bytes(CacheKey { namespace: "small", key: "e" }, &[2_u8; 100], None).await.unwrap();
     for n in 0..20 {
-        cache.set_bytes("big", &n.to_string(), &thirty, None).await.unwrap();
+        cache.set_bytes(CacheKey { namespace: "big", key: &n.to_string() }, &thirty, None).await.unwrap();
     }
     assert_eq!(cache.stats().evictions, 4);
     assert_eq!(rows(&pool).await, 21);
@@ -278,20 +317,23 @@ async fn hits_misses_and_evictions_are_counted_in_the_pools_metrics() {
     };
     assert_eq!(counted(&pool), (Some(0), Some(0), Some(0)), "registered when the cache is made");
 
-    cache.set_bytes("ns", "a", &[1; 30], None).await.unwrap();
-    assert!(cache.get_bytes("ns", "a").await.unwrap().is_some());
-    assert!(cache.get_bytes("ns", "nothing").await.unwrap().is_none());
-    let loaded = cache.get_or_set_with("other", "b", None, || async { Ok(7) }).await.unwrap();
+    cache.set_bytes(CacheKey { namespace: "ns", key: "a" }, &[1; 30], None).await.unwrap();
+    assert!(cache.get_bytes(CacheKey { namespace: "ns", key: "a" }).await.unwrap().is_some());
+    assert!(cache.get_bytes(CacheKey { namespace: "ns", key: "nothing" }).await.unwrap().is_none());
+    let loaded = cache
+        .get_or_set_with(CacheKey { namespace: "other", key: "b" }, None, || async { Ok(7) })
+        .await
+        .unwrap();
     assert_eq!(loaded, 7, "a miss, then the loader's value");
     // 30 + 30 > 50: a, the namespace's only other entry, is evicted.
-    cache.set_bytes("ns", "c", &[2; 30], None).await.unwrap();
+    cache.set_bytes(CacheKey { namespace: "ns", key: "c" }, &[2; 30], None).await.unwrap();
     assert_eq!(cache.stats().evictions, 1);
     assert_eq!(counted(&pool), (Some(1), Some(2), Some(1)));
 
     // A second handle on the same pool adds to the same counters; its own stats()
     // start from zero.
     let (other, _clock) = cache_on(&pool, config);
-    assert!(other.get_bytes("ns", "c").await.unwrap().is_some());
+    assert!(other.get_bytes(CacheKey { namespace: "ns", key: "c" }).await.unwrap().is_some());
     assert_eq!((other.stats().hits, cache.stats().hits), (1, 1));
     assert_eq!(counted(&pool), (Some(2), Some(2), Some(1)));
 }
@@ -309,15 +351,18 @@ async fn bad_input_is_a_typed_error_with_a_hint_and_writes_nothing() {
         error.to_string()
     };
 
-    let zero = cache.set("ns", "k", &1, Some(Duration::ZERO)).await.unwrap_err();
+    let zero = cache.set(CacheKey { namespace: "ns", key: "k" }, &1, Some(Duration::ZERO)).await.unwrap_err();
     assert!(expect(zero, "E6021", ErrorKind::Invalid).contains("at least 1 ms"));
-    let sub_ms = cache.set("ns", "k", &1, Some(Duration::from_micros(999))).await.unwrap_err();
+    let sub_ms = cache
+        .set(CacheKey { namespace: "ns", key: "k" }, &1, Some(Duration::from_micros(999)))
+        .await
+        .unwrap_err();
     expect(sub_ms, "E6021", ErrorKind::Invalid);
-    let huge = cache.set("ns", "k", &1, Some(Duration::MAX)).await.unwrap_err();
+    let huge = cache.set(CacheKey { namespace: "ns", key: "k" }, &1, Some(Duration::MAX)).await.unwrap_err();
     expect(huge, "E6021", ErrorKind::Invalid);
     let loader_ran = AtomicUsize::new(0);
     let zero = cache
-        .get_or_set_with("ns", "k", Some(Duration::ZERO), || async {
+        .get_or_set_with(CacheKey { namespace: "ns", key: "k" }, Some(Duration::ZERO), || async {
             loader_ran.fetch_add(1, Ordering::SeqCst);
             Ok(1)
         })
@@ -325,22 +370,27 @@ async fn bad_input_is_a_typed_error_with_a_hint_and_writes_nothing() {
         .unwrap_err();
     expect(zero, "E6021", ErrorKind::Invalid);
     assert_eq!(loader_ran.load(Ordering::SeqCst), 0, "the loader ran for a ttl that cannot be stored");
-    let touch = cache.touch("ns", "k", Some(Duration::ZERO)).await.unwrap_err();
+    let touch = cache.touch(CacheKey { namespace: "ns", key: "k" }, Some(Duration::ZERO)).await.unwrap_err();
     expect(touch, "E6021", ErrorKind::Invalid);
 
-    let big = cache.set_bytes("other", "k", &[0; 65], None).await.unwrap_err();
+    let big = cache.set_bytes(CacheKey { namespace: "other", key: "k" }, &[0; 65], None).await.unwrap_err();
     assert!(expect(big, "E4010", ErrorKind::Invalid).contains("max_entry_bytes of 64"));
-    let over_budget = cache.set_bytes("ns", "k", &[0; 49], None).await.unwrap_err();
+    let over_budget =
+        cache.set_bytes(CacheKey { namespace: "ns", key: "k" }, &[0; 49], None).await.unwrap_err();
     assert!(expect(over_budget, "E4010", ErrorKind::Invalid).contains("max_namespace_bytes of 48"));
 
-    let json = cache.set_json_text("ns", "k", "{not json", None).await.unwrap_err();
+    let json =
+        cache.set_json_text(CacheKey { namespace: "ns", key: "k" }, "{not json", None).await.unwrap_err();
     expect(json, "E6023", ErrorKind::Invalid);
-    let tuple_keys = cache.set("ns", "k", &BTreeMap::from([((1, 2), 3)]), None).await.unwrap_err();
+    let tuple_keys = cache
+        .set(CacheKey { namespace: "ns", key: "k" }, &BTreeMap::from([((1, 2), 3)]), None)
+        .await
+        .unwrap_err();
     expect(tuple_keys, "E6023", ErrorKind::Invalid);
 
-    let empty = cache.set("", "k", &1, None).await.unwrap_err();
+    let empty = cache.set(CacheKey { namespace: "", key: "k" }, &1, None).await.unwrap_err();
     expect(empty, "E4001", ErrorKind::Constraint);
-    let empty = cache.set_bytes("ns", "", &[1], None).await.unwrap_err();
+    let empty = cache.set_bytes(CacheKey { namespace: "ns", key: "" }, &[1], None).await.unwrap_err();
     expect(empty, "E4001", ErrorKind::Constraint);
 
     assert_eq!(rows(&pool).await, 0, "a refused set wrote a row");
@@ -404,13 +454,16 @@ async fn peek_records_nothing_and_never_returns_an_expired_entry() {
     let dir = tempfile::tempdir().unwrap();
     let pool = migrated(dir.path()).await;
     let (cache, clock) = cache_on(&pool, CacheConfig::default());
-    cache.set("pages", "a", &"alpha", Some(Duration::from_secs(1))).await.unwrap();
-    cache.get::<String>("pages", "a").await.unwrap();
+    cache
+        .set(CacheKey { namespace: "pages", key: "a" }, &"alpha", Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    cache.get::<String>(CacheKey { namespace: "pages", key: "a" }).await.unwrap();
     let before = stored(&pool, "pages", "a").await;
     assert_eq!(before, (START, 1));
 
     clock.advance(500);
-    let entry = cache.peek("pages", "a").await.unwrap().unwrap();
+    let entry = cache.peek(CacheKey { namespace: "pages", key: "a" }).await.unwrap().unwrap();
     assert_eq!(entry.value, CacheValue::Json("\"alpha\"".into()));
     assert_eq!(
         (entry.hits, entry.read_at, entry.expires_at),
@@ -420,8 +473,12 @@ async fn peek_records_nothing_and_never_returns_an_expired_entry() {
     assert_eq!((cache.stats().hits, cache.stats().misses), (1, 0), "peek moved the counters");
 
     clock.advance(500);
-    assert_eq!(cache.peek("pages", "a").await.unwrap(), None, "peek served an expired entry");
-    assert_eq!(cache.peek("pages", "nothing").await.unwrap(), None);
+    assert_eq!(
+        cache.peek(CacheKey { namespace: "pages", key: "a" }).await.unwrap(),
+        None,
+        "peek served an expired entry"
+    );
+    assert_eq!(cache.peek(CacheKey { namespace: "pages", key: "nothing" }).await.unwrap(), None);
     assert_eq!(rows(&pool).await, 1, "the expired row is still there, not swept yet");
 }
 
@@ -431,9 +488,15 @@ async fn namespace_stats_count_entries_bytes_and_expired_rows_per_namespace() {
     let pool = migrated(dir.path()).await;
     let (cache, clock) = cache_on(&pool, CacheConfig::default());
     assert!(cache.namespace_stats().await.unwrap().is_empty());
-    cache.set("b", "x", &"12345", Some(Duration::from_millis(10))).await.unwrap();
-    cache.set("b", "y", &1, None).await.unwrap();
-    cache.set_bytes("a", "z", &[0; 4], Some(Duration::from_millis(20))).await.unwrap();
+    cache
+        .set(CacheKey { namespace: "b", key: "x" }, &"12345", Some(Duration::from_millis(10)))
+        .await
+        .unwrap();
+    cache.set(CacheKey { namespace: "b", key: "y" }, &1, None).await.unwrap();
+    cache
+        .set_bytes(CacheKey { namespace: "a", key: "z" }, &[0; 4], Some(Duration::from_millis(20)))
+        .await
+        .unwrap();
     clock.advance(10);
 
     let stats = cache.namespace_stats().await.unwrap();
@@ -457,9 +520,13 @@ async fn each_cache_operation_logs_its_span_with_name_tables_and_outcome() {
     let pool = migrated(dir.path()).await;
     let (cache, _clock) = cache_on(&pool, CacheConfig::default());
     let (log, _guard) = crate::op_spans::capture();
-    cache.set("pages", "a", &"alpha", None).await.unwrap();
-    assert_eq!(cache.get::<String>("pages", "a").await.unwrap().as_deref(), Some("alpha"));
-    let zero_ttl = cache.set("pages", "b", &1, Some(Duration::ZERO)).await.unwrap_err();
+    cache.set(CacheKey { namespace: "pages", key: "a" }, &"alpha", None).await.unwrap();
+    assert_eq!(
+        cache.get::<String>(CacheKey { namespace: "pages", key: "a" }).await.unwrap().as_deref(),
+        Some("alpha")
+    );
+    let zero_ttl =
+        cache.set(CacheKey { namespace: "pages", key: "b" }, &1, Some(Duration::ZERO)).await.unwrap_err();
     assert_eq!(zero_ttl.code(), "E6021");
     assert_eq!(cache.sweep_expired(0).await.unwrap_err().code(), "E6001");
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use strata_repo::clock::ManualClock;
-use strata_repo::{Cache, CacheConfig};
+use strata_repo::{Cache, CacheConfig, CacheKey};
 
 const START: i64 = 1_700_000_000_000;
 
@@ -73,16 +73,22 @@ fn the_cache_never_returns_an_expired_entry_and_sweeps_leave_exactly_the_live_on
                 match op {
                     Op::Set { key: k, value, ttl_ms } => {
                         let ttl = ttl_ms.map(Duration::from_millis);
-                        runtime.block_on(cache.set(&ns, &key(k), value, ttl)).unwrap();
+                        runtime
+                            .block_on(cache.set(CacheKey { namespace: &ns, key: &key(k) }, value, ttl))
+                            .unwrap();
                         model.entries.insert(*k, (*value, ttl_ms.map(|t| now + t as i64)));
                     }
                     Op::Get { key: k } => {
-                        let got = runtime.block_on(cache.get::<u32>(&ns, &key(k))).unwrap();
+                        let got = runtime
+                            .block_on(cache.get::<u32>(CacheKey { namespace: &ns, key: &key(k) }))
+                            .unwrap();
                         prop_assert_eq!(got, model.live(*k, now), "op {} {:?} at +{}", i, op, now - START);
                     }
                     Op::Touch { key: k, ttl_ms } => {
                         let ttl = ttl_ms.map(Duration::from_millis);
-                        let touched = runtime.block_on(cache.touch(&ns, &key(k), ttl)).unwrap();
+                        let touched = runtime
+                            .block_on(cache.touch(CacheKey { namespace: &ns, key: &key(k) }, ttl))
+                            .unwrap();
                         let live = model.live(*k, now).is_some();
                         prop_assert_eq!(touched, live, "op {} {:?}", i, op);
                         if live {
@@ -90,7 +96,9 @@ fn the_cache_never_returns_an_expired_entry_and_sweeps_leave_exactly_the_live_on
                         }
                     }
                     Op::Delete { key: k } => {
-                        let deleted = runtime.block_on(cache.delete(&ns, &key(k))).unwrap();
+                        let deleted = runtime
+                            .block_on(cache.delete(CacheKey { namespace: &ns, key: &key(k) }))
+                            .unwrap();
                         prop_assert_eq!(deleted, model.entries.remove(k).is_some(), "op {} {:?}", i, op);
                     }
                     Op::Sweep => {

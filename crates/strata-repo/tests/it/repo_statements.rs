@@ -12,8 +12,8 @@ use strata_ops::stats::normalize_sql;
 use strata_repo::clock::ManualClock;
 use strata_repo::clock::to_datetime;
 use strata_repo::{
-    AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, Checkpoints, Flags, JobOutcome, Memory,
-    MemoryType, Metrics, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
+    AgentState, Agents, Audit, AuditFilter, Cache, CacheConfig, CacheKey, Checkpoints, Flags, JobOutcome,
+    Memory, MemoryType, Metrics, NewAuditEntry, NewJob, NewMetric, NewResult, NewSearch, NewSession, NewTask,
     PageRequest, QueueConfig, Quota, RateLimits, SearchStatus, Searches, Sessions, TaskState,
 };
 
@@ -124,17 +124,17 @@ async fn every_cache_and_rate_limit_statement_is_listed_and_every_listed_one_run
     let config = CacheConfig { max_namespace_bytes: Some(12), ..CacheConfig::default() };
     let clock = ManualClock::new(1_700_000_000_000);
     let cache = Cache::with_config(pool.clone(), config, Arc::new(clock.clone())).unwrap();
-    cache.set("n", "a", &1, Some(Duration::from_millis(5))).await.unwrap();
-    cache.set("n", "b", &"123456789", None).await.unwrap();
-    cache.get::<i32>("n", "a").await.unwrap();
-    cache.peek("n", "a").await.unwrap();
+    cache.set(CacheKey { namespace: "n", key: "a" }, &1, Some(Duration::from_millis(5))).await.unwrap();
+    cache.set(CacheKey { namespace: "n", key: "b" }, &"123456789", None).await.unwrap();
+    cache.get::<i32>(CacheKey { namespace: "n", key: "a" }).await.unwrap();
+    cache.peek(CacheKey { namespace: "n", key: "a" }).await.unwrap();
     cache.namespace_stats().await.unwrap();
     cache.namespace_stats_of("n").await.unwrap();
-    cache.touch("n", "b", None).await.unwrap();
-    cache.get_or_set_with("n", "c", None, || async { Ok(1) }).await.unwrap();
+    cache.touch(CacheKey { namespace: "n", key: "b" }, None).await.unwrap();
+    cache.get_or_set_with(CacheKey { namespace: "n", key: "c" }, None, || async { Ok(1) }).await.unwrap();
     clock.advance(10);
     cache.sweep_expired(10).await.unwrap();
-    cache.delete("n", "b").await.unwrap();
+    cache.delete(CacheKey { namespace: "n", key: "b" }).await.unwrap();
     cache.delete_namespace("n").await.unwrap();
 
     let limits = RateLimits::new(pool.clone());
