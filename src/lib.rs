@@ -131,8 +131,44 @@ pub use strata_repo::{
 pub use strata_schema::Status as MigrationStatus;
 pub use strata_schema::{
     self as schema, DownReport, DownTarget, DriftReport, MigrationSet, MigrationState, UpReport,
-    embed_migrations,
 };
+
+/// Embeds a directory of migrations in the binary at compile time, as a
+/// `Result<MigrationSet>`: every `V{n}__{name}.sql` under it (recursively, as refinery
+/// finds them) and the optional `V{n}__{name}.down.sql` beside each. The path is
+/// relative to the calling crate's `CARGO_MANIFEST_DIR`, as with refinery's
+/// `embed_migrations!`. A misnamed file, a version used twice or a stray down file
+/// (E3008) and versions that skip a number (E3030) fail the build; the set is checked
+/// again when built, exactly as [`MigrationSet::from_dir`](crate::MigrationSet::from_dir) checks a directory.
+///
+/// Cargo rebuilds the crate when an embedded file changes, not when a file is added
+/// to the directory: add `println!("cargo:rerun-if-changed=migrations");` to the
+/// crate's `build.rs` (or touch a source file) after adding one.
+///
+/// ```
+/// let set = strata::embed_migrations!("tests/fixtures/embed/with_downs")?;
+/// assert_eq!(set.latest(), Some(2));
+/// assert!(set.migrations()[0].down().is_some());
+/// # Ok::<(), strata::Error>(())
+/// ```
+///
+/// A directory whose versions skip a number does not build (E3030):
+///
+/// ```compile_fail
+/// let set = strata::embed_migrations!("tests/fixtures/embed/gap");
+/// ```
+#[macro_export]
+macro_rules! embed_migrations {
+    ($dir:literal) => {
+        $crate::__private::embed_migrations!($crate::schema, $dir)
+    };
+}
+
+/// What [`embed_migrations!`] expands to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use strata_macros::embed_migrations;
+}
 
 /// The reference migrations of `migrations/`, embedded at build time as
 /// `(stem, up, down)`.

@@ -24,11 +24,14 @@ use crate::Result;
 pub const LAYERS: &[(&str, &[&str])] = &[
     ("strata-core", &[]),
     ("strata-macros", &[]),
-    ("strata-schema", &["strata-core", "strata-macros"]),
+    ("strata-schema", &["strata-core"]),
     ("strata-pool", &["strata-core"]),
     ("strata-repo", &["strata-core", "strata-schema", "strata-pool"]),
     ("strata-ops", &["strata-core", "strata-schema", "strata-pool"]),
-    ("strata", &["strata-core", "strata-schema", "strata-pool", "strata-repo", "strata-ops"]),
+    (
+        "strata",
+        &["strata-core", "strata-macros", "strata-schema", "strata-pool", "strata-repo", "strata-ops"],
+    ),
     ("strata-serve", &["strata"]),
     ("strata-codegen", &["strata-core", "strata-schema"]),
     (

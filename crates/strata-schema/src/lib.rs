@@ -56,9 +56,4 @@ pub use reversible::{ReversibilityProblem, ReversibilityReport, check_reversible
 pub use scaffold::{NewMigration, new_migration};
 pub use set::{Migration, MigrationInfo, MigrationSet};
 
-/// What [`embed_migrations!`] expands to; not part of the API.
-#[doc(hidden)]
-pub mod __private {
-    pub use strata_macros::embed_migrations;
-}
 pub use snapshot::{snapshot_path, snapshot_to};

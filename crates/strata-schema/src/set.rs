@@ -208,7 +208,7 @@ impl MigrationSet {
     /// its up. A down file without an up, or any other `.sql` file whose name does not
     /// follow the convention, is an error rather than a file silently skipped (E3008),
     /// and so are two files of one version (E3008) and versions that skip a number
-    /// (E3030). [`embed_migrations!`](crate::embed_migrations) checks an embedded
+    /// (E3030). `strata::embed_migrations!` checks an embedded
     /// directory the same way.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<MigrationSet> {
         let dir = dir.as_ref();
@@ -224,7 +224,7 @@ impl MigrationSet {
 
     /// Builds a set from the `.sql` files of a directory embedded in the binary, as
     /// `(path relative to the directory, contents)`: what
-    /// [`embed_migrations!`](crate::embed_migrations) expands to. `dir` names the
+    /// `strata::embed_migrations!` expands to. `dir` names the
     /// directory in errors. The files are checked exactly as [`MigrationSet::from_dir`]
     /// checks a directory on disk.
     pub fn from_embedded(dir: &str, files: &[(&str, &str)]) -> Result<MigrationSet> {
@@ -393,36 +393,5 @@ macro_rules! embedded_migration {
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $stem, ".sql")),
             Some(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $stem, ".down.sql"))),
         )
-    };
-}
-
-/// Embeds a directory of migrations in the binary at compile time, as a
-/// `Result<MigrationSet>`: every `V{n}__{name}.sql` under it (recursively, as refinery
-/// finds them) and the optional `V{n}__{name}.down.sql` beside each. The path is
-/// relative to the calling crate's `CARGO_MANIFEST_DIR`, as with refinery's
-/// `embed_migrations!`. A misnamed file, a version used twice or a stray down file
-/// (E3008) and versions that skip a number (E3030) fail the build; the set is checked
-/// again when built, exactly as [`MigrationSet::from_dir`] checks a directory.
-///
-/// Cargo rebuilds the crate when an embedded file changes, not when a file is added
-/// to the directory: add `println!("cargo:rerun-if-changed=migrations");` to the
-/// crate's `build.rs` (or touch a source file) after adding one.
-///
-/// ```
-/// let set = strata_schema::embed_migrations!("tests/fixtures/basic")?;
-/// assert_eq!(set.latest(), Some(3));
-/// assert!(set.migrations()[0].down().is_some());
-/// # Ok::<(), strata_core::Error>(())
-/// ```
-///
-/// A directory whose versions skip a number does not build (E3030):
-///
-/// ```compile_fail
-/// let set = strata_schema::embed_migrations!("tests/fixtures/gap");
-/// ```
-#[macro_export]
-macro_rules! embed_migrations {
-    ($dir:literal) => {
-        $crate::__private::embed_migrations!($crate, $dir)
     };
 }
