@@ -5,8 +5,9 @@
 //! strata's error code, SQLite's extended result code and SQLite's own message: for a
 //! constraint violation on a real table and for a database file replaced by garbage.
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use serde_json::Value;
 use strata::query::sea_query::Query;
@@ -39,19 +40,49 @@ impl Captured {
     }
 }
 
+thread_local! {
+    /// Where the suite's subscriber writes on this thread: the [`Captured`] of a running
+    /// [`with_json_subscriber`], else nowhere.
+    static CAPTURE: RefCell<Option<Captured>> = const { RefCell::new(None) };
+}
+
+/// The suite's subscriber writer: this thread's [`CAPTURE`].
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| match c.borrow_mut().as_mut() {
+            Some(out) => out.write(buf),
+            None => Ok(buf.len()),
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Runs `work` on a current-thread runtime under a JSON subscriber at `debug` that
 /// writes into the returned [`Captured`] (the operations' events are emitted on the
-/// calling thread when their future ends, so every one of them is captured).
+/// calling thread when their future ends, so every one of them is captured). The
+/// subscriber is global, installed once, and writes to the buffer of the thread it
+/// runs on: a scoped one (`with_default`) missed events whose callsites another test
+/// thread registered at the same moment.
 pub(crate) fn with_json_subscriber<T>(work: impl FnOnce(&Captured) -> T) -> T {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(|| ThreadCapture)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the suite's only global subscriber");
+    });
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || work(&captured))
+    CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
+    let result = work(&captured);
+    CAPTURE.with(|c| *c.borrow_mut() = None);
+    result
 }
 
 /// `future` on a fresh current-thread runtime.
