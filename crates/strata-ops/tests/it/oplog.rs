@@ -52,19 +52,51 @@ impl Captured {
     }
 }
 
+thread_local! {
+    /// Where the global test subscriber writes on this thread, if anywhere.
+    static CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The global test subscriber's writer: this thread's [`CAPTURE`].
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| match c.borrow_mut().as_mut() {
+            Some(out) => out.write(buf),
+            None => Ok(buf.len()),
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures the JSON events written on this thread from now on. The subscriber is
+/// global and installed once: a scoped one (`set_default`) can miss the events of
+/// callsites that the other tests of this binary register at the same moment.
+fn capture() -> Captured {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(|| ThreadCapture)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the only global subscriber of this binary");
+    });
+    let captured = Captured::default();
+    CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
+    captured
+}
+
 #[tokio::test]
 async fn every_public_operation_ends_with_one_event_with_its_name_rows_and_outcome() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
     // The test runs on one thread (tokio::test's runtime), where every end event is
     // emitted.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = capture();
 
     let dir = tempfile::tempdir().unwrap();
     let (db, backups) = (dir.path().join("app.db"), dir.path().join("backups"));
