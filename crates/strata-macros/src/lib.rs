@@ -1,10 +1,11 @@
 //! strata-macros: the proc macro behind `strata::embed_migrations!` (a leaf crate: it
-//! depends on no crate of ours, and only strata-schema depends on it).
+//! depends on no crate of ours, and only the facade, `strata`, depends on it).
 //!
 //! `macro_rules!` cannot list a directory, and a macro re-exported from a crate the
 //! application does not name must resolve paths through `$crate`, which a proc macro
-//! only gets when a `macro_rules!` wrapper passes it in. So strata-schema's
-//! `embed_migrations!` calls [`embed_migrations`] with its `$crate` and the directory;
+//! only gets when a `macro_rules!` wrapper passes it in. So the facade's
+//! `embed_migrations!` calls [`embed_migrations`] with `$crate::schema` (the path of
+//! strata-schema, which owns `MigrationSet`) and the directory;
 //! this macro reads the directory (relative to the calling crate's
 //! `CARGO_MANIFEST_DIR`, as refinery's does), checks the file names, versions and
 //! pairs at compile time, and expands to `MigrationSet::from_embedded` over
@@ -16,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use proc_macro::{Delimiter, Literal, TokenStream, TokenTree};
 
-/// `embed_migrations!($crate, "dir")`: the `.sql` files of `dir` as a
-/// `Result<MigrationSet>` of the crate `$crate`. Use it through
+/// `embed_migrations!(path::to::schema, "dir")`: the `.sql` files of `dir` as a
+/// `Result<MigrationSet>` of the crate at that path. Use it through
 /// `strata::embed_migrations!("dir")`.
 #[proc_macro]
 pub fn embed_migrations(input: TokenStream) -> TokenStream {
