@@ -369,13 +369,7 @@ impl Searches {
             self.pool
                 .write(move |conn| {
                     let current = get_search_in(conn, id)?.ok_or_else(|| search_not_found(id))?;
-                    if !current.status.can_become(to) {
-                        return Err(Error::InvalidTransition {
-                            what: format!("search {id}"),
-                            from: current.status.to_string(),
-                            to: to.to_string(),
-                        });
-                    }
+                    allowed(current.status, to, || format!("search {id}"))?;
                     // The writer is the only connection that writes, and this closure read
                     // the status in the same transaction: the guard `status = ?2` holds.
                     let mut stmt = conn.prepare_cached(Self::TRANSITION_SEARCH)?;
@@ -663,13 +657,7 @@ impl Searches {
         self.pool
             .write(move |conn| {
                 let current = get_job_in(conn, id)?.ok_or_else(|| job_not_found(id))?;
-                if !current.status.can_become(to) {
-                    return Err(Error::InvalidTransition {
-                        what: format!("scraping job {id}"),
-                        from: current.status.to_string(),
-                        to: to.to_string(),
-                    });
-                }
+                allowed(current.status, to, || format!("scraping job {id}"))?;
                 // As in `transition`: the status was read in this write transaction.
                 let mut stmt = conn.prepare_cached(Self::TRANSITION_JOB)?;
                 Ok(stmt
@@ -837,4 +825,13 @@ fn job(row: &Row<'_>) -> rusqlite::Result<ScrapingJob> {
         started_at: row.get::<_, Option<i64>>(11)?.map(to_datetime),
         finished_at: row.get::<_, Option<i64>>(12)?.map(to_datetime),
     })
+}
+
+/// Whether the lifecycle lets `what` (a search or a scraping job) go from `from` to
+/// `to`: E4006 naming both states when it does not.
+fn allowed(from: SearchStatus, to: SearchStatus, what: impl FnOnce() -> String) -> Result<()> {
+    if from.can_become(to) {
+        return Ok(());
+    }
+    Err(Error::InvalidTransition { what: what(), from: from.to_string(), to: to.to_string() })
 }
