@@ -212,7 +212,8 @@ impl Documents {
     /// Stores `bytes` as a new document, with the guarantees and refusals of
     /// [`Documents::put_reader`]. The content is in memory already, so it is written
     /// in one blocking call instead of chunk by chunk: small content is hashed, written,
-    /// fsynced and renamed into place in that call; from [`PARALLEL_HASH`] bytes up the
+    /// fsynced and renamed into place in that call, on the calling thread when the
+    /// runtime is multi-threaded (see `file_work`); from [`PARALLEL_HASH`] bytes up the
     /// hash runs on a second blocking thread while the first writes and fsyncs.
     pub async fn put(&self, new: NewDocument, bytes: &[u8]) -> Result<Document> {
         operation("documents.put", "documents,document_tags", self.put_bytes(new, bytes)).await
@@ -231,14 +232,13 @@ impl Documents {
         let target = temp.target.clone();
         let (digest, placed) = if bytes.len() < PARALLEL_HASH {
             let dir = self.dir.clone();
-            tokio::task::spawn_blocking(move || -> Result<(String, Option<bool>)> {
+            file_work(move || -> Result<(String, Option<bool>)> {
                 let digest = hex_sha256(&content);
                 target.write_synced(&content)?;
                 let final_path = blob_path(&dir, &digest)?;
                 Ok((digest, Some(place_sync(&target.path, &final_path, &dir)?)))
             })
-            .await
-            .map_err(|e| Error::task_failed("document put", e))??
+            .await?
         } else {
             let hashed = Arc::clone(&content);
             let (written, digest) = tokio::join!(
@@ -1000,9 +1000,7 @@ impl TempFile {
         }
         let (path, target, store) =
             (self.target.path.clone(), target.to_path_buf(), self.target.store.clone());
-        let placed = tokio::task::spawn_blocking(move || place_sync(&path, &target, &store))
-            .await
-            .map_err(|e| Error::task_failed("document put", e))??;
+        let placed = file_work(move || place_sync(&path, &target, &store)).await?;
         self.placed = placed;
         Ok(())
     }
@@ -1030,6 +1028,20 @@ fn place_sync(path: &Path, target: &Path, store: &Path) -> Result<bool> {
         fsync_dir(store)?;
     }
     Ok(true)
+}
+
+/// Runs a put's blocking file work (a write, fsyncs, a rename) and answers its result.
+/// On a multi-thread runtime it runs on the calling thread with
+/// `tokio::task::block_in_place`, which first hands the worker's other tasks to another
+/// thread: the put waits for its fsyncs either way, and two thread hops (to a
+/// blocking-pool thread and back) cost a 4 KiB put about a fifth of its time. A
+/// current-thread runtime cannot hand its tasks over, so there the work goes to the
+/// blocking pool.
+async fn file_work<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => tokio::task::spawn_blocking(work).await.map_err(|e| Error::task_failed("document put", e))?,
+    }
 }
 
 /// The store path of a digest this module computed (64 hex characters always have one).

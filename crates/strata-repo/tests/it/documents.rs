@@ -432,3 +432,46 @@ async fn every_document_operation_runs_in_a_span_with_its_outcome() {
         );
     }
 }
+
+/// On a multi-thread runtime a small put does its file work on the calling worker
+/// (`block_in_place`) instead of the blocking pool: puts from many concurrent tasks
+/// all land with their rows and files, identical content is stored once, and a task
+/// that only ticks keeps running beside them (the worker's other tasks are handed on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_puts_from_concurrent_tasks_on_a_multi_thread_runtime_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = store(dir.path(), DocumentsConfig::default()).await;
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ticking = tokio::spawn({
+        let ticks = std::sync::Arc::clone(&ticks);
+        async move {
+            loop {
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    let mut puts = tokio::task::JoinSet::new();
+    for i in 0..48u32 {
+        let docs = docs.clone();
+        puts.spawn(async move {
+            let content = format!("content {}", i % 8).into_bytes();
+            let doc = docs.put(NewDocument::named(format!("d{i}.txt")), &content).await.unwrap();
+            (doc, content)
+        });
+    }
+    let mut stored = Vec::new();
+    while let Some(done) = puts.join_next().await {
+        stored.push(done.unwrap());
+    }
+    ticking.abort();
+    assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) > 0, "the ticking task never ran");
+    assert_eq!(stored.len(), 48);
+    for (doc, content) in &stored {
+        assert_eq!(&docs.read(doc.id).await.unwrap(), content, "{}", doc.name);
+    }
+    assert_eq!(docs.list(None, PageRequest::first(100)).await.unwrap().items.len(), 48);
+    let files: Vec<String> = files_under(docs.dir()).into_iter().filter(|f| !f.starts_with("tmp")).collect();
+    assert_eq!(files.len(), 8, "one file per distinct content: {files:?}");
+    assert!(files_under(&docs.dir().join("tmp")).is_empty());
+}
