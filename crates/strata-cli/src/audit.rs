@@ -7,21 +7,22 @@
 //! RFC 3339, and who is acting (`--actor`).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
-use strata::repo::audit::{SpilledEntry, inspect_spill, spill_path};
+use strata::repo::audit::{ReplayReport, SpillContents, SpilledEntry, inspect_spill, spill_path};
 use strata::repo::clock::to_datetime;
 use strata::repo::{Appended, Audit, AuditEntry, AuditFilter, NewAuditEntry, PageRequest};
-use strata::{Config, Database, Error, Migrations};
+use strata::{Config, Database, Error, Migrations, OpenReport};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::output::{Outcome, Output, table};
-use crate::replay::{Pending, ReplayDoc, render as render_replay};
+use crate::replay::Pending;
 
 /// `strata audit ...`
 #[derive(Debug, Subcommand)]
@@ -162,13 +163,14 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         AuditCommand::Tail { after, limit, follow } => tail(*after, *limit, *follow, json, config, out).await,
-        AuditCommand::Replay { dry_run } => replay(*dry_run, config, out).await,
+        AuditCommand::Replay { dry_run } => crate::replay::run::<SpilledEntry>(*dry_run, config, out).await,
     }
 }
 
 impl Pending for SpilledEntry {
     const NOUN: (&'static str, &'static str) = ("audit entry", "audit entries");
     const HEADERS: &'static [&'static str] = &["uid", "time", "actor", "action", "task", "data", "result"];
+    const TABLE: &'static str = "audit";
 
     fn cells(&self) -> Vec<String> {
         vec![
@@ -181,23 +183,22 @@ impl Pending for SpilledEntry {
             self.result.clone().unwrap_or_else(|| "-".to_string()),
         ]
     }
-}
 
-async fn replay(dry_run: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
-    let doc = if dry_run {
-        ReplayDoc::<SpilledEntry>::shown(inspect_spill(&spill_path(&config.path))?)
-    } else {
-        // Opening for writing replays a waiting spill file already (Database::open).
-        ReplayDoc::replayed(
-            with_db(config, Access::Write, &["audit"], async |db| match &db.open_report().audit_replay {
-                Some(report) => Ok(report.clone()),
-                None => Audit::new(db.pool().clone()).replay().await,
-            })
-            .await?,
-        )
-    };
-    out.print(&doc, render_replay);
-    Ok(doc.outcome())
+    fn spill_path(db: &Path) -> PathBuf {
+        spill_path(db)
+    }
+
+    fn inspect(path: &Path) -> strata::Result<SpillContents> {
+        inspect_spill(path)
+    }
+
+    fn replayed_at_open(report: &OpenReport) -> Option<&ReplayReport> {
+        report.audit_replay.as_ref()
+    }
+
+    async fn replay(db: &Database) -> strata::Result<ReplayReport> {
+        Audit::new(db.pool().clone()).replay().await
+    }
 }
 
 async fn tail(

@@ -2,14 +2,17 @@
 //! (`<db>.metrics-spill.jsonl`, samples kept while the database was unavailable),
 //! shown or replayed into `metrics`.
 
-use clap::Subcommand;
-use strata::Config;
-use strata::repo::Metrics;
-use strata::repo::metrics::{SpilledMetric, inspect_spill, spill_path};
+use std::path::{Path, PathBuf};
 
-use crate::audit::{Access, time_text, with_db};
+use clap::Subcommand;
+use strata::repo::Metrics;
+use strata::repo::metrics::{MetricSpillContents, SpilledMetric, inspect_spill, spill_path};
+use strata::repo::spill::ReplayReport;
+use strata::{Config, Database, OpenReport};
+
+use crate::audit::{short_json, time_text};
 use crate::output::{Outcome, Output};
-use crate::replay::{Pending, ReplayDoc, render};
+use crate::replay::Pending;
 
 /// `strata metrics ...`
 #[derive(Debug, Subcommand)]
@@ -29,33 +32,32 @@ pub enum MetricsCommand {
 impl Pending for SpilledMetric {
     const NOUN: (&'static str, &'static str) = ("metrics sample", "metrics samples");
     const HEADERS: &'static [&'static str] = &["uid", "time", "name", "value", "labels"];
+    const TABLE: &'static str = "metrics";
 
     fn cells(&self) -> Vec<String> {
-        vec![
-            self.uid.clone(),
-            time_text(self.ts),
-            self.name.clone(),
-            self.value.to_string(),
-            crate::audit::short_json(&self.labels, 60),
-        ]
+        let labels = short_json(&self.labels, 60);
+        vec![self.uid.clone(), time_text(self.ts), self.name.clone(), self.value.to_string(), labels]
+    }
+
+    fn spill_path(db: &Path) -> PathBuf {
+        spill_path(db)
+    }
+
+    fn inspect(path: &Path) -> strata::Result<MetricSpillContents> {
+        inspect_spill(path)
+    }
+
+    fn replayed_at_open(report: &OpenReport) -> Option<&ReplayReport> {
+        report.metrics_replay.as_ref()
+    }
+
+    async fn replay(db: &Database) -> strata::Result<ReplayReport> {
+        Metrics::new(db.pool().clone()).replay().await
     }
 }
 
 /// Runs `strata metrics ...`.
 pub async fn run(command: &MetricsCommand, config: &Config, out: &Output) -> strata::Result<Outcome> {
     let MetricsCommand::Replay { dry_run } = command;
-    let doc = if *dry_run {
-        ReplayDoc::<SpilledMetric>::shown(inspect_spill(&spill_path(&config.path))?)
-    } else {
-        // Opening for writing replays a waiting spill file already (Database::open).
-        ReplayDoc::replayed(
-            with_db(config, Access::Write, &["metrics"], async |db| match &db.open_report().metrics_replay {
-                Some(report) => Ok(report.clone()),
-                None => Metrics::new(db.pool().clone()).replay().await,
-            })
-            .await?,
-        )
-    };
-    out.print(&doc, render);
-    Ok(doc.outcome())
+    crate::replay::run::<SpilledMetric>(*dry_run, config, out).await
 }

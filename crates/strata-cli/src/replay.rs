@@ -2,10 +2,14 @@
 //! spill file shown (`--dry-run`) or replayed, its rendering, and its exit code
 //! (1 when the file has damaged lines).
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 use strata::repo::spill::{DAMAGED_SUFFIX, DamagedLine, ReplayReport, SpillContents};
+use strata::{Config, Database, OpenReport};
 
-use crate::output::{Outcome, table};
+use crate::audit::{Access, with_db};
+use crate::output::{Outcome, Output, table};
 
 /// A line type of a spill file as the replay commands print it.
 pub trait Pending: Serialize {
@@ -13,8 +17,41 @@ pub trait Pending: Serialize {
     const NOUN: (&'static str, &'static str);
     /// The columns of the `--dry-run` table.
     const HEADERS: &'static [&'static str];
+    /// The table the lines replay into (opened for writing).
+    const TABLE: &'static str;
     /// This line's cells, one per header.
     fn cells(&self) -> Vec<String>;
+    /// The spill file of the database at `db`.
+    fn spill_path(db: &Path) -> PathBuf;
+    /// Reads the spill file at `path` without replaying it.
+    fn inspect(path: &Path) -> strata::Result<SpillContents<Self>>
+    where
+        Self: Sized;
+    /// The replay `Database::open` made of this spill file, if one was waiting.
+    fn replayed_at_open(report: &OpenReport) -> Option<&ReplayReport>;
+    /// Replays the spill file through `db` now.
+    async fn replay(db: &Database) -> strata::Result<ReplayReport>;
+}
+
+/// Runs `strata audit|metrics replay [--dry-run]` for the line type `E`: shows the
+/// spill file (no database needed) or replays it, and prints the document.
+pub async fn run<E: Pending>(dry_run: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
+    let doc = if dry_run {
+        ReplayDoc::<E>::shown(E::inspect(&E::spill_path(&config.path))?)
+    } else {
+        // Opening for writing replays a waiting spill file already (Database::open).
+        ReplayDoc::replayed(
+            with_db(config, Access::Write, &[E::TABLE], async |db| {
+                match E::replayed_at_open(db.open_report()) {
+                    Some(report) => Ok(report.clone()),
+                    None => E::replay(db).await,
+                }
+            })
+            .await?,
+        )
+    };
+    out.print(&doc, render);
+    Ok(doc.outcome())
 }
 
 /// The `audit replay` / `metrics replay` document.
