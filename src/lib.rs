@@ -192,6 +192,9 @@ pub struct OpenReport {
     /// The replay of the audit spill file, when one was waiting at open.
     #[cfg(feature = "repo")]
     pub audit_replay: Option<repo::audit::ReplayReport>,
+    /// The replay of the metrics spill file, when one was waiting at open.
+    #[cfg(feature = "repo")]
+    pub metrics_replay: Option<repo::spill::ReplayReport>,
 }
 
 /// An open strata database: the pool, the migration set it was opened with, and,
@@ -218,7 +221,7 @@ pub struct Database {
     rate_limits: repo::RateLimits,
     #[cfg(feature = "repo")]
     sweeper: Option<Arc<repo::Sweeper>>,
-    /// Replays the audit spill file when the pool is healthy again.
+    /// Replays the audit and metrics spill files when the pool is healthy again.
     #[cfg(feature = "repo")]
     replayer: Option<Arc<repo::audit::Replayer>>,
     #[cfg(feature = "repo")]
@@ -265,9 +268,11 @@ impl Database {
     /// starts. With `audit.tables` listed, their writes are captured into `audit`
     /// (`strata_repo::audit::capture_writes`; a missing table is E6001). Audit entries
     /// waiting in the spill file (`<db>.audit-spill.jsonl`) are replayed
-    /// ([`OpenReport::audit_replay`]; a failed replay is a warning, not an error), and
-    /// a task starts that replays it whenever the pool is healthy again
-    /// (`strata_repo::audit::spawn_replayer`; [`Database::close`] stops it).
+    /// ([`OpenReport::audit_replay`]; a failed replay is a warning, not an error), then
+    /// metrics samples waiting in theirs (`<db>.metrics-spill.jsonl`,
+    /// [`OpenReport::metrics_replay`]), and a task starts that replays both whenever
+    /// the pool is healthy again (`strata_repo::spill::spawn_replayer`;
+    /// [`Database::close`] stops it).
     pub async fn open_with(
         config: &Config,
         migrations: impl IntoIterator<Item = Migrations>,
@@ -349,20 +354,15 @@ impl Database {
             let _ = pool.close().await;
             return Err(err);
         }
-        // Audit entries spilled while the database was unavailable go in first, in
-        // order; a failed replay is reported and left to the replayer.
+        // Audit entries and metrics samples spilled while the database was unavailable
+        // go in first, in order; a failed replay is reported and left to the replayer.
         #[cfg(feature = "repo")]
         let replayer = {
             let audit = repo::Audit::new(pool.clone());
-            if repo::audit::spill::is_waiting(audit.spill_path()) {
-                match audit.replay().await {
-                    Ok(replayed) => report.audit_replay = Some(replayed),
-                    Err(error) => {
-                        tracing::warn!(target: "strata", %error, "audit spill file not replayed at open")
-                    }
-                }
-            }
-            Some(Arc::new(repo::audit::spawn_replayer(audit)))
+            report.audit_replay = replay_at_open(audit.spill_path(), audit.replay()).await;
+            let metrics = repo::Metrics::new(pool.clone());
+            report.metrics_replay = replay_at_open(metrics.spill_path(), metrics.replay()).await;
+            Some(Arc::new(repo::spill::spawn_replayer(pool.clone())))
         };
         tracing::debug!(target: "strata", path = %config.path.display(), created = report.created, "database opened");
         #[cfg(feature = "repo")]
@@ -772,6 +772,24 @@ impl From<&Database> for Queue {
     fn from(db: &Database) -> Queue {
         db.queue.clone()
     }
+}
+
+/// Runs `replay` when the spill file at `spill` holds entries: its report, or `None`
+/// when nothing waited or the replay failed (a warning; the replayer tries again).
+#[cfg(feature = "repo")]
+async fn replay_at_open(
+    spill: &std::path::Path,
+    replay: impl std::future::Future<Output = Result<repo::spill::ReplayReport>>,
+) -> Option<repo::spill::ReplayReport> {
+    if !repo::spill::is_waiting(spill) {
+        return None;
+    }
+    replay
+        .await
+        .inspect_err(|error| {
+            tracing::warn!(target: "strata", %error, spill = %spill.display(), "spill file not replayed at open")
+        })
+        .ok()
 }
 
 /// Applies the pending migrations of `set`, then runs the drift check per policy.

@@ -1550,6 +1550,8 @@ pub struct MetricsRow {
     pub value: f64,
     /// `labels` TEXT NOT NULL JSON.
     pub labels: serde_json::Value,
+    /// `uid` TEXT.
+    pub uid: Option<String>,
 }
 impl MetricsRow {
     /// The columns in declaration order, as every generated `SELECT` reads them.
@@ -1559,6 +1561,7 @@ impl MetricsRow {
         "name",
         "value",
         "labels",
+        "uid",
     ];
 }
 impl TryFrom<&crate::rusqlite::Row<'_>> for MetricsRow {
@@ -1571,6 +1574,7 @@ impl TryFrom<&crate::rusqlite::Row<'_>> for MetricsRow {
             name: row.get("name")?,
             value: row.get("value")?,
             labels: crate::typed::json_column(row, "labels")?,
+            uid: row.get("uid")?,
         })
     }
 }
@@ -1585,23 +1589,25 @@ impl MetricsTable {
     /// The columns in declaration order.
     pub const COLUMNS: &'static [&'static str] = MetricsRow::COLUMNS;
     /// Inserts one row.
-    pub const INSERT: &'static str = "INSERT INTO \"metrics\" (\"id\", \"ts\", \"name\", \"value\", \"labels\") VALUES (?1, ?2, ?3, ?4, ?5)";
+    pub const INSERT: &'static str = "INSERT INTO \"metrics\" (\"id\", \"ts\", \"name\", \"value\", \"labels\", \"uid\") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     /// Inserts one row, its key assigned by SQLite.
-    pub const INSERT_NEW: &'static str = "INSERT INTO \"metrics\" (\"ts\", \"name\", \"value\", \"labels\") VALUES (?1, ?2, ?3, ?4)";
+    pub const INSERT_NEW: &'static str = "INSERT INTO \"metrics\" (\"ts\", \"name\", \"value\", \"labels\", \"uid\") VALUES (?1, ?2, ?3, ?4, ?5)";
     /// One row by its primary key.
-    pub const GET: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\" FROM \"metrics\" WHERE \"id\" = ?1";
+    pub const GET: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\", \"uid\" FROM \"metrics\" WHERE \"id\" = ?1";
     /// Deletes one row by its primary key.
     pub const DELETE: &'static str = "DELETE FROM \"metrics\" WHERE \"id\" = ?1";
     /// Writes every stored column but the key of one row, found by its key.
-    pub const UPDATE: &'static str = "UPDATE \"metrics\" SET \"ts\" = ?1, \"name\" = ?2, \"value\" = ?3, \"labels\" = ?4 WHERE \"id\" = ?5";
+    pub const UPDATE: &'static str = "UPDATE \"metrics\" SET \"ts\" = ?1, \"name\" = ?2, \"value\" = ?3, \"labels\" = ?4, \"uid\" = ?5 WHERE \"id\" = ?6";
     /// The first page of rows in key order.
-    pub const LIST: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\" FROM \"metrics\" ORDER BY \"id\" LIMIT ?1";
+    pub const LIST: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\", \"uid\" FROM \"metrics\" ORDER BY \"id\" LIMIT ?1";
     /// The page of rows after a key, in key order.
-    pub const LIST_AFTER: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\" FROM \"metrics\" WHERE \"id\" > ?1 ORDER BY \"id\" LIMIT ?2";
+    pub const LIST_AFTER: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\", \"uid\" FROM \"metrics\" WHERE \"id\" > ?1 ORDER BY \"id\" LIMIT ?2";
     /// Rows by (`name`, `ts`), from index metrics_name_ts_idx.
-    pub const FIND_BY_NAME_AND_TS: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\" FROM \"metrics\" WHERE \"name\" = ?1 AND \"ts\" = ?2 ORDER BY \"id\"";
+    pub const FIND_BY_NAME_AND_TS: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\", \"uid\" FROM \"metrics\" WHERE \"name\" = ?1 AND \"ts\" = ?2 ORDER BY \"id\"";
     /// Rows by (`ts`), from index metrics_ts_idx.
-    pub const FIND_BY_TS: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\" FROM \"metrics\" WHERE \"ts\" = ?1 ORDER BY \"id\"";
+    pub const FIND_BY_TS: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\", \"uid\" FROM \"metrics\" WHERE \"ts\" = ?1 ORDER BY \"id\"";
+    /// Rows by (`uid`), from index metrics_uid_idx.
+    pub const FIND_BY_UID: &'static str = "SELECT \"id\", \"ts\", \"name\", \"value\", \"labels\", \"uid\" FROM \"metrics\" WHERE \"uid\" = ?1 ORDER BY \"id\"";
     /// Access through `pool`; every call runs on it (`read` / `write`), so it is
     /// timed, counted in the query statistics, retried on busy and group-committed.
     pub fn new(pool: crate::Pool) -> Self {
@@ -1615,7 +1621,7 @@ impl MetricsTable {
                 let json_4 = crate::typed::json_text(&row.labels)?;
                 c.execute(
                     Self::INSERT,
-                    crate::params![row.id, row.ts, row.name, row.value, json_4],
+                    crate::params![row.id, row.ts, row.name, row.value, json_4, row.uid],
                 )?;
                 Ok(c.last_insert_rowid())
             })
@@ -1629,7 +1635,7 @@ impl MetricsTable {
                 let json_3 = crate::typed::json_text(&row.labels)?;
                 c.execute(
                     Self::INSERT_NEW,
-                    crate::params![row.ts, row.name, row.value, json_3],
+                    crate::params![row.ts, row.name, row.value, json_3, row.uid],
                 )?;
                 Ok(c.last_insert_rowid())
             })
@@ -1658,7 +1664,9 @@ impl MetricsTable {
                     c
                         .execute(
                             Self::UPDATE,
-                            crate::params![row.ts, row.name, row.value, json_3, row.id],
+                            crate::params![
+                                row.ts, row.name, row.value, json_3, row.uid, row.id
+                            ],
                         )? > 0,
                 )
             })
@@ -1706,6 +1714,15 @@ impl MetricsTable {
         self.pool
             .read(move |c| {
                 crate::typed::query_rows(c, Self::FIND_BY_TS, crate::params![ts])
+            })
+            .await
+    }
+    /// The rows with these (`uid`), in key order (index metrics_uid_idx).
+    pub async fn find_by_uid(&self, uid: &str) -> crate::Result<Vec<MetricsRow>> {
+        let uid = uid.to_owned();
+        self.pool
+            .read(move |c| {
+                crate::typed::query_rows(c, Self::FIND_BY_UID, crate::params![uid])
             })
             .await
     }

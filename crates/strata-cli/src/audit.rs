@@ -7,21 +7,22 @@
 //! RFC 3339, and who is acting (`--actor`).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
-use strata::repo::audit::spill::DAMAGED_SUFFIX;
-use strata::repo::audit::{DamagedLine, SpilledEntry, inspect_spill, spill_path};
+use strata::repo::audit::{ReplayReport, SpillContents, SpilledEntry, inspect_spill, spill_path};
 use strata::repo::clock::to_datetime;
 use strata::repo::{Appended, Audit, AuditEntry, AuditFilter, NewAuditEntry, PageRequest};
-use strata::{Config, Database, Error, Migrations};
+use strata::{Config, Database, Error, Migrations, OpenReport};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::output::{Outcome, Output, table};
+use crate::replay::Pending;
 
 /// `strata audit ...`
 #[derive(Debug, Subcommand)]
@@ -162,114 +163,42 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         AuditCommand::Tail { after, limit, follow } => tail(*after, *limit, *follow, json, config, out).await,
-        AuditCommand::Replay { dry_run } => replay(*dry_run, config, out).await,
+        AuditCommand::Replay { dry_run } => crate::replay::run::<SpilledEntry>(*dry_run, config, out).await,
     }
 }
 
-/// The `audit replay` document.
-#[derive(Serialize)]
-struct ReplayDoc {
-    /// The spill file.
-    path: std::path::PathBuf,
-    /// Whether this was `--dry-run` (nothing replayed).
-    dry_run: bool,
-    /// Whole entries in the spill file.
-    entries: u64,
-    /// Entries inserted into the table (0 with --dry-run).
-    replayed: u64,
-    /// Entries already in the table (by uid), not inserted again.
-    skipped: u64,
-    /// Damaged lines: `line` and `reason`.
-    damaged: Vec<DamagedLine>,
-    /// With --dry-run, the entries waiting, in order; otherwise empty.
-    pending: Vec<SpilledEntry>,
-}
+impl Pending for SpilledEntry {
+    const NOUN: (&'static str, &'static str) = ("audit entry", "audit entries");
+    const HEADERS: &'static [&'static str] = &["uid", "time", "actor", "action", "task", "data", "result"];
+    const TABLE: &'static str = "audit";
 
-async fn replay(dry_run: bool, config: &Config, out: &Output) -> strata::Result<Outcome> {
-    let path = spill_path(&config.path);
-    let doc = if dry_run {
-        let contents = inspect_spill(&path)?;
-        ReplayDoc {
-            path,
-            dry_run,
-            entries: contents.entries.len() as u64,
-            replayed: 0,
-            skipped: 0,
-            damaged: contents.damaged,
-            pending: contents.entries,
-        }
-    } else {
-        // Opening for writing replays a waiting spill file already (Database::open).
-        let report =
-            with_db(config, Access::Write, &["audit"], async |db| match &db.open_report().audit_replay {
-                Some(report) => Ok(report.clone()),
-                None => Audit::new(db.pool().clone()).replay().await,
-            })
-            .await?;
-        ReplayDoc {
-            path,
-            dry_run,
-            entries: report.entries,
-            replayed: report.replayed,
-            skipped: report.skipped,
-            damaged: report.damaged,
-            pending: Vec::new(),
-        }
-    };
-    out.print(&doc, render_replay);
-    Ok(if doc.damaged.is_empty() { Outcome::Success } else { Outcome::Problems })
-}
-
-fn render_replay(doc: &ReplayDoc) -> String {
-    let name = doc
-        .path
-        .file_name()
-        .map_or_else(|| doc.path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let mut text = if doc.dry_run {
-        let mut text = match doc.entries {
-            0 => format!("{name}: no audit entries wait for replay\n"),
-            n => format!("{name}: {n} audit entr{} wait for replay (dry run: nothing replayed)\n", plural(n)),
-        };
-        if !doc.pending.is_empty() {
-            text += &table(
-                &["uid", "time", "actor", "action", "task", "data", "result"],
-                doc.pending.iter().map(|e| {
-                    vec![
-                        e.uid.clone(),
-                        time_text(e.ts),
-                        e.actor.clone(),
-                        e.action.clone(),
-                        e.task_id.map_or_else(|| "-".to_string(), |t| t.to_string()),
-                        short_json(&e.data, 60),
-                        e.result.clone().unwrap_or_else(|| "-".to_string()),
-                    ]
-                }),
-            );
-        }
-        text
-    } else {
-        match doc.entries {
-            0 => format!("{name}: no audit entries to replay\n"),
-            n => format!(
-                "{name}: replayed {} of {n} audit entr{} ({} already in the table)\n",
-                doc.replayed,
-                plural(n),
-                doc.skipped
-            ),
-        }
-    };
-    for d in &doc.damaged {
-        text += &format!("damaged: line {}: {}\n", d.line, d.reason);
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.uid.clone(),
+            time_text(self.ts),
+            self.actor.clone(),
+            self.action.clone(),
+            self.task_id.map_or_else(|| "-".to_string(), |t| t.to_string()),
+            short_json(&self.data, 60),
+            self.result.clone().unwrap_or_else(|| "-".to_string()),
+        ]
     }
-    if !doc.damaged.is_empty() && !doc.dry_run {
-        text += &format!("the damaged lines are kept in {name}{DAMAGED_SUFFIX}\n");
-    }
-    text
-}
 
-/// `y` or `ies`, for `entr`.
-fn plural(n: u64) -> &'static str {
-    if n == 1 { "y" } else { "ies" }
+    fn spill_path(db: &Path) -> PathBuf {
+        spill_path(db)
+    }
+
+    fn inspect(path: &Path) -> strata::Result<SpillContents> {
+        inspect_spill(path)
+    }
+
+    fn replayed_at_open(report: &OpenReport) -> Option<&ReplayReport> {
+        report.audit_replay.as_ref()
+    }
+
+    async fn replay(db: &Database) -> strata::Result<ReplayReport> {
+        Audit::new(db.pool().clone()).replay().await
+    }
 }
 
 async fn tail(

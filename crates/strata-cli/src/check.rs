@@ -1,8 +1,12 @@
 //! `strata check [--full]`: the health report of a database file, read-only, with
-//! exit 1 when it finds problems (audit entries waiting in the spill file included); and the byte formatting the ops commands share.
+//! exit 1 when it finds problems (audit entries or metrics samples waiting in a spill file included); and the byte formatting the ops commands share.
 
+use std::path::PathBuf;
 use strata::ops::health::{self, CheckLevel, Finding, HealthOptions, HealthReport, Severity, Status};
+
 use strata::repo::audit::{inspect_spill, spill_path};
+use strata::repo::metrics;
+use strata::repo::spill::DamagedLine;
 use strata::{Config, Synchronous};
 
 use crate::output::{Outcome, Output};
@@ -12,51 +16,56 @@ pub async fn run(full: bool, config: &Config, out: &Output) -> strata::Result<Ou
     let level = if full { CheckLevel::Full } else { CheckLevel::Quick };
     let options = HealthOptions::from_config(level, config);
     let report = health::check_path(&config.path, &options).await?;
-    let report = with_audit_spill(report, config);
+    let report = with_spills(report, config);
     out.print(&report, render);
     Ok(if report.has_problems() { Outcome::Problems } else { Outcome::Success })
 }
 
-/// Adds a warning (check `audit_spill`) when audit entries wait in the spill file
-/// beside the database, with their count, and one when it has damaged lines.
-fn with_audit_spill(mut report: HealthReport, config: &Config) -> HealthReport {
-    let path = spill_path(&config.path);
-    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let mut findings = Vec::new();
-    let spill = match inspect_spill(&path) {
-        Ok(spill) => spill,
-        Err(error) => {
-            findings.push(Finding {
-                severity: Severity::Warning,
-                check: "audit_spill".into(),
-                message: format!("cannot read {name}: {}", error.code()),
-            });
-            health::add_findings(&mut report, findings);
-            return report;
-        }
-    };
-    let waiting = spill.entries.len();
-    if waiting > 0 {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            check: "audit_spill".into(),
-            message: format!(
-                "{waiting} audit entr{} wait in {name} for replay (they replay once the database takes \
-                 writes; `strata audit replay` replays them now)",
-                if waiting == 1 { "y" } else { "ies" }
-            ),
-        });
-    }
-    if !spill.damaged.is_empty() {
-        let lines: Vec<String> = spill.damaged.iter().map(|d| d.line.to_string()).collect();
-        findings.push(Finding {
-            severity: Severity::Warning,
-            check: "audit_spill".into(),
-            message: format!("{name} has {} damaged line(s): {}", lines.len(), lines.join(", ")),
-        });
-    }
+/// Adds a warning (check `audit_spill` / `metrics_spill`) when entries wait in a
+/// spill file beside the database, with their count, and one when it has damaged lines.
+fn with_spills(mut report: HealthReport, config: &Config) -> HealthReport {
+    let audit = inspect_spill(&spill_path(&config.path)).map(|s| (s.path, s.entries.len(), s.damaged));
+    let metrics = metrics::inspect_spill(&metrics::spill_path(&config.path))
+        .map(|s| (s.path, s.entries.len(), s.damaged));
+    let mut findings = spill_findings("audit_spill", ("audit entry", "audit entries"), "audit", audit);
+    findings.extend(spill_findings(
+        "metrics_spill",
+        ("metrics sample", "metrics samples"),
+        "metrics",
+        metrics,
+    ));
     health::add_findings(&mut report, findings);
     report
+}
+
+/// The findings of one spill file, read as (path, entries waiting, damaged lines).
+fn spill_findings(
+    check: &str,
+    noun: (&str, &str),
+    command: &str,
+    spill: strata::Result<(PathBuf, usize, Vec<DamagedLine>)>,
+) -> Vec<Finding> {
+    let finding = |message: String| Finding { severity: Severity::Warning, check: check.into(), message };
+    let (path, waiting, damaged) = match spill {
+        Ok(spill) => spill,
+        Err(error) => {
+            return vec![finding(format!("cannot read the {command} spill file: {}", error.code()))];
+        }
+    };
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut findings = Vec::new();
+    if waiting > 0 {
+        findings.push(finding(format!(
+            "{waiting} {} wait in {name} for replay (they replay once the database takes writes; \
+             `strata {command} replay` replays them now)",
+            if waiting == 1 { noun.0 } else { noun.1 }
+        )));
+    }
+    if !damaged.is_empty() {
+        let lines: Vec<String> = damaged.iter().map(|d| d.line.to_string()).collect();
+        findings.push(finding(format!("{name} has {} damaged line(s): {}", lines.len(), lines.join(", "))));
+    }
+    findings
 }
 
 fn render(r: &HealthReport) -> String {

@@ -177,6 +177,11 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Metrics samples kept in the spill file while the database was unavailable:
+    /// show them (--dry-run) or replay them now (they also replay on their own once
+    /// the database takes writes).
+    #[command(subcommand)]
+    Metrics(crate::metrics::MetricsCommand),
 }
 
 /// `strata config ...`

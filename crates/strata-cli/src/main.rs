@@ -18,11 +18,13 @@ mod docs;
 mod errors;
 mod flags;
 mod init;
+mod metrics;
 mod migrate;
 mod output;
 mod panic;
 mod queue;
 mod ratelimit;
+mod replay;
 mod replicate;
 mod schema;
 mod searches;
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
                 }
                 Command::Errors { code } => errors::run(code.as_deref(), &out),
                 Command::Completions { shell } => Ok(completions(*shell)),
+                Command::Metrics(command) => metrics::run(command, &config, &out).await,
             }
         })
     }));

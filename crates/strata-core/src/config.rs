@@ -52,6 +52,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The document store beside the database (`Database::documents`).
     pub documents: DocumentsConfig,
+    /// The metrics spill file's bound (`Metrics::record` while the database is unavailable).
+    pub metrics: MetricsConfig,
 }
 
 /// The document store (strata-repo's `Documents`): where its files live, what it
@@ -153,6 +155,26 @@ pub struct AuditConfig {
     /// The largest size of the audit spill file, in bytes (default 64 MiB): an
     /// entry that would make it larger is refused with E5050 instead of spilled.
     pub spill_max_bytes: u64,
+}
+
+/// The metrics repository (the `[metrics]` section): the bound of its spill file
+/// (`<db>.metrics-spill.jsonl`), where `Metrics::record` keeps samples while the
+/// database is unavailable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// The largest size of the metrics spill file, in bytes (default 64 MiB): samples
+    /// that would make it larger are refused with E5052 instead of spilled.
+    pub spill_max_bytes: u64,
+}
+
+/// The default of `metrics.spill_max_bytes`: 64 MiB, some hundred thousand samples.
+pub const DEFAULT_METRICS_SPILL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { spill_max_bytes: DEFAULT_METRICS_SPILL_MAX_BYTES }
+    }
 }
 
 /// The default of `audit.spill_max_bytes`: 64 MiB, some hundred thousand entries.
@@ -732,6 +754,7 @@ impl Default for Config {
             replication: ReplicationConfig::default(),
             audit: AuditConfig::default(),
             documents: DocumentsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -780,6 +803,7 @@ const ENV_SECTIONS: &[&str] = &[
     "codegen",
     "audit",
     "documents",
+    "metrics",
 ];
 
 impl Config {
@@ -898,6 +922,9 @@ impl Config {
         self.ratelimit.validate()?;
         self.audit.validate()?;
         self.documents.validate()?;
+        if self.metrics.spill_max_bytes == 0 {
+            return invalid("metrics.spill_max_bytes", "must be at least 1 byte");
+        }
         if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
             return invalid(&format!("queue.{field}"), &reason);
         }
@@ -982,6 +1009,7 @@ settings! {
     "codegen" false codegen;
     "audit" false audit;
     "documents" false documents;
+    "metrics" false metrics;
 }
 
 /// What a reloaded config file changes in a running one ([`Config::reload`]).
@@ -1310,7 +1338,7 @@ mod tests {
         // Changing one field at a time must touch exactly one row, and all the changes
         // together, copied row by row, must give the changed config: no field is left
         // out of the table and none is in it twice.
-        let changes: [(&str, &str); 42] = [
+        let changes: [(&str, &str); 43] = [
             ("", "path = \"x.db\""),
             ("pool", "readers = 7"),
             ("pool", "acquire_timeout_ms = 7"),
@@ -1353,6 +1381,7 @@ mod tests {
             ("codegen.json_types", "\"t.c\" = \"T\""),
             ("audit", "tables = [\"t\"]"),
             ("documents", "watch = true"),
+            ("metrics", "spill_max_bytes = 7"),
         ];
         let base = Config::default();
         let toml = |changes: &[(&str, &str)]| {

@@ -745,6 +745,28 @@ pub enum Error {
         /// What the file watcher said.
         message: String,
     },
+    /// E5052: the metrics spill file reached `metrics.spill_max_bytes`; the samples
+    /// that did not fit were not kept.
+    #[error("metrics spill file {} is full ({size} of {limit} bytes): the samples were not kept", path.display())]
+    MetricsSpillFull {
+        /// The spill file.
+        path: PathBuf,
+        /// Its size now.
+        size: u64,
+        /// The configured bound.
+        limit: u64,
+    },
+    /// E5053: a line of the metrics spill file is not a whole sample (a crash while
+    /// it was written); replay reports it, keeps it aside and replays the others.
+    #[error("metrics spill file {} line {line} is damaged: {reason}", path.display())]
+    MetricsSpillDamaged {
+        /// The spill file.
+        path: PathBuf,
+        /// The line's number, from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {

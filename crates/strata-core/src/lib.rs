@@ -16,9 +16,9 @@ pub mod store;
 
 pub use config::{
     AuditConfig, BackupConfig, CacheConfig, CodegenConfig, Config, DEFAULT_APP_NAMESPACE, DEFAULT_DB_PATH,
-    DocumentsConfig, DriftPolicy, LITESTREAM_BUSY_TIMEOUT_MS, Migrations, MonitorConfig, PoolConfig,
-    QueueConfig, RateLimitConfig, ReplicationConfig, ReplicationMode, SchemaConfig, SetSources, SqliteConfig,
-    Synchronous, UnknownTables,
+    DocumentsConfig, DriftPolicy, LITESTREAM_BUSY_TIMEOUT_MS, MetricsConfig, Migrations, MonitorConfig,
+    PoolConfig, QueueConfig, RateLimitConfig, ReplicationConfig, ReplicationMode, SchemaConfig, SetSources,
+    SqliteConfig, Synchronous, UnknownTables,
 };
 pub use error::{CATALOG, ConstraintKind, Error, ErrorInfo, ErrorKind, Result, render};
 pub use quota::Quota;

@@ -8,10 +8,11 @@
 //! Every entry carries a unique id (`uid`, 128 random bits made at append time,
 //! migration V11). [`Audit::append`] retries busy and transient failures with the
 //! retry policy; when the budget is spent or the pool is degraded, the entry goes to
-//! the spill file beside the database (`audit/spill.rs`, `<db>.audit-spill.jsonl`)
-//! and is replayed, in order and exactly once (by uid), when the pool is healthy
-//! again: by [`spawn_replayer`] (`audit/replayer.rs`, which the facade starts), by
-//! the next append, or by [`Audit::replay`] (`strata audit replay`).
+//! the spill file beside the database (`<db>.audit-spill.jsonl`: the crate's generic
+//! spill file, `spill.rs`, with the audit line of `audit/spill.rs`) and is replayed,
+//! in order and exactly once (by uid), when the pool is healthy again: by
+//! [`spawn_replayer`] (which the facade starts), by the next append, or by
+//! [`Audit::replay`] (`strata audit replay`).
 //!
 //! With `[audit] tables` configured, [`capture_writes`] (file `audit/capture.rs`)
 //! makes every write of those tables append its own audit row in its transaction.
@@ -22,27 +23,26 @@
 //! applied as residual terms; every one is served by an index without a sort.
 
 mod capture;
-mod replayer;
 pub mod spill;
 
+pub use crate::spill::Replayer;
 pub use capture::{CAPTURE_ACTOR, capture_writes};
-pub use replayer::{Replayer, spawn_replayer};
 pub use spill::{
     DamagedLine, ReplayReport, SpillContents, SpilledEntry, inspect as inspect_spill, spill_path,
 };
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
-use strata_pool::{Affected, Pool, operation};
+use strata_pool::{Pool, operation};
 use time::OffsetDateTime;
 
 use crate::clock::{now_ms, to_datetime, to_millis};
 use crate::row::{json_column, json_text, plus_one};
+use crate::spill::Written;
 use crate::{Page, PageRequest};
 
 /// One row of `audit`.
@@ -180,18 +180,6 @@ impl NewAuditEntry {
 
 strata_pool::one_row!(AuditEntry, Appended);
 
-impl Affected for ReplayReport {
-    fn affected(&self) -> u64 {
-        self.replayed
-    }
-}
-
-impl Affected for SpillContents {
-    fn affected(&self) -> u64 {
-        self.entries.len().affected()
-    }
-}
-
 /// Which audit entries to list; every field left `None` does not filter. `since` is
 /// inclusive, `until` exclusive (to the millisecond, the column's unit).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,7 +294,7 @@ impl SpilledEntry {
     /// `entry` with a new uid and the time now.
     fn made_now(entry: NewAuditEntry) -> SpilledEntry {
         SpilledEntry {
-            uid: new_uid(),
+            uid: crate::spill::new_uid(),
             ts: now_ms(),
             actor: entry.actor,
             action: entry.action,
@@ -318,11 +306,6 @@ impl SpilledEntry {
             memory_entry_id: entry.memory_entry_id,
         }
     }
-}
-
-/// 128 random bits as 32 lowercase hex digits.
-fn new_uid() -> String {
-    format!("{:032x}", fastrand::u128(..))
 }
 
 impl Audit {
@@ -348,58 +331,16 @@ impl Audit {
     pub async fn append(&self, entry: NewAuditEntry) -> Result<Appended> {
         operation("audit.append", "audit", async move {
             let entry = SpilledEntry::made_now(entry);
-            if spill::is_waiting(&self.spill) {
-                // Degraded or unavailable: the replay would fail; the entry goes after the others.
-                if let Some(why) = self.pool.state().cause() {
-                    let err = Error::PoolUnavailable {
-                        path: self.pool.path().to_path_buf(),
-                        state: self.pool.state().name(),
-                        cause: why.to_string(),
-                    };
-                    return self.spill(entry, cause(&err)).await;
-                }
-                if let Err(err) = self.replay().await {
-                    return self.spill(entry, cause(&err)).await;
-                }
-            }
-            let policy = &self.pool.config().retry;
-            let budget = Duration::from_millis(policy.max_elapsed_ms);
-            let started = Instant::now();
-            let mut delays = policy.delays();
-            loop {
-                let row = entry.clone();
-                let err = match self.pool.write(move |conn| insert(conn, &row)).await {
-                    Ok(stored) => return Ok(Appended::Stored(stored)),
-                    Err(err) => err,
-                };
-                if err.is_retryable() {
-                    match delays.next() {
-                        Some(delay) if started.elapsed() + delay <= budget => {
-                            tokio::time::sleep(delay).await;
-                            continue;
-                        }
-                        _ => return self.spill(entry, cause(&err)).await,
-                    }
-                }
-                if spills(&err) {
-                    return self.spill(entry, cause(&err)).await;
-                }
-                return Err(err);
-            }
+            let written = crate::spill::write_or_spill(&self.pool, vec![entry.clone()], |conn, rows| {
+                insert(conn, &rows[0])
+            })
+            .await?;
+            Ok(match written {
+                Written::Stored(row) => Appended::Stored(row),
+                Written::Spilled { cause } => Appended::Spilled { entry, path: self.spill.clone(), cause },
+            })
         })
         .await
-    }
-
-    /// Writes `entry` to the spill file, after the checks the table would make.
-    async fn spill(&self, entry: SpilledEntry, cause: String) -> Result<Appended> {
-        check(&entry)?;
-        let (path, limit) = (self.spill.clone(), self.pool.config().audit.spill_max_bytes);
-        let line = entry.clone();
-        tokio::task::spawn_blocking(move || spill::write(&path, limit, &line))
-            .await
-            .map_err(|e| Error::task_failed("audit spill file", e))??;
-        tracing::warn!(target: "strata::audit", uid = %entry.uid, cause = %cause, path = %self.spill.display(), "audit entry spilled");
-        Ok(Appended::Spilled { entry, path: self.spill.clone(), cause })
     }
 
     /// The spill file of this repository's database.
@@ -413,18 +354,13 @@ impl Audit {
     /// committed. Without a spill file the report is empty. An error (the database
     /// still unavailable) leaves the file for the next replay.
     pub async fn replay(&self) -> Result<ReplayReport> {
-        operation("audit.replay", "audit", async move { spill::replay(&self.pool, &self.spill).await }).await
+        operation("audit.replay", "audit", crate::spill::replay::<SpilledEntry>(&self.pool, &self.spill))
+            .await
     }
 
     /// What the spill file holds, without replaying it.
     pub async fn pending(&self) -> Result<SpillContents> {
-        operation("audit.pending", "audit", async move {
-            let path = self.spill.clone();
-            tokio::task::spawn_blocking(move || spill::inspect(&path))
-                .await
-                .map_err(|e| Error::task_failed("audit spill file", e))?
-        })
-        .await
+        operation("audit.pending", "audit", crate::spill::inspect_async(&self.spill)).await
     }
 
     // The filtered listings bind ?1 task, ?2 actor, ?3 action, ?4 since, ?5 until,
@@ -549,52 +485,11 @@ impl Audit {
     }
 }
 
-/// Whether an error (once retries are spent, for a retryable one) sends an entry to
-/// the spill file: the database cannot take writes now but may again. Not after
-/// close (E2006), and never for what the entry itself or the schema got wrong.
-fn spills(err: &Error) -> bool {
-    use strata_core::ErrorKind;
-    !matches!(err, Error::PoolClosed)
-        && matches!(
-            err.kind(),
-            ErrorKind::Busy
-                | ErrorKind::Transient
-                | ErrorKind::Unavailable
-                | ErrorKind::Storage
-                | ErrorKind::ReadOnly
-                | ErrorKind::Io
-                | ErrorKind::Corruption
-        )
-}
-
-/// An error as `code message`, for [`Appended::Spilled`].
-fn cause(err: &Error) -> String {
-    format!("{} {err}", err.code())
-}
-
-/// The table's CHECKs, for an entry about to be spilled: the same E4001 that the
-/// insert would give, so that an entry the table would refuse never waits in the
-/// spill file.
-fn check(entry: &SpilledEntry) -> Result<()> {
-    let refused = |what: &str| -> Result<()> {
-        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_CHECK);
-        Err(rusqlite::Error::SqliteFailure(code, Some(format!("CHECK constraint failed: {what}"))).into())
-    };
-    if entry.actor.is_empty() {
-        return refused("actor <> ''");
-    }
-    if entry.action.is_empty() {
-        return refused("action <> ''");
-    }
-    if entry.memory_operation.as_deref() == Some("") {
-        return refused("memory_operation_type IS NULL OR memory_operation_type <> ''");
-    }
-    if entry.memory_operation.is_none()
-        && (entry.memory_namespace.is_some() || entry.memory_entry_id.is_some())
-    {
-        return refused("audit_memory_fields_need_operation");
-    }
-    Ok(())
+/// Starts the task that replays the spill files of `audit`'s database whenever its
+/// pool is healthy: the audit file, and the metrics file too
+/// ([`crate::spill::spawn_replayer`]).
+pub fn spawn_replayer(audit: Audit) -> Replayer {
+    crate::spill::spawn_replayer(audit.pool)
 }
 
 /// Every statement this module issues, for the explain test.

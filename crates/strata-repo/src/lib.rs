@@ -31,6 +31,7 @@ pub mod ratelimit;
 mod row;
 pub mod searches;
 pub mod sessions;
+pub mod spill;
 pub mod state;
 
 pub use agents::{Agent, AgentState, Agents};
@@ -42,7 +43,7 @@ pub use checkpoints::{Checkpoint, Checkpoints};
 pub use documents::{Document, Documents, GcReport, NewDocument, PurgeReport};
 pub use flags::{Flag, FlagChange, Flags};
 pub use memory::{Memory, MemoryEntry, MemoryKey, MemoryType};
-pub use metrics::{Aggregate, Metric, Metrics, NewMetric};
+pub use metrics::{Aggregate, Metric, Metrics, NewMetric, Recorded, RecordedBatch};
 pub use page::{Page, PageRequest};
 pub use queue::{
     ChunkedEnqueue, Claimed, Claimer, Completion, Ctx, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, Handler,

@@ -3,8 +3,19 @@
 //! time order, aggregate a range, and drop old samples. Times are UTC
 //! `OffsetDateTime`s, stored as integer milliseconds; every operation runs in its
 //! `strata.op` span (`metrics.<op>`, table `metrics`).
+//!
+//! Every sample carries a unique id (`uid`, 128 random bits made at record time,
+//! migration V12). [`Metrics::record`] and [`Metrics::record_batch`] retry busy and
+//! transient failures with the retry policy; when the budget is spent or the pool is
+//! degraded, the samples go to the spill file beside the database
+//! (`<db>.metrics-spill.jsonl`, the crate's generic spill file, `spill.rs`) and are
+//! replayed, in order and exactly once (by uid), when the pool is healthy again: by
+//! the replayer the facade starts ([`crate::spill::spawn_replayer`]), by the next
+//! record, or by [`Metrics::replay`] (`strata metrics replay`).
 
-use rusqlite::{OptionalExtension, Row, params};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
@@ -13,6 +24,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{to_datetime, to_millis};
 use crate::row::{json_column, json_text, plus_one};
+use crate::spill::{self, ReplayReport, SpillContents, SpillKind, SpillLine, Written};
 use crate::{Page, PageRequest};
 
 /// Rows written per write closure by [`Metrics::record_batch`].
@@ -32,6 +44,9 @@ pub struct Metric {
     pub value: f64,
     /// Labels, a JSON value (`{}` by default).
     pub labels: Value,
+    /// The sample's unique id, made when it was recorded (32 lowercase hex digits,
+    /// column `uid`, migration V12); `None` for samples recorded before V12.
+    pub uid: Option<String>,
 }
 
 strata_pool::one_row!(Metric);
@@ -91,12 +106,146 @@ impl Affected for Aggregate {
     }
 }
 
-/// The id of a recorded sample: one row in the operation log.
-struct RecordedId(i64);
+/// One line of the metrics spill file: a sample as `record` was given it, with the
+/// uid it was made with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpilledMetric {
+    /// The sample's unique id (column `uid`): 32 lowercase hex digits.
+    pub uid: String,
+    /// When it was taken (ms since the Unix epoch).
+    pub ts: i64,
+    /// The series.
+    pub name: String,
+    /// The value.
+    pub value: f64,
+    /// Labels, a JSON value.
+    #[serde(default)]
+    pub labels: Value,
+}
 
-impl Affected for RecordedId {
+impl SpilledMetric {
+    /// `sample` with a new uid.
+    fn made_now(sample: NewMetric) -> SpilledMetric {
+        SpilledMetric {
+            uid: spill::new_uid(),
+            ts: to_millis(sample.ts),
+            name: sample.name,
+            value: sample.value,
+            labels: sample.labels,
+        }
+    }
+}
+
+/// What the metrics spill file holds ([`Metrics::pending`], [`inspect_spill`]).
+pub type MetricSpillContents = SpillContents<SpilledMetric>;
+
+/// The metrics spill file of the database at `db`: `<db>.metrics-spill.jsonl` beside it.
+pub fn spill_path(db: &Path) -> PathBuf {
+    SpillKind::Metrics.path(db)
+}
+
+/// Reads the metrics spill file at `path` (nothing when it does not exist), under a
+/// shared lock, without replaying it.
+pub fn inspect_spill(path: &Path) -> Result<MetricSpillContents> {
+    spill::inspect(path)
+}
+
+/// Inserts a replayed sample unless its uid is already in `metrics`.
+const INSERT_REPLAYED: &str = "INSERT INTO metrics (ts, name, value, labels, uid) \
+     SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE uid = ?5)";
+
+impl SpillLine for SpilledMetric {
+    const KIND: SpillKind = SpillKind::Metrics;
+
+    fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// The table's CHECK on the name, and a finite value: JSON has no NaN or infinity,
+    /// so such a sample could not be read back from the file (E6001).
+    fn check(&self) -> Result<()> {
+        if self.name.is_empty() {
+            return spill::refused("name <> ''");
+        }
+        if !self.value.is_finite() {
+            return Err(Error::invalid("value", format!("{} cannot be kept in the spill file", self.value)));
+        }
+        Ok(())
+    }
+
+    const INSERT_REPLAYED: &'static str = INSERT_REPLAYED;
+
+    fn insert_replayed(&self, stmt: &mut rusqlite::CachedStatement<'_>) -> rusqlite::Result<usize> {
+        stmt.execute(params![self.ts, self.name, self.value, json_text(&self.labels), self.uid])
+    }
+}
+
+/// What [`Metrics::record`] did with a sample. Either way the sample is durable and
+/// will be in the table exactly once: a spilled sample is replayed, in order, once
+/// the database is back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// The sample is in the table: its row id.
+    Stored(i64),
+    /// The database could not take it (the retry policy was spent on busy or
+    /// transient failures, or the pool is degraded or unavailable), so the sample was
+    /// written to the spill file and fsynced.
+    Spilled {
+        /// The sample as written to the spill file, uid included.
+        sample: SpilledMetric,
+        /// The spill file.
+        path: PathBuf,
+        /// The error that made it spill, as `code message`.
+        cause: String,
+    },
+}
+
+impl Recorded {
+    /// The row id, when the sample went to the table.
+    pub fn id(&self) -> Option<i64> {
+        match self {
+            Recorded::Stored(id) => Some(*id),
+            Recorded::Spilled { .. } => None,
+        }
+    }
+
+    /// Whether the sample went to the spill file.
+    pub fn is_spilled(&self) -> bool {
+        matches!(self, Recorded::Spilled { .. })
+    }
+}
+
+/// A recorded sample: one row in the operation log.
+impl Affected for Recorded {
     fn affected(&self) -> u64 {
         1
+    }
+}
+
+/// What [`Metrics::record_batch`] did with its samples: how many went to the table,
+/// and how many (the chunks from the first that the database could not take on) to
+/// the spill file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecordedBatch {
+    /// Samples in the table.
+    pub stored: usize,
+    /// Samples in the spill file, waiting for replay.
+    pub spilled: usize,
+    /// Why they spilled (`code message`), when some did.
+    pub cause: Option<String>,
+}
+
+impl RecordedBatch {
+    /// Every sample taken, stored or spilled.
+    pub fn total(&self) -> usize {
+        self.stored + self.spilled
+    }
+}
+
+/// The samples taken: rows in the operation log.
+impl Affected for RecordedBatch {
+    fn affected(&self) -> u64 {
+        self.total() as u64
     }
 }
 
@@ -104,57 +253,105 @@ impl Affected for RecordedId {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     pool: Pool,
+    /// The spill file, `<db>.metrics-spill.jsonl`.
+    spill: PathBuf,
 }
 
-const INSERT_METRIC: &str = "INSERT INTO metrics (ts, name, value, labels) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_METRIC: &str = "INSERT INTO metrics (ts, name, value, labels, uid) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Inserts `samples` on `conn` (inside the caller's write), with their own uids;
+/// answers the last row id.
+fn insert(conn: &Connection, samples: &[SpilledMetric]) -> Result<i64> {
+    let mut stmt = conn.prepare_cached(INSERT_METRIC)?;
+    for s in samples {
+        stmt.execute(params![s.ts, s.name, s.value, json_text(&s.labels), s.uid])?;
+    }
+    Ok(conn.last_insert_rowid())
+}
 
 impl Metrics {
-    /// The repository over `pool`.
+    /// The repository over `pool`. Its spill file is `<db>.metrics-spill.jsonl`
+    /// ([`spill_path`]), bounded by the pool's `metrics.spill_max_bytes`.
     pub fn new(pool: Pool) -> Self {
-        Metrics { pool }
+        let spill = spill_path(pool.path());
+        Metrics { pool, spill }
     }
 
-    /// Records one sample and returns its id.
-    pub async fn record(&self, sample: NewMetric) -> Result<i64> {
-        let labels = json_text(&sample.labels);
-        let ts = to_millis(sample.ts);
-        let write = self.pool.write(move |conn| {
-            conn.prepare_cached(INSERT_METRIC)?.execute(params![ts, sample.name, sample.value, labels])?;
-            Ok(RecordedId(conn.last_insert_rowid()))
-        });
-        operation("metrics.record", "metrics", write).await.map(|RecordedId(id)| id)
-    }
-
-    /// Records `samples` in writes of [`BATCH_CHUNK`] rows and returns how many were
-    /// written. Each chunk is atomic; when a chunk fails, the chunks before it stay
-    /// written and the error names nothing else (the count is lost with it).
-    pub async fn record_batch(&self, samples: Vec<NewMetric>) -> Result<usize> {
-        operation("metrics.record_batch", "metrics", async move {
-            let mut written = 0;
-            for chunk in samples.chunks(BATCH_CHUNK) {
-                let rows: Vec<(i64, String, f64, String)> = chunk
-                    .iter()
-                    .map(|s| (to_millis(s.ts), s.name.clone(), s.value, json_text(&s.labels)))
-                    .collect();
-                written += self
-                    .pool
-                    .write(move |conn| {
-                        let mut stmt = conn.prepare_cached(INSERT_METRIC)?;
-                        for (ts, name, value, labels) in &rows {
-                            stmt.execute(params![ts, name, value, labels])?;
-                        }
-                        Ok(rows.len())
-                    })
-                    .await?;
-            }
-            Ok(written)
+    /// Records one sample and answers where it went ([`Recorded`]).
+    ///
+    /// Busy and transient failures are retried with the config's retry policy
+    /// (`[retry]`). When that budget is spent, or the pool is degraded or unavailable
+    /// (E2040, a full disk, a read-only volume, an i/o error), the sample is written
+    /// to the spill file instead and the call answers `Ok(Recorded::Spilled)`; a full
+    /// spill file is E5052. While the spill file holds samples, they are replayed
+    /// first, so the table keeps their order. A sample the table refuses (an empty
+    /// name) is E4001 whether or not the database is reachable.
+    pub async fn record(&self, sample: NewMetric) -> Result<Recorded> {
+        operation("metrics.record", "metrics", async move {
+            let line = SpilledMetric::made_now(sample);
+            Ok(match spill::write_or_spill(&self.pool, vec![line.clone()], insert).await? {
+                Written::Stored(id) => Recorded::Stored(id),
+                Written::Spilled { cause } => {
+                    Recorded::Spilled { sample: line, path: self.spill.clone(), cause }
+                }
+            })
         })
         .await
     }
 
+    /// Records `samples` in writes of [`BATCH_CHUNK`] rows, each chunk atomic, and
+    /// answers how many went to the table and how many to the spill file. A chunk
+    /// goes to the spill file as [`Metrics::record`]'s sample does (one write of its
+    /// lines, all or nothing), and so do all chunks after it, to keep their order.
+    /// When a chunk fails otherwise (or does not fit in the spill file, E5052), the
+    /// chunks before it stay taken and the error names nothing else.
+    pub async fn record_batch(&self, samples: Vec<NewMetric>) -> Result<RecordedBatch> {
+        operation("metrics.record_batch", "metrics", async move {
+            let mut done = RecordedBatch::default();
+            let lines: Vec<SpilledMetric> = samples.into_iter().map(SpilledMetric::made_now).collect();
+            for chunk in lines.chunks(BATCH_CHUNK) {
+                let chunk = chunk.to_vec();
+                let n = chunk.len();
+                if let Some(cause) = &done.cause {
+                    spill::spill::<_, ()>(&self.pool, &self.spill, chunk, cause.clone()).await?;
+                    done.spilled += n;
+                    continue;
+                }
+                match spill::write_or_spill(&self.pool, chunk, insert).await? {
+                    Written::Stored(_) => done.stored += n,
+                    Written::Spilled { cause } => {
+                        done.spilled += n;
+                        done.cause = Some(cause);
+                    }
+                }
+            }
+            Ok(done)
+        })
+        .await
+    }
+
+    /// The spill file of this repository's database.
+    pub fn spill_path(&self) -> &Path {
+        &self.spill
+    }
+
+    /// Replays the spill file into the table now: every whole sample, in order, each
+    /// once (a uid already in the table is skipped); damaged lines are reported (E5053)
+    /// and kept in `<spill>.damaged`; the file is truncated only after everything is
+    /// committed. Without a spill file the report is empty. An error (the database
+    /// still unavailable) leaves the file for the next replay.
+    pub async fn replay(&self) -> Result<ReplayReport> {
+        operation("metrics.replay", "metrics", spill::replay::<SpilledMetric>(&self.pool, &self.spill)).await
+    }
+
+    /// What the spill file holds, without replaying it.
+    pub async fn pending(&self) -> Result<MetricSpillContents> {
+        operation("metrics.pending", "metrics", spill::inspect_async(&self.spill)).await
+    }
+
     const METRIC_CURSOR_TS: &str = "SELECT ts FROM metrics WHERE id = ?1";
 
-    const SERIES_RANGE: &str = "SELECT id, ts, name, value, labels FROM metrics \
+    const SERIES_RANGE: &str = "SELECT id, ts, name, value, labels, uid FROM metrics \
          WHERE name = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) > (?4, ?5) \
          ORDER BY ts, id LIMIT +?6";
 
@@ -255,6 +452,7 @@ pub(crate) const STATEMENTS: &[(&str, &str)] = &[
     ("metrics.range", Metrics::SERIES_RANGE),
     ("metrics.aggregate", Metrics::SERIES_AGGREGATE),
     ("metrics.purge_before", Metrics::PURGE_BEFORE),
+    ("metrics.replay_insert", INSERT_REPLAYED),
 ];
 
 fn metric(row: &Row<'_>) -> rusqlite::Result<Metric> {
@@ -264,5 +462,6 @@ fn metric(row: &Row<'_>) -> rusqlite::Result<Metric> {
         name: row.get(2)?,
         value: row.get(3)?,
         labels: json_column(row, 4)?,
+        uid: row.get(5)?,
     })
 }

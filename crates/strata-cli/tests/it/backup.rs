@@ -213,7 +213,7 @@ fn every_backup_subcommand_reports_each_state_of_a_backup_directory() {
             .unwrap_or_else(|| panic!("{file}: {listed}"));
         assert!(line.contains(state), "{file} is {state}: {line}");
     }
-    assert_eq!(listed.matches(" V11 ").count(), 3, "the schema version of each manifest: {listed}");
+    assert_eq!(listed.matches(" V12 ").count(), 3, "the schema version of each manifest: {listed}");
     let doc = json_doc(d, &["--db", "app.db", "--json", "backup", "list", "--dir", "b"], 0);
     let mut states: Vec<&str> =
         doc["backups"].as_array().unwrap().iter().map(|b| b["state"].as_str().unwrap()).collect();

@@ -51,7 +51,7 @@ fn check_reports_a_healthy_database() {
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["status"], "ok");
     assert_eq!(doc["level"], "full");
-    assert_eq!(doc["schema"]["migration"], 11);
+    assert_eq!(doc["schema"]["migration"], 12);
     assert!(doc["storage"]["page_count"].as_u64().unwrap() > 0);
 }
 

@@ -13,6 +13,7 @@ mod flags;
 mod holder;
 mod init;
 mod logging;
+mod metrics;
 mod migrate;
 mod offline;
 mod queue;

@@ -270,6 +270,12 @@ catalog! {
     E5051 AuditSpillDamaged, Corruption, "audit spill file {path} line {line} is damaged: {reason}",
         "a line of the spill file is not a whole entry: usually the last line, cut short by a crash while it was written (its append never answered Ok)",
         "nothing to do for a cut last line; the other entries are replayed and the damaged lines are kept in `<spill file>.damaged` for inspection";
+    E5052 MetricsSpillFull, Storage, "metrics spill file {path} is full ({size} of {limit} bytes): the samples were not kept",
+        "the database was unavailable long enough that the metrics samples kept for replay reached metrics.spill_max_bytes; these samples are in neither the table nor the file",
+        "bring the database back (the spill file is replayed once the pool is healthy, or run `strata metrics replay`), or raise metrics.spill_max_bytes";
+    E5053 MetricsSpillDamaged, Corruption, "metrics spill file {path} line {line} is damaged: {reason}",
+        "a line of the metrics spill file is not a whole sample: usually the last line, cut short by a crash while it was written (its record never answered Ok)",
+        "nothing to do for a cut last line; the other samples are replayed and the damaged lines are kept in `<spill file>.damaged` for inspection";
     E6001 InvalidInput, Invalid, "invalid {field}: {reason}",
         "an argument is out of range or malformed",
         "correct the named argument as the message says";

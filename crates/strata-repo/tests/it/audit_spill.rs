@@ -15,7 +15,7 @@ use crate::migrated_with;
 use crate::rows::assert_constraint;
 
 /// A config whose retry budget (busy timeout and policy) is spent in about 200 ms.
-fn quick(dir: &Path) -> Config {
+pub(crate) fn quick(dir: &Path) -> Config {
     let mut config = Config::for_path(dir.join("test.db"));
     config.retry = RetryPolicy {
         initial_delay_ms: 5,
@@ -29,16 +29,16 @@ fn quick(dir: &Path) -> Config {
 }
 
 /// Another connection holding the database's write lock until dropped or released.
-struct Holder(rusqlite::Connection);
+pub(crate) struct Holder(rusqlite::Connection);
 
 impl Holder {
-    fn hold(db: &Path) -> Holder {
+    pub(crate) fn hold(db: &Path) -> Holder {
         let conn = rusqlite::Connection::open(db).unwrap();
         conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
         Holder(conn)
     }
 
-    fn release(self) {
+    pub(crate) fn release(self) {
         self.0.execute_batch("COMMIT").unwrap();
     }
 }
@@ -53,7 +53,7 @@ fn actions(rows: &[AuditEntry]) -> Vec<&str> {
 }
 
 /// Waits (at most 30 s) until the pool's state satisfies `done`.
-async fn wait_state(pool: &Pool, done: impl FnMut(&PoolState) -> bool) {
+pub(crate) async fn wait_state(pool: &Pool, done: impl FnMut(&PoolState) -> bool) {
     let mut rx = pool.watch_state();
     tokio::time::timeout(Duration::from_secs(30), rx.wait_for(done))
         .await

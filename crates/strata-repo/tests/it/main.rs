@@ -18,6 +18,7 @@ mod explain;
 mod flags;
 mod memory;
 mod metrics;
+mod metrics_spill;
 mod op_spans;
 mod queue;
 mod queue_property;

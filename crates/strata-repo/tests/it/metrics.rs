@@ -67,7 +67,8 @@ async fn a_batch_larger_than_a_chunk_writes_every_sample() {
     let pool = migrated(dir.path()).await;
     let metrics = Metrics::new(pool.clone());
     let samples: Vec<NewMetric> = (0..1_234).map(|i| NewMetric::at(at(i), "rps", 1.0)).collect();
-    assert_eq!(metrics.record_batch(samples).await.unwrap(), 1_234);
+    let recorded = metrics.record_batch(samples).await.unwrap();
+    assert_eq!((recorded.stored, recorded.spilled), (1_234, 0));
     assert_eq!(count(&pool, "metrics").await, 1_234);
     assert_eq!(metrics.aggregate("rps", at(0), at(2_000)).await.unwrap().count, 1_234);
 }

@@ -107,8 +107,12 @@ async fn every_orchestration_statement_is_listed_and_every_listed_one_runs() {
 
     let metrics = Metrics::new(pool.clone());
     let at = strata_repo::clock::to_datetime;
-    let m = metrics.record(NewMetric::at(at(1), "m", 1.0)).await.unwrap();
+    let m = metrics.record(NewMetric::at(at(1), "m", 1.0)).await.unwrap().id().unwrap();
     metrics.record_batch(vec![NewMetric::at(at(2), "m", 2.0)]).await.unwrap();
+    // A spilled sample's replay (metrics.replay_insert).
+    let line = r#"{"uid":"0123456789abcdef0123456789abcdef","ts":3,"name":"m","value":3.0}"#;
+    std::fs::write(metrics.spill_path(), format!("{line}\n")).unwrap();
+    assert_eq!(metrics.replay().await.unwrap().replayed, 1);
     metrics.range("m", at(0), at(10), PageRequest::after(m, 10)).await.unwrap();
     metrics.aggregate("m", at(0), at(10)).await.unwrap();
     metrics.purge_before(at(0)).await.unwrap();
