@@ -745,6 +745,14 @@ pub enum Error {
         /// What the file watcher said.
         message: String,
     },
+    /// E1012: `log.level` is not a `tracing` filter directive list.
+    #[error("invalid log.level directive `{directive}`: {reason}")]
+    LogLevelInvalid {
+        /// The directive at fault (the whole setting when it is empty).
+        directive: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {
