@@ -7,7 +7,8 @@
 //! A change to a setting that is not reloadable is reported (E1010) and ignored; a
 //! file that does not load keeps the running config and reports its E1xxx error. Each
 //! applied reload is a `tracing` event (`strata::config`) and an audit entry
-//! (`config.reload`, actor `strata`).
+//! (`config.reload`, actor `strata`), except on a database opened read-only (which
+//! cannot write one; the event says so).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,7 +167,11 @@ impl Database {
         self.config.send_replace(Arc::new(config));
         tracing::info!(target: "strata::config", file = %file.display(), applied = ?applied, ignored = ignored.len(), "config reloaded");
         #[cfg(feature = "repo")]
-        {
+        if self.pool.is_read_only() {
+            // An append would fail (E2011) and spill beside a database this process
+            // promised not to write: the event above is the reload's record.
+            tracing::info!(target: "strata::config", file = %file.display(), "config reload not audited: the database is open read-only");
+        } else {
             let data = serde_json::json!({
                 "file": file.display().to_string(),
                 "applied": applied,
