@@ -521,7 +521,8 @@ async fn a_read_only_database_reloads_without_writing_beside_the_file() {
     let mut watch = db.watch_config(&file).unwrap();
     std::fs::write(&file, format!("path = {db_path:?}\nslow_query_ms = 5\n")).unwrap();
     let next = tokio::time::timeout(std::time::Duration::from_secs(30), watch.next()).await;
-    let Some(strata::ConfigEvent::Reloaded { applied, .. }) = next.expect("the change was seen within 30 s") else {
+    let Some(strata::ConfigEvent::Reloaded { applied, .. }) = next.expect("the change was seen within 30 s")
+    else {
         panic!("the valid file was rejected")
     };
     assert_eq!(applied, ["slow_query_ms"]);

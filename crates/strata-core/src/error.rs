@@ -753,6 +753,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E1013: the filter a `strata::log::LogLevel` sets belongs to a subscriber that
+    /// was dropped, so a new `log.level` has nowhere to go.
+    #[error("cannot apply log.level: {reason}")]
+    LogFilterGone {
+        /// What `tracing_subscriber::reload` said.
+        reason: String,
+    },
 }
 
 impl Error {
