@@ -53,6 +53,11 @@ pub fn check(directives: &str) -> Result<()> {
 /// `tracing_subscriber::Registry`) and the handle that changes its level. `default`
 /// is the level while the config names none (`EnvFilter` directives, such as the
 /// value of `RUST_LOG`); E1012 when `EnvFilter` cannot read it.
+///
+/// Install the subscriber as the global default (`init`, `set_global_default`). A
+/// reload re-evaluates which callsites are enabled on the thread that reloads (the
+/// config watch's task); when a thread-scoped subscriber (`set_default`) is the only
+/// one in the process, that thread does not see it and the change may not take.
 pub fn filter<S>(default: &str) -> Result<(Filter<S>, LogLevel)>
 where
     S: tracing::Subscriber + 'static,
