@@ -7,7 +7,9 @@
 //! A change to a setting that is not reloadable is reported (E1010) and ignored; a
 //! file that does not load keeps the running config and reports its E1xxx error. Each
 //! applied reload is a `tracing` event (`strata::config`) and an audit entry
-//! (`config.reload`, actor `strata`).
+//! (`config.reload`, actor `strata`), except on a database opened read-only (which
+//! cannot write one; the event says so). A changed `log.level` goes to the log filter
+//! of `Database::follow_log_level` (feature `log`), after `EnvFilter`'s own check.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,6 +126,7 @@ impl Database {
                         .and_then(|loaded| loaded)
                 };
                 let event = match loaded
+                    .and_then(check_log_level)
                     .and_then(|after| db.config().reload(&before, &after).map(|r| (after, r)))
                 {
                     Ok((_, reload)) if reload.applied.is_empty() && reload.ignored.is_empty() => continue,
@@ -163,10 +166,22 @@ impl Database {
             tracing::error!(target: "strata::config", code = err.code(), error = %err, "config reload refused");
             return ConfigEvent::Rejected(err);
         }
+        #[cfg(feature = "log")]
+        if applied.contains(&"log.level") {
+            let follower = self.log_level.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+            if let Some(Err(err)) = follower.map(|level| level.set(config.log.level.as_deref())) {
+                // check_log_level read the directives: only a dropped subscriber is left.
+                tracing::warn!(target: "strata::config", code = err.code(), error = %err, "log level not applied");
+            }
+        }
         self.config.send_replace(Arc::new(config));
         tracing::info!(target: "strata::config", file = %file.display(), applied = ?applied, ignored = ignored.len(), "config reloaded");
         #[cfg(feature = "repo")]
-        {
+        if self.pool.is_read_only() {
+            // An append would fail (E2011) and spill beside a database this process
+            // promised not to write: the event above is the reload's record.
+            tracing::info!(target: "strata::config", file = %file.display(), "config reload not audited: the database is open read-only");
+        } else {
             let data = serde_json::json!({
                 "file": file.display().to_string(),
                 "applied": applied,
@@ -201,4 +216,14 @@ impl Database {
         }
         Ok(())
     }
+}
+
+/// The loaded file, when its `log.level` (if any) is one `EnvFilter` reads (E1012 else),
+/// so that a directive strata-core's syntax check lets through keeps the running config.
+fn check_log_level(config: Config) -> Result<Config> {
+    #[cfg(feature = "log")]
+    if let Some(level) = &config.log.level {
+        crate::log::check(level)?;
+    }
+    Ok(config)
 }

@@ -505,3 +505,36 @@ fn the_facade_carries_no_demo_module() {
     );
     assert!(root.join("crates/strata-cli/src/demo/tour.rs").exists(), "the tour lives beside `strata demo`");
 }
+
+/// A database opened read-only reloads its config without writing anything: no audit
+/// entry (it cannot write one) and no audit spill file beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_reloads_without_writing_beside_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("app.db");
+    let file = dir.path().join("strata.toml");
+    std::fs::write(&file, format!("path = {db_path:?}\nslow_query_ms = 100\n")).unwrap();
+    let config = Config::load(Some(&file)).unwrap();
+    Database::open(&config).await.unwrap().close().await.unwrap();
+
+    let db = Database::open_read_only(&config).await.unwrap();
+    let mut watch = db.watch_config(&file).unwrap();
+    std::fs::write(&file, format!("path = {db_path:?}\nslow_query_ms = 5\n")).unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(30), watch.next()).await;
+    let Some(strata::ConfigEvent::Reloaded { applied, .. }) = next.expect("the change was seen within 30 s")
+    else {
+        panic!("the valid file was rejected")
+    };
+    assert_eq!(applied, ["slow_query_ms"]);
+    assert_eq!(db.config().slow_query_ms, 5);
+    drop(watch);
+    db.close().await.unwrap();
+
+    let spill = dir.path().join("app.db.audit-spill.jsonl");
+    assert!(!spill.exists(), "spilled: {:?}", std::fs::read_to_string(&spill));
+    let conn = rusqlite::Connection::open(&db_path).unwrap();
+    let audited: i64 = conn
+        .query_row("SELECT count(*) FROM audit WHERE action = 'config.reload'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(audited, 0);
+}

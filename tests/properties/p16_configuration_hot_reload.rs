@@ -1,10 +1,14 @@
 //! Property 16: Configuration hot reload.
 
+use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use proptest::prelude::*;
 use strata::repo::CacheKey;
 use strata::{Config, ConfigEvent, ConfigWatch, Database};
+use tracing_subscriber::prelude::*;
 
 /// Within 30 s, the next change of the watched file as it was applied or rejected.
 async fn next_event(watch: &mut ConfigWatch) -> ConfigEvent {
@@ -167,4 +171,118 @@ async fn p16_configuration_hot_reload_keeps_the_running_config_when_the_file_is_
     }
     assert_eq!(db.pool().slow_query_threshold(), Duration::from_millis(250));
     db.close().await.unwrap();
+}
+
+/// What one step writes as `log.level`: valid directives (the first six), then two
+/// that are not (`loud` is no level; `(` is no regex, which only EnvFilter's parser
+/// knows).
+const LOG_STEPS: [&str; 8] = [
+    "error",
+    "warn",
+    "info",
+    "debug",
+    "trace",
+    "warn,p16_log_probe=trace",
+    "loud",
+    "p16_log_probe[{x=(}]=info",
+];
+
+/// How many of error, warn, info, debug, trace the directives `level` let through
+/// for target `p16_log_probe`.
+fn levels_enabled(level: &str) -> usize {
+    match level {
+        "error" => 1,
+        "warn" => 2,
+        "info" => 3,
+        "debug" => 4,
+        _ => 5,
+    }
+}
+
+/// The lines a scoped subscriber wrote.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One event at each level on this thread, tagged `step`; how many were written.
+fn probe(lines: &LogLines, step: usize) -> usize {
+    tracing::error!(target: "p16_log_probe", "probe {step} error");
+    tracing::warn!(target: "p16_log_probe", "probe {step} warn");
+    tracing::info!(target: "p16_log_probe", "probe {step} info");
+    tracing::debug!(target: "p16_log_probe", "probe {step} debug");
+    tracing::trace!(target: "p16_log_probe", "probe {step} trace");
+    let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+    ["error", "warn", "info", "debug", "trace"]
+        .iter()
+        .filter(|level| text.contains(&format!("probe {step} {level}\n")))
+        .count()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Proves that the log level is a reloadable setting that a subscriber's filter
+    /// follows: for any sequence of `log.level` values written to the watched file, a
+    /// valid one is applied (the filter writes exactly the levels it enables, checked
+    /// with one event per level) and an invalid one is rejected with E1012, keeping the
+    /// last valid level in the filter and in the running config.
+    #[test]
+    fn p16_configuration_hot_reload_log_level_follows_the_file_and_keeps_the_last_valid_one(
+        steps in proptest::collection::vec(0..LOG_STEPS.len(), 1..4),
+    ) {
+        // The suite's global subscriber must exist: with a scoped subscriber alone,
+        // tracing re-evaluates the callsites a reload changed against the default of
+        // the thread that reloads (the watch's task), not against this thread's.
+        crate::p09_detailed_technical_logging::with_json_subscriber(|_| ());
+        let lines = LogLines::default();
+        let writer = lines.clone();
+        let (filter, level) = strata::log::filter("off").unwrap();
+        let output = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || writer.clone());
+        // Scoped to this thread, which runs the body below; the probes' callsites are
+        // this test's own, so no other test's subscriber decides their interest.
+        let _scope = tracing::subscriber::set_default(tracing_subscriber::registry().with(filter).with(output));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let db_path = dir.path().join("app.db");
+            let file = dir.path().join("strata.toml");
+            let text = |level: &str| config_text(&db_path, &format!("[log]\nlevel = {level:?}\n"));
+            std::fs::write(&file, text("warn")).unwrap();
+            let db = Database::open(&Config::load(Some(&file)).unwrap()).await.unwrap();
+            db.follow_log_level(level.clone()).unwrap();
+            let mut watch = db.watch_config(&file).unwrap();
+            let mut running = "warn";
+            assert_eq!(probe(&lines, 0), levels_enabled(running));
+            for (i, &step) in steps.iter().enumerate() {
+                let wanted = LOG_STEPS[step];
+                if wanted == running {
+                    continue; // an unchanged setting is no reload
+                }
+                std::fs::write(&file, text(wanted)).unwrap();
+                match next_event(&mut watch).await {
+                    ConfigEvent::Reloaded { applied, .. } if step < 6 => {
+                        assert_eq!(applied, ["log.level"]);
+                        running = wanted;
+                    }
+                    ConfigEvent::Rejected(err) if step >= 6 => assert_eq!(err.code(), "E1012", "{err}"),
+                    other => panic!("{wanted}: {other:?}"),
+                }
+                assert_eq!(level.current(), running);
+                assert_eq!(db.config().log.level.as_deref(), Some(running));
+                assert_eq!(probe(&lines, i + 1), levels_enabled(running), "after {wanted}, running {running}");
+            }
+            drop(watch);
+            db.close().await.unwrap();
+        });
+    }
 }

@@ -41,7 +41,7 @@ use crate::output::Output;
 fn main() -> ExitCode {
     panic::install();
     let cli = Cli::parse();
-    output::init_tracing(cli.verbose, cli.quiet, cli.log_format);
+    let logging = output::init_tracing(cli.verbose, cli.quiet, cli.log_format);
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -62,12 +62,13 @@ fn main() -> ExitCode {
                 Command::Completions { shell } => return Ok(completions(*shell)),
                 _ => {}
             }
-            let config = cli.config()?;
+            let config = logging.start(cli.config()?)?;
+            let watch = |db: &strata::Database| logging.follow(db, cli.config.as_deref());
             match &cli.command {
                 Command::Demo { tasks, workers } => demo::run(*tasks, *workers, &config, &out).await,
                 Command::Init => init::run(&config, &out).await,
                 Command::Migrate(command) => migrate::run(command, &config, &out).await,
-                Command::Schema(command) => schema::run(command, &config, &out).await,
+                Command::Schema(command) => schema::run(command, &config, &out, watch).await,
                 Command::Check { full } => check::run(*full, &config, &out).await,
                 Command::Backup(command) => backup::run(command, &config, &out).await,
                 Command::Restore { file, from_replica, force } => match (file, from_replica) {
@@ -87,7 +88,7 @@ fn main() -> ExitCode {
                 Command::Cache(args) => cache::run(args, &config, &out).await,
                 Command::Ratelimit(args) => ratelimit::run(args, &config, &out).await,
                 Command::Searches(command) => searches::run(command, &config, &out).await,
-                Command::Serve(args) => serve::run(args, &config).await,
+                Command::Serve(args) => serve::run(args, &config, watch).await,
                 Command::Codegen(args) => codegen::run(args, cli.db.is_some(), &config, &out).await,
                 Command::Replicate(args) => replicate::run(args, &config, &out).await,
                 Command::Docs(command) => docs::run(command, &config, &out, cli.json).await,

@@ -1,6 +1,7 @@
 //! `strata schema show|check|diff|generate|watch`: introspection, the drift check and
 //! schema diffs of database files, opened read-only; `watch` prints the changes made by
-//! any process as they happen.
+//! any process as they happen (and, with `--config`, follows the file's reloadable
+//! settings, the log level among them).
 
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use strata::schema::{self, Change, ChangeKind, DriftReport, ObjectKind, Schema};
-use strata::{Config, SchemaEvent, WatchOptions};
+use strata::{Config, ConfigWatch, Database, SchemaEvent, WatchOptions};
 
 use crate::cli::{MigrationDir, SchemaCommand};
 use crate::migrate::migration_set;
@@ -29,7 +30,13 @@ struct GenerateReport {
 }
 
 /// Runs one `strata schema` subcommand.
-pub async fn run(command: &SchemaCommand, config: &Config, out: &Output) -> strata::Result<Outcome> {
+/// Runs a `strata schema` command; `follow` watches the config file (`watch` only).
+pub async fn run(
+    command: &SchemaCommand,
+    config: &Config,
+    out: &Output,
+    follow: impl Fn(&Database) -> strata::Result<Option<ConfigWatch>>,
+) -> strata::Result<Outcome> {
     match command {
         SchemaCommand::Show => {
             let conn = strata::pool::open_read_only(&config.path)?;
@@ -84,7 +91,7 @@ pub async fn run(command: &SchemaCommand, config: &Config, out: &Output) -> stra
             Ok(Outcome::Success)
         }
         SchemaCommand::Watch { dir, interval_ms, no_optimize } => {
-            watch(dir, *interval_ms, !*no_optimize, config, out).await
+            watch(dir, *interval_ms, !*no_optimize, config, out, follow).await
         }
     }
 }
@@ -104,9 +111,17 @@ async fn watch(
     optimize: bool,
     config: &Config,
     out: &Output,
+    follow: impl Fn(&Database) -> strata::Result<Option<ConfigWatch>>,
 ) -> strata::Result<Outcome> {
     let set = migration_set(dir)?;
     let db = crate::audit::open(config, crate::audit::Access::Write, &[]).await?;
+    let config_watch = match follow(&db) {
+        Ok(watch) => watch,
+        Err(err) => {
+            let _ = db.close().await;
+            return Err(err);
+        }
+    };
     let options = WatchOptions {
         interval: Duration::from_millis(interval_ms.max(1)),
         migrations: Some(Arc::new(set)),
@@ -141,6 +156,7 @@ async fn watch(
         }
     };
     drop(watch);
+    drop(config_watch);
     let closed = db.close().await;
     let outcome = result?;
     closed?;

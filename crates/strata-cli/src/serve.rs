@@ -1,6 +1,8 @@
 //! `strata serve`: the dashboard, `/health`, `/metrics` and the JSON API of
 //! strata-serve over the database, opened read-only, until SIGINT or SIGTERM.
-//! Loopback only unless `--allow-remote` and a bearer token are given.
+//! Loopback only unless `--allow-remote` and a bearer token are given. With
+//! `--config`, the file is watched: reloadable settings (the log level among them)
+//! apply without a restart.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -8,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use strata::{Config, Database, Error};
+use strata::{Config, ConfigWatch, Database, Error};
 use strata_serve::ServeOptions;
 
 use crate::output::Outcome;
@@ -34,8 +36,12 @@ pub struct ServeArgs {
     pub refresh: u64,
 }
 
-/// Runs `strata serve` until SIGINT or SIGTERM.
-pub async fn run(args: &ServeArgs, config: &Config) -> strata::Result<Outcome> {
+/// Runs `strata serve` until SIGINT or SIGTERM; `follow` watches the config file.
+pub async fn run(
+    args: &ServeArgs,
+    config: &Config,
+    follow: impl Fn(&Database) -> strata::Result<Option<ConfigWatch>>,
+) -> strata::Result<Outcome> {
     if !(1..=3600).contains(&args.refresh) {
         return Err(Error::InvalidInput {
             field: "--refresh".into(),
@@ -45,6 +51,13 @@ pub async fn run(args: &ServeArgs, config: &Config) -> strata::Result<Outcome> {
     let token = token(args)?;
     strata_serve::check_exposure(args.listen, args.allow_remote, token.as_deref())?;
     let db = Database::open_read_only(config).await?;
+    let watch = match follow(&db) {
+        Ok(watch) => watch,
+        Err(err) => {
+            let _ = db.close().await;
+            return Err(err);
+        }
+    };
     let listener = match strata_serve::bind(args.listen).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -60,7 +73,9 @@ pub async fn run(args: &ServeArgs, config: &Config) -> strata::Result<Outcome> {
     let _ = std::io::stdout().flush();
     let options =
         ServeOptions { refresh: Duration::from_secs(args.refresh), token, ..ServeOptions::default() };
-    strata_serve::serve(listener, db, options, strata_serve::shutdown_signal()).await?;
+    let served = strata_serve::serve(listener, db, options, strata_serve::shutdown_signal()).await;
+    drop(watch);
+    served?;
     println!("stopped");
     Ok(Outcome::Success)
 }

@@ -54,6 +54,95 @@ pub struct Config {
     pub documents: DocumentsConfig,
     /// The metrics spill file's bound (`Metrics::record` while the database is unavailable).
     pub metrics: MetricsConfig,
+    /// The log level, as `tracing` filter directives (reloadable).
+    pub log: LogConfig,
+}
+
+/// Logging (the `[log]` section): which `tracing` events an application or the
+/// `strata` binary writes. The setting is reloadable: a subscriber built with
+/// `strata::log` follows a change of the watched config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing_subscriber::EnvFilter` directives: a level (`info`) or comma-separated
+    /// directives such as `warn,strata::op=debug`. `None` (the default) leaves the
+    /// level to the application (the binary: its `-v`/`-q` default).
+    pub level: Option<String>,
+}
+
+/// The level names a directive may end in (case does not matter; `0` to `5` too).
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+impl LogConfig {
+    /// Checks the syntax of `level` (E1012): see [`check_log_directives`].
+    pub fn validate(&self) -> Result<()> {
+        match &self.level {
+            Some(level) => check_log_directives(level),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Checks a `tracing` filter directive list the way `tracing_subscriber::EnvFilter`
+/// reads it (comma-separated `target[span{field=value}]=level`), without depending on
+/// it: every level is one of `off`, `error`, `warn`, `info`, `debug`, `trace` (or
+/// `0` to `5`), a target is letters, digits, `_`, `-` and `::`, and a span filter's
+/// brackets close. One rule is stricter than `EnvFilter`: a bare word must be a level
+/// (`EnvFilter` reads `wran` as "every event of target `wran`", which silences
+/// everything else); a target says its level (`strata=trace`). Field values are not
+/// checked here: `strata::log::check` (the facade's `log` feature) runs `EnvFilter`'s
+/// own parser. Fails with E1012 naming the directive.
+pub fn check_log_directives(directives: &str) -> Result<()> {
+    let invalid = |directive: &str, reason: String| {
+        Err(Error::LogLevelInvalid { directive: directive.to_string(), reason })
+    };
+    if directives.trim().is_empty() {
+        return invalid(directives, "is empty; leave log.level out for the default".into());
+    }
+    let is_level = |s: &str| {
+        LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s)) || matches!(s, "0" | "1" | "2" | "3" | "4" | "5")
+    };
+    for directive in directives.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // `=level` comes after the span filter, whose field values may hold `=` too.
+        let tail = directive.rfind(']').map_or(0, |i| i + 1);
+        let (head, level) = match directive[tail..].find('=') {
+            Some(i) => (&directive[..tail + i], Some(directive[tail + i + 1..].trim())),
+            None => (directive, None),
+        };
+        let (target, span) = match head.find('[') {
+            Some(i) => (&head[..i], Some(&head[i..])),
+            None => (head, None),
+        };
+        if let Some(level) = level.filter(|l| !is_level(l)) {
+            return invalid(
+                directive,
+                format!("`{level}` is not a level (off, error, warn, info, debug, trace)"),
+            );
+        }
+        if let Some(span) = span {
+            let braces = span.matches('{').count();
+            if !span.ends_with(']')
+                || span.matches('[').count() != 1
+                || braces > 1
+                || braces != span.matches('}').count()
+            {
+                return invalid(directive, "a span filter is `[name]` or `[name{field=value}]`".into());
+            }
+        }
+        if !target.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ':')) {
+            return invalid(directive, format!("`{target}` is not a target (letters, digits, _, - and ::)"));
+        }
+        if target.is_empty() && span.is_none() {
+            return invalid(directive, "names a level but no target before `=`".into());
+        }
+        if level.is_none() && span.is_none() && !is_level(target) {
+            return invalid(
+                directive,
+                format!("`{target}` is not a level; a target needs its level, such as `{target}=debug`"),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The document store (strata-repo's `Documents`): where its files live, what it
@@ -755,6 +844,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             documents: DocumentsConfig::default(),
             metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -804,6 +894,7 @@ const ENV_SECTIONS: &[&str] = &[
     "audit",
     "documents",
     "metrics",
+    "log",
 ];
 
 impl Config {
@@ -925,6 +1016,7 @@ impl Config {
         if self.metrics.spill_max_bytes == 0 {
             return invalid("metrics.spill_max_bytes", "must be at least 1 byte");
         }
+        self.log.validate()?;
         if let Err(Error::InvalidInput { field, reason }) = self.queue.validate() {
             return invalid(&format!("queue.{field}"), &reason);
         }
@@ -1010,6 +1102,7 @@ settings! {
     "audit" false audit;
     "documents" false documents;
     "metrics" false metrics;
+    "log.level" true log.level;
 }
 
 /// What a reloaded config file changes in a running one ([`Config::reload`]).
@@ -1338,7 +1431,7 @@ mod tests {
         // Changing one field at a time must touch exactly one row, and all the changes
         // together, copied row by row, must give the changed config: no field is left
         // out of the table and none is in it twice.
-        let changes: [(&str, &str); 43] = [
+        let changes: [(&str, &str); 44] = [
             ("", "path = \"x.db\""),
             ("pool", "readers = 7"),
             ("pool", "acquire_timeout_ms = 7"),
@@ -1382,6 +1475,7 @@ mod tests {
             ("audit", "tables = [\"t\"]"),
             ("documents", "watch = true"),
             ("metrics", "spill_max_bytes = 7"),
+            ("log", "level = \"debug\""),
         ];
         let base = Config::default();
         let toml = |changes: &[(&str, &str)]| {
@@ -1437,6 +1531,54 @@ mod tests {
         };
         let err = running.reload(&before, &warn_below_critical).unwrap_err();
         assert_eq!(err.code(), "E1003", "{err}");
+    }
+
+    /// Issue 21: the log level is a setting, and a running database reloads it.
+    #[test]
+    fn the_log_level_is_a_reloadable_setting() {
+        assert_eq!(Config::default().log.level, None, "unset: the application's default");
+        let row = SETTINGS.iter().find(|s| s.name == "log.level").expect("log.level has a row");
+        assert!(row.reloadable);
+        let before = Config::from_toml_str("[log]\nlevel = \"warn\"\n").unwrap();
+        let after = Config::from_toml_str("[log]\nlevel = \"warn,strata::op=debug\"\n").unwrap();
+        let reload = Config::default().reload(&before, &after).unwrap();
+        assert_eq!(reload.applied, ["log.level"]);
+        assert!(reload.ignored.is_empty());
+        assert_eq!(reload.config.log.level.as_deref(), Some("warn,strata::op=debug"));
+    }
+
+    /// Issue 21: a bad `log.level` is E1012 naming the directive, at load.
+    #[test]
+    fn log_level_directives_are_checked_at_load() {
+        for good in [
+            "info",
+            "WARN",
+            "off",
+            "3",
+            "warn,strata::op=debug",
+            "strata=trace",
+            "[op]=debug",
+            "a[op{x=1}]=info",
+            " info , strata-cli=error,",
+        ] {
+            check_log_directives(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for (bad, reason) in [
+            ("wran", "not a level; a target needs its level"),
+            ("strata=loud", "`loud` is not a level"),
+            ("=debug", "no target"),
+            ("strata op=info", "not a target"),
+            ("[op=debug", "span filter"),
+            ("", "is empty"),
+        ] {
+            let err = check_log_directives(bad).unwrap_err();
+            assert_eq!(err.code(), "E1012", "{bad}");
+            assert!(err.to_string().contains(reason), "{bad}: {err}");
+        }
+        let err = Config::from_toml_str("[log]\nlevel = \"info,strata=loud\"\n").unwrap_err();
+        assert_eq!(err.code(), "E1012");
+        assert!(err.to_string().contains("`strata=loud`"), "{err}");
+        assert!(err.hint().contains("target=level"), "{}", err.hint());
     }
 
     #[test]

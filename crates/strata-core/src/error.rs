@@ -767,6 +767,21 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// E1012: `log.level` is not a `tracing` filter directive list.
+    #[error("invalid log.level directive `{directive}`: {reason}")]
+    LogLevelInvalid {
+        /// The directive at fault (the whole setting when it is empty).
+        directive: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E1013: the filter a `strata::log::LogLevel` sets belongs to a subscriber that
+    /// was dropped, so a new `log.level` has nowhere to go.
+    #[error("cannot apply log.level: {reason}")]
+    LogFilterGone {
+        /// What `tracing_subscriber::reload` said.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -92,3 +92,25 @@ fn strata_log_format_in_the_environment_picks_json_and_text_stays_the_default() 
     assert!(stderr.contains("operation failed") && stderr.contains("\"backup.verify\""), "{stderr}");
     assert!(!stderr.trim_start().starts_with('{'), "{stderr}");
 }
+
+/// Issue 21: with no `-v`/`-q` and no `RUST_LOG`, the config's `log.level` sets the
+/// level at start; the flags override it; a bad directive is E1012.
+#[test]
+fn the_config_log_level_sets_the_level_unless_a_flag_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("strata.toml"), "[log]\nlevel = \"warn,strata::op=debug\"\n").unwrap();
+    let args = ["--config", "strata.toml", "--db", "app.db", "--log-format", "json", "init"];
+    let (code, lines) = run(d, &args);
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert_eq!(op_events(&lines, "database.open").len(), 1, "debug from log.level: {lines:#?}");
+
+    let (code, lines) = run(d, &[&args[..], &["-q"]].concat());
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert!(lines.is_empty(), "-q wins over log.level: {lines:#?}");
+
+    std::fs::write(d.join("strata.toml"), "[log]\nlevel = \"warn,strata::op=loud\"\n").unwrap();
+    let doc = crate::json_doc(d, &["--config", "strata.toml", "--json", "check"], 3);
+    assert_eq!(doc["code"], "E1012", "{doc}");
+    assert!(doc["message"].as_str().unwrap().contains("`strata::op=loud`"), "{doc}");
+}

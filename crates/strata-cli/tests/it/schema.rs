@@ -168,6 +168,71 @@ fn watch_prints_a_json_line_per_schema_change_from_another_connection() {
     assert_eq!(event["drift"]["changes"][0]["name"], "notes.pinned", "{event}");
 }
 
+/// Issue 21: `strata schema watch --config F` follows F: raising `log.level` from
+/// warn to info makes info lines appear on stderr, and the reload (of a database the
+/// watch opened for writing) is an audit entry.
+#[test]
+fn watch_follows_a_raised_log_level_in_its_config_file_and_audits_the_reload() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The reference schema (with its audit table) is the watched set.
+    assert_eq!(strata(d, &["--db", "app.db", "init"]).status.code(), Some(0));
+    std::fs::write(d.join("strata.toml"), "[log]\nlevel = \"warn\"\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--json", "--db", "app.db", "--config", "strata.toml", "schema", "watch"])
+        .current_dir(d)
+        .env_remove("STRATA_DB")
+        .env_remove("STRATA_CONFIG")
+        .env_remove("RUST_LOG")
+        .env_remove("STRATA_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut started = String::new();
+    stdout.read_line(&mut started).unwrap();
+    assert!(started.contains("\"watching\""), "{started}");
+    let (tx, lines) = mpsc::channel::<String>();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+
+    std::fs::write(d.join("strata.toml"), "[log]\nlevel = \"info\"\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).unwrap_or_else(|_| panic!("no reload line in 30 s: {before:#?}"));
+        if line.contains("INFO") && line.contains("config reloaded") {
+            break;
+        }
+        before.push(line);
+    }
+    assert!(before.iter().any(|l| l.contains("INFO") && l.contains("log level set")), "{before:#?}");
+    assert!(!before.iter().any(|l| l.contains("INFO") && !l.contains("log level set")), "{before:#?}");
+    const RELOADS: &str = "SELECT count(*) FROM audit WHERE action = 'config.reload'";
+    let db = rusqlite::Connection::open(d.join("app.db")).unwrap();
+    let audited = loop {
+        let count: i64 = db.query_row(RELOADS, [], |r| r.get(0)).unwrap();
+        if count > 0 || Instant::now() > deadline {
+            break count;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(audited, 1, "the reload is audited");
+}
+
 /// `schema diff --side-by-side`: A's objects left, B's right; no colour into a pipe.
 #[test]
 fn diff_side_by_side_shows_both_files_in_columns() {

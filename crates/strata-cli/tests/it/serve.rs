@@ -117,3 +117,75 @@ fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
     assert!(TcpStream::connect(&addr).is_err(), "nothing listens any more");
     assert!(!d.join("app.db-wal").exists() && !d.join("app.db-shm").exists(), "no sidecar files left behind");
 }
+
+/// Issue 21: `strata serve --config F` watches F; raising its `log.level` from warn
+/// to info makes info lines appear on stderr without a restart (the server writes
+/// none before), and the reload of a read-only database writes nothing beside it.
+#[test]
+fn serve_follows_a_raised_log_level_in_its_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(strata(d, &["--db", "app.db", "init"]).status.code(), Some(0));
+    let config = d.join("strata.toml");
+    std::fs::write(&config, "[log]\nlevel = \"warn\"\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--db", "app.db", "--config", "strata.toml", "serve", "--listen", "127.0.0.1:0"])
+        .current_dir(d)
+        .env_remove("STRATA_DB")
+        .env_remove("STRATA_CONFIG")
+        .env_remove("STRATA_SERVE_TOKEN")
+        .env_remove("RUST_LOG")
+        .env_remove("STRATA_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("serving app.db on http://127.0.0.1:"), "{line}");
+    let addr = line.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
+    let (lines, seen) = std::sync::mpsc::channel::<String>();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    // A request at warn: what it logs at info or debug is filtered out.
+    assert_eq!(get(&addr, "/health", None).0, 200);
+
+    std::fs::write(&config, "[log]\nlevel = \"info\"\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = seen.recv_timeout(left).unwrap_or_else(|_| {
+            panic!("no info line within 30 s of raising log.level; stderr so far: {before:#?}")
+        });
+        if line.contains("INFO") && line.contains("log level set") {
+            break;
+        }
+        before.push(line);
+    }
+    assert!(before.iter().all(|l| !l.contains("INFO") && !l.contains("DEBUG")), "{before:#?}");
+
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "strata serve did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The reader ends at the end of stderr, which the exit closed.
+    let after: Vec<String> = std::iter::from_fn(|| seen.recv_timeout(Duration::from_secs(30)).ok()).collect();
+    assert_eq!(status.code(), Some(0), "{after:#?}");
+    assert!(after.iter().any(|l| l.contains("INFO") && l.contains("config reloaded")), "{after:#?}");
+    assert!(
+        !d.join("app.db.audit-spill.jsonl").exists(),
+        "a read-only serve spilled the reload's audit entry"
+    );
+}

@@ -69,6 +69,12 @@ catalog! {
     E1011 ConfigWatch, Config, "cannot watch config file {path}: {message}",
         "the file's directory does not exist or cannot be read, or the operating system refused another file watch (inotify limits)",
         "check that the config file's directory exists and is readable, or raise fs.inotify.max_user_watches";
+    E1012 LogLevelInvalid, Config, "invalid log.level directive `{directive}`: {reason}",
+        "log.level holds tracing filter directives (`info`, `warn,strata::op=debug`) and one of them does not parse",
+        "write a level (off, error, warn, info, debug, trace) or comma-separated target=level directives such as warn,strata::op=debug; leave log.level out for the default";
+    E1013 LogFilterGone, Config, "cannot apply log.level: {reason}",
+        "the subscriber whose filter strata::log::filter made was dropped (never installed, or replaced)",
+        "install the subscriber with the filter as the global default (or keep it alive) for as long as the database follows the log level";
     E2001 DirectoryMissing, Unavailable, "directory {path} does not exist",
         "the parent directory of the database path is missing",
         "create the directory first (mkdir -p) or point --db / STRATA_DB elsewhere";
