@@ -2,16 +2,13 @@
 //! milliseconds), keyset paging with `--after`, `tail` oldest first, and
 //! `tail --follow --json` printing new entries as JSON Lines while they are appended.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::queue::{json_of, run, with_db};
-use crate::text;
+use crate::{lines_of, spawn, text};
 
 /// 2023-11-14T22:13:20.000Z.
 const T0: i64 = 1_700_000_000_000;
@@ -152,25 +149,8 @@ fn tail_follow_prints_new_entries_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     seed(d);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["--db", "app.db", "--json", "audit", "tail", "--after", "6", "--follow"])
-        .current_dir(d)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (send, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if send.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let mut child = spawn(d, &["--db", "app.db", "--json", "audit", "tail", "--after", "6", "--follow"]);
+    let lines = lines_of(child.stdout.take().unwrap());
     let next = || -> Value {
         let line = lines.recv_timeout(Duration::from_secs(30)).expect("a line within 30 s");
         serde_json::from_str(&line).unwrap()

@@ -5,26 +5,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::{json_doc, strata, text};
+use crate::{command, json_doc, spawn, strata, text};
 
 /// Runs `strata` in `dir` with extra environment variables.
 fn strata_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .env_remove("RUST_LOG");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("strata runs")
+    command(dir, args).envs(env.iter().copied()).output().expect("strata runs")
 }
 
 fn init(dir: &Path) {
@@ -197,15 +187,7 @@ fn write_noise(path: &Path, size: u64) -> String {
 /// Runs `strata ARGS` in `dir` and returns its output with the highest VmHWM (peak
 /// resident memory, kB) seen in /proc while it ran.
 fn run_measuring_memory(dir: &Path, args: &[&str]) -> (Output, u64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(dir, args);
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -268,11 +250,7 @@ fn a_put_killed_at_any_moment_leaves_no_row_without_its_complete_file() {
         let mut file = std::fs::OpenOptions::new().append(true).open(d.join("doc.bin")).unwrap();
         file.write_all(&round.to_le_bytes()).unwrap();
         drop(file);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["docs", "put", "doc.bin", "--name", &format!("round-{round}")])
-            .current_dir(d)
-            .env_remove("STRATA_DB")
-            .env_remove("STRATA_CONFIG")
+        let mut child = command(d, &["docs", "put", "doc.bin", "--name", &format!("round-{round}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -24,20 +24,64 @@ mod searches;
 mod serve;
 mod stats;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-/// Runs `strata` in `dir` with a clean environment.
-pub fn strata(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+/// `strata ARGS` in `dir`, without the environment that would change what it does:
+/// the database, the config, the log level and format, the serve token.
+pub fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("STRATA_DB")
         .env_remove("STRATA_CONFIG")
         .env_remove("RUST_LOG")
         .env_remove("STRATA_LOG_FORMAT")
-        .output()
-        .expect("strata runs")
+        .env_remove("STRATA_SERVE_TOKEN");
+    command
+}
+
+/// Runs `strata` in `dir` with a clean environment.
+pub fn strata(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().expect("strata runs")
+}
+
+/// Starts `strata ARGS` in `dir` with a clean environment, stdout and stderr piped.
+pub fn spawn(dir: &Path, args: &[&str]) -> Child {
+    command(dir, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("strata starts")
+}
+
+/// The lines of `stream`, read on a thread of their own; the channel ends with the
+/// stream (when the process exits).
+pub fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// Waits up to 30 s for a line that `wanted` accepts and returns the lines that came
+/// before it; panics with them, saying `what` was missing, when none comes.
+pub fn lines_until(lines: &mpsc::Receiver<String>, what: &str, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if wanted(&line) => return before,
+            Ok(line) => before.push(line),
+            Err(_) => panic!("no {what} within 30 s; lines so far: {before:#?}"),
+        }
+    }
 }
 
 /// Runs `strata ARGS` in `dir`, checks the exit code and parses stdout as JSON.

@@ -1,6 +1,6 @@
 //! `strata schema`: show, check (drift, exit 1), diff of two files, generate.
 
-use crate::{strata, text, write_migration};
+use crate::{lines_of, lines_until, spawn, strata, text, write_migration};
 
 #[test]
 fn check_diff_and_generate_find_a_hand_made_change() {
@@ -113,9 +113,6 @@ fn non_ascii_names_are_shown_checked_and_opened_without_a_panic() {
 /// connection arrives as one JSON line with the diff, the drift and the ANALYZE.
 #[test]
 fn watch_prints_a_json_line_per_schema_change_from_another_connection() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
     use std::time::Duration;
 
     let dir = tempfile::tempdir().unwrap();
@@ -128,25 +125,9 @@ fn watch_prints_a_json_line_per_schema_change_from_another_connection() {
     );
     assert_eq!(strata(d, &["--db", "app.db", "migrate", "up", "--dir", "m"]).status.code(), Some(0));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["--json", "--db", "app.db", "schema", "watch", "--dir", "m", "--interval-ms", "50"])
-        .current_dir(d)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                return;
-            }
-        }
-    });
+    let mut child =
+        spawn(d, &["--json", "--db", "app.db", "schema", "watch", "--dir", "m", "--interval-ms", "50"]);
+    let lines = lines_of(child.stdout.take().unwrap());
     let next = |what: &str| -> serde_json::Value {
         let line =
             lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("no {what} line: {e}"));
@@ -173,9 +154,6 @@ fn watch_prints_a_json_line_per_schema_change_from_another_connection() {
 /// watch opened for writing) is an audit entry.
 #[test]
 fn watch_follows_a_raised_log_level_in_its_config_file_and_audits_the_reload() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
@@ -183,40 +161,15 @@ fn watch_follows_a_raised_log_level_in_its_config_file_and_audits_the_reload() {
     // The reference schema (with its audit table) is the watched set.
     assert_eq!(strata(d, &["--db", "app.db", "init"]).status.code(), Some(0));
     std::fs::write(d.join("strata.toml"), "[log]\nlevel = \"warn\"\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["--json", "--db", "app.db", "--config", "strata.toml", "schema", "watch"])
-        .current_dir(d)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .env_remove("RUST_LOG")
-        .env_remove("STRATA_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut started = String::new();
-    stdout.read_line(&mut started).unwrap();
+    let mut child = spawn(d, &["--json", "--db", "app.db", "--config", "strata.toml", "schema", "watch"]);
+    let started = lines_of(child.stdout.take().unwrap()).recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(started.contains("\"watching\""), "{started}");
-    let (tx, lines) = mpsc::channel::<String>();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let lines = lines_of(child.stderr.take().unwrap());
 
     std::fs::write(d.join("strata.toml"), "[log]\nlevel = \"info\"\n").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut before = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines.recv_timeout(left).unwrap_or_else(|_| panic!("no reload line in 30 s: {before:#?}"));
-        if line.contains("INFO") && line.contains("config reloaded") {
-            break;
-        }
-        before.push(line);
-    }
+    let before =
+        lines_until(&lines, "reload line", |line| line.contains("INFO") && line.contains("config reloaded"));
     assert!(before.iter().any(|l| l.contains("INFO") && l.contains("log level set")), "{before:#?}");
     assert!(!before.iter().any(|l| l.contains("INFO") && !l.contains("log level set")), "{before:#?}");
     const RELOADS: &str = "SELECT count(*) FROM audit WHERE action = 'config.reload'";

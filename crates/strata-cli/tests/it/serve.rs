@@ -5,11 +5,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::check::no_disk_limits;
-use crate::strata;
+use crate::{lines_of, lines_until, spawn, strata};
 
 /// Runs `strata --json ARGS` in `dir`, expects exit 3 and returns the error's code.
 fn error_code(dir: &Path, args: &[&str]) -> String {
@@ -61,8 +61,9 @@ fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
     std::fs::write(d.join("token"), "0123456789abcdef0123\n").unwrap();
     // The status asserted below must not depend on the machine's free disk space.
     let config = no_disk_limits(d);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args([
+    let mut child = spawn(
+        d,
+        &[
             "--db",
             "app.db",
             "--config",
@@ -74,20 +75,9 @@ fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
             "1",
             "--token-file",
             "token",
-        ])
-        .current_dir(d)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .env_remove("STRATA_SERVE_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert!(line.starts_with("serving app.db on http://127.0.0.1:"), "{line}");
-    let addr = line.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
+        ],
+    );
+    let (mut stdout, addr) = serving(&mut child);
 
     assert_eq!(get(&addr, "/health", None).0, 401, "the token file is enforced");
     let auth = Some("Authorization: Bearer 0123456789abcdef0123");
@@ -98,16 +88,7 @@ fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
     assert_eq!(status, 200);
     assert!(page.contains("strata · app.db") && !page.contains(&d.display().to_string()), "{page}");
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "strata serve did not stop within 30 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut child);
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     let mut stderr = String::new();
@@ -128,58 +109,20 @@ fn serve_follows_a_raised_log_level_in_its_config_file() {
     assert_eq!(strata(d, &["--db", "app.db", "init"]).status.code(), Some(0));
     let config = d.join("strata.toml");
     std::fs::write(&config, "[log]\nlevel = \"warn\"\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["--db", "app.db", "--config", "strata.toml", "serve", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .env_remove("STRATA_DB")
-        .env_remove("STRATA_CONFIG")
-        .env_remove("STRATA_SERVE_TOKEN")
-        .env_remove("RUST_LOG")
-        .env_remove("STRATA_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert!(line.starts_with("serving app.db on http://127.0.0.1:"), "{line}");
-    let addr = line.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
-    let (lines, seen) = std::sync::mpsc::channel::<String>();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
+    let mut child =
+        spawn(d, &["--db", "app.db", "--config", "strata.toml", "serve", "--listen", "127.0.0.1:0"]);
+    let (_stdout, addr) = serving(&mut child);
+    let seen = lines_of(child.stderr.take().unwrap());
     // A request at warn: what it logs at info or debug is filtered out.
     assert_eq!(get(&addr, "/health", None).0, 200);
 
     std::fs::write(&config, "[log]\nlevel = \"info\"\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut before = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = seen.recv_timeout(left).unwrap_or_else(|_| {
-            panic!("no info line within 30 s of raising log.level; stderr so far: {before:#?}")
-        });
-        if line.contains("INFO") && line.contains("log level set") {
-            break;
-        }
-        before.push(line);
-    }
+    let before = lines_until(&seen, "info line after raising log.level", |line| {
+        line.contains("INFO") && line.contains("log level set")
+    });
     assert!(before.iter().all(|l| !l.contains("INFO") && !l.contains("DEBUG")), "{before:#?}");
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "strata serve did not stop within 30 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut child);
     // The reader ends at the end of stderr, which the exit closed.
     let after: Vec<String> = std::iter::from_fn(|| seen.recv_timeout(Duration::from_secs(30)).ok()).collect();
     assert_eq!(status.code(), Some(0), "{after:#?}");
@@ -188,4 +131,29 @@ fn serve_follows_a_raised_log_level_in_its_config_file() {
         !d.join("app.db.audit-spill.jsonl").exists(),
         "a read-only serve spilled the reload's audit entry"
     );
+}
+
+/// Reads the first line `strata serve` prints and answers its stdout (for the rest)
+/// and the address it listens on (the port `:0` picked).
+fn serving(child: &mut Child) -> (BufReader<ChildStdout>, String) {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("serving app.db on http://127.0.0.1:"), "{line}");
+    let addr = line.split("http://").nth(1).unwrap().split('/').next().unwrap().to_string();
+    (stdout, addr)
+}
+
+/// Sends SIGTERM to `child` and waits up to 30 s for it to exit.
+fn terminate(child: &mut Child) -> ExitStatus {
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "strata serve did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
