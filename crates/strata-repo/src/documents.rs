@@ -214,7 +214,7 @@ impl Documents {
     /// in one blocking call instead of chunk by chunk: small content is hashed, written,
     /// fsynced and renamed into place in that call, on the calling thread when the
     /// runtime is multi-threaded (see `file_work`); from [`PARALLEL_HASH`] bytes up the
-    /// hash runs on a second blocking thread while the first writes and fsyncs.
+    /// hash runs on a blocking-pool thread while the write and fsync run.
     pub async fn put(&self, new: NewDocument, bytes: &[u8]) -> Result<Document> {
         operation("documents.put", "documents,document_tags", self.put_bytes(new, bytes)).await
     }
@@ -232,7 +232,7 @@ impl Documents {
         let target = temp.target.clone();
         let (digest, placed) = if bytes.len() < PARALLEL_HASH {
             let dir = self.dir.clone();
-            file_work(move || -> Result<(String, Option<bool>)> {
+            file_work("document put", move || -> Result<(String, Option<bool>)> {
                 let digest = hex_sha256(&content);
                 target.write_synced(&content)?;
                 let final_path = blob_path(&dir, &digest)?;
@@ -240,13 +240,12 @@ impl Documents {
             })
             .await?
         } else {
+            // The hash starts on the blocking pool first, so it runs beside the write
+            // wherever the write runs (on this thread or on the blocking pool too).
             let hashed = Arc::clone(&content);
-            let (written, digest) = tokio::join!(
-                tokio::task::spawn_blocking(move || target.write_synced(&content)),
-                tokio::task::spawn_blocking(move || hex_sha256(&hashed)),
-            );
-            written.map_err(|e| Error::task_failed("document put", e))??;
-            (digest.map_err(|e| Error::task_failed("document put", e))?, None)
+            let hashing = tokio::task::spawn_blocking(move || hex_sha256(&hashed));
+            file_work("document put", move || target.write_synced(&content)).await?;
+            (hashing.await.map_err(|e| Error::task_failed("document put", e))?, None)
         };
         let final_path = blob_path(&self.dir, &digest)?;
         match placed {
@@ -312,8 +311,12 @@ impl Documents {
         {
             return Err(Error::DocumentTooLarge { name: new.name.clone(), limit: self.config.max_bytes });
         }
-        create_private_dir(&self.dir)?;
-        create_private_dir(&self.dir.join(store::TMP_DIR))?;
+        // One stat when the store exists (every put but the first): its `tmp/` is in it.
+        let tmp = self.dir.join(store::TMP_DIR);
+        if !tmp.is_dir() {
+            create_private_dir(&self.dir)?;
+            create_private_dir(&tmp)?;
+        }
         if let Some(size) = size
             && let Ok(free) = fs4::available_space(&self.dir)
             && size > free
@@ -521,7 +524,7 @@ impl Documents {
     /// SHA-256 are checked against the row (E5030 on a mismatch). A missing file is
     /// E5030 either way, an unknown or deleted id E4002. Up to [`INLINE_READ`] bytes
     /// the file is read in the same call as the row, on the caller's thread; larger
-    /// ones in one blocking call. For small documents; stream large ones with
+    /// ones in one blocking call (see `file_work`). For small documents; stream large ones with
     /// [`Documents::read_to`].
     pub async fn read_with(&self, id: i64, verify: bool) -> Result<Vec<u8>> {
         let read = async { self.read_whole(id, verify).await.map(Content) };
@@ -551,9 +554,7 @@ impl Documents {
             .await?;
         match found {
             Whole::Read(bytes) => Ok(bytes),
-            Whole::Large(file) => tokio::task::spawn_blocking(move || file.read(verify))
-                .await
-                .map_err(|e| Error::task_failed("document read", e))?,
+            Whole::Large(file) => file_work("document read", move || file.read(verify)).await,
         }
     }
 
@@ -1000,7 +1001,7 @@ impl TempFile {
         }
         let (path, target, store) =
             (self.target.path.clone(), target.to_path_buf(), self.target.store.clone());
-        let placed = file_work(move || place_sync(&path, &target, &store)).await?;
+        let placed = file_work("document put", move || place_sync(&path, &target, &store)).await?;
         self.placed = placed;
         Ok(())
     }
@@ -1020,7 +1021,9 @@ fn place_sync(path: &Path, target: &Path, store: &Path) -> Result<bool> {
         return Ok(false);
     }
     let created = !shard.is_dir();
-    create_private_dir(&shard)?;
+    if created {
+        create_private_dir(&shard)?;
+    }
     std::fs::rename(path, target).map_err(|e| Error::file_io("rename", path, &e))?;
     fsync_dir(&shard)?;
     if created {
@@ -1030,17 +1033,25 @@ fn place_sync(path: &Path, target: &Path, store: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Runs a put's blocking file work (a write, fsyncs, a rename) and answers its result.
+/// Runs blocking file work (a put's write, fsyncs and rename, a large read) and answers
+/// its result; `what` names it in the E9002 of a panic.
 /// On a multi-thread runtime it runs on the calling thread with
 /// `tokio::task::block_in_place`, which first hands the worker's other tasks to another
 /// thread: the put waits for its fsyncs either way, and two thread hops (to a
 /// blocking-pool thread and back) cost a 4 KiB put about a fifth of its time. A
 /// current-thread runtime cannot hand its tasks over, so there the work goes to the
 /// blocking pool.
-async fn file_work<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn file_work<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
-        _ => tokio::task::spawn_blocking(work).await.map_err(|e| Error::task_failed("document put", e))?,
+        // A panic in the work is E9002 here too, as from the blocking pool.
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .unwrap_or_else(|panic| Err(Error::task_failed(what, crate::queue::panic_message(panic))))
+        }),
+        _ => tokio::task::spawn_blocking(work).await.map_err(|e| Error::task_failed(what, e))?,
     }
 }
 

@@ -60,6 +60,7 @@ pub use task::{
     Claimed, Completion, DEFAULT_PRIORITY, DEFAULT_QUEUE, Enqueued, LeaseToken, MAX_PRIORITY, NewTask,
     QueueStats, Task, TaskStatus,
 };
+pub(crate) use worker::panic_message;
 pub use worker::{Ctx, Handler, Job, JobError, JobKind, Worker, WorkerBuilder, WorkerReport};
 
 /// How a [`Queue`] behaves: the `[queue]` section of the one `Config` (defined in

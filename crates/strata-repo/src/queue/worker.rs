@@ -565,7 +565,7 @@ async fn finish(shared: &Shared, id: i64, token: &LeaseToken, outcome: Outcome) 
 }
 
 /// The message of a caught panic.
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(message) => *message,
         Err(payload) => {

@@ -436,7 +436,8 @@ async fn every_document_operation_runs_in_a_span_with_its_outcome() {
 /// On a multi-thread runtime a small put does its file work on the calling worker
 /// (`block_in_place`) instead of the blocking pool: puts from many concurrent tasks
 /// all land with their rows and files, identical content is stored once, and a task
-/// that only ticks keeps running beside them (the worker's other tasks are handed on).
+/// that only ticks keeps running beside them (the worker's other tasks are handed on);
+/// a large put and a large read, and a damaged file's E5030, behave as on the blocking pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_puts_from_concurrent_tasks_on_a_multi_thread_runtime_all_land() {
     let dir = tempfile::tempdir().unwrap();
@@ -474,4 +475,14 @@ async fn small_puts_from_concurrent_tasks_on_a_multi_thread_runtime_all_land() {
     let files: Vec<String> = files_under(docs.dir()).into_iter().filter(|f| !f.starts_with("tmp")).collect();
     assert_eq!(files.len(), 8, "one file per distinct content: {files:?}");
     assert!(files_under(&docs.dir().join("tmp")).is_empty());
+
+    // A large put (its hash beside the write) and a large read (past the inline read)
+    // take the same path.
+    let large: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let doc = docs.put(NewDocument::named("large.bin"), &large).await.unwrap();
+    assert_eq!(docs.read(doc.id).await.unwrap(), large);
+    assert_eq!(docs.read_with(doc.id, false).await.unwrap(), large);
+    std::fs::write(docs.path_of(&doc.sha256).unwrap(), b"changed behind strata's back").unwrap();
+    let err = docs.read(doc.id).await.unwrap_err();
+    assert_eq!(err.code(), "E5030", "{err}");
 }
