@@ -1,7 +1,7 @@
 //! Property 16: Configuration hot reload.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +27,27 @@ fn config_text(db: &Path, extra: &str) -> String {
     )
 }
 
+/// A database opened from its config file (`config_text` with `extra`) in a new
+/// directory, and the watch of that file.
+struct Watched {
+    /// The directory, removed when this is dropped.
+    _dir: tempfile::TempDir,
+    db_path: PathBuf,
+    file: PathBuf,
+    db: Database,
+    watch: ConfigWatch,
+}
+
+async fn watched(extra: &str) -> Watched {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("app.db");
+    let file = dir.path().join("strata.toml");
+    std::fs::write(&file, config_text(&db_path, extra)).unwrap();
+    let db = Database::open(&Config::load(Some(&file)).unwrap()).await.unwrap();
+    let watch = db.watch_config(&file).unwrap();
+    Watched { _dir: dir, db_path, file, db, watch }
+}
+
 /// A read on the pool: a few statements the slow-query threshold judges.
 async fn some_reads(db: &Database) {
     db.pool()
@@ -43,12 +64,7 @@ async fn some_reads(db: &Database) {
 /// new config through `config()` and `config_changes()`, and the reload is audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("app.db");
-    let file = dir.path().join("strata.toml");
-    std::fs::write(&file, config_text(&db_path, "")).unwrap();
-    let db = Database::open(&Config::load(Some(&file)).unwrap()).await.unwrap();
-    let mut watch = db.watch_config(&file).unwrap();
+    let Watched { _dir, db_path, file, db, mut watch } = watched("").await;
     let mut changes = db.config_changes();
     let monitor = db.monitor().expect("the monitor runs");
 
@@ -134,12 +150,7 @@ async fn p16_configuration_hot_reload_applies_reloadable_settings_to_the_running
 /// the watch goes on: the next valid change is applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p16_configuration_hot_reload_keeps_the_running_config_when_the_file_is_invalid() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("app.db");
-    let file = dir.path().join("strata.toml");
-    std::fs::write(&file, config_text(&db_path, "")).unwrap();
-    let db = Database::open(&Config::load(Some(&file)).unwrap()).await.unwrap();
-    let mut watch = db.watch_config(&file).unwrap();
+    let Watched { _dir, db_path, file, db, mut watch } = watched("").await;
     let running = db.config();
 
     for (text, code) in [
@@ -253,14 +264,10 @@ proptest! {
         let _scope = tracing::subscriber::set_default(tracing_subscriber::registry().with(filter).with(output));
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let db_path = dir.path().join("app.db");
-            let file = dir.path().join("strata.toml");
-            let text = |level: &str| config_text(&db_path, &format!("[log]\nlevel = {level:?}\n"));
-            std::fs::write(&file, text("warn")).unwrap();
-            let db = Database::open(&Config::load(Some(&file)).unwrap()).await.unwrap();
+            let extra = |level: &str| format!("[log]\nlevel = {level:?}\n");
+            let Watched { _dir, db_path, file, db, mut watch } = watched(&extra("warn")).await;
+            let text = |level: &str| config_text(&db_path, &extra(level));
             db.follow_log_level(level.clone()).unwrap();
-            let mut watch = db.watch_config(&file).unwrap();
             let mut running = "warn";
             assert_eq!(probe(&lines, 0), levels_enabled(running));
             for (i, &step) in steps.iter().enumerate() {

@@ -340,17 +340,26 @@ impl Searches {
 
     /// How many searches are in `status`.
     pub async fn count_by_status(&self, status: SearchStatus) -> Result<u64> {
-        strata_pool::operation("searches.count_by_status", "searches", async move {
-            self.pool
-                .read(move |conn| {
-                    let n: i64 = conn
-                        .prepare_cached(Self::COUNT_SEARCHES_BY_STATUS)?
-                        .query_row([status], |r| r.get(0))?;
-                    Ok(u64::try_from(n).unwrap_or(0))
-                })
-                .await
-        })
-        .await
+        self.count("searches.count_by_status", "searches", Self::COUNT_SEARCHES_BY_STATUS, status).await
+    }
+
+    /// Runs the `SELECT count(*)` statement `sql` with its one parameter, in the
+    /// operation span `op` over `tables`.
+    async fn count<P>(
+        &self,
+        op: &'static str,
+        tables: &'static str,
+        sql: &'static str,
+        param: P,
+    ) -> Result<u64>
+    where
+        P: rusqlite::ToSql + Send + 'static,
+    {
+        let read = self.pool.read(move |conn| {
+            let n: i64 = conn.prepare_cached(sql)?.query_row([param], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        });
+        strata_pool::operation(op, tables, read).await
     }
 
     const TRANSITION_SEARCH: &str = "UPDATE searches SET status = ?3, \
@@ -625,17 +634,7 @@ impl Searches {
 
     /// How many scraping jobs search `search_id` has.
     pub async fn count_jobs(&self, search_id: i64) -> Result<u64> {
-        strata_pool::operation("searches.count_jobs", "scraping_jobs", async move {
-            self.pool
-                .read(move |conn| {
-                    let n: i64 = conn
-                        .prepare_cached(Self::COUNT_JOBS_BY_SEARCH)?
-                        .query_row([search_id], |r| r.get(0))?;
-                    Ok(u64::try_from(n).unwrap_or(0))
-                })
-                .await
-        })
-        .await
+        self.count("searches.count_jobs", "scraping_jobs", Self::COUNT_JOBS_BY_SEARCH, search_id).await
     }
 
     const TRANSITION_JOB: &str = "UPDATE scraping_jobs SET status = ?3, \
